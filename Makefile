@@ -1,0 +1,49 @@
+# Branch Kiosk: the README's commands. Works on a fresh Debian/Ubuntu as root with only Python 3.11+.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Debian packages the tests drive for real: the browser, SANE's test backend, the TURN server,
+# and iproute2/util-linux for the loopback-only network namespace the suite runs in.
+SYSTEM_PACKAGES := chromium sane-utils coturn iproute2 util-linux
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint typecheck unit bench system-deps venv clean
+
+demo: $(STAMP)
+	$(PY) scripts/demo.py
+
+test: system-deps $(STAMP) lint typecheck
+	scripts/loopback-only $(PY) -m pytest $(PYTEST_ARGS)
+
+unit: $(STAMP)
+	scripts/loopback-only $(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check protocol
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+bench: system-deps $(STAMP)
+	scripts/loopback-only $(PY) -m bench call --json
+
+venv: $(STAMP)
+
+# The venv is rebuilt whenever the dependency declarations change; versions come from the
+# constraints file so a fresh machine gets exactly what CI tested.
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ needed"'
+	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || scripts/apt-install python3-venv
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+system-deps:
+	@scripts/apt-install $(SYSTEM_PACKAGES)
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis

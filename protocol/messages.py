@@ -1,0 +1,247 @@
+"""Signalling messages between kiosk, hub and adviser console (WebSocket, JSON text frames).
+
+Every frame is ``{"v": 1, "type": "<name>", ...fields}``. The hub relays
+``offer``, ``answer`` and ``ice_candidate`` between the two peers of a
+consultation without reading them; media, chat and files never travel here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+from protocol.codec import Registry, rule
+
+SIGNALLING = Registry("signalling")
+
+# Consultation ids are hub-generated opaque tokens.
+ID_PATTERN = r"[A-Za-z0-9_-]{8,64}"
+NAME_MAX = 64
+SDP_MAX = 48 * 1024
+
+Role = Literal["kiosk", "adviser"]
+EndReason = Literal[
+    "hangup",  # the adviser or the customer ended the call
+    "customer_left",  # the kiosk left (customer abort, inactivity)
+    "peer_gone",  # the other side disconnected from the hub
+    "failed",  # the peer connection could not be established or broke
+    "timeout",  # inactivity
+]
+ErrorCode = Literal[
+    "malformed",
+    "too_large",
+    "unsupported_version",
+    "unknown_type",
+    "unknown_field",
+    "missing_field",
+    "wrong_type",
+    "invalid_value",
+    "protocol_error",
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "conflict",
+    "rate_limited",
+    "internal",
+]
+
+
+@SIGNALLING.register
+@dataclass(frozen=True, kw_only=True)
+class Hello:
+    """First frame of a connection: who is speaking, with credentials."""
+
+    TYPE: ClassVar[str] = "hello"
+    role: Role
+    token: str | None = rule(default=None, max_len=256, description="kiosk device token")
+    csrf: str | None = rule(default=None, max_len=128, description="adviser CSRF token")
+    client: str | None = rule(default=None, max_len=64, description="software and version")
+
+
+@dataclass(frozen=True, kw_only=True)
+class IceServer:
+    """A STUN or TURN server the peers should use."""
+
+    urls: tuple[str, ...] = rule(max_items=8)
+    username: str | None = rule(default=None, max_len=256)
+    credential: str | None = rule(default=None, max_len=256)
+
+
+@SIGNALLING.register
+@dataclass(frozen=True, kw_only=True)
+class Welcome:
+    """Hub's answer to a valid hello."""
+
+    TYPE: ClassVar[str] = "welcome"
+    role: Role
+    name: str = rule(max_len=NAME_MAX, description="the authenticated device or adviser")
+    tenant: str = rule(max_len=NAME_MAX)
+    heartbeat_s: int = rule(minimum=1, maximum=300)
+    ice_servers: tuple[IceServer, ...] = rule(max_items=8)
+
+
+@SIGNALLING.register
+@dataclass(frozen=True, kw_only=True)
+class QueueRequest:
+    """Kiosk asks for a consultation; carries nothing about the customer."""
+
+    TYPE: ClassVar[str] = "queue_request"
+
+
+@SIGNALLING.register
+@dataclass(frozen=True, kw_only=True)
+class QueueLeave:
+    """Kiosk leaves the queue (the customer cancelled)."""
+
+    TYPE: ClassVar[str] = "queue_leave"
+
+
+@SIGNALLING.register
+@dataclass(frozen=True, kw_only=True)
+class QueuePosition:
+    """Hub tells a waiting kiosk where it stands."""
+
+    TYPE: ClassVar[str] = "queue_position"
+    consultation_id: str = rule(pattern=ID_PATTERN)
+    position: int = rule(minimum=1, maximum=100_000)
+    waiting: int = rule(minimum=1, maximum=100_000, description="kiosks waiting in total")
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueEntry:
+    """One waiting kiosk, as an adviser of the same tenant sees it."""
+
+    consultation_id: str = rule(pattern=ID_PATTERN)
+    device: str = rule(max_len=NAME_MAX)
+    position: int = rule(minimum=1, maximum=100_000)
+    waiting_s: int = rule(minimum=0, maximum=10_000_000)
+
+
+@SIGNALLING.register
+@dataclass(frozen=True, kw_only=True)
+class Queue:
+    """Hub sends advisers the current queue of their tenant whenever it changes."""
+
+    TYPE: ClassVar[str] = "queue"
+    entries: tuple[QueueEntry, ...] = rule(max_items=1000)
+
+
+@SIGNALLING.register
+@dataclass(frozen=True, kw_only=True)
+class Accept:
+    """Adviser takes a waiting kiosk."""
+
+    TYPE: ClassVar[str] = "accept"
+    consultation_id: str = rule(pattern=ID_PATTERN)
+
+
+@SIGNALLING.register
+@dataclass(frozen=True, kw_only=True)
+class Accepted:
+    """Hub tells both sides they are paired; the kiosk then sends its offer."""
+
+    TYPE: ClassVar[str] = "accepted"
+    consultation_id: str = rule(pattern=ID_PATTERN)
+    peer: str = rule(max_len=NAME_MAX, description="display name of the other side")
+
+
+@SIGNALLING.register
+@dataclass(frozen=True, kw_only=True)
+class Offer:
+    """SDP offer, relayed unchanged to the paired peer."""
+
+    TYPE: ClassVar[str] = "offer"
+    consultation_id: str = rule(pattern=ID_PATTERN)
+    sdp: str = rule(max_len=SDP_MAX, min_len=1)
+
+
+@SIGNALLING.register
+@dataclass(frozen=True, kw_only=True)
+class Answer:
+    """SDP answer, relayed unchanged to the paired peer."""
+
+    TYPE: ClassVar[str] = "answer"
+    consultation_id: str = rule(pattern=ID_PATTERN)
+    sdp: str = rule(max_len=SDP_MAX, min_len=1)
+
+
+@SIGNALLING.register
+@dataclass(frozen=True, kw_only=True)
+class IceCandidate:
+    """A trickled ICE candidate; an empty ``candidate`` marks the end of candidates."""
+
+    TYPE: ClassVar[str] = "ice_candidate"
+    consultation_id: str = rule(pattern=ID_PATTERN)
+    candidate: str = rule(max_len=1024)
+    sdp_mid: str | None = rule(default=None, max_len=32)
+    sdp_mline_index: int | None = rule(default=None, minimum=0, maximum=64)
+
+
+@SIGNALLING.register
+@dataclass(frozen=True, kw_only=True)
+class End:
+    """A peer ends its consultation."""
+
+    TYPE: ClassVar[str] = "end"
+    consultation_id: str = rule(pattern=ID_PATTERN)
+    reason: EndReason
+
+
+@SIGNALLING.register
+@dataclass(frozen=True, kw_only=True)
+class Ended:
+    """Hub tells a peer its consultation is over."""
+
+    TYPE: ClassVar[str] = "ended"
+    consultation_id: str = rule(pattern=ID_PATTERN)
+    reason: EndReason
+
+
+@SIGNALLING.register
+@dataclass(frozen=True, kw_only=True)
+class Error:
+    """Something the receiver sent was refused; the connection stays open unless said."""
+
+    TYPE: ClassVar[str] = "error"
+    code: ErrorCode
+    message: str = rule(max_len=500)
+    fatal: bool = rule(default=False)
+
+
+@SIGNALLING.register
+@dataclass(frozen=True, kw_only=True)
+class Heartbeat:
+    """Keep-alive, both ways; the hub answers each with its own."""
+
+    TYPE: ClassVar[str] = "heartbeat"
+    ts: int = rule(minimum=0, description="sender's clock, ms since the epoch")
+
+
+AnyMessage = (
+    Hello
+    | Welcome
+    | QueueRequest
+    | QueueLeave
+    | QueuePosition
+    | Queue
+    | Accept
+    | Accepted
+    | Offer
+    | Answer
+    | IceCandidate
+    | End
+    | Ended
+    | Error
+    | Heartbeat
+)
+
+
+def decode(raw: str | bytes) -> AnyMessage:
+    """Decode one signalling frame (typed errors from ``protocol.errors``)."""
+    msg: AnyMessage = SIGNALLING.decode(raw)
+    return msg
+
+
+def encode(message: AnyMessage) -> str:
+    """Encode one signalling message."""
+    return SIGNALLING.encode(message)
