@@ -1,4 +1,4 @@
-"""Signalling and data-channel messages shared by kiosk, hub and console: versioned, strict, pure."""
+"""Signalling and data-channel messages shared by kiosk, hub and console: strict and pure."""
 
 from protocol.codec import MAX_FRAME_BYTES, PROTOCOL_VERSION
 from protocol.errors import ProtocolError

@@ -267,7 +267,7 @@ def _check_value(tp: Any, value: Any, r: Rule, *, path: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise WrongType(f"{path} must be an object", field=path)
-        return _build(tp, value, path=path + ".")  # type: ignore[type-var]
+        return _build(tp, value, path=path + ".")  # type: ignore[arg-type]
     raise TypeError(f"unsupported field type {tp!r} at {path}")  # a bug in our definitions
 
 
