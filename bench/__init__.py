@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench NAME --json` measures the project and a baseline in one run."""

@@ -1,0 +1,40 @@
+"""`python -m bench NAME [--json]`: run one benchmark; the last stdout line is a JSON object."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+
+def _call(args: argparse.Namespace) -> Awaitable[dict[str, Any]]:
+    from bench import call
+
+    return call.main(calls=args.calls, call_seconds=args.seconds)
+
+
+BENCHES: dict[str, Callable[[argparse.Namespace], Awaitable[dict[str, Any]]]] = {
+    "call": _call,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("name", choices=sorted(BENCHES))
+    parser.add_argument("--json", action="store_true", help="print only the JSON result line")
+    parser.add_argument("--calls", type=int, default=10, help="calls to run (call bench)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="seconds per call")
+    args = parser.parse_args(argv)
+    result = asyncio.run(BENCHES[args.name](args))
+    if not args.json:
+        for key, value in result.items():
+            print(f"{key:>28}: {value}")
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,262 @@
+"""A real hub, a simulated kiosk and the console in headless Chromium, as separate processes.
+
+Shared by the call benchmark and the end-to-end browser tests: everything is started through
+the console scripts, exactly as an operator would, on loopback only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CHROMIUM = "/usr/bin/chromium"
+# Flags from architecture.md: loopback candidates, no mDNS hiding, fake camera/mic, and no
+# background traffic to the outside world.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+]
+PROBE_JS = (Path(__file__).resolve().parent / "console_probe.js").read_text()
+BIN = Path(sys.executable).parent
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+class HarnessError(RuntimeError):
+    """The stack could not be brought up; the message says which part and why."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def _cli(name: str, *args: str, stdin: str | None = None) -> str:
+    result = subprocess.run(
+        [str(BIN / name), *args], input=stdin, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise HarnessError(f"{name} {' '.join(args[:2])} failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+@dataclass
+class Stack:
+    """Hub and kiosk processes with their files under ``workdir``."""
+
+    workdir: Path
+    adviser: str = "adviser"
+    password: str = "correct horse battery"
+    port: int = field(default_factory=free_port)
+    hub: subprocess.Popen[bytes] | None = None
+    kiosk: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def db(self) -> Path:
+        return self.workdir / "hub.sqlite3"
+
+    @property
+    def stats_file(self) -> Path:
+        return self.workdir / "kiosk-stats.jsonl"
+
+    @property
+    def kiosk_log(self) -> Path:
+        return self.workdir / "kiosk.log"
+
+    @property
+    def hub_log(self) -> Path:
+        return self.workdir / "hub.log"
+
+    def start_hub(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        pw = self.workdir / "adviser.password"
+        pw.write_text(self.password + "\n")
+        if not (self.workdir / "token").exists():
+            _cli("kiosk-hub", "adviser", "add", self.adviser, "--password-file", str(pw),
+                 "--db", str(self.db))
+            token = _cli("kiosk-hub", "device", "add", "kiosk-1", "--db", str(self.db))
+            (self.workdir / "token").write_text(token.strip().splitlines()[-1] + "\n")
+        log = self.hub_log.open("ab")
+        self.hub = subprocess.Popen(
+            [str(BIN / "kiosk-hub"), "serve", "--host", "127.0.0.1", "--port", str(self.port),
+             "--db", str(self.db)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.hub.poll() is not None:
+                raise HarnessError(f"hub exited: {self.hub_log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(self.url + "/api/csrf", timeout=1):  # noqa: S310
+                    return
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.1)
+        raise HarnessError("hub did not answer within 20 s")
+
+    def start_kiosk(self, *extra: str) -> None:
+        log = self.kiosk_log.open("ab")
+        self.kiosk = subprocess.Popen(
+            [str(BIN / "kiosk"), "run", "--simulate", "--hub", f"ws://127.0.0.1:{self.port}",
+             "--token-file", str(self.workdir / "token"), "--ice-host", "127.0.0.1",
+             "--stats-file", str(self.stats_file), *extra],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def kiosk_calls(self) -> list[dict[str, Any]]:
+        """Per-call statistics the kiosk appended to its stats file (one JSON line per call)."""
+        if not self.stats_file.exists():
+            return []
+        return [json.loads(line) for line in self.stats_file.read_text().splitlines() if line]
+
+    def stop_process(self, proc: subprocess.Popen[bytes] | None) -> int | None:
+        if proc is None or proc.poll() is not None:
+            return None if proc is None else proc.returncode
+        proc.send_signal(signal.SIGTERM)
+        try:
+            return proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            return None
+
+    def stop(self) -> None:
+        self.stop_process(self.kiosk)
+        self.stop_process(self.hub)
+
+
+class Console:
+    """The adviser console in a Playwright page, with the measurement probe injected."""
+
+    def __init__(self, page: Any, url: str) -> None:
+        self.page = page
+        self.url = url
+        self.console_errors: list[str] = []
+        page.on("console", self._on_console)
+        page.on("pageerror", lambda exc: self.console_errors.append(f"pageerror: {exc}"))
+
+    def _on_console(self, msg: Any) -> None:
+        if msg.type == "error":
+            self.console_errors.append(msg.text)
+
+    async def login(self, name: str, password: str) -> None:
+        await self.page.goto(self.url + "/")
+        await self.page.fill("#login-name", name)
+        await self.page.fill("#login-password", password)
+        await self.page.click("#login-submit")
+        await self.page.wait_for_selector("#queue-list", state="visible")
+        await self.page.evaluate(PROBE_JS)
+
+    async def wait_for_entry(self, timeout_s: float = 20) -> str:
+        """Wait until a kiosk waits in the queue; return its consultation id."""
+        entry = await self.page.wait_for_selector(
+            ".queue-entry[data-consultation-id]", timeout=timeout_s * 1000
+        )
+        cid: str = await entry.get_attribute("data-consultation-id")
+        return cid
+
+    async def accept(self, consultation_id: str) -> int:
+        """Click accept; return the wall-clock ms of the click (Date.now())."""
+        selector = f'.queue-entry[data-consultation-id="{consultation_id}"] button.accept'
+        clicked: int = await self.page.evaluate(
+            """(sel) => { window.__probe.watch(); const t = Date.now();
+                          document.querySelector(sel).click(); return t; }""",
+            selector,
+        )
+        return clicked
+
+    async def probe(self) -> dict[str, Any]:
+        state: dict[str, Any] = await self.page.evaluate(
+            """() => { const p = window.__probe; return { frames: p.frames,
+                firstFrameAt: p.firstFrameAt, latencies: p.latencies.slice(),
+                barsOk: p.barsOk, barsSeen: p.barsSeen, audioRms: p.audioRms,
+                audioPeakRms: p.audioPeakRms, clockReads: p.clockReads }; }"""
+        )
+        return state
+
+    async def wait_probe(self, predicate: str, timeout_s: float = 20) -> None:
+        await self.page.wait_for_function(
+            f"() => {{ const p = window.__probe; return {predicate}; }}",
+            timeout=timeout_s * 1000,
+        )
+
+    async def reset_latencies(self) -> None:
+        await self.page.evaluate("() => { window.__probe.latencies = []; }")
+
+
+def chromium_missing_message() -> str | None:
+    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
+        return "Debian's Chromium is missing: apt-get install chromium (make test does this)"
+    return None
+
+
+@contextlib.asynccontextmanager
+async def browser() -> AsyncIterator[Any]:
+    """Headless Debian Chromium with fake media devices, driven by Playwright."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        chromium = await pw.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+@contextlib.asynccontextmanager
+async def console_page(browser_: Any, url: str) -> AsyncIterator[Console]:
+    context = await browser_.new_context(viewport={"width": 1280, "height": 800})
+    await context.grant_permissions(["camera", "microphone"], origin=url)
+    page = await context.new_page()
+    try:
+        yield Console(page, url)
+    finally:
+        await context.close()
+
+
+async def wait_until(predicate: Any, timeout_s: float, what: str, interval: float = 0.05) -> None:
+    """Poll a sync predicate until true; raise HarnessError naming ``what`` on timeout."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        await asyncio.sleep(interval)
+    raise HarnessError(f"timed out after {timeout_s:.0f} s waiting for {what}")

@@ -1,0 +1,525 @@
+// The adviser console: sign in, watch the queue, take a customer, hold the video call.
+// Wiring only; the hub API, signalling, call and rendering live in their own modules.
+
+import { ApiError, HubApi } from "./api.js";
+import { CALL_STATE_WORDS, Consultation } from "./call.js";
+import { loadProtocol } from "./protocol.js";
+import { SignallingConnection } from "./signalling.js";
+import { ChatLog, QueueList } from "./views.js";
+
+// How long "Call ended by the customer" stays on screen before the queue comes back.
+const ENDED_NOTICE_MS = 2500;
+
+const ENDED_WORDS = {
+  hangup: "Call ended by the customer",
+  customer_left: "The customer left the kiosk",
+  peer_gone: "The kiosk lost its connection to the hub",
+  failed: "Connection lost",
+  timeout: "Call ended after inactivity",
+};
+
+const HUB_ERROR_WORDS = {
+  conflict: "Another adviser has already taken this customer, or you are already in a call.",
+  not_found: "That consultation no longer exists.",
+  forbidden: "You are not allowed to do that.",
+  rate_limited: "Too many requests; please wait a moment.",
+  internal: "The hub had a problem; please try again.",
+};
+
+function $(id) {
+  const el = document.getElementById(id);
+  if (el === null) throw new Error(`missing element #${id}`);
+  return el;
+}
+
+class AdviserConsole {
+  constructor() {
+    this.api = new HubApi();
+    this.protocol = null;
+    this.signalling = null;
+    this.iceServers = [];
+    this.call = null;
+    this.pendingAccept = null;
+    this.localStream = null;
+    this.mediaRequest = null;
+    this.muted = false;
+    this.cameraOff = false;
+    this.endTimer = null;
+    this.el = {
+      boot: $("boot-view"),
+      login: $("login-view"),
+      loginForm: $("login-form"),
+      loginName: $("login-name"),
+      loginPassword: $("login-password"),
+      loginSubmit: $("login-submit"),
+      loginError: $("login-error"),
+      sessionBar: $("session-bar"),
+      adviserName: $("adviser-name"),
+      adviserTenant: $("adviser-tenant"),
+      logout: $("btn-logout"),
+      workspace: $("workspace-view"),
+      notice: $("notice"),
+      queueView: $("queue-view"),
+      callView: $("call-view"),
+      callPeer: $("call-peer"),
+      callState: $("call-state"),
+      remoteVideo: $("remote-video"),
+      localVideo: $("local-video"),
+      mute: $("btn-mute"),
+      camera: $("btn-camera"),
+      end: $("btn-end"),
+      chatForm: $("chat-form"),
+      chatInput: $("chat-input"),
+      chatSend: $("chat-send"),
+      hubState: $("hub-state"),
+      hubDot: $("hub-dot"),
+    };
+    this.queue = new QueueList({
+      list: $("queue-list"),
+      empty: $("queue-empty"),
+      count: $("queue-count"),
+      onAccept: (id, device) => this.accept(id, device),
+    });
+    this.chat = new ChatLog($("chat-log"));
+    this.bindControls();
+  }
+
+  bindControls() {
+    this.el.loginForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.login();
+    });
+    this.el.logout.addEventListener("click", () => this.logout());
+    this.el.mute.addEventListener("click", () => this.toggleMute());
+    this.el.camera.addEventListener("click", () => this.toggleCamera());
+    this.el.end.addEventListener("click", () => this.endCall());
+    // A form, so Enter in the input sends, as the Send button does.
+    this.el.chatForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.sendChat();
+    });
+  }
+
+  async boot() {
+    try {
+      this.protocol = await loadProtocol();
+      const session = await this.api.session();
+      if (session === null) this.showLogin();
+      else this.startSession(session);
+    } catch (exc) {
+      this.el.boot.textContent =
+        exc instanceof ApiError ? exc.message : "The console could not start. Reload the page.";
+      this.setHubState("offline", "Not connected");
+    }
+  }
+
+  // -- sign in / out ---------------------------------------------------------------------
+
+  showLogin(message = "") {
+    this.el.boot.hidden = true;
+    this.el.workspace.hidden = true;
+    this.el.sessionBar.hidden = true;
+    this.el.login.hidden = false;
+    this.showLoginError(message);
+    this.el.loginPassword.value = "";
+    this.el.loginSubmit.disabled = false;
+    this.setHubState("offline", "Not signed in");
+    // The pre-login token is fetched up front so the form can be sent at once.
+    this.api.fetchCsrf().catch(() => {});
+    this.el.loginName.focus();
+  }
+
+  showLoginError(message) {
+    this.el.loginError.textContent = message;
+    this.el.loginError.hidden = message === "";
+  }
+
+  async login() {
+    const name = this.el.loginName.value.trim();
+    const password = this.el.loginPassword.value;
+    if (name === "" || password === "") {
+      this.showLoginError("Enter your name and password.");
+      return;
+    }
+    this.el.loginSubmit.disabled = true;
+    this.showLoginError("");
+    try {
+      await this.api.fetchCsrf();
+      const session = await this.api.login(name, password);
+      this.el.loginPassword.value = "";
+      this.startSession(session);
+    } catch (exc) {
+      this.showLoginError(loginErrorWords(exc));
+      this.el.loginPassword.select();
+    } finally {
+      this.el.loginSubmit.disabled = false;
+    }
+  }
+
+  async logout() {
+    this.leaveCall("hangup");
+    this.stopSession();
+    try {
+      await this.api.logout();
+    } catch {
+      // Signed out locally either way; the hub expires the session on its own.
+    }
+    this.releaseMedia();
+    this.showLogin();
+  }
+
+  startSession(session) {
+    this.el.boot.hidden = true;
+    this.el.login.hidden = true;
+    this.el.workspace.hidden = false;
+    this.el.sessionBar.hidden = false;
+    this.el.adviserName.textContent = session.adviser;
+    this.el.adviserTenant.textContent = session.tenant;
+    this.showQueue();
+    this.queue.clear();
+    this.queue.start();
+    this.signalling = new SignallingConnection({ protocol: this.protocol, csrf: session.csrf });
+    this.signalling.addEventListener("state", (e) => this.onHubState(e.detail));
+    this.signalling.addEventListener("welcome", (e) => {
+      this.iceServers = e.detail.message.ice_servers;
+    });
+    this.signalling.addEventListener("message", (e) => this.onMessage(e.detail.message));
+    this.signalling.addEventListener("problem", (e) => this.showNotice(e.detail.text));
+    this.signalling.addEventListener("unauthorized", () => this.sessionExpired());
+    this.signalling.start();
+  }
+
+  stopSession() {
+    this.queue.stop();
+    this.queue.clear();
+    if (this.signalling !== null) {
+      this.signalling.stop();
+      this.signalling = null;
+    }
+  }
+
+  sessionExpired() {
+    this.leaveCall(null);
+    this.stopSession();
+    this.releaseMedia();
+    this.showLogin("Your session has ended. Please sign in again.");
+  }
+
+  // -- hub connection ----------------------------------------------------------------------
+
+  onHubState({ state, retryInS, wasWelcomed }) {
+    if (state === "connecting") this.setHubState("connecting", "Connecting to the hub…");
+    else if (state === "connected") this.setHubState("online", "Connected to the hub");
+    else if (state === "lost") {
+      this.setHubState("offline", `Connection to the hub lost — reconnecting in ${retryInS} s…`);
+      // The call's signalling path is gone and the hub has told the kiosk: end it here too.
+      if (this.call !== null || this.pendingAccept !== null) {
+        this.leaveCall(null);
+        this.showNotice("The call ended because the connection to the hub was lost.");
+      }
+      if (!wasWelcomed) this.checkSession();
+    }
+  }
+
+  async checkSession() {
+    // The hub refuses the WebSocket of an expired session before any hello is answered.
+    try {
+      if ((await this.api.session()) === null && this.signalling !== null) this.sessionExpired();
+    } catch {
+      // Unreachable hub: keep retrying the WebSocket.
+    }
+  }
+
+  setHubState(kind, words) {
+    this.el.hubState.textContent = words;
+    this.el.hubDot.dataset.state = kind;
+  }
+
+  onMessage(message) {
+    switch (message.type) {
+      case "queue":
+        this.queue.update(message.entries);
+        break;
+      case "accepted":
+        this.onAccepted(message);
+        break;
+      case "offer":
+        this.onOffer(message);
+        break;
+      case "ice_candidate":
+        if (this.call !== null && message.consultation_id === this.call.id) {
+          this.call.handleRemoteCandidate(message);
+        }
+        break;
+      case "ended":
+        this.onEnded(message);
+        break;
+      case "error":
+        this.onHubError(message);
+        break;
+      default:
+        break; // valid, but not for advisers (e.g. queue_position): nothing to do
+    }
+  }
+
+  onHubError(message) {
+    if (message.code === "conflict" && this.pendingAccept !== null && this.call === null) {
+      this.pendingAccept = null;
+      this.queue.setBusy(false);
+    }
+    this.showNotice(HUB_ERROR_WORDS[message.code] ?? "The hub refused a request from this console.");
+  }
+
+  // -- the call -----------------------------------------------------------------------------
+
+  async accept(consultationId, device) {
+    if (this.call !== null || this.pendingAccept !== null) return;
+    this.hideNotice();
+    this.pendingAccept = { consultationId, device };
+    this.queue.setBusy(true);
+    // Ask for camera and microphone now, within the click, so the offer is not kept waiting.
+    const media = this.ensureMedia();
+    if (!this.signalling.send({ type: "accept", consultation_id: consultationId })) {
+      this.pendingAccept = null;
+      this.queue.setBusy(false);
+      this.showNotice("Not connected to the hub; try again in a moment.");
+      return;
+    }
+    await media;
+  }
+
+  onAccepted(message) {
+    if (this.pendingAccept === null || message.consultation_id !== this.pendingAccept.consultationId) {
+      return;
+    }
+    this.pendingAccept = null;
+    clearTimeout(this.endTimer);
+    // Created at once (not after the camera prompt), because the kiosk's offer follows at once.
+    this.call = new Consultation({
+      consultationId: message.consultation_id,
+      peer: message.peer,
+      iceServers: this.iceServers,
+      localMedia: this.ensureMedia(),
+      protocol: this.protocol,
+      send: (m) => this.signalling?.send(m),
+    });
+    this.bindCall(this.call);
+    this.showCall(message.peer);
+  }
+
+  bindCall(call) {
+    call.addEventListener("state", (e) => {
+      if (call === this.call) this.el.callState.textContent = e.detail.words;
+    });
+    call.addEventListener("remote-stream", (e) => {
+      if (call !== this.call) return;
+      this.el.remoteVideo.srcObject = e.detail.stream;
+      this.el.remoteVideo.play().catch(() => {});
+    });
+    call.addEventListener("chat-ready", (e) => {
+      if (call !== this.call) return;
+      this.el.chatInput.disabled = !e.detail.ready;
+      this.el.chatSend.disabled = !e.detail.ready;
+    });
+    call.addEventListener("chat", (e) => {
+      if (call === this.call) this.chat.add("customer", e.detail.message.text);
+    });
+    call.addEventListener("problem", (e) => {
+      if (call === this.call) this.chat.note(e.detail.text);
+    });
+    call.addEventListener("failed", () => {
+      if (call !== this.call) return;
+      call.hangup("failed");
+      this.finishCall(CALL_STATE_WORDS.failed);
+    });
+  }
+
+  async onOffer(message) {
+    const call = this.call;
+    if (call === null || message.consultation_id !== call.id) return;
+    try {
+      await call.handleOffer(message.sdp);
+    } catch {
+      if (call !== this.call) return;
+      call.hangup("failed");
+      this.finishCall("The kiosk's call could not be set up");
+    }
+  }
+
+  onEnded(message) {
+    if (this.call !== null && message.consultation_id === this.call.id) {
+      this.call.close();
+      this.finishCall(ENDED_WORDS[message.reason] ?? "Call ended");
+    } else if (this.pendingAccept?.consultationId === message.consultation_id) {
+      this.pendingAccept = null;
+      this.queue.setBusy(false);
+      this.showNotice(ENDED_WORDS[message.reason] ?? "Call ended");
+    }
+  }
+
+  endCall() {
+    if (this.call === null) return;
+    this.call.hangup("hangup");
+    this.finishCall(null);
+  }
+
+  /** End whatever call is running or pending, without the "ended" pause. */
+  leaveCall(reason) {
+    if (this.call !== null) {
+      if (reason !== null) this.call.hangup(reason);
+      else this.call.close();
+      this.call = null;
+    }
+    this.pendingAccept = null;
+    clearTimeout(this.endTimer);
+    this.resetCallView();
+    this.showQueue();
+  }
+
+  // words: shown for a moment in the call view; null goes straight back to the queue.
+  finishCall(words) {
+    this.call = null;
+    this.el.chatInput.disabled = true;
+    this.el.chatSend.disabled = true;
+    if (words === null) {
+      this.resetCallView();
+      this.showQueue();
+      return;
+    }
+    this.el.callState.textContent = words;
+    this.el.end.disabled = true;
+    this.chat.note(words);
+    this.endTimer = setTimeout(() => {
+      if (this.call !== null) return;
+      this.resetCallView();
+      this.showQueue();
+      this.showNotice(words);
+    }, ENDED_NOTICE_MS);
+  }
+
+  showCall(peer) {
+    this.el.callPeer.textContent = peer;
+    this.el.callState.textContent = CALL_STATE_WORDS.waiting;
+    this.el.end.disabled = false;
+    this.chat.clear();
+    this.setMuted(false);
+    this.setCameraOff(false);
+    this.el.queueView.hidden = true;
+    this.el.callView.hidden = false;
+    this.el.end.focus();
+  }
+
+  showQueue() {
+    this.el.callView.hidden = true;
+    this.el.queueView.hidden = false;
+    this.queue.setBusy(this.call !== null || this.pendingAccept !== null);
+  }
+
+  resetCallView() {
+    this.el.remoteVideo.srcObject = null;
+    this.el.chatInput.value = "";
+    this.el.chatInput.disabled = true;
+    this.el.chatSend.disabled = true;
+    this.chat.clear();
+  }
+
+  sendChat() {
+    const text = this.el.chatInput.value.trim();
+    if (text === "" || this.call === null) return;
+    let sent;
+    try {
+      sent = this.call.sendChat(text);
+    } catch {
+      this.chat.note("That message is too long to send.");
+      return;
+    }
+    if (sent === null) {
+      this.chat.note("The chat is not connected yet.");
+      return;
+    }
+    this.chat.add("you", text, sent.ts);
+    this.el.chatInput.value = "";
+    this.el.chatInput.focus();
+  }
+
+  toggleMute() {
+    this.setMuted(!this.muted);
+  }
+
+  toggleCamera() {
+    this.setCameraOff(!this.cameraOff);
+  }
+
+  setMuted(muted) {
+    this.muted = muted;
+    for (const track of this.localStream?.getAudioTracks() ?? []) track.enabled = !muted;
+    this.el.mute.textContent = muted ? "Unmute" : "Mute";
+    this.el.mute.setAttribute("aria-pressed", String(muted));
+  }
+
+  setCameraOff(off) {
+    this.cameraOff = off;
+    for (const track of this.localStream?.getVideoTracks() ?? []) track.enabled = !off;
+    this.el.camera.textContent = off ? "Camera on" : "Camera off";
+    this.el.camera.setAttribute("aria-pressed", String(off));
+    this.el.localVideo.classList.toggle("is-off", off);
+  }
+
+  // -- media ----------------------------------------------------------------------------
+
+  /** Camera and microphone, asked for once and reused for every call; null if refused. */
+  ensureMedia() {
+    if (this.mediaRequest === null) {
+      this.mediaRequest = navigator.mediaDevices
+        .getUserMedia({ video: true, audio: true })
+        .then((stream) => {
+          this.localStream = stream;
+          this.el.localVideo.srcObject = stream;
+          this.el.localVideo.play().catch(() => {});
+          return stream;
+        })
+        .catch(() => {
+          this.mediaRequest = null; // ask again next call
+          this.showNotice(
+            "Camera or microphone not available: the customer will not see or hear you.",
+          );
+          return null;
+        });
+    }
+    return this.mediaRequest;
+  }
+
+  releaseMedia() {
+    for (const track of this.localStream?.getTracks() ?? []) track.stop();
+    this.localStream = null;
+    this.mediaRequest = null;
+    this.el.localVideo.srcObject = null;
+  }
+
+  // -- notices --------------------------------------------------------------------------
+
+  showNotice(text) {
+    this.el.notice.textContent = text;
+    this.el.notice.hidden = false;
+  }
+
+  hideNotice() {
+    this.el.notice.hidden = true;
+    this.el.notice.textContent = "";
+  }
+}
+
+function loginErrorWords(exc) {
+  if (!(exc instanceof ApiError)) return "Something went wrong. Please try again.";
+  if (exc.status === 401) return "Wrong name or password.";
+  if (exc.status === 429) {
+    return exc.retryAfterS === null
+      ? "Too many attempts, try again later."
+      : `Too many attempts, try again in ${exc.retryAfterS} s.`;
+  }
+  if (exc.status === 403) return "The sign-in form expired. Please try again.";
+  if (exc.status === 0) return "The hub cannot be reached. Check the network and try again.";
+  return "Sign-in failed. Please try again.";
+}
+
+new AdviserConsole().boot();

@@ -1,0 +1,182 @@
+// The adviser's WebSocket to the hub (/ws/adviser): hello, heartbeats, reconnect with backoff.
+// Every incoming frame is validated with protocol.js before anyone sees it.
+
+import { ProtocolError } from "./protocol.js";
+
+const CLIENT = "branch-kiosk-console/0.1";
+const BACKOFF_FIRST_MS = 1000;
+const BACKOFF_MAX_MS = 30000;
+// The hub closes a connection silent for three heartbeat periods; we do the same.
+const SILENT_PERIODS = 3;
+
+/** Plain words for protocol error codes, ours or the hub's. */
+export const PROBLEM_WORDS = {
+  malformed: "a message that is not valid JSON",
+  too_large: "a message that is too large",
+  unsupported_version: "a message in a protocol version this console does not speak",
+  unknown_type: "a message of a kind this console does not know",
+  unknown_field: "a message with a field this console does not know",
+  missing_field: "a message with a field missing",
+  wrong_type: "a message with a field of the wrong kind",
+  invalid_value: "a message with a value out of range",
+};
+
+/**
+ * Events: "state" {state, retryInS, wasWelcomed}, "welcome" {message}, "message" {message} for every
+ * other valid frame, "problem" {text} for something the adviser should know, "unauthorized".
+ */
+export class SignallingConnection extends EventTarget {
+  constructor({ protocol, csrf, url = defaultUrl() }) {
+    super();
+    this.protocol = protocol;
+    this.csrf = csrf;
+    this.url = url;
+    this.socket = null;
+    this.stopped = true;
+    this.attempt = 0;
+    this.heartbeatTimer = null;
+    this.silenceTimer = null;
+    this.reconnectTimer = null;
+    this.heartbeatS = null;
+    this.welcomed = false;
+  }
+
+  start() {
+    this.stopped = false;
+    this.connect();
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.reconnectTimer);
+    this.clearTimers();
+    if (this.socket !== null) {
+      this.socket.close(1000, "signed out");
+      this.socket = null;
+    }
+    this.emit("state", { state: "stopped" });
+  }
+
+  /** Validate and send one message; false when the hub is not connected. */
+  send(message) {
+    const text = this.protocol.encode(message, "signalling");
+    if (this.socket === null || this.socket.readyState !== WebSocket.OPEN || !this.welcomed) {
+      return false;
+    }
+    this.socket.send(text);
+    return true;
+  }
+
+  get connected() {
+    return this.welcomed && this.socket?.readyState === WebSocket.OPEN;
+  }
+
+  connect() {
+    this.emit("state", { state: "connecting" });
+    const socket = new WebSocket(this.url);
+    this.socket = socket;
+    this.welcomed = false;
+    socket.addEventListener("open", () => {
+      const hello = { type: "hello", role: "adviser", csrf: this.csrf, client: CLIENT };
+      socket.send(this.protocol.encode(hello, "signalling"));
+    });
+    socket.addEventListener("message", (event) => this.onFrame(socket, event.data));
+    socket.addEventListener("close", (event) => this.onClose(socket, event));
+  }
+
+  onFrame(socket, data) {
+    if (socket !== this.socket) return;
+    this.armSilenceTimer();
+    let message;
+    try {
+      message = this.protocol.decode(data, "signalling");
+    } catch (exc) {
+      if (!(exc instanceof ProtocolError)) throw exc;
+      this.emit("problem", { text: `The hub sent ${PROBLEM_WORDS[exc.code] ?? "a bad message"}; it was ignored.` });
+      // Tell the hub too, as every side does with a frame it refuses (never in reply to an error).
+      this.trySend(socket, { type: "error", code: exc.code, message: exc.message.slice(0, 200) });
+      return;
+    }
+    if (message.type === "welcome") {
+      this.welcomed = true;
+      this.attempt = 0;
+      this.heartbeatS = message.heartbeat_s;
+      this.startHeartbeat(socket);
+      this.emit("state", { state: "connected" });
+      this.emit("welcome", { message });
+      return;
+    }
+    if (message.type === "heartbeat") return; // the hub's answer; the silence timer is reset
+    if (message.type === "error" && message.fatal) {
+      if (message.code === "unauthorized" || message.code === "forbidden") {
+        this.stopped = true;
+        this.emit("unauthorized", {});
+      }
+      return;
+    }
+    this.emit("message", { message });
+  }
+
+  onClose(socket, event) {
+    if (socket !== this.socket) return;
+    this.clearTimers();
+    const wasWelcomed = this.welcomed;
+    this.socket = null;
+    this.welcomed = false;
+    if (this.stopped) return;
+    // Closed before any welcome with a policy code: the hub refused our session.
+    if (event.code === 1008 || event.code === 4401 || event.code === 4403) {
+      this.stopped = true;
+      this.emit("unauthorized", {});
+      return;
+    }
+    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** this.attempt);
+    const jittered = Math.round(delay * (0.75 + Math.random() * 0.5));
+    this.attempt += 1;
+    // wasWelcomed false: refused before the hello was answered (maybe an expired session).
+    this.emit("state", { state: "lost", retryInS: Math.ceil(jittered / 1000), wasWelcomed });
+    this.reconnectTimer = setTimeout(() => {
+      if (!this.stopped) this.connect();
+    }, jittered);
+  }
+
+  startHeartbeat(socket) {
+    this.clearTimers();
+    const periodMs = this.heartbeatS * 1000;
+    this.heartbeatTimer = setInterval(() => {
+      this.trySend(socket, { type: "heartbeat", ts: Date.now() });
+    }, periodMs);
+    this.armSilenceTimer();
+  }
+
+  armSilenceTimer() {
+    clearTimeout(this.silenceTimer);
+    if (this.heartbeatS === null || !this.welcomed) return;
+    const socket = this.socket;
+    this.silenceTimer = setTimeout(() => {
+      // A half-open TCP connection never reports close; give up on it ourselves.
+      if (socket === this.socket && socket !== null) socket.close(4000, "hub silent");
+    }, this.heartbeatS * 1000 * SILENT_PERIODS);
+  }
+
+  trySend(socket, message) {
+    if (socket.readyState !== WebSocket.OPEN) return;
+    socket.send(this.protocol.encode(message, "signalling"));
+  }
+
+  clearTimers() {
+    clearInterval(this.heartbeatTimer);
+    clearTimeout(this.silenceTimer);
+    this.heartbeatTimer = null;
+    this.silenceTimer = null;
+  }
+
+  emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}
+
+function defaultUrl() {
+  const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${window.location.host}/ws/adviser`;
+}

@@ -1,0 +1,135 @@
+// DOM rendering for the queue and the chat. Text from the network goes in with textContent
+// only, never innerHTML.
+
+/** "45 s", "3 min 05 s", "1 h 02 min". */
+export function formatWaiting(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, "0")} s`;
+  return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")} min`;
+}
+
+function element(tag, className, text) {
+  const el = document.createElement(tag);
+  if (className) el.className = className;
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+/** The live queue: one entry per waiting kiosk, waiting times ticking every second. */
+export class QueueList {
+  constructor({ list, empty, count, onAccept }) {
+    this.list = list;
+    this.empty = empty;
+    this.count = count;
+    this.onAccept = onAccept;
+    this.entries = [];
+    this.busy = false; // in a call or an accept is pending: no Accept buttons active
+    this.timer = null;
+  }
+
+  /** Replace the entries with the hub's latest `queue` message. */
+  update(entries) {
+    const now = Date.now();
+    // Keep the wait a ticking clock: the hub sends waiting_s only when the queue changes.
+    this.entries = entries.map((e) => ({ ...e, since: now - e.waiting_s * 1000 }));
+    this.render();
+  }
+
+  setBusy(busy) {
+    this.busy = busy;
+    for (const button of this.list.querySelectorAll("button.accept")) button.disabled = busy;
+  }
+
+  start() {
+    if (this.timer === null) this.timer = setInterval(() => this.tick(), 1000);
+  }
+
+  stop() {
+    clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  clear() {
+    this.entries = [];
+    this.render();
+  }
+
+  render() {
+    const items = this.entries.map((entry) => this.renderEntry(entry));
+    this.list.replaceChildren(...items);
+    this.empty.hidden = this.entries.length > 0;
+    const n = this.entries.length;
+    this.count.textContent = n === 0 ? "" : `${n} waiting`;
+  }
+
+  renderEntry(entry) {
+    const li = element("li", "queue-entry");
+    li.dataset.consultationId = entry.consultation_id;
+    const position = element("span", "position", String(entry.position));
+    position.setAttribute("aria-label", `Position ${entry.position}`);
+    const info = element("div", "entry-info");
+    info.append(element("span", "device", entry.device));
+    const waiting = element("span", "waiting");
+    waiting.append("Waiting ", element("span", "waiting-time", formatWaiting(this.waitedS(entry))));
+    info.append(waiting);
+    const button = element("button", "button button-primary accept", "Accept");
+    button.type = "button";
+    button.disabled = this.busy;
+    button.setAttribute("aria-label", `Accept ${entry.device}`);
+    button.addEventListener("click", () => this.onAccept(entry.consultation_id, entry.device));
+    li.append(position, info, button);
+    return li;
+  }
+
+  tick() {
+    for (const entry of this.entries) {
+      const li = this.list.querySelector(
+        `.queue-entry[data-consultation-id="${CSS.escape(entry.consultation_id)}"] .waiting-time`,
+      );
+      if (li !== null) li.textContent = formatWaiting(this.waitedS(entry));
+    }
+  }
+
+  waitedS(entry) {
+    return (Date.now() - entry.since) / 1000;
+  }
+}
+
+/** The chat log of one consultation. */
+export class ChatLog {
+  constructor(list) {
+    this.list = list;
+  }
+
+  clear() {
+    this.list.replaceChildren();
+  }
+
+  /** A line from "you" or "customer"; ts in ms since the epoch. */
+  add(from, text, ts = Date.now()) {
+    const li = element("li", `chat-line chat-${from}`);
+    const meta = element("span", "chat-meta");
+    meta.append(element("span", "chat-from", from === "you" ? "You" : "Customer"));
+    const time = element("time", "chat-time", formatClock(ts));
+    time.dateTime = new Date(ts).toISOString();
+    meta.append(time);
+    li.append(meta, element("p", "chat-text", text));
+    this.append(li);
+  }
+
+  /** A note from the console itself (connection changes, unreadable messages). */
+  note(text) {
+    this.append(element("li", "chat-note", text));
+  }
+
+  append(li) {
+    this.list.append(li);
+    this.list.scrollTop = this.list.scrollHeight;
+  }
+}
+
+function formatClock(ts) {
+  const date = new Date(Number.isFinite(ts) ? ts : Date.now());
+  return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
