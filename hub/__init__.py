@@ -1,0 +1,1 @@
+"""The hub: adviser console server, auth, queue and signalling relay (aiohttp, SQLite)."""

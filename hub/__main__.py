@@ -1,0 +1,190 @@
+"""``kiosk-hub``: run the hub and manage its advisers and devices.
+
+Exit codes: 0 success, 1 the operation failed (message on stderr), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import logging
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from aiohttp import web
+
+from hub.access_log import HubAccessLogger
+from hub.app import create_app
+from hub.config import HubConfig
+from hub.storage import DEFAULT_TENANT, Storage, StorageError, check_password
+
+
+class CommandFailed(Exception):
+    """A command could not do its job; the message goes to stderr, exit code 1."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    parser = argparse.ArgumentParser(prog="kiosk-hub", description="Branch Kiosk hub")
+    db = argparse.ArgumentParser(add_help=False)
+    db.add_argument("--db", type=Path, default=Path("var/hub.sqlite3"), help="SQLite database file")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", parents=[db], help="run the hub")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    serve.add_argument("--heartbeat", type=int, default=10, help="seconds (1-300)")
+    serve.add_argument(
+        "--trust-proxy", action="store_true", help="honour X-Forwarded-Proto from a reverse proxy"
+    )
+
+    adviser = commands.add_parser("adviser", help="manage advisers").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    add = adviser.add_parser("add", parents=[db], help="add an adviser")
+    add.add_argument("name")
+    add.add_argument("--tenant", default=DEFAULT_TENANT)
+    add.add_argument("--password-file", type=Path, help="read the password from this file")
+    adviser.add_parser("list", parents=[db], help="list advisers")
+
+    device = commands.add_parser("device", help="manage kiosks").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    dev_add = device.add_parser("add", parents=[db], help="register a kiosk, print its token")
+    dev_add.add_argument("name")
+    dev_add.add_argument("--tenant", default=DEFAULT_TENANT)
+    dev_add.add_argument(
+        "--replace", action="store_true", help="issue a new token for an existing device"
+    )
+    device.add_parser("list", parents=[db], help="list kiosks")
+    dev_revoke = device.add_parser("revoke", parents=[db], help="stop accepting a kiosk's token")
+    dev_revoke.add_argument("name")
+    dev_revoke.add_argument("--tenant", default=DEFAULT_TENANT)
+
+    tenant = commands.add_parser("tenant", help="manage tenants").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    tenant_add = tenant.add_parser("add", parents=[db], help="add a tenant")
+    tenant_add.add_argument("name")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``kiosk-hub``; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        return _manage(args, sys.stdin, sys.stdout)
+    except (CommandFailed, StorageError, OSError) as exc:
+        print(f"kiosk-hub: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("kiosk-hub: interrupted", file=sys.stderr)
+        return 1
+
+
+def _manage(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
+    storage = Storage.open(args.db)
+    try:
+        match (args.command, getattr(args, "action", None)):
+            case ("adviser", "add"):
+                password = _read_password(args.password_file, stdin)
+                adviser = storage.add_adviser(
+                    args.name, password, tenant=args.tenant, now=time.time()
+                )
+                print(
+                    f"adviser {adviser.name!r} added to tenant {adviser.tenant.name!r}",
+                    file=sys.stderr,
+                )
+            case ("adviser", "list"):
+                for a in storage.advisers():
+                    print(f"{a.tenant.name}\t{a.name}", file=stdout)
+            case ("device", "add"):
+                _device, token = storage.add_device(
+                    args.name, tenant=args.tenant, replace=args.replace, now=time.time()
+                )
+                print(token, file=stdout)  # only the token, so scripts can capture it
+            case ("device", "list"):
+                for d in storage.devices():
+                    state = "revoked" if d.revoked else "active"
+                    created = time.strftime("%Y-%m-%d", time.gmtime(d.created_at))
+                    print(f"{d.tenant.name}\t{d.name}\t{state}\t{created}", file=stdout)
+            case ("device", "revoke"):
+                storage.revoke_device(args.name, tenant=args.tenant)
+            case ("tenant", "add"):
+                storage.add_tenant(args.name, now=time.time())
+            case _:  # argparse makes this unreachable
+                raise CommandFailed(f"unknown command {args.command}")
+    finally:
+        storage.close()
+    return 0
+
+
+def _read_password(password_file: Path | None, stdin: TextIO) -> str:
+    if password_file is not None:
+        text = password_file.read_text(encoding="utf-8")
+        password = text.splitlines()[0] if text else ""
+    elif stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat password: ") != password:
+            raise CommandFailed("the passwords do not match")
+    else:
+        password = stdin.readline().rstrip("\r\n")
+    check_password(password)
+    return password
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        config = HubConfig(
+            host=args.host,
+            port=args.port,
+            db_path=args.db,
+            heartbeat_s=args.heartbeat,
+            trust_proxy=args.trust_proxy,
+        )
+    except ValueError as exc:
+        raise CommandFailed(str(exc)) from None
+    logging.basicConfig(level=logging.INFO, format="%(name)s %(levelname)s %(message)s")
+    asyncio.run(serve(config))
+    return 0
+
+
+async def serve(config: HubConfig) -> None:
+    """Run the hub until SIGTERM or SIGINT, then shut down cleanly (WebSockets get 1001)."""
+    runner = web.AppRunner(
+        create_app(config),
+        access_log_class=HubAccessLogger,
+        access_log=logging.getLogger("hub.access"),
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, config.host, config.port)
+        await site.start()
+        port = _bound_port(runner, config.port)
+        print(f"hub listening on http://{config.host}:{port}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def _bound_port(runner: web.AppRunner, requested: int) -> int:
+    for address in runner.addresses:
+        with contextlib.suppress(TypeError, IndexError):
+            return int(address[1])
+    return requested
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Settings of one hub process; immutable, passed to ``create_app``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from protocol.messages import IceServer
+
+WEB_ROOT = Path(__file__).resolve().parent / "web"
+
+
+@dataclass(frozen=True, kw_only=True)
+class HubConfig:
+    """Everything the hub needs to start; defaults suit a local demo."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    db_path: Path = Path("var/hub.sqlite3")
+    web_root: Path = WEB_ROOT
+    heartbeat_s: int = 10
+    ice_servers: tuple[IceServer, ...] = ()
+    # Login throttling: failures counted in a sliding window, per (ip, name) and per ip.
+    login_window_s: float = 300.0
+    login_failures_per_name: int = 5
+    login_failures_per_ip: int = 20
+    session_lifetime_s: float = 12 * 3600.0
+    # None = automatic: Secure when the request came over TLS (or via a trusted proxy over https).
+    cookie_secure: bool | None = None
+    # Honour X-Forwarded-Proto only when a reverse proxy we control sets it.
+    trust_proxy: bool = False
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.heartbeat_s <= 300:
+            raise ValueError("heartbeat_s must be between 1 and 300 seconds")
+        if not 0 <= self.port <= 65535:
+            raise ValueError("port must be between 0 and 65535")
+        if self.login_window_s <= 0 or self.session_lifetime_s <= 0:
+            raise ValueError("login_window_s and session_lifetime_s must be positive")
+        if self.login_failures_per_name < 1 or self.login_failures_per_ip < 1:
+            raise ValueError("login failure limits must be at least 1")

@@ -1,0 +1,1 @@
+"""Tests of the hub (server, auth, queue, signalling, storage, CLI)."""

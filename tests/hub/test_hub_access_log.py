@@ -1,0 +1,48 @@
+"""The access log keeps no personal data: anonymised IPs, no query strings, no cookies."""
+
+from __future__ import annotations
+
+import logging
+
+import aiohttp
+import pytest
+from yarl import URL
+
+from hub.access_log import anonymise_ip
+from tests.support.hub import RunningHub
+
+
+@pytest.mark.parametrize(
+    ("address", "anonymised"),
+    [
+        ("192.0.2.123", "192.0.2.0"),
+        ("127.0.0.1", "127.0.0.0"),
+        ("2001:db8:abcd:1234::1", "2001:db8:abcd::"),
+        ("fe80::1%eth0", "fe80::"),
+        ("::ffff:198.51.100.7", "198.51.100.0"),
+        ("not an ip", "-"),
+        ("", "-"),
+        (None, "-"),
+    ],
+)
+def test_anonymise_ip(address: str | None, anonymised: str) -> None:
+    assert anonymise_ip(address) == anonymised
+
+
+async def test_log_line_has_no_query_or_cookies(
+    hub: RunningHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="aiohttp.access")
+    jar = aiohttp.CookieJar(unsafe=True)
+    jar.update_cookies({"kh_session": "cookie-secret-value"}, URL(hub.url))
+    async with aiohttp.ClientSession(cookie_jar=jar) as http:
+        url = f"{hub.url}/api/session?token=query-secret-value"
+        async with http.get(url, headers={"User-Agent": 'evil" 200 "x\tz'}) as response:
+            assert response.status == 401
+    lines = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
+    assert len(lines) == 1
+    line = lines[0]
+    assert "127.0.0.0" in line and "127.0.0.1" not in line
+    assert ' GET "/api/session" 401 ' in line
+    assert "query-secret-value" not in line and "cookie-secret-value" not in line
+    assert line.endswith('"evil\\" 200 \\"x\\tz"' + line[line.rindex(" ") :])

@@ -1,0 +1,187 @@
+"""``kiosk-hub`` commands against a database in tmp_path."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from hub.__main__ import main
+from hub.storage import Storage
+
+ROOT = Path(__file__).parents[2]
+PASSWORD = "correct horse battery"
+
+
+def run_hub(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hub", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "hub.sqlite3"
+
+
+@pytest.fixture
+def password_file(tmp_path: Path) -> Path:
+    path = tmp_path / "password"
+    path.write_text(PASSWORD + "\n")
+    return path
+
+
+def test_adviser_add_and_list(
+    db: Path, password_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(["adviser", "add", "alice", "--db", str(db), "--password-file", str(password_file)])
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["adviser", "list", "--db", str(db)]) == 0
+    assert capsys.readouterr().out == "default\talice\n"
+    storage = Storage.open(db)
+    (login,) = storage.adviser_logins("alice")
+    assert storage.verify_password(login.password_hash, PASSWORD)  # trailing newline stripped
+    storage.close()
+
+
+def test_adviser_add_duplicate_fails(
+    db: Path, password_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["adviser", "add", "alice", "--db", str(db), "--password-file", str(password_file)]
+    assert main(argv) == 0
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "already exists" in err and "Traceback" not in err
+
+
+def test_adviser_password_from_stdin(db: Path) -> None:
+    result = run_hub("adviser", "add", "bob", "--db", str(db), stdin=PASSWORD + "\n")
+    assert result.returncode == 0, result.stderr
+    assert PASSWORD not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("password", ["", "short", "123456789"])
+def test_short_password_is_refused(db: Path, password: str) -> None:
+    result = run_hub("adviser", "add", "bob", "--db", str(db), stdin=password + "\n")
+    assert result.returncode == 1
+    assert "at least 10 characters" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_tenant_and_missing_password_file(
+    db: Path, tmp_path: Path, password_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["adviser", "add", "a", "--db", str(db), "--password-file", str(password_file)]
+    assert main([*argv, "--tenant", "nope"]) == 1
+    assert "no tenant named 'nope'" in capsys.readouterr().err
+    missing = tmp_path / "missing"
+    assert main(["adviser", "add", "a", "--db", str(db), "--password-file", str(missing)]) == 1
+    assert "missing" in capsys.readouterr().err
+
+
+def test_device_add_prints_only_the_token(db: Path, tmp_path: Path) -> None:
+    result = run_hub("device", "add", "kiosk-1", "--db", str(db))
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip()
+    assert result.stdout == token + "\n" and len(token) >= 43 and " " not in token
+    storage = Storage.open(db)
+    device = storage.device_for_token(token)
+    assert device is not None and device.name == "kiosk-1"
+    storage.close()
+    for file in tmp_path.iterdir():  # stored only as a hash
+        if file.is_file():
+            assert token.encode() not in file.read_bytes()
+
+
+def test_device_duplicate_replace_list_revoke(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["device", "add", "kiosk-1", "--db", str(db)]) == 0
+    first = capsys.readouterr().out.strip()
+    assert main(["device", "add", "kiosk-1", "--db", str(db)]) == 1
+    assert "--replace" in capsys.readouterr().err
+    assert main(["device", "add", "kiosk-1", "--replace", "--db", str(db)]) == 0
+    second = capsys.readouterr().out.strip()
+    assert second != first
+    assert main(["device", "list", "--db", str(db)]) == 0
+    line = capsys.readouterr().out
+    assert line.startswith("default\tkiosk-1\tactive\t") and first not in line
+    assert main(["device", "revoke", "kiosk-1", "--db", str(db)]) == 0
+    assert main(["device", "list", "--db", str(db)]) == 0
+    assert "\trevoked\t" in capsys.readouterr().out
+    assert main(["device", "add", "nope", "--replace", "--db", str(db)]) == 1
+
+
+def test_tenant_add(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tenant", "add", "other-bank", "--db", str(db)]) == 0
+    assert main(["device", "add", "kiosk-1", "--tenant", "other-bank", "--db", str(db)]) == 0
+    capsys.readouterr()
+    assert main(["tenant", "add", "other-bank", "--db", str(db)]) == 1
+    assert main(["device", "add", "bad\nname", "--db", str(db)]) == 1
+    assert "control characters" in capsys.readouterr().err
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in ([], ["nonsense"], ["device"], ["serve", "--port", "eighty"]):
+        with pytest.raises(SystemExit) as exited:
+            main(argv)
+        assert exited.value.code == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_bad_database_file_is_a_clean_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.sqlite3"
+    bad.write_bytes(b"garbage" * 1000)
+    assert main(["device", "list", "--db", str(bad)]) == 1
+    assert "not a usable hub database" in capsys.readouterr().err
+    result = run_hub("serve", "--port", "0", "--db", str(bad))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and "not a usable hub database" in result.stderr
+
+
+async def test_serve_and_sigterm(db: Path) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "hub",
+        "serve",
+        "--port",
+        "0",
+        "--db",
+        str(db),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+        assert line.startswith("hub listening on http://127.0.0.1:"), line
+        url = line.split()[-1]
+        async with aiohttp.ClientSession() as http, http.get(f"{url}/api/csrf") as response:
+            assert response.status == 200
+        process.send_signal(signal.SIGTERM)
+        _out, err = await asyncio.wait_for(process.communicate(), 20)
+        assert process.returncode == 0
+        assert b"Traceback" not in err
+        assert b"/api/csrf" in err  # access log
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()

@@ -1,0 +1,374 @@
+"""The hub's HTTP side: login, sessions, CSRF, throttling, cookies, headers, static files."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from http.cookies import SimpleCookie
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from yarl import URL
+
+from hub.app import CONTENT_SECURITY_POLICY
+from hub.auth import LOGIN_FAILED, LoginThrottle
+from tests.support.hub import FakeClock, RunningHub, http_session, running_hub
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def web_root(tmp_path: Path) -> Path:
+    root = tmp_path / "web"
+    (root / "js").mkdir(parents=True)
+    (root / "index.html").write_text("<!doctype html><title>console</title>")
+    (root / "js" / "app.js").write_text("export const x = 1;\n")
+    (root / ".hidden").write_text("secret")
+    (tmp_path / "outside.txt").write_text("outside")
+    (root / "escape.txt").symlink_to(tmp_path / "outside.txt")
+    return root
+
+
+@pytest.fixture
+async def site(tmp_path: Path, web_root: Path, clock: FakeClock) -> AsyncIterator[RunningHub]:
+    async with running_hub(
+        tmp_path, clock=clock, web_root=web_root, login_failures_per_ip=8
+    ) as hub:
+        hub.add_adviser("alice", PASSWORD)
+        yield hub
+
+
+def set_cookie(response: aiohttp.ClientResponse, name: str) -> str:
+    for header in response.headers.getall("Set-Cookie", []):
+        if header.startswith(f"{name}="):
+            return header
+    raise AssertionError(f"no Set-Cookie for {name}")
+
+
+def cookie_flags(header: str) -> set[str]:
+    return {part.strip().split("=")[0].lower() for part in header.split(";")[1:]}
+
+
+async def pre_login_csrf(http: aiohttp.ClientSession, hub: RunningHub) -> str:
+    async with http.get(f"{hub.url}/api/csrf") as response:
+        assert response.status == 200
+        token: str = (await response.json())["csrf"]
+        return token
+
+
+async def try_login(
+    http: aiohttp.ClientSession, hub: RunningHub, name: str, password: str
+) -> aiohttp.ClientResponse:
+    token = await pre_login_csrf(http, hub)
+    response = await http.post(
+        f"{hub.url}/api/login",
+        json={"name": name, "password": password},
+        headers={"X-CSRF-Token": token},
+    )
+    await response.read()
+    return response
+
+
+# -- login ----------------------------------------------------------------
+
+
+async def test_login_session_logout(site: RunningHub, http: aiohttp.ClientSession) -> None:
+    response = await try_login(http, site, "alice", PASSWORD)
+    assert response.status == 200
+    body = await response.json()
+    assert body["adviser"] == "alice" and body["tenant"] == "default"
+    session_cookie = set_cookie(response, "kh_session")
+    assert {"httponly", "samesite", "path"} <= cookie_flags(session_cookie)
+    assert "secure" not in cookie_flags(session_cookie)  # plain http on loopback
+    assert "SameSite=Strict" in session_cookie and "Path=/" in session_cookie
+
+    async with http.get(f"{site.url}/api/session") as r:
+        assert r.status == 200
+        assert await r.json() == body
+
+    async with http.post(f"{site.url}/api/logout") as r:
+        assert r.status == 403  # no CSRF header
+    async with http.post(f"{site.url}/api/logout", headers={"X-CSRF-Token": "x" * 43}) as r:
+        assert r.status == 403
+    async with http.post(f"{site.url}/api/logout", headers={"X-CSRF-Token": body["csrf"]}) as r:
+        assert r.status == 204
+        cleared = set_cookie(r, "kh_session")
+        assert "max-age=0" in cleared.lower() or "expires" in cleared.lower()
+    async with http.get(f"{site.url}/api/session") as r:
+        assert r.status == 401
+    async with http.post(f"{site.url}/api/logout", headers={"X-CSRF-Token": body["csrf"]}) as r:
+        assert r.status == 401
+
+
+async def test_session_id_is_not_stored(site: RunningHub, http: aiohttp.ClientSession) -> None:
+    response = await try_login(http, site, "alice", PASSWORD)
+    session_id = SimpleCookie(set_cookie(response, "kh_session"))["kh_session"].value
+    rows = site.storage._conn.execute("SELECT * FROM web_sessions").fetchall()  # noqa: SLF001
+    assert rows and all(session_id not in map(str, row) for row in rows)
+
+
+async def test_wrong_password_and_unknown_name_look_the_same(
+    site: RunningHub, http: aiohttp.ClientSession
+) -> None:
+    wrong = await try_login(http, site, "alice", "wrong password!")
+    unknown = await try_login(http, site, "mallory", "wrong password!")
+    assert wrong.status == unknown.status == 401
+    assert (
+        await wrong.json()
+        == await unknown.json()
+        == {
+            "error": "unauthorized",
+            "message": LOGIN_FAILED,
+        }
+    )
+    assert "kh_session" not in wrong.cookies
+
+
+async def test_login_needs_matching_csrf(site: RunningHub, http: aiohttp.ClientSession) -> None:
+    url = f"{site.url}/api/login"
+    credentials = {"name": "alice", "password": PASSWORD}
+    async with http.post(url, json=credentials) as r:  # no cookie, no header
+        assert r.status == 403
+        assert (await r.json())["error"] == "forbidden"
+    async with http.post(url, json=credentials, headers={"X-CSRF-Token": "abc"}) as r:
+        assert r.status == 403  # header without cookie
+    await pre_login_csrf(http, site)
+    async with http.post(url, json=credentials) as r:
+        assert r.status == 403  # cookie without header
+    async with http.post(url, json=credentials, headers={"X-CSRF-Token": "a" * 43}) as r:
+        assert r.status == 403  # header differs from cookie
+    assert (await try_login(http, site, "alice", PASSWORD)).status == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[]",
+        b'{"name": "alice"}',
+        b'{"name": "alice", "password": 5}',
+        b'{"name": "alice", "password": "correct horse battery", "admin": true}',
+        b'{"name": "", "password": "x"}',
+        b"\xff\xfe",
+    ],
+)
+async def test_bad_login_bodies_get_400(
+    site: RunningHub, http: aiohttp.ClientSession, body: bytes
+) -> None:
+    token = await pre_login_csrf(http, site)
+    async with http.post(
+        f"{site.url}/api/login",
+        data=body,
+        headers={"X-CSRF-Token": token, "Content-Type": "application/json"},
+    ) as r:
+        assert r.status == 400
+        assert (await r.json())["error"] == "invalid_request"
+    assert (await try_login(http, site, "alice", PASSWORD)).status == 200
+
+
+async def test_oversized_login_body_is_refused(
+    site: RunningHub, http: aiohttp.ClientSession
+) -> None:
+    token = await pre_login_csrf(http, site)
+    async with http.post(
+        f"{site.url}/api/login",
+        json={"name": "alice", "password": "x" * 100_000},
+        headers={"X-CSRF-Token": token},
+    ) as r:
+        assert r.status == 413
+    assert (await try_login(http, site, "alice", PASSWORD)).status == 200
+
+
+async def test_session_with_bogus_cookie(site: RunningHub) -> None:
+    async with http_session() as http:
+        http.cookie_jar.update_cookies({"kh_session": "forged"}, URL(site.url))
+        async with http.get(f"{site.url}/api/session") as r:
+            assert r.status == 401
+            assert (await r.json())["error"] == "unauthorized"
+        http.cookie_jar.update_cookies({"kh_session": "x" * 5000}, URL(site.url))
+        async with http.get(f"{site.url}/api/session") as r:
+            assert r.status == 401
+
+
+async def test_session_expires(
+    site: RunningHub, http: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    assert (await try_login(http, site, "alice", PASSWORD)).status == 200
+    clock.advance(site.config.session_lifetime_s + 1)
+    async with http.get(f"{site.url}/api/session") as r:
+        assert r.status == 401
+
+
+# -- throttling -----------------------------------------------------------
+
+
+async def test_login_rate_limit_per_name(
+    site: RunningHub, http: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    for _ in range(site.config.login_failures_per_name):
+        assert (await try_login(http, site, "alice", "wrong password!")).status == 401
+    limited = await try_login(http, site, "alice", PASSWORD)  # even the right password
+    assert limited.status == 429
+    assert (await limited.json())["error"] == "rate_limited"
+    assert int(limited.headers["Retry-After"]) == int(site.config.login_window_s)
+    clock.advance(100)
+    limited = await try_login(http, site, "alice", PASSWORD)
+    assert int(limited.headers["Retry-After"]) == int(site.config.login_window_s) - 100
+    clock.advance(site.config.login_window_s - 100 + 1)
+    assert (await try_login(http, site, "alice", PASSWORD)).status == 200
+
+
+async def test_login_rate_limit_per_ip(
+    site: RunningHub, http: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    site.add_adviser("bob", PASSWORD)
+    for i in range(site.config.login_failures_per_ip):
+        assert (await try_login(http, site, f"user{i}", "wrong password!")).status == 401
+    assert (await try_login(http, site, "bob", PASSWORD)).status == 429
+    clock.advance(site.config.login_window_s + 1)
+    assert (await try_login(http, site, "bob", PASSWORD)).status == 200
+
+
+async def test_rate_limit_behind_a_trusted_proxy(tmp_path: Path, clock: FakeClock) -> None:
+    async with (
+        running_hub(tmp_path, clock=clock, trust_proxy=True, login_failures_per_ip=2) as hub,
+        http_session() as http,
+    ):
+        hub.add_adviser("alice", PASSWORD)
+        token = await pre_login_csrf(http, hub)
+
+        async def attempt(forwarded_for: str, password: str) -> int:
+            async with http.post(
+                f"{hub.url}/api/login",
+                json={"name": "alice", "password": password},
+                headers={"X-CSRF-Token": token, "X-Forwarded-For": forwarded_for},
+            ) as response:
+                return response.status
+
+        # The proxy appends the real client address; what the client wrote before it is ignored.
+        assert await attempt("1.1.1.1, 192.0.2.1", "wrong password!") == 401
+        assert await attempt("2.2.2.2, 192.0.2.1", "wrong password!") == 401
+        assert await attempt("192.0.2.1", PASSWORD) == 429
+        assert await attempt("192.0.2.2", PASSWORD) == 200
+
+
+def test_throttle_sliding_window() -> None:
+    clock = FakeClock(0.0)
+    throttle = LoginThrottle(window_s=10, per_name=2, per_ip=3, clock=clock)
+    assert throttle.retry_after("ip", "a") == 0
+    throttle.failed("ip", "a")
+    clock.advance(4)
+    throttle.failed("ip", "A")  # names compare case-insensitively
+    assert throttle.retry_after("ip", "a") == pytest.approx(6)
+    assert throttle.retry_after("other-ip", "a") == 0
+    clock.advance(6)  # the first failure leaves the window
+    assert throttle.retry_after("ip", "a") == 0
+    throttle.failed("ip", "b")
+    throttle.failed("ip", "c")  # three live failures for this ip
+    assert throttle.retry_after("ip", "d") == pytest.approx(4)
+    throttle.succeeded("ip", "a")
+    assert throttle.retry_after("ip", "d") == pytest.approx(4)  # per-ip count stays
+
+
+def test_throttle_memory_is_bounded() -> None:
+    throttle = LoginThrottle(window_s=10, per_name=1, per_ip=100, clock=FakeClock(), max_keys=10)
+    for i in range(100):
+        throttle.failed(f"10.0.0.{i}", "a")
+    assert len(throttle._failures) <= 10  # noqa: SLF001
+
+
+# -- cookies --------------------------------------------------------------
+
+
+async def test_csrf_cookie_attributes(site: RunningHub, http: aiohttp.ClientSession) -> None:
+    async with http.get(f"{site.url}/api/csrf") as r:
+        header = set_cookie(r, "kh_csrf")
+        token = (await r.json())["csrf"]
+    assert header.startswith(f"kh_csrf={token};")
+    assert {"httponly", "samesite", "path"} <= cookie_flags(header)
+    assert "SameSite=Strict" in header and "secure" not in cookie_flags(header)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "headers", "secure"),
+    [
+        ({"cookie_secure": True}, {}, True),
+        ({"cookie_secure": False}, {"X-Forwarded-Proto": "https"}, False),
+        ({}, {"X-Forwarded-Proto": "https"}, False),  # proxy header not trusted by default
+        ({"trust_proxy": True}, {"X-Forwarded-Proto": "https"}, True),
+        ({"trust_proxy": True}, {"X-Forwarded-Proto": "http"}, False),
+    ],
+)
+async def test_secure_flag(
+    tmp_path: Path, overrides: dict[str, Any], headers: dict[str, str], secure: bool
+) -> None:
+    async with running_hub(tmp_path, **overrides) as hub, http_session() as http:
+        async with http.get(f"{hub.url}/api/csrf", headers=headers) as r:
+            assert ("secure" in cookie_flags(set_cookie(r, "kh_csrf"))) is secure
+
+
+# -- headers and static files ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/static/js/app.js", "/api/session", "/api/csrf", "/nope", "/static/nope"]
+)
+async def test_security_headers_everywhere(
+    site: RunningHub, http: aiohttp.ClientSession, path: str
+) -> None:
+    async with http.get(f"{site.url}{path}") as r:
+        assert r.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
+        assert r.headers["Referrer-Policy"] == "no-referrer"
+        assert r.headers["X-Frame-Options"] == "DENY"
+        if path.startswith("/api/"):
+            assert r.headers["Cache-Control"] == "no-store"
+
+
+def test_csp_is_the_documented_one() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "signalling.md").read_text()
+    flat = " ".join(doc.split())
+    assert CONTENT_SECURITY_POLICY in flat
+
+
+async def test_index_and_static(site: RunningHub, http: aiohttp.ClientSession) -> None:
+    async with http.get(f"{site.url}/") as r:
+        assert r.status == 200
+        assert "console" in await r.text()
+        assert r.content_type == "text/html"
+    async with http.get(f"{site.url}/static/js/app.js") as r:
+        assert r.status == 200
+        assert "javascript" in r.content_type
+        assert await r.text() == "export const x = 1;\n"
+
+
+@pytest.mark.parametrize(
+    "raw_path",
+    [
+        "/static/js",  # directory: no listing
+        "/static/js/",
+        "/static/.hidden",
+        "/static/escape.txt",  # symlink out of the web root
+        "/static/%2e%2e/outside.txt",
+        "/static/js/%2e%2e/%2e%2e/outside.txt",
+        "/static/..%2foutside.txt",
+        "/static/%2fetc%2fpasswd",
+        "/static/js%5c..%5c..%5coutside.txt",
+        "/static/missing.js",
+        "/static/a%00b",
+    ],
+)
+async def test_static_refuses_escapes(
+    site: RunningHub, http: aiohttp.ClientSession, raw_path: str
+) -> None:
+    async with http.get(URL(f"{site.url}{raw_path}", encoded=True)) as r:
+        assert r.status == 404
+        assert "outside" not in await r.text()
+
+
+async def test_missing_index_is_404(tmp_path: Path, http: aiohttp.ClientSession) -> None:
+    async with running_hub(tmp_path, web_root=tmp_path / "empty") as hub:
+        async with http.get(f"{hub.url}/") as r:
+            assert r.status == 404
+            assert r.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY

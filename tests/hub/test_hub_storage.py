@@ -1,0 +1,191 @@
+"""Storage on a real SQLite file: migrations, names, secrets stored only as hashes."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hub.storage import (
+    LATEST_VERSION,
+    DuplicateName,
+    InvalidName,
+    NotFound,
+    SchemaTooNew,
+    Storage,
+    StorageError,
+    WeakPassword,
+)
+
+NOW = 1_800_000_000.0
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> Iterator[Storage]:
+    s = Storage.open(tmp_path / "hub.sqlite3")
+    yield s
+    s.close()
+
+
+def test_fresh_database_gets_the_latest_schema(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "hub.sqlite3"
+    storage = Storage.open(path)
+    assert path.exists()
+    assert storage.schema_version() == LATEST_VERSION
+    assert storage.tenant("default").name == "default"
+    storage.close()
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+    conn.close()
+    assert [r[0] for r in rows] == list(range(1, LATEST_VERSION + 1))
+    assert mode == "wal"
+
+
+def test_reopening_is_idempotent(tmp_path: Path) -> None:
+    path = tmp_path / "hub.sqlite3"
+    first = Storage.open(path)
+    first.add_device("kiosk-1", now=NOW)
+    first.close()
+    second = Storage.open(path)
+    assert second.schema_version() == LATEST_VERSION
+    assert [d.name for d in second.devices()] == ["kiosk-1"]
+    with pytest.raises(DuplicateName):
+        second.add_tenant("default", now=NOW)  # the default tenant was created exactly once
+    second.close()
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "hub.sqlite3"
+    Storage.open(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO schema_version VALUES (?, 0)", (LATEST_VERSION + 1,))
+    conn.close()
+    with pytest.raises(SchemaTooNew, match="newer"):
+        Storage.open(path)
+
+
+def test_garbage_file_is_a_storage_error(tmp_path: Path) -> None:
+    path = tmp_path / "hub.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StorageError, match="not a usable hub database"):
+        Storage.open(path)
+
+
+def test_unopenable_path_is_a_storage_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StorageError, match="cannot open"):
+        Storage.open(blocker / "hub.sqlite3")
+
+
+def test_foreign_keys_are_enforced(storage: Storage) -> None:
+    with pytest.raises(sqlite3.IntegrityError):
+        storage._conn.execute(  # noqa: SLF001 - checking the pragma took effect
+            "INSERT INTO devices (tenant_id, name, token_hash, created_at) "
+            "VALUES (999, 'x', 'h', 0)"
+        )
+
+
+def test_device_token_is_stored_only_as_hash(tmp_path: Path) -> None:
+    path = tmp_path / "hub.sqlite3"
+    storage = Storage.open(path)
+    device, token = storage.add_device("kiosk-1", now=NOW)
+    assert len(token) >= 43
+    assert storage.device_for_token(token) == device
+    storage.close()
+    for file in tmp_path.iterdir():
+        assert token.encode() not in file.read_bytes(), file.name
+
+
+def test_device_tokens(storage: Storage) -> None:
+    device, token = storage.add_device("kiosk-1", now=NOW)
+    assert storage.device_for_token("wrong") is None
+    with pytest.raises(DuplicateName, match="--replace"):
+        storage.add_device("kiosk-1", now=NOW)
+    same, new_token = storage.add_device("kiosk-1", now=NOW, replace=True)
+    assert same.id == device.id and new_token != token
+    assert storage.device_for_token(token) is None
+    assert storage.device_for_token(new_token) == same
+    storage.revoke_device("kiosk-1")
+    assert storage.device_for_token(new_token) is None
+    assert storage.devices()[0].revoked
+    with pytest.raises(NotFound):
+        storage.add_device("nope", now=NOW, replace=True)
+    with pytest.raises(NotFound):
+        storage.revoke_device("nope")
+    with pytest.raises(NotFound, match="tenant"):
+        storage.add_device("kiosk-2", now=NOW, tenant="nope")
+
+
+def test_names_are_unique_per_tenant(storage: Storage) -> None:
+    storage.add_tenant("other", now=NOW)
+    storage.add_device("kiosk-1", now=NOW)
+    storage.add_device("kiosk-1", now=NOW, tenant="other")
+    storage.add_adviser("alice", PASSWORD, now=NOW)
+    storage.add_adviser("alice", PASSWORD + "!", now=NOW, tenant="other")
+    with pytest.raises(DuplicateName):
+        storage.add_adviser("alice", PASSWORD, now=NOW)
+    assert [(a.tenant.name, a.name) for a in storage.advisers()] == [
+        ("default", "alice"),
+        ("other", "alice"),
+    ]
+    assert len(storage.adviser_logins("alice")) == 2
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * 65, "bad\nname", "nul\x00"])
+def test_bad_names_are_refused(storage: Storage, name: str) -> None:
+    with pytest.raises(InvalidName):
+        storage.add_device(name, now=NOW)
+    with pytest.raises(InvalidName):
+        storage.add_adviser(name, PASSWORD, now=NOW)
+    assert storage.adviser_logins(name) == []
+
+
+@pytest.mark.parametrize("password", ["short", "123456789", "x" * 1025])
+def test_weak_passwords_are_refused(storage: Storage, password: str) -> None:
+    with pytest.raises(WeakPassword):
+        storage.add_adviser("alice", password, now=NOW)
+
+
+def test_passwords_are_argon2_hashes(storage: Storage) -> None:
+    storage.add_adviser("alice", PASSWORD, now=NOW)
+    (login,) = storage.adviser_logins("alice")
+    assert login.password_hash.startswith("$argon2id$")
+    assert PASSWORD not in login.password_hash
+    assert storage.verify_password(login.password_hash, PASSWORD)
+    assert not storage.verify_password(login.password_hash, PASSWORD + "x")
+    assert not storage.verify_password("not a hash", PASSWORD)
+    assert not storage.verify_password(None, PASSWORD)
+
+
+def test_sessions_expire_and_are_stored_hashed(tmp_path: Path) -> None:
+    storage = Storage.open(tmp_path / "hub.sqlite3")
+    adviser = storage.add_adviser("alice", PASSWORD, now=NOW)
+    session_id, csrf = storage.create_session(adviser, now=NOW, lifetime_s=60)
+    session = storage.session(session_id, now=NOW + 59)
+    assert session is not None and session.adviser == adviser and session.csrf == csrf
+    assert storage.session(session_id, now=NOW + 60) is None
+    assert storage.session("unknown", now=NOW) is None
+    assert storage.purge_sessions(now=NOW + 61) == 1
+    other_id, _ = storage.create_session(adviser, now=NOW, lifetime_s=60)
+    storage.delete_session(other_id)
+    assert storage.session(other_id, now=NOW) is None
+    storage.close()
+    for file in tmp_path.iterdir():
+        assert session_id.encode() not in file.read_bytes()
+
+
+def test_consultation_log(storage: Storage) -> None:
+    device, _ = storage.add_device("kiosk-1", now=NOW)
+    adviser = storage.add_adviser("alice", PASSWORD, now=NOW)
+    storage.consultation_queued("consult-1", device, now=NOW)
+    storage.consultation_accepted("consult-1", adviser, now=NOW + 1)
+    storage.consultation_ended("consult-1", "hangup", now=NOW + 2)
+    storage.consultation_ended("consult-1", "peer_gone", now=NOW + 3)  # first end wins
+    (record,) = storage.consultations()
+    assert (record.device, record.adviser, record.end_reason) == ("kiosk-1", "alice", "hangup")
+    assert (record.queued_at, record.accepted_at, record.ended_at) == (NOW, NOW + 1, NOW + 2)

@@ -1,0 +1,1 @@
+"""Reusable helpers for tests of several packages (a real hub in-process, ...)."""

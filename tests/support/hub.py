@@ -1,0 +1,188 @@
+"""Start a real hub in-process on 127.0.0.1 and talk to it like a kiosk or a console would.
+
+async with running_hub(tmp_path) as hub:
+    token = hub.add_device("kiosk-1")
+    async with aiohttp.ClientSession() as http:
+        kiosk = await connect_kiosk(http, hub, token)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+from aiohttp import web
+
+from hub.access_log import HubAccessLogger
+from hub.app import STORAGE, create_app
+from hub.config import HubConfig
+from hub.signalling import SWITCHBOARD, Switchboard
+from hub.storage import Adviser, Storage, Tenant
+from protocol.messages import AnyMessage, Hello, Welcome, decode, encode
+
+M = TypeVar("M")
+RECEIVE_TIMEOUT_S = 5.0
+
+
+@dataclass
+class RunningHub:
+    """A hub serving on 127.0.0.1; its storage is shared with the test."""
+
+    url: str
+    ws_url: str
+    config: HubConfig
+    app: web.Application
+
+    @property
+    def storage(self) -> Storage:
+        """The hub's own database (same connection the server uses)."""
+        return self.app[STORAGE]
+
+    @property
+    def switchboard(self) -> Switchboard:
+        """The signalling state, for assertions on counts."""
+        return self.app[SWITCHBOARD]
+
+    def add_tenant(self, name: str) -> Tenant:
+        """Create a tenant."""
+        return self.storage.add_tenant(name, now=time.time())
+
+    def add_adviser(self, name: str, password: str, tenant: str = "default") -> Adviser:
+        """Create an adviser who can log into the console."""
+        return self.storage.add_adviser(name, password, tenant=tenant, now=time.time())
+
+    def add_device(self, name: str, tenant: str = "default") -> str:
+        """Register a kiosk and return its device token."""
+        _device, token = self.storage.add_device(name, tenant=tenant, now=time.time())
+        return token
+
+
+@asynccontextmanager
+async def running_hub(
+    tmp_path: Path, *, clock: Callable[[], float] = time.time, **config_overrides: Any
+) -> AsyncIterator[RunningHub]:
+    """Run a hub with its database in ``tmp_path`` on a free loopback port."""
+    settings: dict[str, Any] = {"db_path": tmp_path / "hub.sqlite3", "port": 0}
+    settings.update(config_overrides)
+    config = HubConfig(**settings)
+    app = create_app(config, clock=clock)
+    runner = web.AppRunner(app, access_log_class=HubAccessLogger)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", config.port)
+        await site.start()
+        port = int(runner.addresses[0][1])
+        yield RunningHub(
+            url=f"http://127.0.0.1:{port}",
+            ws_url=f"ws://127.0.0.1:{port}",
+            config=config,
+            app=app,
+        )
+    finally:
+        await runner.cleanup()
+
+
+def http_session() -> aiohttp.ClientSession:
+    """A client session that keeps cookies set by 127.0.0.1 (aiohttp drops them by default)."""
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+
+class SignallingPeer:
+    """A WebSocket to the hub that sends and receives protocol messages."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+
+    async def send(self, message: AnyMessage) -> None:
+        """Send one encoded message."""
+        await self.ws.send_str(encode(message))
+
+    async def send_raw(self, text: str) -> None:
+        """Send a text frame as is (for bad-input tests)."""
+        await self.ws.send_str(text)
+
+    async def receive(self, within: float = RECEIVE_TIMEOUT_S) -> AnyMessage:
+        """The next message; fails on close or timeout."""
+        frame = await self.ws.receive(timeout=within)
+        if frame.type is not aiohttp.WSMsgType.TEXT:
+            raise AssertionError(f"expected a text frame, got {frame.type!r} {frame.data!r}")
+        return decode(frame.data)
+
+    async def expect(self, kind: type[M], within: float = RECEIVE_TIMEOUT_S) -> M:
+        """The next message, which must be of type ``kind``."""
+        message = await self.receive(within)
+        if not isinstance(message, kind):
+            raise AssertionError(f"expected {kind.__name__}, got {message!r}")
+        return message
+
+    async def expect_silence(self, seconds: float = 0.2) -> None:
+        """Assert that nothing arrives for a short while."""
+        try:
+            frame = await self.ws.receive(timeout=seconds)
+        except TimeoutError:
+            return
+        raise AssertionError(f"expected no message, got {frame.type!r} {frame.data!r}")
+
+    async def close(self) -> None:
+        """Close the WebSocket."""
+        await self.ws.close()
+
+
+async def connect_kiosk(http: aiohttp.ClientSession, hub: RunningHub, token: str) -> SignallingPeer:
+    """Open ``/ws/kiosk`` and authenticate; returns after the welcome."""
+    peer = SignallingPeer(await http.ws_connect(f"{hub.ws_url}/ws/kiosk"))
+    await peer.send(Hello(role="kiosk", token=token))
+    await peer.expect(Welcome)
+    return peer
+
+
+async def login(http: aiohttp.ClientSession, hub: RunningHub, name: str, password: str) -> str:
+    """Log in through the JSON API (with the double-submit CSRF); return the session's csrf."""
+    async with http.get(f"{hub.url}/api/csrf") as response:
+        pre = (await response.json())["csrf"]
+    async with http.post(
+        f"{hub.url}/api/login",
+        json={"name": name, "password": password},
+        headers={"X-CSRF-Token": pre},
+    ) as response:
+        if response.status != 200:
+            raise AssertionError(f"login failed with {response.status}")
+        csrf: str = (await response.json())["csrf"]
+        return csrf
+
+
+async def connect_adviser(
+    http: aiohttp.ClientSession, hub: RunningHub, name: str, password: str
+) -> SignallingPeer:
+    """Log in, open ``/ws/adviser`` and say hello; returns after welcome (queue not read)."""
+    csrf = await login(http, hub, name, password)
+    ws = await http.ws_connect(f"{hub.ws_url}/ws/adviser", headers={"Origin": hub.url})
+    peer = SignallingPeer(ws)
+    await peer.send(Hello(role="adviser", csrf=csrf))
+    await peer.expect(Welcome)
+    return peer
+
+
+async def settle() -> None:
+    """Give the hub a moment to process frames already sent."""
+    await asyncio.sleep(0.05)
+
+
+class FakeClock:
+    """A clock for ``create_app(clock=...)`` that moves only when told."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward."""
+        self.now += seconds
