@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("name")
     add.add_argument("--tenant", default=DEFAULT_TENANT)
     add.add_argument("--password-file", type=Path, help="read the password from this file")
+    passwd = adviser.add_parser("passwd", parents=[db], help="set an adviser's password")
+    passwd.add_argument("name")
+    passwd.add_argument("--tenant", default=DEFAULT_TENANT)
+    passwd.add_argument("--password-file", type=Path, help="read the password from this file")
     adviser.add_parser("list", parents=[db], help="list advisers")
 
     device = commands.add_parser("device", help="manage kiosks").add_subparsers(
@@ -103,6 +107,10 @@ def _manage(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
                     f"adviser {adviser.name!r} added to tenant {adviser.tenant.name!r}",
                     file=sys.stderr,
                 )
+            case ("adviser", "passwd"):
+                password = _read_password(args.password_file, stdin)
+                storage.set_password(args.name, password, tenant=args.tenant)
+                print(f"password of adviser {args.name!r} changed", file=sys.stderr)
             case ("adviser", "list"):
                 for a in storage.advisers():
                     print(f"{a.tenant.name}\t{a.name}", file=stdout)

@@ -271,6 +271,24 @@ class Storage:
             raise DuplicateName(f"adviser {name!r} already exists in tenant {t.name!r}") from None
         return Adviser(_rowid(cur), name, t)
 
+    def set_password(self, name: str, password: str, *, tenant: str = DEFAULT_TENANT) -> None:
+        """Replace an adviser's password; their open web sessions end."""
+        check_password(password)
+        t = self.tenant(tenant)
+        password_hash = self._hasher.hash(password)
+        with _transaction(self._conn):
+            cur = self._conn.execute(
+                "UPDATE advisers SET password_hash = ? WHERE tenant_id = ? AND name = ?",
+                (password_hash, t.id, name),
+            )
+            if cur.rowcount == 0:
+                raise NotFound(f"no adviser {name!r} in tenant {t.name!r}")
+            self._conn.execute(
+                "DELETE FROM web_sessions WHERE adviser_id IN "
+                "(SELECT id FROM advisers WHERE tenant_id = ? AND name = ?)",
+                (t.id, name),
+            )
+
     def advisers(self) -> list[Adviser]:
         """All advisers, by tenant then name."""
         rows = self._conn.execute(

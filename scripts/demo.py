@@ -52,10 +52,8 @@ def _ensure_adviser() -> str:
         return pw_file.read_text().strip()
     password = secrets.token_urlsafe(12)
     _write_secret(pw_file, password)
-    args = ["adviser", "add", ADVISER, "--password-file", str(pw_file)]
-    if exists:
-        args.append("--replace")
-    result = _hub(*args)
+    action = "passwd" if exists else "add"
+    result = _hub("adviser", action, ADVISER, "--password-file", str(pw_file))
     if result.returncode != 0:
         sys.exit(f"demo: could not create the demo adviser: {result.stderr.strip()}")
     return password

@@ -185,3 +185,28 @@ async def test_serve_and_sigterm(db: Path) -> None:
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+def test_adviser_passwd_replaces_password_and_ends_sessions(
+    db: Path, password_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(["adviser", "add", "bob", "--db", str(db), "--password-file", str(password_file)]) == 0
+    )
+    storage = Storage.open(db)
+    (login,) = storage.adviser_logins("bob")
+    session_id, _csrf = storage.create_session(login.adviser, now=0.0, lifetime_s=1e12)
+    assert storage.session(session_id, now=1.0) is not None
+    storage.close()
+    new = tmp_path / "new-password"
+    new.write_text("another long password\n")
+    assert main(["adviser", "passwd", "bob", "--db", str(db), "--password-file", str(new)]) == 0
+    storage = Storage.open(db)
+    (login,) = storage.adviser_logins("bob")
+    assert storage.verify_password(login.password_hash, "another long password")
+    assert not storage.verify_password(login.password_hash, PASSWORD)
+    assert storage.session(session_id, now=1.0) is None  # a new password ends old sessions
+    storage.close()
+    capsys.readouterr()
+    assert main(["adviser", "passwd", "nobody", "--db", str(db), "--password-file", str(new)]) == 1
+    assert "no adviser 'nobody'" in capsys.readouterr().err
