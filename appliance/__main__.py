@@ -1,0 +1,144 @@
+"""``kiosk``: the kiosk process and its composition root.
+
+This is the only place that chooses between real and simulated drivers.
+
+    kiosk run --simulate [--hub URL] [--token T | --token-file F] [--config F]
+              [--ice-host ADDR ...] [--stats-file F]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from appliance.config import ConfigError, KioskConfig, load_config
+from appliance.hub_client import HubRejected
+from appliance.ice import use_host_addresses
+from appliance.kiosk import Kiosk
+from drivers.camera import Camera
+from drivers.camera.simulated import SimulatedCamera
+from drivers.errors import DriverError
+from drivers.microphone import Microphone
+from drivers.microphone.simulated import SimulatedMicrophone
+
+EXIT_USAGE = 2
+EXIT_REJECTED = 3
+EXIT_DRIVER = 4
+
+log = logging.getLogger("appliance")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    parser = argparse.ArgumentParser(prog="kiosk", description="Branch Kiosk appliance")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="connect to the hub and serve customers")
+    run.add_argument("--config", type=Path, help="TOML configuration file")
+    run.add_argument("--hub", dest="hub_url", help="hub URL (ws:// or wss://)")
+    token = run.add_mutually_exclusive_group()
+    token.add_argument("--token", help="device token (prefer --token-file)")
+    token.add_argument("--token-file", help="file holding the device token")
+    run.add_argument(
+        "--simulate",
+        action="store_const",
+        const=True,
+        default=None,
+        help="use the simulated camera and microphone",
+    )
+    run.add_argument(
+        "--ice-host",
+        dest="ice_host_addresses",
+        action="append",
+        metavar="ADDR",
+        help="gather ICE host candidates on exactly this address (repeatable)",
+    )
+    run.add_argument("--stats-file", help="append one JSON line per ended call")
+    run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return parser
+
+
+def build_devices(config: KioskConfig) -> tuple[Camera, Microphone]:
+    """Pick the camera and microphone backends for ``config``."""
+    if config.simulate:
+        camera = SimulatedCamera(config.video_width, config.video_height, config.video_fps)
+        return camera, SimulatedMicrophone()
+    raise DriverError(
+        "no real camera or microphone backend is available yet: real drivers arrive with the "
+        "drivers issue; run with --simulate"
+    )
+
+
+def configure_logging(*, verbose: bool) -> None:
+    """Log to stderr (journald adds time and unit); our messages carry no personal data."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # aioice and aiortc log candidate addresses and SDP at debug level; keep them quieter.
+    for noisy in ("aioice", "aiortc"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def status(line: str) -> None:
+    """Status lines for the person watching the console (no personal data)."""
+    print(line, flush=True)
+
+
+async def serve(kiosk: Kiosk) -> None:
+    """Run ``kiosk`` until SIGINT or SIGTERM, then stop it politely."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, kiosk.request_stop)
+    try:
+        await kiosk.run()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``kiosk`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    overrides = {
+        "hub_url": args.hub_url,
+        "token": args.token,
+        "token_file": args.token_file,
+        "simulate": args.simulate,
+        "ice_host_addresses": args.ice_host_addresses,
+        "stats_file": args.stats_file,
+    }
+    try:
+        config = load_config(args.config, overrides)
+    except ConfigError as exc:
+        print(f"kiosk: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        camera, microphone = build_devices(config)
+    except DriverError as exc:
+        print(f"kiosk: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    configure_logging(verbose=args.verbose)
+    if config.ice_host_addresses:
+        use_host_addresses(config.ice_host_addresses)
+    kiosk = Kiosk(config, camera, microphone, on_status=status)
+    try:
+        asyncio.run(serve(kiosk))
+    except HubRejected as exc:
+        print(f"kiosk: {exc}", file=sys.stderr)
+        return EXIT_REJECTED
+    except DriverError as exc:
+        print(f"kiosk: device problem: {exc}", file=sys.stderr)
+        return EXIT_DRIVER
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,209 @@
+"""One consultation's peer connection, from the kiosk's side (aiortc).
+
+A ``Call`` is used once: aiortc has no ICE restart, so when a call fails or ends the kiosk
+closes it and builds a new one. The offer is prepared (candidates gathered) while the kiosk
+waits in the queue, so it can go out the moment an adviser accepts.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable, Sequence
+
+from aiortc import (
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamTrack
+from aiortc.sdp import candidate_from_sdp
+
+from appliance.media import MediaProbe
+from protocol import channel
+from protocol.errors import ProtocolError
+from protocol.messages import IceServer
+
+log = logging.getLogger(__name__)
+
+ChatListener = Callable[[channel.Chat], None]
+StateListener = Callable[[str], None]
+
+
+class CallError(Exception):
+    """The peer connection refused something (bad SDP or candidate, wrong moment)."""
+
+
+def rtc_configuration(ice_servers: Sequence[IceServer]) -> RTCConfiguration:
+    """The configuration for our peer connections: only the hub's ICE servers.
+
+    Never aiortc's default (a public STUN server): kiosks may sit in networks without Internet
+    access, where it stalls gathering, and media must not leak to third parties.
+    """
+    return RTCConfiguration(
+        iceServers=[
+            RTCIceServer(urls=list(s.urls), username=s.username, credential=s.credential)
+            for s in ice_servers
+        ]
+    )
+
+
+def new_chat_id() -> str:
+    """A sender-chosen chat message id (matches protocol.channel.Chat.id)."""
+    return secrets.token_urlsafe(9)
+
+
+class Call:
+    """The kiosk's peer connection for one consultation: camera, microphone, data channel."""
+
+    def __init__(
+        self,
+        *,
+        video: MediaStreamTrack,
+        audio: MediaStreamTrack,
+        ice_servers: Sequence[IceServer] = (),
+        on_chat: ChatListener | None = None,
+        on_state: StateListener | None = None,
+        on_channel_open: Callable[[], None] | None = None,
+        probe: MediaProbe | None = None,
+    ) -> None:
+        self._video = video
+        self._audio = audio
+        self._on_chat = on_chat
+        self._on_state = on_state
+        self._on_channel_open = on_channel_open
+        self.probe = probe if probe is not None else MediaProbe()
+        self._pc = RTCPeerConnection(rtc_configuration(ice_servers))
+        self._channel: RTCDataChannel | None = None
+        self._offer_sdp: str | None = None
+        self._answered = False
+        self._early_candidates: list[tuple[str, str | None, int | None]] = []
+        self._closed = False
+        self._pc.on("connectionstatechange", self._connection_state_changed)
+        self._pc.on("track", self.probe.watch)
+
+    @property
+    def connection_state(self) -> str:
+        """aiortc's connection state: new, connecting, connected, failed or closed."""
+        state: str = self._pc.connectionState
+        return state
+
+    @property
+    def offer_sdp(self) -> str:
+        """The prepared offer, candidates included."""
+        if self._offer_sdp is None:
+            raise CallError("the offer is not prepared yet: await prepare() first")
+        return self._offer_sdp
+
+    @property
+    def channel_open(self) -> bool:
+        """Whether chat can be sent."""
+        return self._channel is not None and self._channel.readyState == "open"
+
+    async def prepare(self) -> None:
+        """Add our tracks and the data channel, create the offer and gather candidates."""
+        if self._closed:
+            raise CallError("the call is closed")
+        if self._offer_sdp is not None:
+            return
+        self._pc.addTrack(self._video)
+        self._pc.addTrack(self._audio)
+        self._channel = self._pc.createDataChannel(channel.CHANNEL_LABEL, ordered=True)
+        self._channel.on("message", self._channel_message)
+        self._channel.on("open", self._channel_opened)
+        offer = await self._pc.createOffer()
+        # Gathering happens here; aiortc puts every candidate into the local description.
+        await self._pc.setLocalDescription(offer)
+        self._offer_sdp = self._pc.localDescription.sdp
+        if "a=candidate:" not in self._offer_sdp:
+            log.warning(
+                "no ICE candidates gathered: the kiosk has no usable network address "
+                "(check the network, or set ice_host_addresses)"
+            )
+
+    async def accept_answer(self, sdp: str) -> None:
+        """Apply the adviser's answer, then any candidates that arrived before it."""
+        if self._offer_sdp is None or self._closed:
+            raise CallError("an answer needs a prepared, open call")
+        if self._answered:
+            raise CallError("the call already has an answer")
+        try:
+            await self._pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+        except (ValueError, AssertionError, KeyError, IndexError) as exc:
+            raise CallError(f"the answer is not valid SDP ({type(exc).__name__})") from None
+        except Exception as exc:  # aiortc's InvalidStateError / InvalidAccessError
+            raise CallError(f"the answer was refused ({type(exc).__name__})") from None
+        self._answered = True
+        early, self._early_candidates = self._early_candidates, []
+        for candidate in early:
+            await self.add_remote_candidate(*candidate)
+
+    async def add_remote_candidate(
+        self, candidate: str, sdp_mid: str | None, sdp_mline_index: int | None
+    ) -> None:
+        """Add a trickled candidate; an empty ``candidate`` marks the end of candidates."""
+        if self._closed:
+            return
+        if not self._answered:
+            self._early_candidates.append((candidate, sdp_mid, sdp_mline_index))
+            return
+        if not candidate:
+            await self._pc.addIceCandidate(None)
+            return
+        text = candidate.removeprefix("a=").removeprefix("candidate:")
+        try:
+            parsed = candidate_from_sdp(text)
+        except (AssertionError, ValueError, IndexError):
+            raise CallError("the ICE candidate is malformed") from None
+        if sdp_mid is None and sdp_mline_index is None:
+            raise CallError("the ICE candidate names neither sdp_mid nor sdp_mline_index")
+        parsed.sdpMid = sdp_mid
+        parsed.sdpMLineIndex = sdp_mline_index
+        try:
+            await self._pc.addIceCandidate(parsed)
+        except (ValueError, OSError) as exc:
+            raise CallError(f"the ICE candidate was refused ({type(exc).__name__})") from None
+
+    def send_chat(self, text: str) -> channel.Chat:
+        """Send a chat line to the adviser; raises ``CallError`` until the channel is open."""
+        if self._channel is None or self._channel.readyState != "open":
+            raise CallError("chat is not connected yet")
+        message = channel.Chat(id=new_chat_id(), text=text, ts=int(time.time() * 1000))
+        self._channel.send(channel.encode(message))
+        return message
+
+    async def close(self) -> None:
+        """Stop media and close the peer connection; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.probe.stop()
+        await self._pc.close()
+        self._video.stop()
+        self._audio.stop()
+
+    # -- aiortc callbacks -------------------------------------------------
+
+    def _connection_state_changed(self) -> None:
+        state = self.connection_state
+        log.info("peer connection %s", state)
+        if self._on_state is not None:
+            self._on_state(state)
+
+    def _channel_opened(self) -> None:
+        log.info("data channel open")
+        if self._on_channel_open is not None:
+            self._on_channel_open()
+
+    def _channel_message(self, data: str | bytes) -> None:
+        try:
+            message = channel.decode(data)
+        except ProtocolError as exc:
+            # The content may be personal data: log only what was wrong with it.
+            log.warning("dropped a data-channel frame: %s", exc.code)
+            return
+        if self._on_chat is not None:
+            self._on_chat(message)

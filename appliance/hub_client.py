@@ -1,0 +1,242 @@
+"""The kiosk's WebSocket to the hub: hello, heartbeats, typed messages, reconnect with backoff.
+
+``HubClient.run`` keeps a session to the hub alive until ``close()``: when the hub is down or
+restarts it reconnects after an exponentially growing, jittered delay (so a fleet of kiosks
+does not stampede a restarted hub). A refused token is fatal: retrying cannot fix it and would
+only hammer the hub, so ``run`` raises ``HubRejected``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiohttp
+
+from protocol import messages
+from protocol.codec import MAX_FRAME_BYTES
+from protocol.errors import ProtocolError
+from protocol.messages import AnyMessage, Heartbeat, Hello, Welcome
+
+log = logging.getLogger(__name__)
+
+CLIENT_NAME = "branch-kiosk/0.1"
+# Heartbeats are answered; three silent periods mean the hub (or the path to it) is gone.
+SILENT_PERIODS = 3
+
+
+class HubRejected(Exception):
+    """The hub refused this kiosk's credentials; a technician must enrol it again."""
+
+
+@dataclass(frozen=True)
+class HubUp:
+    """A session with the hub started (after a valid ``welcome``)."""
+
+    welcome: Welcome
+
+
+@dataclass(frozen=True)
+class HubMessage:
+    """A message from the hub (heartbeat answers are not passed on)."""
+
+    message: AnyMessage
+
+
+@dataclass(frozen=True)
+class HubDown:
+    """The session ended; the client is reconnecting."""
+
+    reason: str
+
+
+HubEvent = HubUp | HubMessage | HubDown
+
+
+class Backoff:
+    """Exponential reconnect delays with jitter: ``min * 2**n``, capped at ``max``.
+
+    Each delay is drawn from the upper half of the current step, so kiosks that lost the hub
+    at the same moment spread out without ever retrying faster than ``min / 2``.
+    """
+
+    def __init__(self, minimum: float, maximum: float, rng: random.Random | None = None) -> None:
+        if not 0 < minimum <= maximum:
+            raise ValueError("backoff needs 0 < minimum <= maximum")
+        self.minimum = minimum
+        self.maximum = maximum
+        self._rng = rng if rng is not None else random.Random()  # noqa: S311 - jitter, not secrets
+        self._attempt = 0
+
+    def next_delay(self) -> float:
+        """The delay before the next attempt (and count the attempt)."""
+        step = min(self.maximum, self.minimum * (1 << min(self._attempt, 32)))
+        self._attempt += 1
+        return step / 2 + self._rng.random() * step / 2
+
+    def reset(self) -> None:
+        """A connection succeeded: start from the minimum again."""
+        self._attempt = 0
+
+
+class HubClient:
+    """Keeps the kiosk's signalling session with the hub."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        backoff: Backoff,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        self._url = url
+        self._token = token
+        self._backoff = backoff
+        self._connect_timeout = connect_timeout
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._closing = asyncio.Event()
+
+    @property
+    def connected(self) -> bool:
+        """Whether a session (after ``welcome``) is open."""
+        return self._ws is not None and not self._ws.closed
+
+    async def run(self, deliver: Callable[[HubEvent], None]) -> None:
+        """Connect and reconnect until ``close()``; raise ``HubRejected`` on a refused token."""
+        async with aiohttp.ClientSession() as session:
+            while not self._closing.is_set():
+                try:
+                    await self._session(session, deliver)
+                except HubRejected:
+                    raise
+                except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                    log.warning("hub unreachable: %s", type(exc).__name__)
+                if self._closing.is_set():
+                    break
+                delay = self._backoff.next_delay()
+                log.info("reconnecting to the hub in %.1f s", delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), delay)
+
+    async def _session(
+        self, session: aiohttp.ClientSession, deliver: Callable[[HubEvent], None]
+    ) -> None:
+        try:
+            ws = await session.ws_connect(
+                self._url,
+                timeout=aiohttp.ClientWSTimeout(ws_close=self._connect_timeout),
+                max_msg_size=MAX_FRAME_BYTES * 2,
+                autoping=True,
+            )
+        except aiohttp.WSServerHandshakeError as exc:
+            if exc.status in (401, 403):
+                raise HubRejected(f"the hub refused the connection (HTTP {exc.status})") from None
+            raise
+        try:
+            await ws.send_str(
+                messages.encode(Hello(role="kiosk", token=self._token, client=CLIENT_NAME))
+            )
+            welcome = await self._await_welcome(ws)
+            if welcome is None:
+                return
+            self._ws = ws
+            self._backoff.reset()
+            log.info("connected to the hub as %s", welcome.name)
+            deliver(HubUp(welcome))
+            heartbeat = asyncio.create_task(self._heartbeat(ws, welcome.heartbeat_s))
+            try:
+                reason = await self._receive(ws, welcome.heartbeat_s, deliver)
+            finally:
+                heartbeat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await heartbeat
+                self._ws = None
+            log.warning("hub session ended: %s", reason)
+            deliver(HubDown(reason))
+        finally:
+            await ws.close()
+
+    async def _await_welcome(self, ws: aiohttp.ClientWebSocketResponse) -> Welcome | None:
+        msg = await ws.receive(timeout=self._connect_timeout)
+        if msg.type is not aiohttp.WSMsgType.TEXT:
+            log.warning("the hub closed the connection before welcome")
+            return None
+        try:
+            first = messages.decode(msg.data)
+        except ProtocolError as exc:
+            log.warning("the hub's first frame is invalid: %s", exc.code)
+            return None
+        if isinstance(first, Welcome):
+            return first
+        if isinstance(first, messages.Error) and first.code in ("unauthorized", "forbidden"):
+            raise HubRejected(
+                "the hub refused this kiosk's token: enrol the device again "
+                "(`kiosk-hub device add`) and update the token file"
+            )
+        log.warning("the hub answered hello with %s", first.TYPE)
+        return None
+
+    async def _receive(
+        self,
+        ws: aiohttp.ClientWebSocketResponse,
+        heartbeat_s: int,
+        deliver: Callable[[HubEvent], None],
+    ) -> str:
+        while True:
+            try:
+                msg = await ws.receive(timeout=heartbeat_s * SILENT_PERIODS)
+            except TimeoutError:
+                return "the hub went silent"
+            if msg.type is not aiohttp.WSMsgType.TEXT:
+                return "connection closed" if not self._closing.is_set() else "kiosk stopping"
+            try:
+                message = messages.decode(msg.data)
+            except ProtocolError as exc:
+                log.warning("dropped an invalid frame from the hub: %s", exc.code)
+                await self._send_on(
+                    ws,
+                    messages.Error(code=exc.code, message=str(exc)[:200]),  # type: ignore[arg-type]
+                )
+                continue
+            if isinstance(message, Heartbeat):
+                continue
+            if isinstance(message, messages.Error):
+                log.warning("the hub reported an error: %s", message.code)
+                if message.fatal:
+                    if message.code in ("unauthorized", "forbidden"):
+                        raise HubRejected("the hub revoked this kiosk's token")
+                    return f"fatal error from the hub ({message.code})"
+            deliver(HubMessage(message))
+
+    async def _heartbeat(self, ws: aiohttp.ClientWebSocketResponse, period: int) -> None:
+        while not ws.closed:
+            await asyncio.sleep(period)
+            await self._send_on(ws, Heartbeat(ts=int(time.time() * 1000)))
+
+    async def _send_on(self, ws: aiohttp.ClientWebSocketResponse, message: AnyMessage) -> bool:
+        try:
+            await ws.send_str(messages.encode(message))
+        except (aiohttp.ClientError, ConnectionError, RuntimeError):
+            return False
+        return True
+
+    async def send(self, message: AnyMessage) -> bool:
+        """Send ``message`` if a session is open; ``False`` if it was dropped (no session)."""
+        ws = self._ws
+        if ws is None or ws.closed:
+            log.info("not connected: dropped an outgoing %s", message.TYPE)
+            return False
+        return await self._send_on(ws, message)
+
+    async def close(self) -> None:
+        """End the session and stop reconnecting; ``run`` returns."""
+        self._closing.set()
+        ws = self._ws
+        if ws is not None:
+            await ws.close()

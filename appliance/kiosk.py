@@ -1,0 +1,456 @@
+"""The kiosk runner: wires configuration, drivers, hub client, calls and the state machine.
+
+All decisions live in ``appliance.consultation``; this shell turns hub messages and call
+callbacks into its events and carries out the actions it returns, one event at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+from appliance import consultation as c
+from appliance.call import Call, CallError
+from appliance.config import KioskConfig
+from appliance.hub_client import Backoff, HubClient, HubDown, HubEvent, HubMessage, HubUp
+from appliance.media import CameraTrack, MediaProbe, MicrophoneTrack
+from drivers.camera import Camera
+from drivers.microphone import Microphone
+from protocol import channel, messages
+from protocol.messages import IceServer
+
+log = logging.getLogger(__name__)
+
+# What the simulated customer says; fixed strings, never derived from the adviser's words.
+GREETING = "Hello, I would like some advice please."
+AUTO_REPLY = "Thank you, that helps."
+CONNECT_TIMEOUT_S = 30.0
+
+
+@dataclass
+class CallStats:
+    """Numbers about one consultation; no personal data (safe to log and to store)."""
+
+    consultation_id: str
+    accepted_at_ms: int | None = None  # wall clock (ms since the epoch), for benchmarks
+    first_remote_video_at_ms: int | None = None  # wall clock of the first decoded frame
+    accepted_to_connected_ms: float | None = None
+    first_remote_video_ms: float | None = None  # from accepted to the first decoded frame
+    video_frames_received: int = 0
+    audio_frames_received: int = 0
+    non_black_seen: bool = False
+    remote_audio_rms: float = 0.0  # peak over the call, 0..1
+    chat_in: int = 0
+    chat_out: int = 0
+    end_reason: str | None = None
+
+    def to_json(self) -> str:
+        """One line of the stats file."""
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class _FromCall:
+    """An event raised by one call's callbacks; dropped if that call is no longer current."""
+
+    generation: int
+    event: c.Event
+
+
+@dataclass(frozen=True)
+class _ConnectTimeout:
+    consultation_id: str
+
+
+@dataclass(frozen=True)
+class _HubFinished:
+    error: BaseException | None
+
+
+_Input = c.Event | _FromCall | _ConnectTimeout | _HubFinished | HubEvent
+
+
+class Kiosk:
+    """One kiosk process: queues, takes calls, queues again; reconnects when the hub goes."""
+
+    def __init__(
+        self,
+        config: KioskConfig,
+        camera: Camera,
+        microphone: Microphone,
+        *,
+        simulated_customer: bool | None = None,
+        on_status: Callable[[str], None] | None = None,
+        connect_timeout_s: float = CONNECT_TIMEOUT_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self._camera = camera
+        self._microphone = microphone
+        self._simulated_customer = (
+            config.simulate if simulated_customer is None else (simulated_customer)
+        )
+        self._on_status = on_status
+        self._connect_timeout_s = connect_timeout_s
+        self._clock = clock
+        self.consultation = c.Consultation()
+        self._hub = HubClient(
+            config.kiosk_ws_url,
+            config.token,
+            backoff=Backoff(config.reconnect_min_s, config.reconnect_max_s),
+        )
+        self._inputs: asyncio.Queue[_Input] = asyncio.Queue()
+        self._ice_servers: tuple[IceServer, ...] = ()
+        self._call: Call | None = None
+        self._generation = 0
+        self._current: CallStats | None = None
+        self._accepted_at: float | None = None
+        self._finished: list[CallStats] = []
+        self._changed = asyncio.Event()
+        self._timeout_task: asyncio.Task[None] | None = None
+        self._running = False
+
+    # -- public API ---------------------------------------------------------
+
+    @property
+    def phase(self) -> c.Phase:
+        """Where the kiosk stands (``disconnected``, ``queueing``, ``in_call``...)."""
+        return self.consultation.phase
+
+    @property
+    def stats(self) -> list[CallStats]:
+        """Stats of every call of this process, the current one (live) last."""
+        self._refresh_current()
+        return [*self._finished, *([self._current] if self._current else [])]
+
+    @property
+    def call(self) -> Call | None:
+        """The current call object (prepared or active), for tests and diagnostics."""
+        return self._call
+
+    async def wait_state(self, phase: str) -> None:
+        """Wait until the kiosk is in ``phase`` (wrap in ``asyncio.timeout``)."""
+        await self.wait_for(lambda: self.phase == phase)
+
+    async def wait_for(self, predicate: Callable[[], bool]) -> None:
+        """Wait until ``predicate()`` holds; it is re-checked on every change of the kiosk."""
+        while not predicate():
+            changed = self._changed
+            await changed.wait()
+
+    def send_chat(self, text: str) -> channel.Chat:
+        """Send a chat line in the current call; ``CallError`` when there is none."""
+        if self._call is None or self.phase not in (c.Phase.IN_CALL, c.Phase.CONNECTING):
+            raise CallError("no consultation in progress")
+        message = self._call.send_chat(text)
+        if self._current is not None:
+            self._current.chat_out += 1
+        self._notify()
+        return message
+
+    def hang_up(self) -> None:
+        """End the current call as the customer."""
+        self._inputs.put_nowait(c.HangUp())
+
+    def request_stop(self) -> None:
+        """Stop politely: end a call with ``end``, leave the queue, close everything."""
+        self._inputs.put_nowait(c.Shutdown())
+
+    async def run(self) -> None:
+        """Run until ``request_stop()``; raises ``HubRejected`` if the hub refuses our token."""
+        if self._running:
+            raise RuntimeError("Kiosk.run() is already running")
+        self._running = True
+        await self._camera.start()
+        await self._microphone.start()
+        hub_task = asyncio.create_task(self._hub.run(self._inputs.put_nowait), name="hub")
+        hub_task.add_done_callback(
+            lambda t: self._inputs.put_nowait(
+                _HubFinished(None if t.cancelled() else t.exception())
+            )
+        )
+        self._status(f"kiosk starting: connecting to {self.config.kiosk_ws_url}")
+        error: BaseException | None = None
+        try:
+            while self.phase is not c.Phase.STOPPED:
+                item = await self._inputs.get()
+                if isinstance(item, _HubFinished):
+                    error = item.error
+                    await self._dispatch(c.Shutdown())
+                    break
+                event = self._translate(item)
+                if event is not None:
+                    await self._dispatch(event)
+        finally:
+            if self.phase is not c.Phase.STOPPED:  # cancelled: still close what we opened
+                with contextlib.suppress(Exception):
+                    await self._dispatch(c.Shutdown())
+            await self._hub.close()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await hub_task
+            self._cancel_timeout()
+            await self._camera.stop()
+            await self._microphone.stop()
+            self._running = False
+            self._status("kiosk stopped")
+        if error is not None:
+            raise error
+
+    # -- translation of inputs ------------------------------------------------
+
+    def _translate(self, item: _Input) -> c.Event | None:
+        match item:
+            case HubUp(welcome=welcome):
+                self._ice_servers = welcome.ice_servers
+                return c.Welcomed()
+            case HubDown():
+                self._status("hub connection lost: reconnecting")
+                return c.HubLost()
+            case HubMessage(message=message):
+                return self._translate_message(message)
+            case _FromCall(generation=generation, event=event):
+                return event if generation == self._generation else None
+            case _ConnectTimeout(consultation_id=cid):
+                state = self.consultation.state
+                if state.consultation_id == cid and state.phase in (
+                    c.Phase.OFFERING,
+                    c.Phase.CONNECTING,
+                ):
+                    log.warning("call did not connect within %.0f s", self._connect_timeout_s)
+                    return c.CallFailed()
+                return None
+            case _HubFinished():
+                return None
+            case _:
+                return item
+
+    def _translate_message(self, message: messages.AnyMessage) -> c.Event | None:
+        match message:
+            case messages.QueuePosition():
+                return c.QueuePositionChanged(
+                    message.consultation_id, message.position, message.waiting
+                )
+            case messages.Accepted():
+                return c.Accepted(message.consultation_id, message.peer)
+            case messages.Answer():
+                return c.AnswerReceived(message.consultation_id, message.sdp)
+            case messages.IceCandidate():
+                return c.CandidateReceived(
+                    message.consultation_id,
+                    message.candidate,
+                    message.sdp_mid,
+                    message.sdp_mline_index,
+                )
+            case messages.Ended():
+                return c.EndedByPeer(message.consultation_id, message.reason)
+            case messages.Error():
+                log.warning("hub refused a request: %s", message.code)
+                return None
+            case _:
+                return None
+
+    # -- the loop -------------------------------------------------------------
+
+    async def _dispatch(self, event: c.Event) -> None:
+        # Outcomes of actions (prepared, closed...) are handled before the next input, so
+        # the machine's view of the call never lags behind the shell's.
+        pending: deque[c.Event] = deque([event])
+        while pending:
+            before = self.phase
+            actions = self.consultation.handle(pending.popleft())
+            for action in actions:
+                outcome = await self._carry_out(action)
+                if outcome is not None:
+                    pending.append(outcome)
+            if self.phase is not before:
+                log.info("consultation phase %s -> %s", before, self.phase)
+                self._phase_status(self.phase)
+            self._notify()
+
+    async def _carry_out(self, action: c.Action) -> c.Event | None:
+        match action:
+            case c.SendQueueRequest():
+                await self._hub.send(messages.QueueRequest())
+            case c.SendQueueLeave():
+                await self._hub.send(messages.QueueLeave())
+            case c.PrepareCall():
+                return await self._prepare_call()
+            case c.SendOffer(consultation_id=cid):
+                if self._call is None:
+                    return c.CallFailed()
+                await self._hub.send(messages.Offer(consultation_id=cid, sdp=self._call.offer_sdp))
+            case c.ApplyAnswer(sdp=sdp):
+                if self._call is None:
+                    return c.CallFailed()
+                try:
+                    await self._call.accept_answer(sdp)
+                except CallError as exc:
+                    log.warning("answer refused: %s", exc)
+                    return c.CallFailed()
+            case c.AddCandidate(candidate=cand, sdp_mid=mid, sdp_mline_index=index):
+                if self._call is not None:
+                    try:
+                        await self._call.add_remote_candidate(cand, mid, index)
+                    except CallError as exc:
+                        log.warning("remote candidate ignored: %s", exc)
+            case c.SendEnd(consultation_id=cid, reason=reason):
+                await self._hub.send(messages.End(consultation_id=cid, reason=reason))
+            case c.CloseCall():
+                await self._close_call()
+                return c.CallClosed()
+            case c.CallStarted(consultation_id=cid):
+                self._current = CallStats(
+                    consultation_id=cid, accepted_at_ms=int(time.time() * 1000)
+                )
+                self._accepted_at = self._clock()
+                self._cancel_timeout()
+                self._timeout_task = asyncio.create_task(self._connect_timer(cid))
+            case c.CallFinished(reason=reason):
+                self._finish_stats(reason)
+        return None
+
+    async def _prepare_call(self) -> c.Event:
+        await self._close_call()
+        self._generation += 1
+        generation = self._generation
+        call = Call(
+            video=CameraTrack(self._camera),
+            audio=MicrophoneTrack(self._microphone),
+            ice_servers=self._ice_servers,
+            on_chat=lambda message: self._chat_received(generation, message),
+            on_state=lambda state: self._call_state(generation, state),
+            on_channel_open=lambda: self._channel_opened(generation),
+            probe=MediaProbe(clock=self._clock),
+        )
+        self._call = call
+        try:
+            await call.prepare()
+        except Exception:  # aiortc raises a variety; the machine only needs "failed"
+            log.exception("could not prepare the call")
+            return c.CallFailed()
+        return c.CallPrepared()
+
+    async def _close_call(self) -> None:
+        call, self._call = self._call, None
+        if call is not None:
+            self._refresh_current(call)
+            self._generation += 1  # late callbacks of the old call are now stale
+            await call.close()
+
+    async def _connect_timer(self, consultation_id: str) -> None:
+        await asyncio.sleep(self._connect_timeout_s)
+        self._inputs.put_nowait(_ConnectTimeout(consultation_id))
+
+    def _cancel_timeout(self) -> None:
+        if self._timeout_task is not None:
+            self._timeout_task.cancel()
+            self._timeout_task = None
+
+    # -- call callbacks (synchronous, from aiortc) -----------------------------
+
+    def _call_state(self, generation: int, state: str) -> None:
+        if generation != self._generation:
+            return  # a call we already closed
+        if state == "connected":
+            if self._current is not None and self._accepted_at is not None:
+                if self._current.accepted_to_connected_ms is None:
+                    elapsed = self._clock() - self._accepted_at
+                    self._current.accepted_to_connected_ms = round(elapsed * 1000, 1)
+            self._cancel_timeout()
+            self._inputs.put_nowait(_FromCall(generation, c.CallConnected()))
+        elif state in ("failed", "closed"):
+            self._inputs.put_nowait(_FromCall(generation, c.CallFailed()))
+
+    def _channel_opened(self, generation: int) -> None:
+        if generation != self._generation or not self._simulated_customer:
+            return
+        self._auto_say(GREETING)
+
+    def _chat_received(self, generation: int, message: channel.Chat) -> None:
+        if generation != self._generation:
+            return
+        del message  # its text is the adviser's: counted, never logged
+        if self._current is not None:
+            self._current.chat_in += 1
+        self._notify()
+        if self._simulated_customer:
+            self._auto_say(AUTO_REPLY)
+
+    def _auto_say(self, text: str) -> None:
+        if self._call is None:
+            return
+        try:
+            self._call.send_chat(text)
+        except CallError as exc:
+            log.info("simulated customer could not chat: %s", exc)
+            return
+        if self._current is not None:
+            self._current.chat_out += 1
+        self._notify()
+
+    # -- stats and status ----------------------------------------------------
+
+    def _refresh_current(self, call: Call | None = None) -> None:
+        call = call if call is not None else self._call
+        stats = self._current
+        if stats is None or call is None:
+            return
+        probe = call.probe
+        stats.video_frames_received = probe.video_frames
+        stats.audio_frames_received = probe.audio_frames
+        stats.non_black_seen = probe.non_black_seen
+        stats.remote_audio_rms = round(probe.peak_audio_rms, 4)
+        stats.first_remote_video_at_ms = probe.first_video_wall_ms
+        if probe.first_video_at is not None and self._accepted_at is not None:
+            stats.first_remote_video_ms = round(
+                (probe.first_video_at - self._accepted_at) * 1000, 1
+            )
+
+    def _finish_stats(self, reason: str) -> None:
+        self._cancel_timeout()
+        stats = self._current
+        if stats is None:
+            return
+        self._refresh_current()
+        stats.end_reason = reason
+        self._finished.append(stats)
+        self._current = None
+        self._accepted_at = None
+        log.info(
+            "call ended (%s): %d video frames, %d chat in, %d chat out",
+            reason,
+            stats.video_frames_received,
+            stats.chat_in,
+            stats.chat_out,
+        )
+        self._status(f"call ended ({reason})")
+        if self.config.stats_file is not None:
+            try:
+                with self.config.stats_file.open("a", encoding="utf-8") as f:
+                    f.write(stats.to_json() + "\n")
+            except OSError as exc:
+                log.warning("cannot append to the stats file: %s", exc.strerror)
+
+    def _phase_status(self, phase: c.Phase) -> None:
+        lines = {
+            c.Phase.QUEUEING: "kiosk ready: waiting in the queue for an adviser",
+            c.Phase.OFFERING: "adviser accepted: connecting the call",
+            c.Phase.IN_CALL: "in call",
+            c.Phase.DISCONNECTED: "not connected to the hub",
+        }
+        if phase in lines:
+            self._status(lines[phase])
+
+    def _status(self, line: str) -> None:
+        if self._on_status is not None:
+            self._on_status(line)
+
+    def _notify(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()

@@ -1,0 +1,201 @@
+"""Adapters between our drivers and aiortc tracks, and a probe for received media.
+
+``CameraTrack`` and ``MicrophoneTrack`` turn a driver into an aiortc ``MediaStreamTrack`` with
+RTP-ready timestamps. ``MediaProbe`` consumes the adviser's tracks and records cheap evidence
+that picture and sound arrived (frame counts, first-frame time, non-black, audio level).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable
+from fractions import Fraction
+
+import av
+import numpy as np
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from drivers.camera import Camera
+from drivers.errors import DriverError
+from drivers.microphone import Microphone
+
+log = logging.getLogger(__name__)
+
+VIDEO_CLOCK_RATE = 90_000
+VIDEO_TIME_BASE = Fraction(1, VIDEO_CLOCK_RATE)
+AUDIO_RATE = 48_000
+AUDIO_TIME_BASE = Fraction(1, AUDIO_RATE)
+# Limited-range black is luma 16; anything clearly above on average is a picture.
+NON_BLACK_LUMA = 32.0
+# Look at one video frame in this many: enough evidence, negligible CPU.
+SAMPLE_EVERY = 15
+
+
+class CameraTrack(MediaStreamTrack):
+    """A video track fed by a :class:`drivers.camera.Camera`.
+
+    The camera stays owned by the caller (it outlives calls); stopping the track only ends
+    this track. Timestamps follow the capture time at 90 kHz, starting at 0.
+    """
+
+    kind = "video"
+
+    def __init__(self, camera: Camera) -> None:
+        super().__init__()
+        self._camera = camera
+        self._first_capture: float | None = None
+
+    async def recv(self) -> av.VideoFrame:
+        """The camera's next frame, stamped for RTP."""
+        if self.readyState != "live":
+            raise MediaStreamError
+        try:
+            frame = await self._camera.frame()
+        except DriverError as exc:
+            log.warning("camera stopped delivering: %s", exc)
+            self.stop()
+            raise MediaStreamError from exc
+        captured = float(frame.time) if frame.time is not None else time.time()
+        if self._first_capture is None:
+            self._first_capture = captured
+        frame.pts = round((captured - self._first_capture) * VIDEO_CLOCK_RATE)
+        frame.time_base = VIDEO_TIME_BASE
+        return frame
+
+
+class MicrophoneTrack(MediaStreamTrack):
+    """An audio track fed by a :class:`drivers.microphone.Microphone` (48 kHz timestamps)."""
+
+    kind = "audio"
+
+    def __init__(self, microphone: Microphone) -> None:
+        super().__init__()
+        self._microphone = microphone
+        self._pts = 0
+
+    async def recv(self) -> av.AudioFrame:
+        """The microphone's next 20 ms, stamped for RTP."""
+        if self.readyState != "live":
+            raise MediaStreamError
+        try:
+            frame = await self._microphone.frame()
+        except DriverError as exc:
+            log.warning("microphone stopped delivering: %s", exc)
+            self.stop()
+            raise MediaStreamError from exc
+        frame.pts = self._pts
+        frame.time_base = AUDIO_TIME_BASE
+        # The Opus encoder resamples anything else to 48 kHz; count in its clock.
+        self._pts += round(frame.samples * AUDIO_RATE / frame.sample_rate)
+        return frame
+
+
+def mean_luma(frame: av.VideoFrame, step: int = 16) -> float:
+    """Mean luma over a sparse grid of the frame (every ``step``-th pixel both ways)."""
+    if frame.format.name != "yuv420p":
+        frame = frame.reformat(format="yuv420p")
+    plane = frame.planes[0]
+    rows = np.frombuffer(memoryview(plane), dtype=np.uint8).reshape(-1, plane.line_size)
+    return float(rows[: frame.height : step, : frame.width : step].mean())
+
+
+def audio_rms(frame: av.AudioFrame) -> float:
+    """Root mean square of an audio frame, 0 (silence) to 1 (full scale)."""
+    samples = frame.to_ndarray()
+    if samples.size == 0:
+        return 0.0
+    if np.issubdtype(samples.dtype, np.floating):
+        scaled = samples.astype(np.float64)
+    else:
+        full_scale = float(2 ** (8 * samples.dtype.itemsize - 1))  # signed PCM
+        scaled = samples.astype(np.float64) / full_scale
+    return math.sqrt(float(np.mean(np.square(scaled))))
+
+
+class MediaProbe:
+    """Watches received tracks and keeps numbers that prove media arrived.
+
+    ``on_video`` is called with every decoded video frame (tests read the capture clock from
+    it); keep it cheap, it runs on the event loop.
+    """
+
+    def __init__(
+        self,
+        *,
+        on_video: Callable[[av.VideoFrame], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._on_video = on_video
+        self._clock = clock
+        self._tasks: list[asyncio.Task[None]] = []
+        self.video_frames = 0
+        self.audio_frames = 0
+        self.first_video_at: float | None = None  # ``clock()`` time
+        self.first_video_wall_ms: int | None = None  # wall clock, to compare with other hosts
+        self.first_audio_at: float | None = None
+        self.non_black_seen = False
+        self.last_luma: float | None = None
+        self.audio_rms = 0.0  # of the latest audio frame
+        self.peak_audio_rms = 0.0
+        self._video_event = asyncio.Event()
+        self._audio_event = asyncio.Event()
+
+    def watch(self, track: MediaStreamTrack) -> None:
+        """Start consuming ``track`` (video or audio) until it ends or ``stop()``."""
+        consume = self._consume_video if track.kind == "video" else self._consume_audio
+        self._tasks.append(asyncio.create_task(consume(track), name=f"probe-{track.kind}"))
+
+    async def _consume_video(self, track: MediaStreamTrack) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await track.recv()
+                if not isinstance(frame, av.VideoFrame):
+                    continue
+                self.video_frames += 1
+                if self.first_video_at is None:
+                    self.first_video_at = self._clock()
+                    self.first_video_wall_ms = int(time.time() * 1000)
+                if self.video_frames % SAMPLE_EVERY == 1:
+                    self.last_luma = mean_luma(frame)
+                    self.non_black_seen = self.non_black_seen or self.last_luma > NON_BLACK_LUMA
+                if self._on_video is not None:
+                    self._on_video(frame)
+                self._video_event.set()
+
+    async def _consume_audio(self, track: MediaStreamTrack) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await track.recv()
+                if not isinstance(frame, av.AudioFrame):
+                    continue
+                self.audio_frames += 1
+                if self.first_audio_at is None:
+                    self.first_audio_at = self._clock()
+                self.audio_rms = audio_rms(frame)
+                self.peak_audio_rms = max(self.peak_audio_rms, self.audio_rms)
+                self._audio_event.set()
+
+    async def wait_video(self, frames: int = 1) -> None:
+        """Return once at least ``frames`` video frames were decoded."""
+        while self.video_frames < frames:
+            self._video_event.clear()
+            await self._video_event.wait()
+
+    async def wait_audio(self, frames: int = 1) -> None:
+        """Return once at least ``frames`` audio frames were decoded."""
+        while self.audio_frames < frames:
+            self._audio_event.clear()
+            await self._audio_event.wait()
+
+    async def stop(self) -> None:
+        """Stop consuming; idempotent."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

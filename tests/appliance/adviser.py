@@ -1,0 +1,134 @@
+"""A minimal adviser peer written with aiortc, standing in for the console's browser.
+
+It answers the kiosk's offer, sends its own picture (our simulated camera) and a tone, reads
+back the kiosk's capture clock from every decoded frame, and chats on the data channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import av
+import numpy as np
+from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
+
+from appliance.media import CameraTrack, MediaProbe, MicrophoneTrack
+from drivers.camera.simulated import BARS_RGB, SimulatedCamera, luma_plane, read_capture_clock
+from drivers.microphone.simulated import SimulatedMicrophone
+from protocol import channel
+
+
+@dataclass(frozen=True)
+class TrickledCandidate:
+    """One ``a=candidate`` line taken out of an SDP, with where it belongs."""
+
+    candidate: str
+    sdp_mid: str | None
+    sdp_mline_index: int
+
+
+def split_candidates(sdp: str) -> tuple[str, list[TrickledCandidate]]:
+    """Remove the candidate lines from ``sdp``, as a browser that trickles would send it."""
+    kept: list[str] = []
+    found: list[TrickledCandidate] = []
+    index = -1
+    mid: str | None = None
+    for line in sdp.splitlines():
+        if line.startswith("m="):
+            index += 1
+            mid = None
+        elif line.startswith("a=mid:"):
+            mid = line.removeprefix("a=mid:")
+        if line.startswith("a=candidate:"):
+            found.append(TrickledCandidate(line.removeprefix("a="), mid, index))
+            continue
+        if line.startswith("a=end-of-candidates"):
+            continue
+        kept.append(line)
+    return "\r\n".join(kept) + "\r\n", found
+
+
+def bars_match(frame: av.VideoFrame, tolerance: int = 40) -> bool:
+    """Whether the centre of each colour bar has roughly its colour (after a lossy codec)."""
+    rgb = frame.to_ndarray(format="rgb24").astype(int)
+    height, width = rgb.shape[:2]
+    row = (32 + (height * 3 // 4)) // 2
+    bar = width // len(BARS_RGB)
+    for i, expected in enumerate(BARS_RGB):
+        patch = rgb[row - 4 : row + 4, i * bar + bar // 3 : (i + 1) * bar - bar // 3]
+        mean = patch.reshape(-1, 3).mean(axis=0)
+        if np.abs(mean - np.array(expected)).max() > tolerance:
+            return False
+    return True
+
+
+class AdviserPeer:
+    """The answering side of a call, with its own media and a chat log."""
+
+    def __init__(self, *, tone_hz: float = 660.0) -> None:
+        self.camera = SimulatedCamera(320, 240, 15)
+        self.microphone = SimulatedMicrophone(frequency=tone_hz, amplitude=0.3)
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.probe = MediaProbe(on_video=self._frame)
+        self.latencies_ms: list[int] = []
+        self.bars_seen = False
+        self._bar_checks = 0
+        self.chat_in: list[channel.Chat] = []
+        self._chat_event = asyncio.Event()
+        self.channel: RTCDataChannel | None = None
+        self._channel_open = asyncio.Event()
+        self.pc.on("track", self.probe.watch)
+        self.pc.on("datachannel", self._datachannel)
+
+    def _frame(self, frame: av.VideoFrame) -> None:
+        code = read_capture_clock(luma_plane(frame))
+        if code is not None:
+            now = int(time.time() * 1000) % 2**32
+            self.latencies_ms.append((now - code) % 2**32)
+        # Colour conversion is the costly part: check a few frames only.
+        if not self.bars_seen and self._bar_checks < 30 and self.probe.video_frames % 5 == 0:
+            self._bar_checks += 1
+            self.bars_seen = bars_match(frame)
+
+    def _datachannel(self, dc: RTCDataChannel) -> None:
+        self.channel = dc
+        dc.on("message", self._message)
+        if dc.readyState == "open":
+            self._channel_open.set()
+        dc.on("open", self._channel_open.set)
+
+    def _message(self, data: str | bytes) -> None:
+        self.chat_in.append(channel.decode(data))
+        self._chat_event.set()
+
+    async def answer(self, offer_sdp: str) -> str:
+        """Apply the offer, add our media and return the answer (candidates included)."""
+        await self.camera.start()
+        await self.microphone.start()
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        self.pc.addTrack(CameraTrack(self.camera))
+        self.pc.addTrack(MicrophoneTrack(self.microphone))
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        sdp: str = self.pc.localDescription.sdp
+        return sdp
+
+    async def wait_chat(self, count: int) -> None:
+        """Wait until ``count`` chat messages arrived."""
+        while len(self.chat_in) < count:
+            self._chat_event.clear()
+            await self._chat_event.wait()
+
+    async def send_chat(self, text: str) -> None:
+        """Send a chat line once the channel is open."""
+        await self._channel_open.wait()
+        assert self.channel is not None
+        self.channel.send(channel.encode(channel.Chat(id="adv1", text=text, ts=0)))
+
+    async def close(self) -> None:
+        """Close everything."""
+        await self.probe.stop()
+        await self.pc.close()
+        await self.camera.stop()
+        await self.microphone.stop()

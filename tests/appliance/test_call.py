@@ -1,0 +1,169 @@
+"""The kiosk's Call against an aiortc adviser peer in the same process (no hub)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from appliance.call import Call, CallError, rtc_configuration
+from appliance.media import CameraTrack, MicrophoneTrack
+from drivers.camera.simulated import SimulatedCamera
+from drivers.microphone.simulated import SimulatedMicrophone
+from protocol import channel
+from protocol.messages import IceServer
+from tests.appliance.adviser import AdviserPeer, split_candidates
+
+SECRET = "my account number is 1234"
+
+
+class KioskSide:
+    """A Call with simulated devices and recorders for its callbacks."""
+
+    def __init__(self) -> None:
+        self.camera = SimulatedCamera()
+        self.microphone = SimulatedMicrophone()
+        self.chat: list[channel.Chat] = []
+        self.chat_queue: asyncio.Queue[channel.Chat] = asyncio.Queue()
+        self.states: list[str] = []
+        self.channel_open = asyncio.Event()
+        self.connected = asyncio.Event()
+        self.call = Call(
+            video=CameraTrack(self.camera),
+            audio=MicrophoneTrack(self.microphone),
+            on_chat=self._chat,
+            on_state=self._state,
+            on_channel_open=self.channel_open.set,
+        )
+
+    def _chat(self, message: channel.Chat) -> None:
+        self.chat.append(message)
+        self.chat_queue.put_nowait(message)
+
+    def _state(self, state: str) -> None:
+        self.states.append(state)
+        if state == "connected":
+            self.connected.set()
+
+    async def start(self) -> None:
+        await self.camera.start()
+        await self.microphone.start()
+        await self.call.prepare()
+
+    async def close(self) -> None:
+        await self.call.close()
+        await self.camera.stop()
+        await self.microphone.stop()
+
+
+def test_configuration_never_uses_a_public_stun_server() -> None:
+    assert rtc_configuration(()).iceServers == []
+    turn = IceServer(urls=("turn:127.0.0.1:3478",), username="u", credential="p")
+    servers = rtc_configuration((turn,)).iceServers
+    assert servers is not None
+    (server,) = servers
+    assert server.urls == ["turn:127.0.0.1:3478"] and server.username == "u"
+
+
+async def test_wrong_order_is_a_call_error() -> None:
+    call = Call(video=CameraTrack(SimulatedCamera()), audio=MicrophoneTrack(SimulatedMicrophone()))
+    with pytest.raises(CallError, match="prepare"):
+        _ = call.offer_sdp
+    with pytest.raises(CallError):
+        await call.accept_answer("v=0")
+    with pytest.raises(CallError, match="not connected"):
+        call.send_chat("hi")
+    await call.close()
+    await call.close()
+    with pytest.raises(CallError, match="closed"):
+        await call.prepare()
+
+
+@pytest.mark.usefixtures("loopback_only_netns")
+async def test_call_with_trickled_candidates_media_and_chat(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    kiosk = KioskSide()
+    adviser = AdviserPeer()
+    try:
+        await kiosk.start()
+        assert "a=candidate:" in kiosk.call.offer_sdp
+        assert "127.0.0.1" in kiosk.call.offer_sdp
+        answer, candidates = split_candidates(await adviser.answer(kiosk.call.offer_sdp))
+        assert candidates
+        # A candidate before the answer is kept until the answer is applied.
+        first = candidates[0]
+        await kiosk.call.add_remote_candidate(first.candidate, first.sdp_mid, first.sdp_mline_index)
+        await kiosk.call.accept_answer(answer)
+        with pytest.raises(CallError, match="already"):
+            await kiosk.call.accept_answer(answer)
+        for cand in candidates[1:]:
+            await kiosk.call.add_remote_candidate(
+                cand.candidate, cand.sdp_mid, cand.sdp_mline_index
+            )
+        await kiosk.call.add_remote_candidate("", None, None)  # end of candidates
+
+        async with asyncio.timeout(10):
+            await kiosk.connected.wait()
+            await kiosk.call.probe.wait_video(10)
+            await kiosk.call.probe.wait_audio(25)
+            await adviser.probe.wait_video(10)
+            await adviser.probe.wait_audio(25)
+            await kiosk.channel_open.wait()
+        assert kiosk.call.connection_state == "connected"
+        assert kiosk.call.probe.non_black_seen
+        assert kiosk.call.probe.peak_audio_rms > 0.05
+        assert adviser.probe.peak_audio_rms > 0.05
+        assert adviser.latencies_ms and max(adviser.latencies_ms) < 2000
+
+        kiosk.call.send_chat("hello from the kiosk")
+        await adviser.send_chat("hello from the adviser")
+        async with asyncio.timeout(5):
+            await adviser.wait_chat(1)
+            await kiosk.chat_queue.get()
+        assert adviser.chat_in[0].text == "hello from the kiosk"
+        assert kiosk.chat[0].text == "hello from the adviser"
+
+        # A bad frame is dropped, and its content never reaches the log.
+        caplog.set_level(logging.DEBUG, logger="appliance")
+        assert adviser.channel is not None
+        adviser.channel.send('{"v":1,"type":"chat","text":"' + SECRET + '"}')
+        adviser.channel.send(SECRET)
+        await adviser.send_chat("still here")
+        async with asyncio.timeout(5):
+            await kiosk.chat_queue.get()
+        assert kiosk.chat[1].text == "still here"
+        assert "dropped a data-channel frame" in caplog.text
+        assert SECRET not in caplog.text
+    finally:
+        await kiosk.close()
+        await adviser.close()
+    assert kiosk.states[-1] == "closed"
+
+
+@pytest.mark.usefixtures("loopback_only_netns")
+async def test_bad_candidates_and_answers_are_call_errors() -> None:
+    kiosk = KioskSide()
+    try:
+        await kiosk.start()
+        with pytest.raises(CallError, match="not valid SDP|refused"):
+            await kiosk.call.accept_answer("this is not sdp")
+        adviser = AdviserPeer()
+        try:
+            answer = await adviser.answer(kiosk.call.offer_sdp)
+            await kiosk.call.accept_answer(answer)
+            for bad in (
+                "candidate:1 1 udp",
+                "garbage",
+                "candidate:x 1 udp notanumber 1.2.3.4 9 typ",
+            ):
+                with pytest.raises(CallError, match="malformed"):
+                    await kiosk.call.add_remote_candidate(bad, "0", 0)
+            ok = "candidate:1 1 udp 2130706431 127.0.0.1 9 typ host"
+            with pytest.raises(CallError, match="neither"):
+                await kiosk.call.add_remote_candidate(ok, None, None)
+        finally:
+            await adviser.close()
+    finally:
+        await kiosk.close()

@@ -1,0 +1,188 @@
+"""The real Kiosk through the real hub, with an aiortc adviser peer: media, chat, end, restart.
+
+Media flows over 127.0.0.1 only: the test needs a loopback-only network namespace (fixture
+``loopback_only_netns``; `make test` provides it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import aiohttp
+import pytest
+
+from appliance.config import KioskConfig
+from appliance.kiosk import AUTO_REPLY, GREETING, Kiosk
+from drivers.camera.simulated import SimulatedCamera
+from drivers.microphone.simulated import SimulatedMicrophone
+from protocol import messages
+from tests.appliance.adviser import AdviserPeer, split_candidates
+from tests.support.hub import RunningHub, SignallingPeer, connect_adviser, http_session, running_hub
+
+pytestmark = pytest.mark.usefixtures("loopback_only_netns")
+
+M = TypeVar("M")
+PASSWORD = "correct horse battery staple"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def next_of(peer: SignallingPeer, kind: type[M]) -> M:
+    """The next message of ``kind``, skipping queue updates and heartbeats on the way."""
+    async with asyncio.timeout(10):
+        while True:
+            message = await peer.receive()
+            if isinstance(message, kind):
+                return message
+            if not isinstance(message, messages.Queue | messages.Heartbeat):
+                raise AssertionError(f"expected {kind.__name__}, got {message!r}")
+
+
+async def queued_entry(peer: SignallingPeer) -> messages.QueueEntry:
+    """Wait until the adviser's queue shows a waiting kiosk."""
+    async with asyncio.timeout(10):
+        while True:
+            queue = await peer.receive()
+            if isinstance(queue, messages.Queue) and queue.entries:
+                return queue.entries[0]
+
+
+@asynccontextmanager
+async def running_kiosk(config: KioskConfig) -> AsyncIterator[Kiosk]:
+    kiosk = Kiosk(config, SimulatedCamera(), SimulatedMicrophone(), simulated_customer=True)
+    task = asyncio.create_task(kiosk.run())
+    try:
+        yield kiosk
+    finally:
+        kiosk.request_stop()
+        async with asyncio.timeout(10):
+            await task
+
+
+async def take_call(
+    http: aiohttp.ClientSession, hub: RunningHub
+) -> tuple[SignallingPeer, AdviserPeer, str]:
+    """Log in as the adviser, accept the waiting kiosk, answer and trickle candidates."""
+    peer = await connect_adviser(http, hub, "ann", PASSWORD)
+    entry = await queued_entry(peer)
+    assert entry.device == "kiosk-1"
+    cid = entry.consultation_id
+    await peer.send(messages.Accept(consultation_id=cid))
+    accepted = await next_of(peer, messages.Accepted)
+    assert accepted.consultation_id == cid
+    offer = await next_of(peer, messages.Offer)
+    adviser = AdviserPeer()
+    # Like a browser, the adviser sends its candidates after the answer, one by one.
+    answer, candidates = split_candidates(await adviser.answer(offer.sdp))
+    await peer.send(messages.Answer(consultation_id=cid, sdp=answer))
+    for c in candidates:
+        await peer.send(
+            messages.IceCandidate(
+                consultation_id=cid,
+                candidate=c.candidate,
+                sdp_mid=c.sdp_mid,
+                sdp_mline_index=c.sdp_mline_index,
+            )
+        )
+    await peer.send(messages.IceCandidate(consultation_id=cid, candidate="", sdp_mline_index=0))
+    return peer, adviser, cid
+
+
+async def test_kiosk_call_through_the_hub(tmp_path: Path) -> None:
+    port = free_port()
+    stats_file = tmp_path / "calls.jsonl"
+    async with AsyncExitStack() as first_hub:
+        hub = await first_hub.enter_async_context(running_hub(tmp_path, port=port, heartbeat_s=2))
+        token = hub.add_device("kiosk-1")
+        hub.add_adviser("ann", PASSWORD)
+        config = KioskConfig(
+            token=token,
+            hub_url=hub.ws_url,
+            simulate=True,
+            ice_host_addresses=("127.0.0.1",),
+            reconnect_min_s=0.05,
+            reconnect_max_s=0.3,
+            stats_file=stats_file,
+        )
+        async with running_kiosk(config) as kiosk, http_session() as http:
+            async with asyncio.timeout(10):
+                await kiosk.wait_state("queueing")
+            peer, adviser, cid = await take_call(http, hub)
+            try:
+                async with asyncio.timeout(15):
+                    await kiosk.wait_state("in_call")
+                    call = kiosk.call
+                    assert call is not None
+                    await call.probe.wait_video(15)
+                    await call.probe.wait_audio(25)
+                    await adviser.probe.wait_video(15)
+                    await adviser.probe.wait_audio(25)
+                    # The simulated customer greets as soon as the channel opens.
+                    await adviser.wait_chat(1)
+                    assert adviser.chat_in[0].text == GREETING
+                    await adviser.send_chat("How can I help?")
+                    await adviser.wait_chat(2)
+                    assert adviser.chat_in[1].text == AUTO_REPLY
+                    kiosk.send_chat("one more thing")
+                    await adviser.wait_chat(3)
+                    assert adviser.chat_in[2].text == "one more thing"
+                    while not adviser.bars_seen:
+                        await adviser.probe.wait_video(adviser.probe.video_frames + 1)
+                # The adviser reads the kiosk's capture clock out of decoded frames.
+                assert len(adviser.latencies_ms) >= 10
+                assert sorted(adviser.latencies_ms)[len(adviser.latencies_ms) // 2] < 1000
+                assert adviser.probe.non_black_seen
+                assert adviser.probe.peak_audio_rms > 0.05
+                assert call.probe.peak_audio_rms > 0.05
+                live = kiosk.stats[-1]
+                assert live.consultation_id == cid
+                assert live.non_black_seen and live.video_frames_received >= 15
+                assert live.chat_in == 1 and live.chat_out == 3
+
+                # The adviser hangs up: the kiosk queues again with a fresh call.
+                await peer.send(messages.End(consultation_id=cid, reason="hangup"))
+                entry = await queued_entry(peer)
+                assert entry.device == "kiosk-1" and entry.consultation_id != cid
+                async with asyncio.timeout(5):
+                    await kiosk.wait_state("queueing")
+                assert kiosk.call is not None and kiosk.call is not call
+            finally:
+                await adviser.close()
+                await peer.close()
+            (done,) = kiosk.stats
+            assert done.end_reason == "hangup"
+            assert done.accepted_to_connected_ms is not None
+            assert done.first_remote_video_ms is not None
+            assert done.accepted_at_ms is not None and done.first_remote_video_at_ms is not None
+            assert 0 < done.first_remote_video_at_ms - done.accepted_at_ms < 15_000
+            assert done.remote_audio_rms > 0.05
+            text = stats_file.read_text(encoding="utf-8")
+            line = json.loads(text)
+            assert line["consultation_id"] == cid and line["chat_out"] == 3
+            assert "one more thing" not in text and "How can I help" not in text
+
+            # The hub restarts: the kiosk notices, reconnects and queues again.
+            await first_hub.aclose()
+            async with asyncio.timeout(10):
+                await kiosk.wait_state("disconnected")
+            async with running_hub(tmp_path, port=port, heartbeat_s=2) as hub:
+                async with asyncio.timeout(10):
+                    await kiosk.wait_state("queueing")
+                peer = await connect_adviser(http, hub, "ann", PASSWORD)
+                entry = await queued_entry(peer)
+                assert entry.device == "kiosk-1"
+                await peer.close()
+                kiosk.request_stop()
+                async with asyncio.timeout(10):
+                    await kiosk.wait_state("stopped")

@@ -1,0 +1,109 @@
+"""The ``kiosk`` command: exit codes, clear errors, and a clean stop on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from appliance.__main__ import EXIT_REJECTED, EXIT_USAGE, main
+from protocol import messages
+from tests.support.hub import connect_adviser, http_session, running_hub
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "correct horse battery staple"
+
+
+def test_without_simulate_there_are_no_drivers_yet(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--token", "t"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "real drivers arrive with the drivers issue" in err and "--simulate" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "key"),
+    [
+        (["run", "--simulate"], "token"),
+        (["run", "--simulate", "--token", "t", "--hub", "http://x"], "hub_url"),
+        (["run", "--simulate", "--token", "t", "--ice-host", "nope"], "ice_host_addresses"),
+        (["run", "--simulate", "--token-file", "/nonexistent/token"], "token_file"),
+        (["run", "--simulate", "--token", "t", "--config", "/nonexistent.toml"], "config"),
+    ],
+)
+def test_bad_settings_exit_2_naming_the_key(
+    argv: list[str], key: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == EXIT_USAGE
+    assert f"'{key}'" in capsys.readouterr().err
+
+
+def test_usage_errors_exit_2() -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["run", "--token", "a", "--token-file", "b"])
+    assert info.value.code == 2
+
+
+async def start_kiosk(*args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "appliance",
+        "run",
+        "--simulate",
+        "--ice-host",
+        "127.0.0.1",
+        *args,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def test_refused_token_exits_3_without_retrying(tmp_path: Path) -> None:
+    async with running_hub(tmp_path) as hub:
+        process = await start_kiosk("--hub", hub.ws_url, "--token", "wrong-token-value")
+        async with asyncio.timeout(30):
+            out, err = await process.communicate()
+    assert process.returncode == EXIT_REJECTED
+    assert b"enrol" in err
+    assert b"wrong-token-value" not in out + err
+
+
+async def test_sigterm_leaves_the_queue_and_exits_0(tmp_path: Path) -> None:
+    async with running_hub(tmp_path) as hub, http_session() as http:
+        token = hub.add_device("kiosk-1")
+        hub.add_adviser("ann", PASSWORD)
+        token_file = tmp_path / "token"
+        token_file.write_text(token + "\n", encoding="utf-8")
+        process = await start_kiosk(
+            "--hub",
+            hub.ws_url,
+            "--token-file",
+            str(token_file),
+            "--stats-file",
+            str(tmp_path / "s.jsonl"),
+        )
+        assert process.stdout is not None and process.stderr is not None
+        async with asyncio.timeout(30):
+            while b"kiosk ready" not in await process.stdout.readline():
+                pass
+        peer = await connect_adviser(http, hub, "ann", PASSWORD)
+        async with asyncio.timeout(10):
+            while True:
+                queue = await peer.receive()
+                if isinstance(queue, messages.Queue) and queue.entries:
+                    break
+        process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(10):
+            while True:
+                queue = await peer.receive()
+                if isinstance(queue, messages.Queue) and not queue.entries:
+                    break
+            rest_out, err = await process.communicate()
+        await peer.close()
+    assert process.returncode == 0
+    assert b"kiosk stopped" in rest_out
+    assert token.encode() not in rest_out + err

@@ -1,0 +1,197 @@
+"""The simulated camera: test picture, time code through a real codec, pacing, bad settings."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from fractions import Fraction
+from typing import cast
+
+import av
+import numpy as np
+import pytest
+
+from drivers.camera import Camera
+from drivers.camera.simulated import (
+    BARS_RGB,
+    SimulatedCamera,
+    TestPicture,
+    luma_plane,
+    read_capture_clock,
+)
+from drivers.errors import DeviceNotStarted, DriverError, UnsupportedSetting
+
+FIXED_S = 1_700_000_123.456  # 1700000123456 ms; modulo 2**32 it still has both bit values
+
+
+def fixed_clock() -> float:
+    return FIXED_S
+
+
+def expected_code(seconds: float) -> int:
+    return int(seconds * 1000) % 2**32
+
+
+async def one_frame(camera: SimulatedCamera) -> av.VideoFrame:
+    await camera.start()
+    try:
+        return await camera.frame()
+    finally:
+        await camera.stop()
+
+
+async def test_is_a_camera() -> None:
+    camera: Camera = SimulatedCamera()
+    assert camera.info.width == 640 and camera.info.height == 480 and camera.info.fps == 30
+
+
+async def test_clock_reads_back_from_raw_luma_and_rgb() -> None:
+    frame = await one_frame(SimulatedCamera(clock=fixed_clock))
+    assert (frame.width, frame.height, frame.format.name) == (640, 480, "yuv420p")
+    assert read_capture_clock(luma_plane(frame)) == expected_code(FIXED_S)
+    assert read_capture_clock(frame.to_ndarray(format="rgb24")) == expected_code(FIXED_S)
+    assert frame.time == pytest.approx(FIXED_S, abs=1e-6)
+    assert frame.time_base == Fraction(1, 1_000_000)
+
+
+def test_clock_layout_matches_the_contract() -> None:
+    picture = TestPicture(640, 480)
+    code = 0b1010_0000_0000_0000_0000_0000_0000_0001
+    buf = picture.render(code, 0)
+    luma = buf[:480]
+    assert luma[0, 0] == 235 and luma[15, 19] == 235  # MSB = 1, block 20 px wide
+    assert luma[0, 20] == 16  # bit 30 = 0
+    assert luma[0, 40] == 235  # bit 29 = 1
+    assert luma[0, 639] == 235  # LSB = 1
+    assert (luma[16:32] == 251 - luma[0:16]).all()  # inverted copy
+    u = buf[480 : 480 + 120].reshape(240, 320)
+    assert (u[:16] == 128).all()  # chroma neutral in the clock rows
+
+
+def test_random_codes_round_trip() -> None:
+    picture = TestPicture(320, 240)
+    rng = np.random.default_rng(7)
+    for code in [0, 2**32 - 1, *rng.integers(0, 2**32, 50).tolist()]:
+        assert read_capture_clock(picture.render(int(code), 3)[:240]) == code
+
+
+@pytest.mark.parametrize("codec", ["libvpx", "libx264"])
+def test_clock_survives_encode_and_decode(codec: str) -> None:
+    if codec not in av.codecs_available:
+        pytest.skip(f"{codec} is not in this PyAV build")
+    picture = TestPicture(640, 480)
+    encoder = cast(av.VideoCodecContext, av.CodecContext.create(codec, "w"))
+    encoder.width, encoder.height, encoder.pix_fmt = 640, 480, "yuv420p"
+    encoder.time_base = Fraction(1, 30)
+    encoder.bit_rate = 500_000  # modest, like a real call
+    decoder = av.CodecContext.create("vp8" if codec == "libvpx" else "h264", "r")
+    codes = [1_700_000_000_000 % 2**32 + 33 * i for i in range(20)]
+    decoded: list[av.VideoFrame] = []
+    for i, code in enumerate(codes):
+        frame = av.VideoFrame.from_ndarray(picture.render(code, i), format="yuv420p")
+        frame.pts = i
+        for packet in encoder.encode(frame):
+            decoded.extend(decoder.decode(packet))
+    for packet in encoder.encode(None):
+        decoded.extend(decoder.decode(packet))
+    decoded.extend(decoder.decode(None))
+    assert len(decoded) == len(codes)
+    read = [read_capture_clock(luma_plane(f)) for f in decoded]
+    assert read == codes
+
+
+async def test_colour_bars() -> None:
+    frame = await one_frame(SimulatedCamera(clock=fixed_clock))
+    rgb = frame.to_ndarray(format="rgb24").astype(int)
+    row = (32 + 360) // 2
+    for i, expected in enumerate(BARS_RGB):
+        centre = rgb[row, i * 80 + 40]
+        assert np.abs(centre - np.array(expected)).max() <= 6, (i, centre, expected)
+    # Dark grey below the bars, somewhere the square is not.
+    lower = luma_plane(frame)[360:]
+    assert np.median(lower) == 70
+    assert (lower == 235).sum() > 100  # the square
+
+
+async def test_square_moves() -> None:
+    camera = SimulatedCamera(fps=100, clock=fixed_clock)
+    await camera.start()
+    a = luma_plane(await camera.frame())[360:].copy()
+    b = luma_plane(await camera.frame())[360:].copy()
+    await camera.stop()
+    assert not np.array_equal(a, b)
+
+
+async def test_paced_to_fps() -> None:
+    camera = SimulatedCamera(fps=50)
+    await camera.start()
+    start = time.monotonic()
+    for _ in range(25):
+        await camera.frame()
+    elapsed = time.monotonic() - start
+    await camera.stop()
+    assert 0.4 < elapsed < 0.8
+
+
+async def test_slow_consumer_gets_fresh_frames_not_a_backlog() -> None:
+    camera = SimulatedCamera(fps=100)
+    await camera.start()
+    await camera.frame()
+    await asyncio.sleep(0.2)  # 20 slots go by
+    before = time.time()
+    frame = await camera.frame()
+    await camera.stop()
+    assert frame.time >= before - 0.001
+    code = read_capture_clock(luma_plane(frame))
+    assert code is not None and abs(code - int(before * 1000) % 2**32) < 50
+
+
+async def test_frame_before_start_is_a_typed_error() -> None:
+    camera = SimulatedCamera()
+    with pytest.raises(DeviceNotStarted, match="start"):
+        await camera.frame()
+    await camera.start()
+    await camera.stop()
+    await camera.stop()  # idempotent
+    with pytest.raises(DriverError):
+        await camera.frame()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"fps": 0}, "fps"),
+        ({"fps": -5}, "fps"),
+        ({"fps": float("nan")}, "fps"),
+        ({"fps": 1000}, "fps"),
+        ({"fps": "30"}, "fps"),
+        ({"width": 641}, "width"),
+        ({"width": 650}, "multiple of 32"),
+        ({"width": 32}, "width"),
+        ({"height": 481}, "height"),
+        ({"height": 10}, "height"),
+        ({"width": True}, "width"),
+        ({"height": 480.0}, "height"),
+        ({"width": 8192}, "width"),
+    ],
+)
+def test_bad_settings_are_typed_errors(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(UnsupportedSetting, match=match):
+        SimulatedCamera(**kwargs)  # type: ignore[arg-type]
+
+
+def test_noise_is_not_a_code() -> None:
+    rng = np.random.default_rng(1)
+    assert read_capture_clock(rng.integers(0, 256, (480, 640), dtype=np.uint8)) is None
+    assert read_capture_clock(np.full((480, 640), 128, np.uint8)) is None
+    assert read_capture_clock(np.zeros((10, 640), np.uint8)) is None
+    assert read_capture_clock(np.zeros((480, 40), np.uint8)) is None
+
+
+def test_render_is_cheap() -> None:
+    picture = TestPicture(640, 480)
+    start = time.perf_counter()
+    for i in range(300):
+        av.VideoFrame.from_ndarray(picture.render(i, i), format="yuv420p")
+    per_frame = (time.perf_counter() - start) / 300
+    assert per_frame < 0.003  # far below one 30 fps slot, and below a VP8 encode
