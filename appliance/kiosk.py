@@ -45,6 +45,7 @@ class CallStats:
     video_frames_received: int = 0
     audio_frames_received: int = 0
     non_black_seen: bool = False
+    remote_video_luma: float | None = None  # mean luma of the latest sampled frame, 0..255
     remote_audio_rms: float = 0.0  # peak over the call, 0..1
     chat_in: int = 0
     chat_out: int = 0
@@ -53,6 +54,10 @@ class CallStats:
     def to_json(self) -> str:
         """One line of the stats file."""
         return json.dumps(asdict(self), separators=(",", ":"))
+
+
+# How long a closed peer connection waits for the hub's `ended` before counting as failed.
+PEER_CLOSE_GRACE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -365,6 +370,14 @@ class Kiosk:
             self._cancel_timeout()
             self._inputs.put_nowait(_FromCall(generation, c.CallConnected()))
         elif state in ("failed", "closed"):
+            # When the adviser hangs up, the browser's DTLS close reaches us over the direct
+            # path before the hub's `ended`; wait briefly so the call ends for the right reason.
+            asyncio.get_running_loop().call_later(
+                PEER_CLOSE_GRACE_S, self._call_failed_if_current, generation
+            )
+
+    def _call_failed_if_current(self, generation: int) -> None:
+        if generation == self._generation:
             self._inputs.put_nowait(_FromCall(generation, c.CallFailed()))
 
     def _channel_opened(self, generation: int) -> None:
@@ -405,6 +418,7 @@ class Kiosk:
         stats.video_frames_received = probe.video_frames
         stats.audio_frames_received = probe.audio_frames
         stats.non_black_seen = probe.non_black_seen
+        stats.remote_video_luma = None if probe.last_luma is None else round(probe.last_luma, 1)
         stats.remote_audio_rms = round(probe.peak_audio_rms, 4)
         stats.first_remote_video_at_ms = probe.first_video_wall_ms
         if probe.first_video_at is not None and self._accepted_at is not None:

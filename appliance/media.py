@@ -29,8 +29,9 @@ VIDEO_CLOCK_RATE = 90_000
 VIDEO_TIME_BASE = Fraction(1, VIDEO_CLOCK_RATE)
 AUDIO_RATE = 48_000
 AUDIO_TIME_BASE = Fraction(1, AUDIO_RATE)
-# Limited-range black is luma 16; anything clearly above on average is a picture.
-NON_BLACK_LUMA = 32.0
+# Limited-range black is luma 16 and an encoder keeps it within a step or two; a real picture,
+# even a dark one (Chromium's fake camera averages ~30), is clearly above.
+NON_BLACK_LUMA = 22.0
 # Look at one video frame in this many: enough evidence, negligible CPU.
 SAMPLE_EVERY = 15
 

@@ -6,17 +6,17 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 
-def _call(args: argparse.Namespace) -> Awaitable[dict[str, Any]]:
+def _call(args: argparse.Namespace) -> Coroutine[Any, Any, dict[str, Any]]:
     from bench import call
 
     return call.main(calls=args.calls, call_seconds=args.seconds)
 
 
-BENCHES: dict[str, Callable[[argparse.Namespace], Awaitable[dict[str, Any]]]] = {
+BENCHES: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, dict[str, Any]]]] = {
     "call": _call,
 }
 

@@ -57,9 +57,7 @@ def _value_strategy(tp: Any, r: Rule) -> st.SearchStrategy[Any]:
         )
     if origin is tuple:
         (item, _) = get_args(tp)
-        return st.lists(_value_strategy(item, Rule()), max_size=min(r.max_items or 3, 3)).map(
-            tuple
-        )
+        return st.lists(_value_strategy(item, Rule()), max_size=min(r.max_items or 3, 3)).map(tuple)
     if dataclasses.is_dataclass(tp):
         return message_strategy(tp)  # type: ignore[arg-type]
     raise AssertionError(f"no strategy for {tp!r}")
@@ -98,8 +96,9 @@ def test_arbitrary_bytes_only_raise_protocol_errors(raw: bytes) -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | _SAFE_TEXT,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(_SAFE_TEXT, children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(_SAFE_TEXT, children, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -240,8 +239,10 @@ def test_encode_refuses_foreign_or_invalid_messages() -> None:
 
 def test_errors_carry_the_field() -> None:
     with pytest.raises(WrongType) as info:
-        messages.decode('{"v":1,"type":"queue_position","consultation_id":"abcdefgh",'
-                        '"position":"1","waiting":1}')
+        messages.decode(
+            '{"v":1,"type":"queue_position","consultation_id":"abcdefgh",'
+            '"position":"1","waiting":1}'
+        )
     assert info.value.field == "position"
     assert info.value.code == "wrong_type"
 
