@@ -47,7 +47,9 @@ def _ensure_adviser() -> str:
     """Create the demo adviser once; its password lives in var/demo-adviser.password."""
     pw_file = VAR / "demo-adviser.password"
     listed = _hub("adviser", "list")
-    exists = listed.returncode == 0 and ADVISER in listed.stdout.split()
+    exists = listed.returncode == 0 and any(
+        line.split("\t")[1:2] == [ADVISER] for line in listed.stdout.splitlines()
+    )
     if exists and pw_file.exists():
         return pw_file.read_text().strip()
     password = secrets.token_urlsafe(12)
@@ -61,7 +63,11 @@ def _ensure_adviser() -> str:
 
 def _device_token_file() -> Path:
     """(Re-)issue the demo kiosk's token each start: the hub keeps only its hash."""
-    result = _hub("device", "add", DEVICE, "--replace")
+    listed = _hub("device", "list")
+    exists = listed.returncode == 0 and any(
+        line.split("\t")[1:2] == [DEVICE] for line in listed.stdout.splitlines()
+    )
+    result = _hub("device", "add", DEVICE, *(["--replace"] if exists else []))
     if result.returncode != 0:
         sys.exit(f"demo: could not register the demo kiosk: {result.stderr.strip()}")
     token_file = VAR / "demo-kiosk.token"
