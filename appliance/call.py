@@ -16,6 +16,7 @@ from aiortc import (
     RTCConfiguration,
     RTCDataChannel,
     RTCIceServer,
+    RTCIceTransportPolicy,
     RTCPeerConnection,
     RTCSessionDescription,
 )
@@ -25,7 +26,7 @@ from aiortc.sdp import candidate_from_sdp
 from appliance.media import MediaProbe
 from protocol import channel
 from protocol.errors import ProtocolError
-from protocol.messages import IceServer
+from protocol.messages import IcePolicy, IceServer
 
 log = logging.getLogger(__name__)
 
@@ -37,17 +38,24 @@ class CallError(Exception):
     """The peer connection refused something (bad SDP or candidate, wrong moment)."""
 
 
-def rtc_configuration(ice_servers: Sequence[IceServer]) -> RTCConfiguration:
+def rtc_configuration(
+    ice_servers: Sequence[IceServer], policy: IcePolicy = "all"
+) -> RTCConfiguration:
     """The configuration for our peer connections: only the hub's ICE servers.
 
     Never aiortc's default (a public STUN server): kiosks may sit in networks without Internet
-    access, where it stalls gathering, and media must not leak to third parties.
+    access, where it stalls gathering, and media must not leak to third parties. With the
+    ``relay`` policy only TURN-relayed candidates are gathered, so the kiosk's addresses never
+    reach the other side.
     """
     return RTCConfiguration(
         iceServers=[
             RTCIceServer(urls=list(s.urls), username=s.username, credential=s.credential)
             for s in ice_servers
-        ]
+        ],
+        iceTransportPolicy=(
+            RTCIceTransportPolicy.RELAY if policy == "relay" else RTCIceTransportPolicy.ALL
+        ),
     )
 
 
@@ -65,6 +73,7 @@ class Call:
         video: MediaStreamTrack,
         audio: MediaStreamTrack,
         ice_servers: Sequence[IceServer] = (),
+        ice_transport_policy: IcePolicy = "all",
         on_chat: ChatListener | None = None,
         on_state: StateListener | None = None,
         on_channel_open: Callable[[], None] | None = None,
@@ -76,7 +85,7 @@ class Call:
         self._on_state = on_state
         self._on_channel_open = on_channel_open
         self.probe = probe if probe is not None else MediaProbe()
-        self._pc = RTCPeerConnection(rtc_configuration(ice_servers))
+        self._pc = RTCPeerConnection(rtc_configuration(ice_servers, ice_transport_policy))
         self._channel: RTCDataChannel | None = None
         self._offer_sdp: str | None = None
         self._answered = False

@@ -23,6 +23,7 @@ from hub.access_log import HubAccessLogger
 from hub.app import create_app
 from hub.config import HubConfig
 from hub.storage import DEFAULT_TENANT, Storage, StorageError, check_password
+from hub.turn import TurnSettings
 
 
 class CommandFailed(Exception):
@@ -42,6 +43,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--heartbeat", type=int, default=10, help="seconds (1-300)")
     serve.add_argument(
         "--trust-proxy", action="store_true", help="honour X-Forwarded-Proto from a reverse proxy"
+    )
+    serve.add_argument(
+        "--turn-url",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="TURN server (turn:HOST:PORT); repeatable; needs --turn-secret-file",
+    )
+    serve.add_argument(
+        "--turn-secret-file", type=Path, help="coturn's static-auth-secret, first line of a file"
+    )
+    serve.add_argument("--turn-ttl", type=int, default=3600, help="credential lifetime, seconds")
+    serve.add_argument(
+        "--relay-only", action="store_true", help="peers must use only TURN-relayed candidates"
     )
 
     adviser = commands.add_parser("adviser", help="manage advisers").add_subparsers(
@@ -149,6 +164,21 @@ def _read_password(password_file: Path | None, stdin: TextIO) -> str:
     return password
 
 
+def _turn_settings(args: argparse.Namespace) -> TurnSettings | None:
+    if not args.turn_url and args.turn_secret_file is None:
+        if args.relay_only:
+            raise CommandFailed("--relay-only needs a TURN server (--turn-url, --turn-secret-file)")
+        return None
+    if not args.turn_url or args.turn_secret_file is None:
+        raise CommandFailed("--turn-url and --turn-secret-file go together")
+    return TurnSettings.from_secret_file(
+        tuple(args.turn_url),
+        args.turn_secret_file,
+        ttl_s=args.turn_ttl,
+        relay_only=args.relay_only,
+    )
+
+
 def _serve(args: argparse.Namespace) -> int:
     try:
         config = HubConfig(
@@ -157,6 +187,7 @@ def _serve(args: argparse.Namespace) -> int:
             db_path=args.db,
             heartbeat_s=args.heartbeat,
             trust_proxy=args.trust_proxy,
+            turn=_turn_settings(args),
         )
     except ValueError as exc:
         raise CommandFailed(str(exc)) from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from hub.turn import TurnSettings
 from protocol.messages import IceServer
 
 WEB_ROOT = Path(__file__).resolve().parent / "web"
@@ -20,6 +21,8 @@ class HubConfig:
     web_root: Path = WEB_ROOT
     heartbeat_s: int = 10
     ice_servers: tuple[IceServer, ...] = ()
+    # TURN relay (coturn, shared-secret REST credentials minted per connection); None = no relay.
+    turn: TurnSettings | None = None
     # Login throttling: failures counted in a sliding window, per (ip, name) and per ip.
     login_window_s: float = 300.0
     login_failures_per_name: int = 5

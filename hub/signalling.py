@@ -22,6 +22,7 @@ from hub.auth import Clock, ConsoleAuth, SessionCookie
 from hub.config import HubConfig
 from hub.queue import ConsultationQueue, Waiting
 from hub.storage import Adviser, Device, Storage, StorageError, Tenant
+from hub.turn import mint as mint_turn_credential
 from protocol.codec import MAX_FRAME_BYTES
 from protocol.errors import MalformedFrame, ProtocolError
 from protocol.messages import (
@@ -269,12 +270,17 @@ class Switchboard:
         return peer
 
     def _welcome(self, peer: Peer) -> Welcome:
+        servers = self._config.ice_servers
+        turn = self._config.turn
+        if turn is not None:
+            servers = (*servers, mint_turn_credential(turn, now=self._clock()))
         return Welcome(
             role=peer.role,
             name=peer.name,
             tenant=peer.tenant.name,
             heartbeat_s=self._config.heartbeat_s,
-            ice_servers=self._config.ice_servers,
+            ice_servers=servers,
+            ice_transport_policy="all" if turn is None else turn.policy,
         )
 
     # -- messages ---------------------------------------------------------

@@ -20,6 +20,7 @@ NAME_MAX = 64
 SDP_MAX = 48 * 1024
 
 Role = Literal["kiosk", "adviser"]
+IcePolicy = Literal["all", "relay"]
 EndReason = Literal[
     "hangup",  # the adviser or the customer ended the call
     "customer_left",  # the kiosk left (customer abort, inactivity)
@@ -78,6 +79,9 @@ class Welcome:
     tenant: str = rule(max_len=NAME_MAX)
     heartbeat_s: int = rule(minimum=1, maximum=300)
     ice_servers: tuple[IceServer, ...] = rule(max_items=8)
+    ice_transport_policy: IcePolicy = rule(
+        default="all", description="relay: both peers must use only TURN-relayed candidates"
+    )
 
 
 @SIGNALLING.register

@@ -38,6 +38,7 @@ class AdviserConsole {
     this.protocol = null;
     this.signalling = null;
     this.iceServers = [];
+    this.iceTransportPolicy = "all";
     this.call = null;
     this.pendingAccept = null;
     this.localStream = null;
@@ -182,6 +183,8 @@ class AdviserConsole {
     this.signalling.addEventListener("state", (e) => this.onHubState(e.detail));
     this.signalling.addEventListener("welcome", (e) => {
       this.iceServers = e.detail.message.ice_servers;
+      // "relay": the tenant wants media only through its TURN server (no direct addresses).
+      this.iceTransportPolicy = e.detail.message.ice_transport_policy ?? "all";
     });
     this.signalling.addEventListener("message", (e) => this.onMessage(e.detail.message));
     this.signalling.addEventListener("problem", (e) => this.showNotice(e.detail.text));
@@ -299,6 +302,7 @@ class AdviserConsole {
       consultationId: message.consultation_id,
       peer: message.peer,
       iceServers: this.iceServers,
+      iceTransportPolicy: this.iceTransportPolicy,
       localMedia: this.ensureMedia(),
       protocol: this.protocol,
       send: (m) => this.signalling?.send(m),

@@ -35,7 +35,7 @@ export function rtcIceServers(iceServers) {
 export class Consultation extends EventTarget {
   // localMedia: a promise of the adviser's MediaStream (or null when there is none), so the
   // call exists, and the offer is caught, while the browser still asks for the camera.
-  constructor({ consultationId, peer, iceServers, localMedia, protocol, send }) {
+  constructor({ consultationId, peer, iceServers, iceTransportPolicy, localMedia, protocol, send }) {
     super();
     this.id = consultationId;
     this.peer = peer;
@@ -47,7 +47,10 @@ export class Consultation extends EventTarget {
     this.pendingCandidates = [];
     this.sentEndOfCandidates = false;
     this.closed = false;
-    this.pc = new RTCPeerConnection({ iceServers: rtcIceServers(iceServers) });
+    this.pc = new RTCPeerConnection({
+      iceServers: rtcIceServers(iceServers),
+      iceTransportPolicy: iceTransportPolicy === "relay" ? "relay" : "all",
+    });
     this.pc.addEventListener("icecandidate", (event) => this.onLocalCandidate(event.candidate));
     this.pc.addEventListener("track", (event) => this.onTrack(event));
     this.pc.addEventListener("connectionstatechange", () => this.onConnectionState());

@@ -67,10 +67,12 @@ def bars_match(frame: av.VideoFrame, tolerance: int = 40) -> bool:
 class AdviserPeer:
     """The answering side of a call, with its own media and a chat log."""
 
-    def __init__(self, *, tone_hz: float = 660.0) -> None:
+    def __init__(
+        self, *, tone_hz: float = 660.0, configuration: RTCConfiguration | None = None
+    ) -> None:
         self.camera = SimulatedCamera(320, 240, 15)
         self.microphone = SimulatedMicrophone(frequency=tone_hz, amplitude=0.3)
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.pc = RTCPeerConnection(configuration or RTCConfiguration(iceServers=[]))
         self.probe = MediaProbe(on_video=self._frame)
         self.latencies_ms: list[int] = []
         self.bars_seen = False

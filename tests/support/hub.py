@@ -98,6 +98,7 @@ class SignallingPeer:
 
     def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         self.ws = ws
+        self.welcome: Welcome | None = None  # set by connect_adviser
 
     async def send(self, message: AnyMessage) -> None:
         """Send one encoded message."""
@@ -138,7 +139,7 @@ async def connect_kiosk(http: aiohttp.ClientSession, hub: RunningHub, token: str
     """Open ``/ws/kiosk`` and authenticate; returns after the welcome."""
     peer = SignallingPeer(await http.ws_connect(f"{hub.ws_url}/ws/kiosk"))
     await peer.send(Hello(role="kiosk", token=token))
-    await peer.expect(Welcome)
+    peer.welcome = await peer.expect(Welcome)
     return peer
 
 
@@ -165,7 +166,7 @@ async def connect_adviser(
     ws = await http.ws_connect(f"{hub.ws_url}/ws/adviser", headers={"Origin": hub.url})
     peer = SignallingPeer(ws)
     await peer.send(Hello(role="adviser", csrf=csrf))
-    await peer.expect(Welcome)
+    peer.welcome = await peer.expect(Welcome)
     return peer
 
 
