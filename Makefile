@@ -28,7 +28,7 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 bench: system-deps $(STAMP)
-	scripts/loopback-only $(PY) -m bench call --json
+	for b in call wipe pen; do scripts/loopback-only $(PY) -m bench $$b --json || exit 1; done
 
 venv: $(STAMP)
 

@@ -3,7 +3,9 @@
 This is the only place that chooses between real and simulated drivers.
 
     kiosk run --simulate [--hub URL] [--token T | --token-file F] [--config F]
-              [--ice-host ADDR ...] [--stats-file F]
+              [--ice-host ADDR ...] [--stats-file F] [--vault DIR]
+    kiosk wipe [--config F] [--vault DIR] [--verify] [--json]
+    kiosk selftest [--config F] [--json] [--simulate]
 """
 
 from __future__ import annotations
@@ -17,9 +19,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from appliance.config import ConfigError, KioskConfig, load_config
+from appliance.custody import SessionCustody
 from appliance.hub_client import HubRejected
 from appliance.ice import use_host_addresses
+from appliance.journey import Journey
 from appliance.kiosk import Kiosk
+from appliance.selftest import add_selftest_command, run_selftest
+from appliance.ui_bridge import UiBridge, add_ui_arguments, run_with_ui, ui_mode, window_size
+from appliance.wipe_command import add_wipe_command, run_wipe
 from drivers.camera import Camera
 from drivers.camera.simulated import SimulatedCamera
 from drivers.errors import DriverError
@@ -58,7 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="gather ICE host candidates on exactly this address (repeatable)",
     )
     run.add_argument("--stats-file", help="append one JSON line per ended call")
+    run.add_argument("--vault", help="session storage directory (default /run/kiosk/session)")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    add_ui_arguments(run)
+    shots = commands.add_parser("screenshots", help="render every UI screen to PNG files")
+    shots.add_argument("--out", type=Path, required=True, help="directory for the PNG files")
+    add_wipe_command(commands)
+    add_selftest_command(commands)
     return parser
 
 
@@ -105,6 +118,15 @@ async def serve(kiosk: Kiosk) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``kiosk`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
+    if args.command == "wipe":
+        return run_wipe(args)
+    if args.command == "selftest":
+        return run_selftest(args)
+    if args.command == "screenshots":
+        from kiosk_ui.screenshots import render_all  # SDL loads only for this command
+
+        print(f"wrote {len(render_all(args.out))} screenshots to {args.out}")
+        return 0
     overrides = {
         "hub_url": args.hub_url,
         "token": args.token,
@@ -112,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "simulate": args.simulate,
         "ice_host_addresses": args.ice_host_addresses,
         "stats_file": args.stats_file,
+        "vault.path": args.vault,
     }
     try:
         config = load_config(args.config, overrides)
@@ -126,9 +149,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(verbose=args.verbose)
     if config.ice_host_addresses:
         use_host_addresses(config.ice_host_addresses)
-    kiosk = Kiosk(config, camera, microphone, on_status=status)
+    custody = SessionCustody(config.vault, production=config.production)
+    mode = ui_mode(args, simulate=config.simulate)
     try:
-        asyncio.run(serve(kiosk))
+        size = window_size(args.window)
+    except ValueError as exc:
+        print(f"kiosk: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    kiosk = Kiosk(
+        config,
+        camera,
+        microphone,
+        on_status=status,
+        custody=custody,
+        simulated_customer=None if mode is None else False,  # with a UI, a person answers
+        queue_on_request=mode is not None,  # with a UI, the customer decides when to queue
+    )
+    try:
+        if mode is None:
+            asyncio.run(serve(kiosk))
+        else:
+            journey = Journey()
+            bridge = UiBridge(kiosk, journey, custody=custody)
+            run_with_ui(kiosk, bridge, serve, mode=mode, size=size)
     except HubRejected as exc:
         print(f"kiosk: {exc}", file=sys.stderr)
         return EXIT_REJECTED

@@ -18,6 +18,12 @@ Layout of the file (every key optional except a token source)::
     min_s = 0.5
     max_s = 30.0
 
+    [vault]                                 # see appliance.vault_settings
+    path = "/run/kiosk/session"
+
+    [devices.camera]                        # one table per fitted device class:
+    backend = "pyav"                        # see appliance.device_settings
+
 Every mistake raises :class:`ConfigError` naming the key, so a technician can fix the file.
 """
 
@@ -29,8 +35,11 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
+
+from appliance import device_settings as ds
+from appliance import vault_settings as vs
 
 DEFAULT_HUB_URL = "ws://127.0.0.1:8080"
 TOKEN_MAX = 256  # protocol.messages.Hello.token
@@ -60,6 +69,8 @@ class KioskConfig:
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 30.0
     stats_file: Path | None = None
+    vault: vs.VaultSettings = field(default_factory=vs.VaultSettings)
+    devices: ds.DevicesConfig = field(default_factory=ds.DevicesConfig)
 
     @property
     def kiosk_ws_url(self) -> str:
@@ -78,10 +89,13 @@ _TOP_KEYS = {
     "stats_file",
     "video",
     "reconnect",
+    "vault",
+    "devices",  # [devices.*]: see appliance.device_settings
 }
 _SECTIONS: dict[str, set[str]] = {
     "video": {"width", "height", "fps"},
     "reconnect": {"min_s", "max_s"},
+    "vault": vs.KEYS,
 }
 
 
@@ -184,7 +198,13 @@ def config_from_mapping(data: Mapping[str, Any], *, base_dir: Path) -> KioskConf
         reconnect_min_s=rmin,
         reconnect_max_s=rmax,
         stats_file=stats_path,
+        vault=vs.vault_settings(sections["vault"], base_dir=base_dir, error=_fail),
+        devices=ds.parse_devices(data.get("devices"), error=_fail),
     )
+
+
+def _fail(key: str, problem: str) -> NoReturn:
+    raise ConfigError(key, problem)
 
 
 def _bool(data: Mapping[str, Any], key: str, default: bool) -> bool:

@@ -14,16 +14,22 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Protocol
+
+import av
 
 from appliance import consultation as c
 from appliance.call import Call, CallError
 from appliance.config import KioskConfig
+from appliance.custody import SessionCustody
 from appliance.hub_client import Backoff, HubClient, HubDown, HubEvent, HubMessage, HubUp
 from appliance.media import CameraTrack, MediaProbe, MicrophoneTrack
+from appliance.vault import SessionVault
+from appliance.wipe import WipeTrigger
 from drivers.camera import Camera
 from drivers.microphone import Microphone
 from protocol import channel, messages
-from protocol.messages import IceServer
+from protocol.messages import IcePolicy, IceServer
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +84,36 @@ class _HubFinished:
     error: BaseException | None
 
 
-_Input = c.Event | _FromCall | _ConnectTimeout | _HubFinished | HubEvent
+@dataclass(frozen=True)
+class _EndSession:
+    trigger: WipeTrigger
+
+
+@dataclass(frozen=True)
+class _CustomerQueue:
+    wants: bool
+
+
+class KioskObserver(Protocol):
+    """Who watches the kiosk (the UI bridge); called on the event loop, must be quick."""
+
+    def changed(self) -> None:
+        """Phase, queue position or stats changed."""
+
+    def video_frame(self, frame: av.VideoFrame) -> None:
+        """A decoded frame of the adviser's video."""
+
+    def chat_received(self, text: str) -> None:
+        """The adviser wrote ``text`` (personal data: show it, never log it)."""
+
+
+_Input = (
+    _CustomerQueue | c.Event | _FromCall | _ConnectTimeout | _HubFinished | _EndSession | HubEvent
+)
+
+# Why a consultation ended, as the wipe report calls it (kiosk-side causes are marked first).
+_TRIGGERS: dict[str, WipeTrigger] = {"failed": "failed", "customer_left": "hangup"}
+REPAIR_INTERVAL_S = 2.0
 
 
 class Kiosk:
@@ -94,6 +129,8 @@ class Kiosk:
         on_status: Callable[[str], None] | None = None,
         connect_timeout_s: float = CONNECT_TIMEOUT_S,
         clock: Callable[[], float] = time.monotonic,
+        custody: SessionCustody | None = None,
+        queue_on_request: bool = False,
     ) -> None:
         self.config = config
         self._camera = camera
@@ -112,6 +149,7 @@ class Kiosk:
         )
         self._inputs: asyncio.Queue[_Input] = asyncio.Queue()
         self._ice_servers: tuple[IceServer, ...] = ()
+        self._ice_policy: IcePolicy = "all"
         self._call: Call | None = None
         self._generation = 0
         self._current: CallStats | None = None
@@ -120,6 +158,13 @@ class Kiosk:
         self._changed = asyncio.Event()
         self._timeout_task: asyncio.Task[None] | None = None
         self._running = False
+        # Session content and its wipes; None only in tests that store nothing.
+        self._custody = custody
+        self._repair_task: asyncio.Task[None] | None = None
+        # With a touch UI the customer decides when to queue (see appliance.ui_bridge).
+        self._queue_on_request = queue_on_request
+        self._customer_waiting = False
+        self._observers: list[KioskObserver] = []
 
     # -- public API ---------------------------------------------------------
 
@@ -159,12 +204,42 @@ class Kiosk:
         self._notify()
         return message
 
+    @property
+    def vault(self) -> SessionVault:
+        """The current session's vault (the only place session content may be written)."""
+        if self._custody is None:
+            raise RuntimeError("this kiosk was built without session custody")
+        return self._custody.vault
+
+    def end_session(self, trigger: WipeTrigger) -> None:
+        """The UI ends the customer's session (``customer_abort``, ``inactivity``...).
+
+        In a call this hangs up; in every case the session content is wiped before the
+        kiosk queues for the next customer.
+        """
+        if self._custody is not None:
+            self._custody.mark_ending(trigger)
+        self._inputs.put_nowait(_EndSession(trigger))
+
     def hang_up(self) -> None:
         """End the current call as the customer."""
         self._inputs.put_nowait(c.HangUp())
 
+    def request_consultation(self) -> None:
+        """The customer wants an adviser: queue (only needed with ``queue_on_request``)."""
+        self._inputs.put_nowait(_CustomerQueue(wants=True))
+
+    def leave_queue(self) -> None:
+        """The customer no longer waits: leave the hub's queue."""
+        self._inputs.put_nowait(_CustomerQueue(wants=False))
+
+    def add_observer(self, observer: KioskObserver) -> None:
+        """Tell ``observer`` about changes, remote video frames and chat (on the loop)."""
+        self._observers.append(observer)
+
     def request_stop(self) -> None:
         """Stop politely: end a call with ``end``, leave the queue, close everything."""
+        self._mark_ending("shutdown")
         self._inputs.put_nowait(c.Shutdown())
 
     async def run(self) -> None:
@@ -172,6 +247,9 @@ class Kiosk:
         if self._running:
             raise RuntimeError("Kiosk.run() is already running")
         self._running = True
+        if self._custody is not None:
+            await self._custody.startup()  # leftovers of a crash go before we queue
+            self._report_custody()
         await self._camera.start()
         await self._microphone.start()
         hub_task = asyncio.create_task(self._hub.run(self._inputs.put_nowait), name="hub")
@@ -189,6 +267,15 @@ class Kiosk:
                     error = item.error
                     await self._dispatch(c.Shutdown())
                     break
+                if isinstance(item, _CustomerQueue):
+                    await self._customer_queue(item.wants)
+                    continue
+                if (
+                    isinstance(item, _EndSession)
+                    and self.consultation.state.consultation_id is None
+                ):
+                    await self._wipe_session(item.trigger)  # no call to end: just wipe
+                    continue
                 event = self._translate(item)
                 if event is not None:
                     await self._dispatch(event)
@@ -197,6 +284,7 @@ class Kiosk:
                 with contextlib.suppress(Exception):
                     await self._dispatch(c.Shutdown())
             await self._hub.close()
+            await self._close_custody()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await hub_task
             self._cancel_timeout()
@@ -213,9 +301,11 @@ class Kiosk:
         match item:
             case HubUp(welcome=welcome):
                 self._ice_servers = welcome.ice_servers
+                self._ice_policy = welcome.ice_transport_policy
                 return c.Welcomed()
             case HubDown():
                 self._status("hub connection lost: reconnecting")
+                self._mark_ending("hub_lost")
                 return c.HubLost()
             case HubMessage(message=message):
                 return self._translate_message(message)
@@ -232,6 +322,10 @@ class Kiosk:
                 return None
             case _HubFinished():
                 return None
+            case _EndSession():
+                return c.HangUp()  # outside a call, run() wipes directly
+            case _CustomerQueue():
+                return None  # run() handles it before translation
             case _:
                 return item
 
@@ -280,8 +374,14 @@ class Kiosk:
 
     async def _carry_out(self, action: c.Action) -> c.Event | None:
         match action:
+            case c.SendQueueRequest() if self._queue_on_request and not self._customer_waiting:
+                pass  # nobody at the screen asked for an adviser yet
+            case c.SendQueueRequest() if not self._may_queue():
+                pass  # out of service: not in the queue until the storage is clean
             case c.SendQueueRequest():
                 await self._hub.send(messages.QueueRequest())
+            case c.SendQueueLeave() if self._queue_on_request and not self._customer_waiting:
+                pass  # never queued
             case c.SendQueueLeave():
                 await self._hub.send(messages.QueueLeave())
             case c.PrepareCall():
@@ -309,7 +409,10 @@ class Kiosk:
             case c.CloseCall():
                 await self._close_call()
                 return c.CallClosed()
+            case c.CallStarted() if self._queue_on_request and not self._customer_waiting:
+                self._inputs.put_nowait(c.HangUp())  # accepted just after the customer left
             case c.CallStarted(consultation_id=cid):
+                self._open_session(cid)
                 self._current = CallStats(
                     consultation_id=cid, accepted_at_ms=int(time.time() * 1000)
                 )
@@ -317,7 +420,9 @@ class Kiosk:
                 self._cancel_timeout()
                 self._timeout_task = asyncio.create_task(self._connect_timer(cid))
             case c.CallFinished(reason=reason):
+                self._customer_waiting = False  # the next customer asks anew
                 self._finish_stats(reason)
+                await self._wipe_session(_TRIGGERS.get(reason, "ended"))
         return None
 
     async def _prepare_call(self) -> c.Event:
@@ -328,10 +433,11 @@ class Kiosk:
             video=CameraTrack(self._camera),
             audio=MicrophoneTrack(self._microphone),
             ice_servers=self._ice_servers,
+            ice_transport_policy=self._ice_policy,
             on_chat=lambda message: self._chat_received(generation, message),
             on_state=lambda state: self._call_state(generation, state),
             on_channel_open=lambda: self._channel_opened(generation),
-            probe=MediaProbe(clock=self._clock),
+            probe=MediaProbe(clock=self._clock, on_video=self._remote_video),
         )
         self._call = call
         try:
@@ -388,6 +494,8 @@ class Kiosk:
     def _chat_received(self, generation: int, message: channel.Chat) -> None:
         if generation != self._generation:
             return
+        for observer in self._observers:
+            observer.chat_received(message.text)  # shown to the customer, never logged
         del message  # its text is the adviser's: counted, never logged
         if self._current is not None:
             self._current.chat_in += 1
@@ -406,6 +514,59 @@ class Kiosk:
         if self._current is not None:
             self._current.chat_out += 1
         self._notify()
+
+    # -- session content ---------------------------------------------------------
+
+    def _mark_ending(self, trigger: WipeTrigger) -> None:
+        if self._custody is not None and self.consultation.state.consultation_id is not None:
+            self._custody.mark_ending(trigger)
+
+    def _open_session(self, consultation_id: str) -> None:
+        if self._custody is not None and self._custody.ready:
+            self._custody.open_session(consultation_id)
+
+    async def _wipe_session(self, trigger: WipeTrigger) -> None:
+        if self._custody is not None:
+            await self._custody.end_session(trigger)
+            self._report_custody()
+
+    def _may_queue(self) -> bool:
+        if self._custody is None or self._custody.ready:
+            return True
+        if self._repair_task is None or self._repair_task.done():
+            self._repair_task = asyncio.create_task(self._repair())
+        return False
+
+    async def _repair(self) -> None:
+        # Keep trying to get clean storage; queue again only once a wipe verified.
+        assert self._custody is not None  # noqa: S101 - only scheduled with custody
+        while not self._custody.ready:
+            await asyncio.sleep(REPAIR_INTERVAL_S)
+            await self._custody.repair()
+        self._report_custody()
+        if self.phase is c.Phase.QUEUEING and (
+            self._customer_waiting or not self._queue_on_request
+        ):
+            await self._hub.send(messages.QueueRequest())
+            self._phase_status(c.Phase.QUEUEING)
+
+    def _report_custody(self) -> None:
+        assert self._custody is not None  # noqa: S101 - callers check
+        if self._custody.out_of_service is not None:
+            self._status(f"OUT OF SERVICE: {self._custody.out_of_service}")
+        elif self._custody.reports:
+            report = self._custody.reports[-1]
+            self._status(f"session storage wiped ({report.trigger}, {report.files} files)")
+
+    async def _close_custody(self) -> None:
+        if self._repair_task is not None:
+            self._repair_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._repair_task
+        if self._custody is not None:
+            with contextlib.suppress(Exception):
+                await self._custody.close()
+                self._report_custody()
 
     # -- stats and status ----------------------------------------------------
 
@@ -458,6 +619,8 @@ class Kiosk:
             c.Phase.IN_CALL: "in call",
             c.Phase.DISCONNECTED: "not connected to the hub",
         }
+        if phase is c.Phase.QUEUEING and self._custody is not None and not self._custody.ready:
+            return  # not in the queue while out of service (_report_custody said why)
         if phase in lines:
             self._status(lines[phase])
 
@@ -468,3 +631,23 @@ class Kiosk:
     def _notify(self) -> None:
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
+        for observer in self._observers:
+            observer.changed()
+
+    # -- the customer at the screen (queue_on_request) ------------------------------
+
+    async def _customer_queue(self, wants: bool) -> None:
+        if wants == self._customer_waiting:
+            return
+        self._customer_waiting = wants
+        if self.phase is not c.Phase.QUEUEING:
+            return  # welcomed later: the gate in _carry_out lets the request through then
+        if wants and self._may_queue():
+            await self._hub.send(messages.QueueRequest())
+        elif not wants:
+            await self._hub.send(messages.QueueLeave())
+        self._notify()
+
+    def _remote_video(self, frame: av.VideoFrame) -> None:
+        for observer in self._observers:
+            observer.video_frame(frame)

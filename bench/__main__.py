@@ -16,8 +16,22 @@ def _call(args: argparse.Namespace) -> Coroutine[Any, Any, dict[str, Any]]:
     return call.main(calls=args.calls, call_seconds=args.seconds)
 
 
+def _pen(args: argparse.Namespace) -> Coroutine[Any, Any, dict[str, Any]]:
+    from bench import pen
+
+    return pen.main(seconds=args.seconds if args.seconds_given else 10.0)
+
+
+def _wipe(args: argparse.Namespace) -> Coroutine[Any, Any, dict[str, Any]]:
+    from bench import wipe
+
+    return wipe.main()
+
+
 BENCHES: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, dict[str, Any]]]] = {
     "call": _call,
+    "pen": _pen,
+    "wipe": _wipe,
 }
 
 
@@ -26,8 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("name", choices=sorted(BENCHES))
     parser.add_argument("--json", action="store_true", help="print only the JSON result line")
     parser.add_argument("--calls", type=int, default=10, help="calls to run (call bench)")
-    parser.add_argument("--seconds", type=float, default=5.0, help="seconds per call")
+    parser.add_argument("--seconds", type=float, help="seconds per call (call) or of pen input")
     args = parser.parse_args(argv)
+    args.seconds_given = args.seconds is not None
+    if args.seconds is None:
+        args.seconds = 5.0
     result = asyncio.run(BENCHES[args.name](args))
     if not args.json:
         for key, value in result.items():

@@ -37,3 +37,19 @@ class DeviceNotStarted(DriverError):
 
 class UnsupportedSetting(DriverError, ValueError):
     """A setting the device cannot use (size, rate...); the message names it and the limits."""
+
+
+class BackendUnavailable(DriverError):
+    """The library or tool a backend needs is not installed; the message names what to install."""
+
+
+class DeviceProtocolError(DriverError):
+    """The device answered with data we cannot understand (wrong baud rate or wrong device)."""
+
+
+class NoDocuments(DriverError):
+    """The scanner has no paper: the feeder is empty or the lid has nothing under it."""
+
+
+class ScanCancelled(DriverError):
+    """The scan was cancelled before it finished; pages already delivered stay delivered."""

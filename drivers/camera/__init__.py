@@ -40,6 +40,10 @@ class Camera(Protocol):
         """Wait for and return the next captured frame."""
         ...
 
+    async def photo(self) -> av.VideoFrame:
+        """A still picture at the camera's full resolution (for documents and ID photos)."""
+        ...
+
     async def stop(self) -> None:
         """Release the device; idempotent."""
         ...

@@ -251,6 +251,10 @@ class SimulatedCamera:
         frame.time_base = TIME_BASE
         return frame
 
+    async def photo(self) -> av.VideoFrame:
+        """A still: the test picture of the next frame slot (the simulator has one size)."""
+        return await self.frame()
+
     async def stop(self) -> None:
         """Stop the frame clock; idempotent."""
         self._started_at = None

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
-UNITS = sorted((Path(__file__).resolve().parents[2] / "systemd").glob("*.service"))
+SYSTEMD = Path(__file__).resolve().parents[2] / "systemd"
+UNITS = sorted([*SYSTEMD.glob("*.service"), *SYSTEMD.glob("*.mount")])
+# `systemd-analyze security` rates services; a mount unit runs no process of its own.
+SERVICES = [unit for unit in UNITS if unit.suffix == ".service"]
 # Exposure is reported in tenths; 2.5 is "OK" territory for a networked service.
 MAX_EXPOSURE = 25
 
@@ -45,7 +48,7 @@ def test_unit_verifies(unit: Path, tmp_path: Path) -> None:
     assert result.returncode == 0 and not problems, result.stderr
 
 
-@pytest.mark.parametrize("unit", UNITS, ids=lambda p: p.name)
+@pytest.mark.parametrize("unit", SERVICES, ids=lambda p: p.name)
 def test_unit_is_hardened(unit: Path) -> None:
     result = subprocess.run(
         [_analyze(), "security", "--offline=yes", f"--threshold={MAX_EXPOSURE}", str(unit)],
@@ -67,3 +70,29 @@ def test_verify_catches_typos(tmp_path: Path) -> None:
         check=False,
     )
     assert "Unknown key" in result.stderr or result.returncode != 0
+
+
+def test_session_mount_unit_matches_the_vault_defaults() -> None:
+    """The mount unit's name, path and options agree with what the kiosk expects."""
+    from appliance.vault_settings import DEFAULT_VAULT_PATH
+
+    unit = SYSTEMD / "run-kiosk-session.mount"
+    text = unit.read_text()
+    assert f"Where={DEFAULT_VAULT_PATH}\n" in text
+    (options,) = [line for line in text.splitlines() if line.startswith("Options=")]
+    flags = set(options.removeprefix("Options=").split(","))
+    assert {"mode=0700", "nodev", "nosuid", "noexec", "noswap"} <= flags
+    assert any(flag.startswith("size=") for flag in flags)
+    # systemd derives the unit name from the path; a mismatch is silently ignored at boot.
+    escaped = subprocess.run(
+        [
+            _analyze().replace("systemd-analyze", "systemd-escape"),
+            "-p",
+            "--suffix=mount",
+            str(DEFAULT_VAULT_PATH),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert escaped == unit.name

@@ -1,0 +1,219 @@
+"""Where the session vault lives: a dedicated tmpfs, mounted by systemd or by us.
+
+``prepare_location`` finds (or, as root, makes) the vault's file system:
+
+- a tmpfs already mounted there (``systemd/run-kiosk-session.mount``): used as is;
+- nothing mounted and we are root: we mount a tmpfs (mode 0700, nodev, nosuid, noexec,
+  size-capped, ``noswap`` when the kernel knows it, Linux 6.4+);
+- another file system mounted there (e.g. a test's loop-mounted ext4): used with a warning,
+  refused in production;
+- not root and nothing mounted: a plain directory with a loud warning (developers only),
+  refused in production.
+
+Mounting goes through the small :class:`Mounter` port so failure paths (a busy mount, no
+permission) can be tested with a stand-in; :class:`LinuxMounter` calls mount(2) directly.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import logging
+import os
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MNT_DETACH = 2
+
+
+class VaultLocationError(Exception):
+    """The vault's location cannot be used; the message says why and what to do."""
+
+
+class LocationKind(StrEnum):
+    """What backs the vault directory."""
+
+    TMPFS = "tmpfs"
+    MOUNTED = "mounted"  # some other file system mounted there
+    DIRECTORY = "directory"  # developer fallback: a plain directory on whatever holds it
+
+
+@dataclass(frozen=True)
+class VaultLocation:
+    """A prepared vault location."""
+
+    path: Path
+    kind: LocationKind
+    size_bytes: int
+    noswap: bool | None  # None: not a tmpfs, the question does not apply
+    remountable: bool  # we may unmount and mount a fresh tmpfs there (root, tmpfs)
+
+
+class Mounter(Protocol):
+    """The mount operations the vault needs."""
+
+    def filesystem_at(self, path: Path) -> tuple[str, frozenset[str]] | None:
+        """File system type and super-block options if ``path`` is a mount point."""
+        ...
+
+    def mount_tmpfs(self, path: Path, options: str) -> None:
+        """Mount a tmpfs (nodev, nosuid, noexec) with ``options``; raises ``OSError``."""
+        ...
+
+    def unmount(self, path: Path) -> None:
+        """Unmount ``path``; raises ``OSError`` (``EBUSY`` while a file is open there)."""
+        ...
+
+
+class LinuxMounter:
+    """mount(2) and umount2(2) through libc; mount points from ``/proc/self/mountinfo``."""
+
+    def __init__(self) -> None:
+        self._libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+    def filesystem_at(self, path: Path) -> tuple[str, frozenset[str]] | None:
+        """See :class:`Mounter`."""
+        return filesystem_at(path, Path("/proc/self/mountinfo").read_text())
+
+    def mount_tmpfs(self, path: Path, options: str) -> None:
+        """See :class:`Mounter`."""
+        flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+        rc = self._libc.mount(b"tmpfs", os.fsencode(path), b"tmpfs", flags, options.encode())
+        if rc != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+
+    def unmount(self, path: Path) -> None:
+        """See :class:`Mounter`."""
+        if self._libc.umount2(os.fsencode(path), 0) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+
+
+def filesystem_at(path: Path, mountinfo: str) -> tuple[str, frozenset[str]] | None:
+    """Parse ``mountinfo`` (proc(5) format): the topmost mount at ``path``, if any."""
+    target = os.path.normpath(path)
+    found: tuple[str, frozenset[str]] | None = None
+    for line in mountinfo.splitlines():
+        fields = line.split(" ")
+        if len(fields) < 10 or "-" not in fields[6:]:
+            continue
+        mount_point = _unescape(fields[4])
+        dash = fields.index("-", 6)
+        if mount_point == target and len(fields) > dash + 3:
+            options = frozenset(fields[dash + 3].split(","))
+            found = (fields[dash + 1], options)  # later lines are mounted on top
+    return found
+
+
+def _unescape(field: str) -> str:
+    # mountinfo escapes space, tab, newline and backslash as \ooo octal.
+    out, i = [], 0
+    while i < len(field):
+        digits = field[i + 1 : i + 4]
+        if field[i] == "\\" and len(digits) == 3 and digits.isdigit():
+            out.append(chr(int(digits, 8)))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return "".join(out)
+
+
+def tmpfs_options(size_bytes: int, *, noswap: bool) -> str:
+    """The data string for our tmpfs."""
+    return f"mode=0700,size={size_bytes}" + (",noswap" if noswap else "")
+
+
+def mount_tmpfs(mounter: Mounter, path: Path, size_bytes: int) -> bool:
+    """Mount our tmpfs at ``path``; returns whether ``noswap`` was accepted."""
+    try:
+        mounter.mount_tmpfs(path, tmpfs_options(size_bytes, noswap=True))
+        return True
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:
+            raise
+    # Kernels before 6.4 refuse the unknown option: mount without it and say so.
+    mounter.mount_tmpfs(path, tmpfs_options(size_bytes, noswap=False))
+    log.warning(
+        "the kernel does not support tmpfs noswap: session data could reach swap; "
+        "the image must keep swap off"
+    )
+    return False
+
+
+def prepare_location(
+    path: Path,
+    size_bytes: int,
+    *,
+    production: bool,
+    mounter: Mounter | None = None,
+    privileged: bool | None = None,
+) -> VaultLocation:
+    """Make ``path`` ready to hold session vaults (see the module docstring)."""
+    mounter = mounter if mounter is not None else LinuxMounter()
+    privileged = os.geteuid() == 0 if privileged is None else privileged
+    try:
+        found = mounter.filesystem_at(path)
+    except OSError as exc:
+        raise VaultLocationError(f"cannot read the mount table: {exc.strerror}") from None
+    if found is not None and found[0] == "tmpfs":
+        options = found[1]
+        if not {"nodev", "nosuid", "noexec"} <= options and production:
+            raise VaultLocationError(
+                f"the tmpfs at {path} must be mounted nodev,nosuid,noexec in production"
+            )
+        return VaultLocation(
+            path, LocationKind.TMPFS, size_bytes, "noswap" in options, remountable=privileged
+        )
+    if found is not None:
+        if production:
+            raise VaultLocationError(
+                f"{path} is a {found[0]} file system; production needs a tmpfs there "
+                "(install systemd/run-kiosk-session.mount)"
+            )
+        log.warning(
+            "SESSION VAULT IS NOT ON TMPFS: %s is %s; overwriting cannot be trusted on "
+            "journaling or flash storage (developer use only)",
+            path,
+            found[0],
+        )
+        return VaultLocation(path, LocationKind.MOUNTED, size_bytes, None, remountable=False)
+    if privileged:
+        try:
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            noswap = mount_tmpfs(mounter, path, size_bytes)
+        except OSError as exc:
+            raise VaultLocationError(f"cannot mount a tmpfs at {path}: {exc.strerror}") from None
+        log.info("mounted the session tmpfs at %s (noswap=%s)", path, noswap)
+        return VaultLocation(path, LocationKind.TMPFS, size_bytes, noswap, remountable=True)
+    if production:
+        raise VaultLocationError(
+            f"no tmpfs at {path} and not root: install systemd/run-kiosk-session.mount "
+            "(the developer fallback directory is refused in production)"
+        )
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(path, 0o700)
+    except OSError as exc:
+        raise VaultLocationError(f"cannot create {path}: {exc.strerror}") from None
+    log.warning(
+        "SESSION VAULT IS A PLAIN DIRECTORY (%s): not root and no tmpfs mounted there; "
+        "content is encrypted but may reach disk; developer use only",
+        path,
+    )
+    return VaultLocation(path, LocationKind.DIRECTORY, size_bytes, None, remountable=False)
+
+
+def remount(location: VaultLocation, mounter: Mounter) -> bool:
+    """Unmount the tmpfs and mount a fresh one; returns ``noswap``. Raises ``OSError``."""
+    mounter.unmount(location.path)
+    return mount_tmpfs(mounter, location.path, location.size_bytes)

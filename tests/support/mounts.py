@@ -1,0 +1,72 @@
+"""Real file systems for the vault tests: a tmpfs or a loop-mounted ext4 image in ``tmp_path``.
+
+Mounting needs root; under CI=true a test that cannot mount fails with what to do, elsewhere
+it is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+
+def require(condition: bool, message: str) -> None:
+    """Fail under CI, skip with ``message`` elsewhere, unless ``condition`` holds."""
+    if condition:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def require_root(what: str) -> None:
+    """Mounting file systems needs root."""
+    require(os.geteuid() == 0, f"{what} mounts a real file system and must run as root")
+
+
+def unmount(path: Path) -> None:
+    """Unmount ``path`` and everything stacked on it (remounts by the vault stack)."""
+    while subprocess.run(["umount", str(path)], capture_output=True, check=False).returncode == 0:
+        pass
+
+
+@contextmanager
+def tmpfs(path: Path, size: str = "64m", *, options: str = "") -> Iterator[Path]:
+    """A tmpfs mounted at ``path`` (created), like the production one, unmounted afterwards."""
+    require_root("this test")
+    path.mkdir(parents=True, exist_ok=True)
+    opts = f"size={size},mode=0700,nodev,nosuid,noexec" + (f",{options}" if options else "")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(path)], check=True)
+    try:
+        yield path
+    finally:
+        unmount(path)
+
+
+@contextmanager
+def loop_ext4(image: Path, mount_point: Path, size: str = "32M") -> Iterator[Path]:
+    """An ext4 file system in the file ``image``, loop-mounted at ``mount_point``."""
+    require_root("this test")
+    missing = [tool for tool in ("mkfs.ext4", "losetup") if shutil.which(tool) is None]
+    require(not missing, f"{', '.join(missing)} missing: apt-get install e2fsprogs mount")
+    require(
+        Path("/dev/loop-control").exists(),
+        "no loop device support (/dev/loop-control): run on a kernel with CONFIG_BLK_DEV_LOOP",
+    )
+    subprocess.run(["truncate", "-s", size, str(image)], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True)
+    mount_point.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        ["mount", "-o", "loop", str(image), str(mount_point)], capture_output=True, text=True
+    )
+    require(result.returncode == 0, f"cannot loop-mount an ext4 image: {result.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        unmount(mount_point)
