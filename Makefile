@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed
 # and iproute2/util-linux for the loopback-only network namespace the suite runs in.
 SYSTEM_PACKAGES := chromium sane-utils coturn iproute2 util-linux
 PYTEST_ARGS ?=
+PIP_VERSION := 26.3
 
 .PHONY: demo test lint typecheck unit bench system-deps venv clean
 
@@ -38,7 +39,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ needed"'
 	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || scripts/apt-install python3-venv
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet pip==$(PIP_VERSION)
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 

@@ -59,6 +59,11 @@ def rtc_configuration(
     )
 
 
+# A browser trickles a handful of candidates; anything beyond this is a peer misbehaving, and
+# each one would cost aioice connectivity checks.
+MAX_REMOTE_CANDIDATES = 64
+
+
 def new_chat_id() -> str:
     """A sender-chosen chat message id (matches protocol.channel.Chat.id)."""
     return secrets.token_urlsafe(9)
@@ -90,6 +95,7 @@ class Call:
         self._offer_sdp: str | None = None
         self._answered = False
         self._early_candidates: list[tuple[str, str | None, int | None]] = []
+        self._remote_candidates = 0
         self._closed = False
         self._pc.on("connectionstatechange", self._connection_state_changed)
         self._pc.on("track", self.probe.watch)
@@ -157,8 +163,13 @@ class Call:
         if self._closed:
             return
         if not self._answered:
+            if len(self._early_candidates) >= MAX_REMOTE_CANDIDATES:
+                raise CallError("too many ICE candidates before the answer")
             self._early_candidates.append((candidate, sdp_mid, sdp_mline_index))
             return
+        self._remote_candidates += 1
+        if self._remote_candidates > MAX_REMOTE_CANDIDATES:
+            raise CallError("too many ICE candidates from the adviser")
         if not candidate:
             await self._pc.addIceCandidate(None)
             return

@@ -128,15 +128,18 @@ class HubClient:
         self, session: aiohttp.ClientSession, deliver: Callable[[HubEvent], None]
     ) -> None:
         try:
-            ws = await session.ws_connect(
-                self._url,
-                timeout=aiohttp.ClientWSTimeout(ws_close=self._connect_timeout),
-                max_msg_size=MAX_FRAME_BYTES * 2,
-                autoping=True,
-            )
+            # The whole handshake is bounded: a half-open network must not hang the kiosk.
+            async with asyncio.timeout(self._connect_timeout):
+                ws = await session.ws_connect(
+                    self._url,
+                    timeout=aiohttp.ClientWSTimeout(ws_close=self._connect_timeout),
+                    max_msg_size=MAX_FRAME_BYTES * 2,
+                    autoping=True,
+                )
         except aiohttp.WSServerHandshakeError as exc:
-            if exc.status in (401, 403):
-                raise HubRejected(f"the hub refused the connection (HTTP {exc.status})") from None
+            # The hub checks tokens in the hello, not at the handshake: a 401/403 here comes
+            # from a proxy or firewall in between (maintenance, say), so keep backing off.
+            log.warning("the hub's address refused the WebSocket (HTTP %d): retrying", exc.status)
             raise
         try:
             await ws.send_str(

@@ -40,15 +40,17 @@ class CameraTrack(MediaStreamTrack):
     """A video track fed by a :class:`drivers.camera.Camera`.
 
     The camera stays owned by the caller (it outlives calls); stopping the track only ends
-    this track. Timestamps follow the capture time at 90 kHz, starting at 0.
+    this track. Timestamps follow the monotonic clock at 90 kHz, starting at 0.
     """
 
     kind = "video"
 
-    def __init__(self, camera: Camera) -> None:
+    def __init__(self, camera: Camera, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
         self._camera = camera
+        self._clock = clock
         self._first_capture: float | None = None
+        self._last_pts = -1
 
     async def recv(self) -> av.VideoFrame:
         """The camera's next frame, stamped for RTP."""
@@ -60,10 +62,14 @@ class CameraTrack(MediaStreamTrack):
             log.warning("camera stopped delivering: %s", exc)
             self.stop()
             raise MediaStreamError from exc
-        captured = float(frame.time) if frame.time is not None else time.time()
+        # A monotonic clock, not the frame's wall-clock time: a Pi has no RTC, and the first
+        # NTP sync can step the wall clock by hours mid-call, which would freeze the video.
+        captured = self._clock()
         if self._first_capture is None:
             self._first_capture = captured
-        frame.pts = round((captured - self._first_capture) * VIDEO_CLOCK_RATE)
+        pts = round((captured - self._first_capture) * VIDEO_CLOCK_RATE)
+        self._last_pts = pts = max(pts, self._last_pts + 1)  # strictly increasing for RTP
+        frame.pts = pts
         frame.time_base = VIDEO_TIME_BASE
         return frame
 

@@ -96,8 +96,10 @@ def main() -> int:
     token_file = _device_token_file()
     url = f"http://{host}:{port}"
 
+    # Own sessions: Ctrl-C reaches only this script, which stops kiosk first, then hub.
     hub = subprocess.Popen(
-        [str(BIN / "kiosk-hub"), "serve", "--host", host, "--port", port, "--db", str(DB)]
+        [str(BIN / "kiosk-hub"), "serve", "--host", host, "--port", port, "--db", str(DB)],
+        start_new_session=True,
     )
     _wait_for_hub(url, hub)
     kiosk_cmd = [
@@ -111,7 +113,7 @@ def main() -> int:
     ]
     for addr in filter(None, os.environ.get("DEMO_ICE_HOST", "").split(",")):
         kiosk_cmd += ["--ice-host", addr]
-    kiosk = subprocess.Popen(kiosk_cmd)
+    kiosk = subprocess.Popen(kiosk_cmd, start_new_session=True)
 
     print(
         "\n"

@@ -242,6 +242,14 @@ class AdviserConsole {
     switch (message.type) {
       case "queue":
         this.queue.update(message.entries);
+        // The kiosk we tried to accept has left the queue before the hub paired us.
+        if (
+          this.pendingAccept !== null &&
+          this.call === null &&
+          !message.entries.some((e) => e.consultation_id === this.pendingAccept.consultationId)
+        ) {
+          this.releasePendingAccept();
+        }
         break;
       case "accepted":
         this.onAccepted(message);
@@ -266,9 +274,10 @@ class AdviserConsole {
   }
 
   onHubError(message) {
-    if (message.code === "conflict" && this.pendingAccept !== null && this.call === null) {
-      this.pendingAccept = null;
-      this.queue.setBusy(false);
+    // Any refusal while an accept is pending (taken by a colleague, the customer left, ...)
+    // releases the queue; otherwise every Accept button would stay disabled.
+    if (this.pendingAccept !== null && this.call === null) {
+      this.releasePendingAccept();
     }
     this.showNotice(HUB_ERROR_WORDS[message.code] ?? "The hub refused a request from this console.");
   }
@@ -289,6 +298,11 @@ class AdviserConsole {
       return;
     }
     await media;
+  }
+
+  releasePendingAccept() {
+    this.pendingAccept = null;
+    this.queue.setBusy(false);
   }
 
   onAccepted(message) {

@@ -124,8 +124,8 @@ export class SignallingConnection extends EventTarget {
     this.socket = null;
     this.welcomed = false;
     if (this.stopped) return;
-    // Closed before any welcome with a policy code: the hub refused our session.
-    if (event.code === 1008 || event.code === 4401 || event.code === 4403) {
+    // 1008: the hub refused the session; 4003: this session was logged out (another tab).
+    if (event.code === 1008 || event.code === 4003) {
       this.stopped = true;
       this.emit("unauthorized", {});
       return;

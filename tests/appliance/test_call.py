@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from appliance.call import Call, CallError, rtc_configuration
+from appliance.call import MAX_REMOTE_CANDIDATES, Call, CallError, rtc_configuration
 from appliance.media import CameraTrack, MicrophoneTrack
 from drivers.camera.simulated import SimulatedCamera
 from drivers.microphone.simulated import SimulatedMicrophone
@@ -165,5 +165,18 @@ async def test_bad_candidates_and_answers_are_call_errors() -> None:
                 await kiosk.call.add_remote_candidate(ok, None, None)
         finally:
             await adviser.close()
+    finally:
+        await kiosk.close()
+
+
+async def test_a_flood_of_candidates_is_refused() -> None:
+    kiosk = KioskSide()
+    try:
+        await kiosk.start()
+        ok = "candidate:1 1 udp 2130706431 127.0.0.1 9 typ host"
+        for _ in range(MAX_REMOTE_CANDIDATES):
+            await kiosk.call.add_remote_candidate(ok, "0", 0)  # buffered until the answer
+        with pytest.raises(CallError, match="too many"):
+            await kiosk.call.add_remote_candidate(ok, "0", 0)
     finally:
         await kiosk.close()

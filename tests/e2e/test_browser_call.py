@@ -50,7 +50,8 @@ async def test_adviser_and_kiosk_see_hear_and_chat(stack: Stack) -> None:
         )
         state = await console.probe()
         assert state["barsOk"], f"not the kiosk's test picture: {state['barsSeen']}"
-        assert 0 <= min(state["latencies"]) < 1000
+        latencies = sorted(state["latencies"])
+        assert len(latencies) >= 5 and latencies[len(latencies) // 2] < 1000, latencies
         assert await page.text_content("#call-state") == (
             "Connected — end-to-end encrypted (DTLS-SRTP)"
         )
