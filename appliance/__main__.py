@@ -171,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             journey = Journey()
             bridge = UiBridge(kiosk, journey, custody=custody)
-            run_with_ui(kiosk, bridge, serve, mode=mode, size=size)
+            run_with_ui(kiosk, bridge, mode=mode, size=size)
     except HubRejected as exc:
         print(f"kiosk: {exc}", file=sys.stderr)
         return EXIT_REJECTED

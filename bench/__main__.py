@@ -28,10 +28,17 @@ def _wipe(args: argparse.Namespace) -> Coroutine[Any, Any, dict[str, Any]]:
     return wipe.main()
 
 
+async def _ui(args: argparse.Namespace) -> dict[str, Any]:
+    from bench import ui
+
+    return ui.main()
+
+
 BENCHES: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, dict[str, Any]]]] = {
     "call": _call,
     "pen": _pen,
     "wipe": _wipe,
+    "ui": _ui,
 }
 
 

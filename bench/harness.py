@@ -152,6 +152,7 @@ class Stack:
                     str(BIN / "kiosk"),
                     "run",
                     "--simulate",
+                    "--no-ui",  # the simulated customer queues and chats by itself
                     "--hub",
                     f"ws://127.0.0.1:{self.port}",
                     "--token-file",
@@ -160,6 +161,8 @@ class Stack:
                     "127.0.0.1",
                     "--stats-file",
                     str(self.stats_file),
+                    "--vault",  # a private vault, never the machine's /run/kiosk/session
+                    str(self.workdir / "vault"),
                     *extra,
                 ],
                 stdout=log,

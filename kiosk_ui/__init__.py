@@ -1,5 +1,5 @@
 """Kiosk user interface (pygame): renders view models and reports intents.
 
-Placeholder package: the pygame UI arrives with its own issue. It will know nothing of aiortc
-or the drivers; ``appliance`` wires it.
+It knows nothing of aiortc, the drivers or ``appliance``, which wires it (``appliance.ui_bridge``).
+The view models and intents are in ``kiosk_ui.viewmodels``; see docs/ui.md.
 """

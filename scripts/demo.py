@@ -113,6 +113,11 @@ def main() -> int:
     ]
     for addr in filter(None, os.environ.get("DEMO_ICE_HOST", "").split(",")):
         kiosk_cmd += ["--ice-host", addr]
+    # With a screen, the kiosk opens its touch UI and a person plays the customer; without one
+    # (a server, SSH) a simulated customer queues by itself and answers chat messages.
+    windowed = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    if not windowed:
+        kiosk_cmd.append("--no-ui")
     kiosk = subprocess.Popen(kiosk_cmd, start_new_session=True)
 
     print(
@@ -121,8 +126,13 @@ def main() -> int:
         f"  Adviser console:  {url}/\n"
         f"  Name:             {ADVISER}\n"
         f"  Password:         {password}\n"
-        "  A simulated kiosk is waiting in the queue; accept it to start a call.\n"
-        "  Ctrl-C stops hub and kiosk.\n",
+        + (
+            "  The kiosk window is open: start a consultation there as the customer,\n"
+            "  then accept it in the console.\n"
+            if windowed
+            else "  A simulated kiosk is waiting in the queue; accept it to start a call.\n"
+        )
+        + "  Ctrl-C stops hub and kiosk.\n",
         flush=True,
     )
 

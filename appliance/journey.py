@@ -1,0 +1,628 @@
+"""The customer's journey on the touchscreen, as a pure state machine (no I/O, no clock).
+
+``Journey.handle(event, now)`` takes a UI intent (``kiosk_ui.viewmodels``) or an appliance
+event (below) with the current monotonic time, and returns the actions the shell must carry
+out; ``Journey.view(now)`` is what the screen shows.
+
+    attract -> language -> consent -> intake -> waiting -> call <-> signature
+       ^         |           | decline  |         |         |
+       +---------+-----------+----------+         +-> goodbye (wipe verified) -> attract
+    reconnecting (hub lost while waiting or in a call); out of service (wipe failed, hub gone)
+
+Every screen but attract, goodbye and out-of-service has an inactivity timeout with a visible
+countdown; when it runs out the session ends (and is wiped) exactly as on abort.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+from kiosk_ui import viewmodels as v
+from kiosk_ui.viewmodels import Screen
+
+CHAT_KEEP = 50  # lines kept for the panel; older ones scroll away
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds of inactivity per screen before the session ends (None: no timeout)."""
+
+    language: float = 60.0
+    consent: float = 180.0
+    intake: float = 180.0
+    waiting: float = 900.0
+    signature: float = 180.0
+    goodbye: float = 20.0  # back to attract after the wipe was shown
+    warning: float = 20.0  # the countdown shows this long before a timeout
+    wipe_confirm: float = 60.0  # a wipe that does not report in time means out of service
+    hub_out_of_service: float = 120.0  # hub unreachable this long: out of service
+
+    def for_screen(self, screen: Screen) -> float | None:
+        """The timeout of ``screen``."""
+        return {
+            Screen.LANGUAGE: self.language,
+            Screen.CONSENT: self.consent,
+            Screen.INTAKE: self.intake,
+            Screen.WAITING: self.waiting,
+            Screen.SIGNATURE: self.signature,
+        }.get(screen)
+
+
+# -- appliance events ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Time passed (the shell sends one at least every second)."""
+
+
+@dataclass(frozen=True)
+class HubUp:
+    """The hub accepted the kiosk."""
+
+
+@dataclass(frozen=True)
+class HubDown:
+    """The hub connection is lost."""
+
+
+@dataclass(frozen=True)
+class QueueUpdate:
+    """Our place in the queue."""
+
+    position: int
+
+
+@dataclass(frozen=True)
+class AdviserAccepted:
+    """An adviser took the customer; the call is connecting."""
+
+
+@dataclass(frozen=True)
+class CallConnected:
+    """Media flows."""
+
+
+@dataclass(frozen=True)
+class CallEnded:
+    """The consultation is over (any reason); the kiosk wipes next."""
+
+
+@dataclass(frozen=True)
+class WipeFinished:
+    """A wipe verified; what to show on goodbye."""
+
+    wipe: v.WipeView
+
+
+@dataclass(frozen=True)
+class WipeFailed:
+    """The wipe could not be verified: the kiosk is out of service."""
+
+    problem: str
+
+
+@dataclass(frozen=True)
+class ServiceRestored:
+    """Storage is clean again after being out of service."""
+
+
+@dataclass(frozen=True)
+class ChatReceived:
+    """A chat line from the adviser."""
+
+    text: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class DocumentReceived:
+    """The adviser sent a document (already rendered to pages)."""
+
+    document: v.DocumentView
+
+
+@dataclass(frozen=True)
+class ScanProgress:
+    """A scan runs (0..1) or finished (None)."""
+
+    progress: float | None
+
+
+@dataclass(frozen=True)
+class PhotoUpdate:
+    """Photo capture: countdown, preview, or finished (None)."""
+
+    photo: v.PhotoView | None
+
+
+@dataclass(frozen=True)
+class ScreenShare:
+    """The adviser started or stopped sharing a screen."""
+
+    active: bool
+
+
+@dataclass(frozen=True)
+class SignatureRequested:
+    """The adviser asks for a signature on this page."""
+
+    page: v.Picture | None
+    title: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class InkChanged:
+    """The pen drew (or the ink was cleared)."""
+
+    has_ink: bool
+
+
+Event = (
+    v.Intent
+    | Tick
+    | HubUp
+    | HubDown
+    | QueueUpdate
+    | AdviserAccepted
+    | CallConnected
+    | CallEnded
+    | WipeFinished
+    | WipeFailed
+    | ServiceRestored
+    | ChatReceived
+    | DocumentReceived
+    | ScanProgress
+    | PhotoUpdate
+    | ScreenShare
+    | SignatureRequested
+    | InkChanged
+)
+
+# -- actions ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestConsultation:
+    """Queue for an adviser with the intake form's values."""
+
+    values: tuple[tuple[str, str], ...] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class LeaveQueue:
+    """Leave the queue (the customer cancelled or left)."""
+
+
+@dataclass(frozen=True)
+class EndCall:
+    """Hang up; the kiosk wipes once the call is closed."""
+
+    trigger: str  # "hangup" or "inactivity"
+
+
+@dataclass(frozen=True)
+class EndSession:
+    """End a session that has no call and wipe it."""
+
+    trigger: str  # "customer_abort", "inactivity", "hub_lost"
+
+
+@dataclass(frozen=True)
+class SetMute:
+    """Mute (True) or unmute the microphone."""
+
+    muted: bool
+
+
+@dataclass(frozen=True)
+class SetCamera:
+    """Camera off (True) or on."""
+
+    off: bool
+
+
+@dataclass(frozen=True)
+class SendChatLine:
+    """Send a chat line to the adviser."""
+
+    text: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class PhotoDecision:
+    """Keep or retake the photo."""
+
+    keep: bool
+
+
+@dataclass(frozen=True)
+class SignatureDecision:
+    """Clear the ink, confirm the signature, or decline to sign."""
+
+    decision: str  # "clear", "confirm", "decline"
+
+
+Action = (
+    RequestConsultation
+    | LeaveQueue
+    | EndCall
+    | EndSession
+    | SetMute
+    | SetCamera
+    | SendChatLine
+    | PhotoDecision
+    | SignatureDecision
+)
+
+_PRE_QUEUE = (Screen.LANGUAGE, Screen.CONSENT, Screen.INTAKE)
+_IN_CALL = (Screen.CALL, Screen.SIGNATURE)
+
+
+@dataclass(frozen=True)
+class JourneyState:
+    """Snapshot of the journey (immutable; ``handle`` replaces it)."""
+
+    screen: Screen = Screen.ATTRACT
+    language: str = "de"
+    large_text: bool = False
+    deadline: float | None = None  # inactivity deadline of the current screen
+    session: int = 0
+    values: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    queue_position: int | None = None
+    call: v.CallView = v.CallView()
+    signature: v.SignatureView = v.SignatureView()
+    awaiting_wipe: bool = False
+    wipe: v.WipeView | None = None
+    hub_up: bool = False
+    hub_down_since: float | None = None
+    resume: Screen | None = None  # where reconnecting returns to
+    problem: str | None = None
+
+
+class Journey:
+    """The customer's path through the screens; feed it events, carry out its actions."""
+
+    def __init__(
+        self,
+        *,
+        default_language: str = "de",
+        fields: tuple[v.FieldSpec, ...] = v.DEFAULT_FIELDS,
+        timeouts: Timeouts | None = None,
+        minutes_per_customer: float = 8.0,
+        hub_up: bool = False,
+        now: float = 0.0,
+    ) -> None:
+        self.default_language = default_language
+        self.fields = fields
+        self.timeouts = timeouts or Timeouts()
+        self.minutes_per_customer = minutes_per_customer
+        self.state = JourneyState(
+            language=default_language,
+            hub_up=hub_up,
+            hub_down_since=None if hub_up else now,
+        )
+
+    @property
+    def screen(self) -> Screen:
+        """The screen shown now."""
+        return self.state.screen
+
+    def countdown(self, now: float) -> int | None:
+        """Seconds left when the inactivity warning shows, else None."""
+        deadline = self.state.deadline
+        if deadline is None or now < deadline - self.timeouts.warning:
+            return None
+        return max(0, math.ceil(deadline - now))
+
+    def view(self, now: float, base: v.KioskView | None = None) -> v.KioskView:
+        """The view model of the current state (``base`` carries branding, texts...)."""
+        s = self.state
+        position = s.queue_position
+        wait = None if position is None else math.ceil(position * self.minutes_per_customer)
+        return replace(
+            base or v.KioskView(),
+            screen=s.screen,
+            language=s.language,
+            large_text=s.large_text,
+            countdown=self.countdown(now),
+            fields=self.fields,
+            queue_position=position,
+            estimated_wait_min=wait,
+            call=s.call,
+            signature=s.signature,
+            wipe=s.wipe,
+            problem=s.problem,
+            session=s.session,
+        )
+
+    # -- transitions -------------------------------------------------------------------
+
+    def handle(self, event: Event, now: float) -> list[Action]:
+        """Apply ``event`` at monotonic time ``now``; return what the shell must do."""
+        s = self.state
+        if isinstance(event, _INTENT_TYPES) and s.deadline is not None:
+            # Any touch is activity: the countdown starts over.
+            self._go(s.screen, now, keep=True)
+        actions = self._handle(event, now)
+        if isinstance(event, Tick):
+            actions += self._tick(now)
+        return actions
+
+    def _handle(self, event: Event, now: float) -> list[Action]:  # noqa: C901 - a dispatch
+        s = self.state
+        match event:
+            case v.ChooseLanguage(language=lang) if lang in v.LANGUAGES:
+                self.state = replace(self.state, language=lang)
+                if s.screen is Screen.LANGUAGE:
+                    self._go(Screen.CONSENT, now)
+            case v.ToggleLargeText():
+                self.state = replace(s, large_text=not s.large_text)
+            case v.Start() if s.screen is Screen.ATTRACT:
+                self._go(Screen.LANGUAGE, now)
+            case v.AcceptConsent() if s.screen is Screen.CONSENT:
+                self._go(Screen.INTAKE, now)
+            case v.DeclineConsent() if s.screen is Screen.CONSENT:
+                self._to_attract()
+            case v.SubmitIntake(values=values) if s.screen is Screen.INTAKE:
+                if self._complete(values):
+                    self.state = replace(s, values=values, queue_position=None)
+                    self._go(Screen.WAITING, now)
+                    if not s.hub_up:
+                        self._reconnecting(Screen.WAITING, now)
+                    return [RequestConsultation(values)]
+            case v.Abort():
+                return self._abort("customer_abort", now)
+            case v.HangUp() if s.screen in _IN_CALL:
+                return self._end_call("hangup", now)
+            case v.Done() if s.screen is Screen.GOODBYE and s.wipe is not None:
+                self._to_attract()
+            case v.StillHere():
+                pass  # the reset above is all it does
+            case _ if s.screen in _IN_CALL:
+                return self._in_call(event, now)
+            case _:
+                return self._appliance(event, now)
+        return []
+
+    def _in_call(self, event: Event, now: float) -> list[Action]:
+        s = self.state
+        call = s.call
+        match event:
+            case v.ToggleMute():
+                self._call(replace(call, muted=not call.muted))
+                return [SetMute(not call.muted)]
+            case v.ToggleCamera():
+                self._call(replace(call, camera_off=not call.camera_off))
+                return [SetCamera(not call.camera_off)]
+            case v.ToggleChat():
+                self._call(replace(call, chat_open=not call.chat_open))
+            case v.SendChat(text=text) if text.strip():
+                self._chat(v.ChatLine(True, text.strip()))
+                return [SendChatLine(text.strip())]
+            case v.OpenDocument() if call.document is not None:
+                self._call(replace(call, document_notice=False))
+            case v.CloseDocument():
+                self._call(replace(call, document=None, document_notice=False))
+            case v.TurnPage(delta=delta) if call.document is not None:
+                doc = call.document
+                page = min(max(doc.page + delta, 0), max(len(doc.pages) - 1, 0))
+                self._call(replace(call, document=replace(doc, page=page)))
+            case v.KeepPhoto() | v.RetakePhoto() if call.photo is not None:
+                keep = isinstance(event, v.KeepPhoto)
+                if keep:
+                    self._call(replace(call, photo=None))
+                return [PhotoDecision(keep)]
+            case v.ClearSignature() if s.screen is Screen.SIGNATURE:
+                self.state = replace(s, signature=replace(s.signature, has_ink=False))
+                return [SignatureDecision("clear")]
+            case v.ConfirmSignature() if s.screen is Screen.SIGNATURE and s.signature.has_ink:
+                self.state = replace(s, signature=v.SignatureView())
+                self._go(Screen.CALL, now)
+                return [SignatureDecision("confirm")]
+            case _:
+                return self._appliance(event, now)
+        return []
+
+    def _appliance(self, event: Event, now: float) -> list[Action]:  # noqa: C901 - a dispatch
+        s = self.state
+        match event:
+            case HubUp():
+                self.state = replace(s, hub_up=True, hub_down_since=None)
+                if s.screen is Screen.RECONNECTING:
+                    if s.resume is Screen.WAITING:
+                        self.state = replace(self.state, resume=None)
+                        self._go(Screen.WAITING, now)  # the kiosk queues again by itself
+                    else:
+                        self._session_over(now)  # the call could not survive
+                elif s.screen is Screen.OUT_OF_SERVICE and s.problem == _HUB_GONE:
+                    self._to_attract()
+            case HubDown():
+                self.state = replace(s, hub_up=False, hub_down_since=s.hub_down_since or now)
+                if s.screen in (Screen.WAITING, *_IN_CALL):
+                    self._reconnecting(s.screen, now)
+            case QueueUpdate(position=position) if s.screen in (
+                Screen.WAITING,
+                Screen.RECONNECTING,
+            ):
+                self.state = replace(s, queue_position=max(position, 1))
+            case AdviserAccepted() if s.screen in (Screen.WAITING, Screen.RECONNECTING):
+                self.state = replace(s, call=v.CallView(), resume=None)
+                self._go(Screen.CALL, now)
+            case CallConnected() if s.screen in _IN_CALL:
+                self._call(replace(s.call, connected=True))
+            case CallEnded() if s.screen in (*_IN_CALL, Screen.WAITING) or (
+                s.screen is Screen.RECONNECTING and s.resume in _IN_CALL
+            ):
+                self._session_over(now)
+            case WipeFinished(wipe=wipe) if s.awaiting_wipe:
+                self.state = replace(s, awaiting_wipe=False, wipe=wipe)
+                if s.screen is Screen.GOODBYE:
+                    self._go(Screen.GOODBYE, now)  # the goodbye timer starts now
+            case WipeFailed(problem=problem):
+                self._out_of_service(problem)
+            case ServiceRestored() if s.screen is Screen.OUT_OF_SERVICE:
+                if s.problem != _HUB_GONE:
+                    self._to_attract()
+            case ChatReceived(text=text) if s.screen in _IN_CALL:
+                self._chat(v.ChatLine(False, text))
+            case DocumentReceived(document=doc) if s.screen in _IN_CALL:
+                self._call(replace(s.call, document=doc, document_notice=True))
+            case ScanProgress(progress=p) if s.screen in _IN_CALL:
+                self._call(replace(s.call, scan_progress=p))
+            case PhotoUpdate(photo=photo) if s.screen in _IN_CALL:
+                self._call(replace(s.call, photo=photo))
+            case ScreenShare(active=active) if s.screen in _IN_CALL:
+                self._call(replace(s.call, screen_share=active))
+            case SignatureRequested(page=page, title=title) if s.screen is Screen.CALL:
+                self.state = replace(s, signature=v.SignatureView(page=page, title=title))
+                self._go(Screen.SIGNATURE, now)
+            case InkChanged(has_ink=ink) if s.screen is Screen.SIGNATURE:
+                self.state = replace(s, signature=replace(s.signature, has_ink=ink))
+            case _:
+                pass
+        return []
+
+    def _tick(self, now: float) -> list[Action]:
+        s = self.state
+        if s.hub_down_since is not None and s.screen is not Screen.OUT_OF_SERVICE:
+            if now - s.hub_down_since >= self.timeouts.hub_out_of_service:
+                actions = self._abort("hub_lost", now) if s.screen is not Screen.ATTRACT else []
+                self._out_of_service(_HUB_GONE)
+                return actions
+        s = self.state
+        if s.deadline is None or now < s.deadline:
+            return []
+        if s.screen is Screen.GOODBYE:
+            if s.wipe is None:
+                self._out_of_service("the wipe of the last session was not confirmed")
+            else:
+                self._to_attract()
+            return []
+        if s.screen is Screen.SIGNATURE:
+            return self._end_call("inactivity", now)
+        return self._abort("inactivity", now)
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _abort(self, trigger: str, now: float) -> list[Action]:
+        s = self.state
+        if s.screen in _PRE_QUEUE:
+            self._to_attract()  # nothing was stored or sent; the form dies with the session
+            return []
+        if s.screen is Screen.WAITING or (
+            s.screen is Screen.RECONNECTING and s.resume is Screen.WAITING
+        ):
+            self._session_over(now)
+            return [LeaveQueue(), EndSession(trigger)]
+        if s.screen is Screen.SIGNATURE and trigger == "customer_abort":
+            self.state = replace(s, signature=v.SignatureView())
+            self._go(Screen.CALL, now)
+            return [SignatureDecision("decline")]
+        if s.screen in _IN_CALL:
+            return self._end_call("hangup" if trigger == "customer_abort" else trigger, now)
+        if s.screen is Screen.RECONNECTING:
+            self._session_over(now)
+            return [EndSession(trigger)]
+        if s.screen is Screen.GOODBYE and s.wipe is not None:
+            self._to_attract()
+        return []
+
+    def _end_call(self, trigger: str, now: float) -> list[Action]:
+        self._session_over(now)
+        return [EndCall(trigger)]
+
+    def _session_over(self, now: float) -> None:
+        s = self.state
+        self.state = replace(
+            s,
+            values=(),
+            call=v.CallView(),
+            signature=v.SignatureView(),
+            queue_position=None,
+            awaiting_wipe=True,
+            wipe=None,
+            resume=None,
+            session=s.session + 1,
+        )
+        self._go(Screen.GOODBYE, now)
+        # Goodbye waits for the wipe; it gives up (out of service) if none is reported.
+        self.state = replace(self.state, deadline=now + self.timeouts.wipe_confirm)
+
+    def _reconnecting(self, resume: Screen, now: float) -> None:
+        del now
+        self.state = replace(self.state, screen=Screen.RECONNECTING, resume=resume, deadline=None)
+
+    def _out_of_service(self, problem: str) -> None:
+        s = self.state
+        self.state = replace(
+            s,
+            screen=Screen.OUT_OF_SERVICE,
+            problem=problem,
+            deadline=None,
+            values=(),
+            call=v.CallView(),
+            signature=v.SignatureView(),
+            awaiting_wipe=False,
+            resume=None,
+            session=s.session + 1,
+        )
+
+    def _to_attract(self) -> None:
+        s = self.state
+        self.state = JourneyState(
+            language=self.default_language,
+            session=s.session + 1,
+            hub_up=s.hub_up,
+            hub_down_since=s.hub_down_since,
+        )
+
+    def _go(self, screen: Screen, now: float, *, keep: bool = False) -> None:
+        timeout = self.timeouts.for_screen(screen)
+        if screen is Screen.GOODBYE:
+            timeout = self.timeouts.goodbye if self.state.wipe is not None else None
+        deadline = None if timeout is None else now + timeout
+        if keep and screen is Screen.GOODBYE:
+            deadline = self.state.deadline  # touching goodbye does not delay the next customer
+        self.state = replace(self.state, screen=screen, deadline=deadline)
+
+    def _call(self, call: v.CallView) -> None:
+        self.state = replace(self.state, call=call)
+
+    def _chat(self, line: v.ChatLine) -> None:
+        call = self.state.call
+        self._call(replace(call, chat=(*call.chat, line)[-CHAT_KEEP:]))
+
+    def _complete(self, values: tuple[tuple[str, str], ...]) -> bool:
+        given = dict(values)
+        for spec in self.fields:
+            value = given.get(spec.key, "")
+            if len(value) > spec.max_length or (spec.required and not value.strip()):
+                return False
+        return set(given) <= {spec.key for spec in self.fields}
+
+
+_HUB_GONE = "the hub has been unreachable for too long"
+_INTENT_TYPES = (
+    v.Start,
+    v.ChooseLanguage,
+    v.AcceptConsent,
+    v.DeclineConsent,
+    v.SubmitIntake,
+    v.Abort,
+    v.StillHere,
+    v.ToggleLargeText,
+    v.HangUp,
+    v.ToggleMute,
+    v.ToggleCamera,
+    v.ToggleChat,
+    v.SendChat,
+    v.OpenDocument,
+    v.CloseDocument,
+    v.TurnPage,
+    v.RetakePhoto,
+    v.KeepPhoto,
+    v.ClearSignature,
+    v.ConfirmSignature,
+    v.Done,
+)

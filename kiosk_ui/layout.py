@@ -1,0 +1,911 @@
+"""Screens as lists of widgets: one layout both draws the screen and answers touches.
+
+``layout(view, local, theme)`` is pure: the same widgets are drawn by ``kiosk_ui.draw``, hit
+by ``kiosk_ui.app`` and measured by the tests (every text must fit its box).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pygame
+
+from kiosk_ui import viewmodels as v
+from kiosk_ui.strings import CONSENT_TEMPLATE, KEYBOARD_ROWS, LANGUAGE_NAMES, human_size, text
+from kiosk_ui.theme import Theme
+from kiosk_ui.viewmodels import Screen
+
+Style = Literal["primary", "secondary", "danger", "key", "quiet", "warning"]
+
+
+@dataclass(frozen=True)
+class Key:
+    """A local edit from the on-screen keyboard (``char``, or ``shift``/``back``/``space``)."""
+
+    char: str
+
+
+@dataclass(frozen=True)
+class Focus:
+    """Move the keyboard's focus to the intake field ``key``."""
+
+    key: str
+
+
+@dataclass(frozen=True)
+class Scroll:
+    """Scroll the consent text by ``lines``."""
+
+    lines: int
+
+
+@dataclass(frozen=True)
+class SubmitForm:
+    """Submit the intake form (becomes ``SubmitIntake`` with the local values)."""
+
+
+@dataclass(frozen=True)
+class SubmitChat:
+    """Send the chat draft (becomes ``SendChat``)."""
+
+
+Local = Key | Focus | Scroll | SubmitForm | SubmitChat
+Action = v.Intent | Local
+
+
+@dataclass
+class LocalState:
+    """What only the UI holds: typing and scrolling. Dropped when ``view.session`` changes."""
+
+    session: int = 0
+    values: dict[str, str] = field(default_factory=dict)
+    focus: str | None = None
+    shift: bool = False
+    chat_draft: str = ""
+    consent_scroll: int = 0
+
+
+@dataclass(frozen=True)
+class Widget:
+    """Something with a place on the screen."""
+
+    rect: pygame.Rect
+
+
+@dataclass(frozen=True)
+class Box(Widget):
+    """A filled rectangle (cards, bars)."""
+
+    colour: tuple[int, int, int]
+    radius: int = 0
+
+
+@dataclass(frozen=True)
+class Label(Widget):
+    """One line of text that must fit ``rect``."""
+
+    text: str
+    px: int
+    colour: tuple[int, int, int]
+    background: tuple[int, int, int]
+    align: Literal["left", "center"] = "left"
+
+
+@dataclass(frozen=True)
+class Button(Widget):
+    """A touch target; ``action`` is reported when it is tapped."""
+
+    text: str
+    action: Action
+    style: Style = "secondary"
+    px: int = 0  # 0: the theme's body size
+    icon: str | None = None  # drawn instead of text: "back", "shift", "up", "down", "close"
+    selected: bool = False
+
+
+@dataclass(frozen=True)
+class Field(Widget):
+    """An intake text field."""
+
+    label: str
+    value: str
+    focused: bool
+    px: int
+
+
+@dataclass(frozen=True)
+class Media(Widget):
+    """A live picture from ``MediaFeed`` (``remote``, ``self``) or a still ``picture``."""
+
+    source: Literal["remote", "self", "picture", "ink"]
+    picture: v.Picture | None = None
+
+
+@dataclass(frozen=True)
+class Progress(Widget):
+    """A progress bar, 0..1."""
+
+    fraction: float
+
+
+def layout(view: v.KioskView, local: LocalState, theme: Theme) -> list[Widget]:
+    """All widgets of ``view`` on a panel described by ``theme``, back to front."""
+    screen_rect = pygame.Rect(0, 0, theme.width, theme.height)
+    p = theme.palette
+    widgets: list[Widget] = [Box(screen_rect, p.background)]
+    body = screen_rect.copy()
+    if view.screen is not Screen.CALL:
+        widgets += _header(view, theme)
+        body = pygame.Rect(0, theme.header_h, theme.width, theme.height - theme.header_h)
+    body = body.inflate(-2 * theme.gap, -2 * theme.gap)
+    builder = _SCREENS[view.screen]
+    widgets += builder(view, local, theme, body)
+    if view.countdown is not None:
+        widgets += _countdown(view, theme)
+    return widgets
+
+
+def _t(view: v.KioskView, key: str, **values: object) -> str:
+    return text(key, view.language, **values)
+
+
+def _label(
+    theme: Theme,
+    rect: pygame.Rect,
+    value: str,
+    px: int,
+    colour: tuple[int, int, int],
+    background: tuple[int, int, int],
+    align: Literal["left", "center"] = "left",
+) -> Label:
+    return Label(rect, value, theme.fit(value, px, rect.w), colour, background, align)
+
+
+def _button(
+    theme: Theme, rect: pygame.Rect, value: str, action: Action, style: Style = "secondary"
+) -> Button:
+    px = theme.fit(value, theme.body_px, rect.w - 2 * theme.gap)
+    return Button(rect, value, action, style, px)
+
+
+def _paragraphs(
+    theme: Theme,
+    rect: pygame.Rect,
+    value: str,
+    px: int,
+    colour: tuple[int, int, int],
+    background: tuple[int, int, int],
+    *,
+    skip: int = 0,
+    align: Literal["left", "center"] = "left",
+) -> list[Widget]:
+    line_h = theme.font(px).get_linesize()
+    out: list[Widget] = []
+    y = rect.y
+    for line in theme.wrap(value, px, rect.w)[skip:]:
+        if y + line_h > rect.bottom:
+            break
+        out.append(
+            Label(pygame.Rect(rect.x, y, rect.w, line_h), line, px, colour, background, align)
+        )
+        y += line_h
+    return out
+
+
+def _header(view: v.KioskView, theme: Theme) -> list[Widget]:
+    p = theme.palette
+    h = theme.header_h
+    bar = pygame.Rect(0, 0, theme.width, h)
+    out: list[Widget] = [Box(bar, p.primary)]
+    pad = max(4, (h - max(theme.target, h * 4 // 5)) // 2)
+    size = h - 2 * pad
+    x = theme.width - theme.gap
+    right: list[Widget] = []
+    for lang in reversed(v.LANGUAGES):
+        w = max(size, theme.font(theme.body_px).size("DE")[0] + 2 * theme.gap)
+        x -= w
+        right.append(
+            Button(
+                pygame.Rect(x, pad, w, size),
+                lang.upper(),
+                v.ChooseLanguage(lang),
+                "quiet",
+                theme.body_px,
+                selected=lang == view.language,
+            )
+        )
+        x -= theme.gap // 2
+    w = max(size, theme.font(theme.body_px).size("A+")[0] + 2 * theme.gap)
+    x -= w + theme.gap // 2
+    right.append(
+        Button(
+            pygame.Rect(x, pad, w, size),
+            "A+",
+            v.ToggleLargeText(),
+            "quiet",
+            theme.body_px,
+            selected=view.large_text,
+        )
+    )
+    if view.screen in _ABORTABLE:
+        x -= size + theme.gap
+        right.append(Button(pygame.Rect(x, pad, size, size), "", v.Abort(), "quiet", icon="close"))
+    name_rect = pygame.Rect(theme.gap, 0, x - 2 * theme.gap, h)
+    out.append(_label(theme, name_rect, view.branding.name, theme.body_px, p.on_primary, p.primary))
+    return out + right
+
+
+_ABORTABLE = {
+    Screen.LANGUAGE,
+    Screen.CONSENT,
+    Screen.INTAKE,
+    Screen.SIGNATURE,
+    Screen.RECONNECTING,
+}
+
+
+def _countdown(view: v.KioskView, theme: Theme) -> list[Widget]:
+    p = theme.palette
+    h = theme.button_h + 2 * theme.gap
+    bar = pygame.Rect(0, theme.height - h, theme.width, h)
+    bw = min(
+        theme.width // 2 - theme.gap,
+        theme.font(theme.body_px).size(_t(view, "still_here"))[0] + 4 * theme.gap,
+    )
+    button = pygame.Rect(bar.right - theme.gap - bw, bar.y + theme.gap, bw, theme.button_h)
+    message = pygame.Rect(theme.gap, bar.y, button.x - 2 * theme.gap, h)
+    return [
+        Box(bar, p.warning),
+        _label(
+            theme,
+            message,
+            _t(view, "countdown", seconds=view.countdown),
+            theme.body_px,
+            p.on_warning,
+            p.warning,
+        ),
+        _button(theme, button, _t(view, "still_here"), v.StillHere(), "primary"),
+    ]
+
+
+def _title(view: v.KioskView, theme: Theme, body: pygame.Rect, key: str) -> tuple[Widget, int]:
+    p = theme.palette
+    h = theme.font(theme.title_px).get_linesize()
+    rect = pygame.Rect(body.x, body.y, body.w, h)
+    return _label(theme, rect, _t(view, key), theme.title_px, p.text, p.background), h + theme.gap
+
+
+def _attract(view: v.KioskView, local: LocalState, theme: Theme, body: pygame.Rect) -> list[Widget]:
+    p = theme.palette
+    out: list[Widget] = []
+    th = theme.font(theme.title_px * 2).get_linesize()
+    y = body.y + body.h // 5
+    out.append(
+        _label(
+            theme,
+            pygame.Rect(body.x, y, body.w, th),
+            _t(view, "attract.title"),
+            round(theme.title_px * 1.5),
+            p.text,
+            p.background,
+            "center",
+        )
+    )
+    y += th + theme.gap
+    lead = pygame.Rect(body.x, y, body.w, theme.font(theme.body_px).get_linesize() * 3)
+    out += _paragraphs(
+        theme,
+        lead,
+        _t(view, "attract.lead"),
+        theme.body_px,
+        p.muted_text,
+        p.background,
+        align="center",
+    )
+    bw = min(body.w, max(body.w // 2, theme.target * 6))
+    bh = round(theme.button_h * 1.4)
+    button = pygame.Rect(body.centerx - bw // 2, body.bottom - bh - body.h // 6, bw, bh)
+    out.append(_button(theme, button, _t(view, "attract.start"), v.Start(), "primary"))
+    return out
+
+
+def _language(
+    view: v.KioskView, local: LocalState, theme: Theme, body: pygame.Rect
+) -> list[Widget]:
+    title, dy = _title(view, theme, body, "language.title")
+    out: list[Widget] = [title]
+    bw = min(body.w, theme.target * 7)
+    bh = round(theme.button_h * 1.3)
+    y = body.y + dy + theme.gap * 2
+    for lang in v.LANGUAGES:
+        rect = pygame.Rect(body.centerx - bw // 2, y, bw, bh)
+        style: Style = "primary" if lang == view.language else "secondary"
+        out.append(_button(theme, rect, LANGUAGE_NAMES[lang], v.ChooseLanguage(lang), style))
+        y += bh + theme.gap * 2
+    return out
+
+
+def consent_text(view: v.KioskView) -> str:
+    """The tenant's privacy notice in the view's language (our template if none)."""
+    texts = view.consent_text or CONSENT_TEMPLATE
+    return texts.get(view.language) or CONSENT_TEMPLATE[view.language]
+
+
+def _consent(view: v.KioskView, local: LocalState, theme: Theme, body: pygame.Rect) -> list[Widget]:
+    p = theme.palette
+    title, dy = _title(view, theme, body, "consent.title")
+    out: list[Widget] = [title]
+    buttons_h = theme.button_h
+    arrows_w = theme.target
+    card = pygame.Rect(body.x, body.y + dy, body.w, body.h - dy - buttons_h - theme.gap)
+    out.append(Box(card, p.surface, theme.gap))
+    inner = card.inflate(-2 * theme.gap, -2 * theme.gap)
+    inner.w -= arrows_w + theme.gap
+    out += _paragraphs(
+        theme,
+        inner,
+        consent_text(view),
+        theme.body_px,
+        p.text,
+        p.surface,
+        skip=local.consent_scroll,
+    )
+    ax = card.right - theme.gap - arrows_w
+    out.append(
+        Button(
+            pygame.Rect(ax, card.y + theme.gap, arrows_w, theme.target),
+            "",
+            Scroll(-3),
+            "secondary",
+            icon="up",
+        )
+    )
+    out.append(
+        Button(
+            pygame.Rect(ax, card.bottom - theme.gap - theme.target, arrows_w, theme.target),
+            "",
+            Scroll(3),
+            "secondary",
+            icon="down",
+        )
+    )
+    bw = (body.w - theme.gap) // 2
+    y = body.bottom - buttons_h
+    out.append(
+        _button(
+            theme,
+            pygame.Rect(body.x, y, bw, buttons_h),
+            _t(view, "consent.decline"),
+            v.DeclineConsent(),
+            "secondary",
+        )
+    )
+    out.append(
+        _button(
+            theme,
+            pygame.Rect(body.right - bw, y, bw, buttons_h),
+            _t(view, "consent.accept"),
+            v.AcceptConsent(),
+            "primary",
+        )
+    )
+    return out
+
+
+def keyboard(
+    view: v.KioskView,
+    local: LocalState,
+    theme: Theme,
+    rect: pygame.Rect,
+    enter: Action,
+    enter_text: str,
+) -> list[Widget]:
+    """An on-screen keyboard filling ``rect``; its last row ends with ``enter``."""
+    rows = KEYBOARD_ROWS[view.language]
+    n = len(rows) + 1
+    kh = min(theme.target + theme.gap, (rect.h - (n - 1) * (theme.gap // 2)) // n)
+    kh = max(kh, theme.target)
+    cols = max(len(r) for r in rows)
+    kw = (rect.w - (cols - 1) * (theme.gap // 2)) // cols
+    out: list[Widget] = []
+    y = rect.y
+    for row in rows:
+        x = rect.x + (rect.w - (len(row) * kw + (len(row) - 1) * (theme.gap // 2))) // 2
+        for ch in row:
+            shown = ch.upper() if local.shift and ch != "ß" else ch
+            out.append(Button(pygame.Rect(x, y, kw, kh), shown, Key(shown), "key", theme.body_px))
+            x += kw + theme.gap // 2
+        y += kh + theme.gap // 2
+    # Bottom row: shift, space, backspace, enter.
+    small = kw * 3 // 2
+    enter_w = max(kw * 3, theme.font(theme.body_px).size(enter_text)[0] + 2 * theme.gap)
+    enter_w = min(enter_w, rect.w // 2)
+    space_w = rect.w - 2 * small - enter_w - 3 * (theme.gap // 2)
+    x = rect.x
+    out.append(
+        Button(
+            pygame.Rect(x, y, small, kh),
+            "",
+            Key("shift"),
+            "key",
+            icon="shift",
+            selected=local.shift,
+        )
+    )
+    x += small + theme.gap // 2
+    out.append(
+        _button(theme, pygame.Rect(x, y, space_w, kh), _t(view, "kb.space"), Key(" "), "key")
+    )
+    x += space_w + theme.gap // 2
+    out.append(Button(pygame.Rect(x, y, small, kh), "", Key("back"), "key", icon="back"))
+    x += small + theme.gap // 2
+    out.append(_button(theme, pygame.Rect(x, y, enter_w, kh), enter_text, enter, "primary"))
+    return out
+
+
+def keyboard_height(theme: Theme) -> int:
+    """Height of the keyboard with ``rows`` rows at this theme."""
+    return 5 * (theme.target + theme.gap) + 4 * (theme.gap // 2)
+
+
+def _intake(view: v.KioskView, local: LocalState, theme: Theme, body: pygame.Rect) -> list[Widget]:
+    p = theme.palette
+    title, dy = _title(view, theme, body, "intake.title")
+    out: list[Widget] = [title]
+    label_h = theme.font(theme.small_px).get_linesize()
+    field_h = theme.target
+    per_row = 1 if theme.portrait else len(view.fields)
+    fw = (body.w - (per_row - 1) * theme.gap) // per_row
+    y = body.y + dy
+    focus = local.focus or (view.fields[0].key if view.fields else None)
+    for i, spec in enumerate(view.fields):
+        col = i % per_row
+        if i and col == 0:
+            y += label_h + field_h + theme.gap
+        x = body.x + col * (fw + theme.gap)
+        label = spec.label_in(view.language)
+        if spec.required:
+            label += " *"
+        out.append(
+            _label(
+                theme, pygame.Rect(x, y, fw, label_h), label, theme.small_px, p.text, p.background
+            )
+        )
+        rect = pygame.Rect(x, y + label_h, fw, field_h)
+        out.append(
+            Field(rect, label, local.values.get(spec.key, ""), focus == spec.key, theme.body_px)
+        )
+        out.append(Button(rect, "", Focus(spec.key), "quiet", icon="field"))
+    y += label_h + field_h + theme.gap * 2
+    kb = pygame.Rect(body.x, y, body.w, body.bottom - y)
+    out += keyboard(view, local, theme, kb, SubmitForm(), _t(view, "intake.submit"))
+    return out
+
+
+def _waiting(view: v.KioskView, local: LocalState, theme: Theme, body: pygame.Rect) -> list[Widget]:
+    p = theme.palette
+    title, dy = _title(view, theme, body, "waiting.title")
+    out: list[Widget] = [title]
+    y = body.y + dy + theme.gap * 3
+    lh = theme.font(theme.body_px).get_linesize()
+    if view.queue_position is None:
+        lines = [_t(view, "waiting.unknown")]
+    else:
+        lines = [
+            _t(view, "waiting.position", position=view.queue_position),
+            _t(view, "waiting.estimate", minutes=view.estimated_wait_min),
+        ]
+    for line in lines:
+        rect = pygame.Rect(body.x, y, body.w, lh * 2)
+        out += _paragraphs(theme, rect, line, theme.body_px, p.text, p.background, align="center")
+        y += len(theme.wrap(line, theme.body_px, body.w)) * lh + theme.gap
+    bw = min(body.w, theme.target * 5)
+    rect = pygame.Rect(
+        body.centerx - bw // 2, body.bottom - theme.button_h - body.h // 8, bw, theme.button_h
+    )
+    out.append(_button(theme, rect, _t(view, "waiting.cancel"), v.Abort(), "secondary"))
+    return out
+
+
+def _call(view: v.KioskView, local: LocalState, theme: Theme, body: pygame.Rect) -> list[Widget]:
+    p = theme.palette
+    call = view.call
+    full = pygame.Rect(0, 0, theme.width, theme.height)
+    out: list[Widget] = [Box(full, p.dark)]
+    bar_h = theme.button_h + 2 * theme.gap
+    bar = pygame.Rect(0, theme.height - bar_h, theme.width, bar_h)
+    chat_w = 0
+    # On narrow landscape panels the chat (with its keyboard) covers the stage: keys stay big.
+    cover = call.chat_open and not theme.portrait and theme.width // 2 < 12 * theme.target
+    if call.chat_open:
+        chat_w = theme.width if theme.portrait or cover else theme.width // 2
+    stage = pygame.Rect(0, 0, theme.width - (0 if theme.portrait or cover else chat_w), bar.y)
+    if call.chat_open and theme.portrait:
+        stage.h = bar.y // 3
+    if call.document is not None and not call.document_notice:
+        out += _document(view, theme, stage)
+    else:
+        out.append(Media(stage, "remote"))
+        if call.screen_share:
+            out += [
+                _label(
+                    theme,
+                    pygame.Rect(theme.gap, theme.gap, stage.w // 2, theme.target),
+                    _t(view, "call.screen_share"),
+                    theme.small_px,
+                    p.on_dark,
+                    p.dark,
+                )
+            ]
+    # Self view in a corner of the stage.
+    sw = max(stage.w // 5, 120)
+    sh = sw * 3 // 4
+    self_rect = pygame.Rect(stage.right - sw - theme.gap, stage.y + theme.gap, sw, sh)
+    if not call.camera_off:
+        out.append(Media(self_rect, "self"))
+    if not call.connected:
+        r = pygame.Rect(stage.x, stage.centery - theme.target // 2, stage.w, theme.target)
+        out.append(
+            _label(
+                theme, r, _t(view, "call.connecting"), theme.body_px, p.on_dark, p.dark, "center"
+            )
+        )
+    overlay_y = stage.bottom - theme.gap
+    if call.scan_progress is not None:
+        lh = theme.font(theme.body_px).get_linesize()
+        box = pygame.Rect(
+            stage.x + theme.gap,
+            overlay_y - lh - 2 * theme.gap - 12,
+            stage.w // 2,
+            lh + 2 * theme.gap + 12,
+        )
+        out += [
+            Box(box, p.surface, theme.gap),
+            _label(
+                theme,
+                pygame.Rect(box.x + theme.gap, box.y + theme.gap, box.w - 2 * theme.gap, lh),
+                _t(view, "call.scanning"),
+                theme.body_px,
+                p.text,
+                p.surface,
+            ),
+            Progress(
+                pygame.Rect(
+                    box.x + theme.gap, box.bottom - theme.gap - 8, box.w - 2 * theme.gap, 8
+                ),
+                call.scan_progress,
+            ),
+        ]
+        overlay_y = box.y - theme.gap
+    if call.photo is not None:
+        out += _photo(view, theme, stage)
+    if call.document_notice:
+        w = min(stage.w - 2 * theme.gap, theme.target * 8)
+        box = pygame.Rect(
+            stage.x + theme.gap,
+            overlay_y - theme.button_h - 2 * theme.gap,
+            w,
+            theme.button_h + 2 * theme.gap,
+        )
+        bw = min(w // 2, theme.target * 3)
+        out += [
+            Box(box, p.surface, theme.gap),
+            _label(
+                theme,
+                pygame.Rect(box.x + theme.gap, box.y, w - bw - 3 * theme.gap, box.h),
+                _t(view, "call.document"),
+                theme.body_px,
+                p.text,
+                p.surface,
+            ),
+            _button(
+                theme,
+                pygame.Rect(box.right - bw - theme.gap, box.y + theme.gap, bw, theme.button_h),
+                _t(view, "call.open"),
+                v.OpenDocument(),
+                "primary",
+            ),
+        ]
+    if call.chat_open:
+        if cover:
+            out = [out[0]]
+        chat = pygame.Rect(0 if cover else stage.right, 0, chat_w, bar.y)
+        if theme.portrait:
+            chat = pygame.Rect(0, stage.bottom, theme.width, bar.y - stage.bottom)
+        out += _chat(view, local, theme, chat)
+    out.append(Box(bar, p.dark))
+    buttons: list[tuple[str, Action, Style, bool]] = [
+        (
+            _t(view, "call.unmute" if call.muted else "call.mute"),
+            v.ToggleMute(),
+            "secondary",
+            call.muted,
+        ),
+        (
+            _t(view, "call.camera_on" if call.camera_off else "call.camera_off"),
+            v.ToggleCamera(),
+            "secondary",
+            call.camera_off,
+        ),
+        (_t(view, "call.chat"), v.ToggleChat(), "secondary", call.chat_open),
+        (_t(view, "call.end"), v.HangUp(), "danger", False),
+    ]
+    bw = (theme.width - (len(buttons) + 1) * theme.gap) // len(buttons)
+    bw = min(bw, theme.target * 5)
+    x = (theme.width - len(buttons) * bw - (len(buttons) - 1) * theme.gap) // 2
+    for label, action, style, selected in buttons:
+        b = _button(
+            theme, pygame.Rect(x, bar.y + theme.gap, bw, theme.button_h), label, action, style
+        )
+        out.append(Button(b.rect, b.text, b.action, b.style, b.px, selected=selected))
+        x += bw + theme.gap
+    return out
+
+
+def _chat(view: v.KioskView, local: LocalState, theme: Theme, rect: pygame.Rect) -> list[Widget]:
+    p = theme.palette
+    out: list[Widget] = [Box(rect, p.surface)]
+    inner = rect.inflate(-2 * theme.gap, -2 * theme.gap)
+    kb_h = min(inner.h * 3 // 5, 5 * (theme.target + theme.gap // 2))
+    draft_h = theme.target
+    kb = pygame.Rect(inner.x, inner.bottom - kb_h, inner.w, kb_h)
+    draft = pygame.Rect(inner.x, kb.y - draft_h - theme.gap, inner.w, draft_h)
+    out.append(Field(draft, "chat", local.chat_draft, True, theme.body_px))
+    lines_rect = pygame.Rect(inner.x, inner.y, inner.w, draft.y - theme.gap - inner.y)
+    lh = theme.font(theme.small_px).get_linesize()
+    rendered: list[tuple[bool, str]] = []
+    for line in view.call.chat:
+        for part in theme.wrap(line.text, theme.small_px, inner.w - 2 * theme.gap):
+            rendered.append((line.mine, part))
+    visible = max(0, lines_rect.h // lh)
+    y = lines_rect.bottom - min(visible, len(rendered)) * lh
+    for mine, part in rendered[len(rendered) - visible :] if visible else []:
+        colour = p.primary if mine else p.text
+        x = inner.x + (2 * theme.gap if mine else 0)
+        out.append(
+            Label(
+                pygame.Rect(x, y, inner.w - 2 * theme.gap, lh),
+                part,
+                theme.small_px,
+                colour,
+                p.surface,
+            )
+        )
+        y += lh
+    out += keyboard(view, local, theme, kb, SubmitChat(), _t(view, "call.send"))
+    return out
+
+
+def _document(view: v.KioskView, theme: Theme, stage: pygame.Rect) -> list[Widget]:
+    p = theme.palette
+    doc = view.call.document
+    assert doc is not None  # noqa: S101 - caller checks
+    out: list[Widget] = [Box(stage, p.background)]
+    nav_h = theme.button_h + 2 * theme.gap
+    page_rect = pygame.Rect(stage.x, stage.y + theme.gap, stage.w, stage.h - nav_h - theme.gap)
+    picture = doc.pages[doc.page] if doc.pages else None
+    out.append(Media(page_rect, "picture", picture))
+    y = stage.bottom - nav_h + theme.gap
+    bw = theme.target + theme.gap
+    out.append(
+        Button(
+            pygame.Rect(stage.x + theme.gap, y, bw, theme.button_h),
+            "",
+            v.TurnPage(-1),
+            "secondary",
+            icon="left",
+        )
+    )
+    cw = min(theme.target * 4, stage.w // 3)
+    out.append(
+        _button(
+            theme,
+            pygame.Rect(stage.right - cw - theme.gap, y, cw, theme.button_h),
+            _t(view, "call.close"),
+            v.CloseDocument(),
+            "secondary",
+        )
+    )
+    out.append(
+        Button(
+            pygame.Rect(stage.right - cw - bw - 2 * theme.gap, y, bw, theme.button_h),
+            "",
+            v.TurnPage(1),
+            "secondary",
+            icon="right",
+        )
+    )
+    lx = stage.x + bw + 2 * theme.gap
+    lw = stage.right - cw - bw - 3 * theme.gap - lx
+    page_text = _t(view, "call.page", page=doc.page + 1, pages=max(1, len(doc.pages)))
+    out.append(
+        _label(
+            theme,
+            pygame.Rect(lx, y, lw, theme.button_h),
+            page_text,
+            theme.body_px,
+            p.text,
+            p.background,
+            "center",
+        )
+    )
+    return out
+
+
+def _photo(view: v.KioskView, theme: Theme, stage: pygame.Rect) -> list[Widget]:
+    p = theme.palette
+    photo = view.call.photo
+    assert photo is not None  # noqa: S101 - caller checks
+    out: list[Widget] = []
+    if photo.preview is not None:
+        area = stage.inflate(-stage.w // 6, -stage.h // 6)
+        out += [Box(area.inflate(2 * theme.gap, 2 * theme.gap), p.surface, theme.gap)]
+        pic = pygame.Rect(area.x, area.y, area.w, area.h - theme.button_h - theme.gap)
+        out.append(Media(pic, "picture", photo.preview))
+        bw = (area.w - theme.gap) // 2
+        y = area.bottom - theme.button_h
+        out.append(
+            _button(
+                theme,
+                pygame.Rect(area.x, y, bw, theme.button_h),
+                _t(view, "call.retake"),
+                v.RetakePhoto(),
+                "secondary",
+            )
+        )
+        out.append(
+            _button(
+                theme,
+                pygame.Rect(area.right - bw, y, bw, theme.button_h),
+                _t(view, "call.keep"),
+                v.KeepPhoto(),
+                "primary",
+            )
+        )
+    elif photo.countdown is not None:
+        h = theme.font(theme.title_px).get_linesize() + 2 * theme.gap
+        box = pygame.Rect(stage.centerx - stage.w // 4, stage.centery - h // 2, stage.w // 2, h)
+        out += [
+            Box(box, p.surface, theme.gap),
+            _label(
+                theme,
+                box.inflate(-2 * theme.gap, 0),
+                _t(view, "call.photo_countdown", seconds=photo.countdown),
+                theme.title_px,
+                p.text,
+                p.surface,
+                "center",
+            ),
+        ]
+    return out
+
+
+def _signature(
+    view: v.KioskView, local: LocalState, theme: Theme, body: pygame.Rect
+) -> list[Widget]:
+    p = theme.palette
+    sig = view.signature
+    title, dy = _title(view, theme, body, "signature.title")
+    out: list[Widget] = [title]
+    lh = theme.font(theme.small_px).get_linesize()
+    out.append(
+        _label(
+            theme,
+            pygame.Rect(body.x, body.y + dy, body.w, lh),
+            _t(view, "signature.hint"),
+            theme.small_px,
+            p.muted_text,
+            p.background,
+        )
+    )
+    top = body.y + dy + lh + theme.gap
+    bottom = body.bottom - theme.button_h - theme.gap
+    area = pygame.Rect(body.x, top, body.w, bottom - top)
+    if theme.portrait:
+        page = pygame.Rect(area.x, area.y, area.w, area.h * 3 // 5)
+        ink = pygame.Rect(
+            area.x, page.bottom + theme.gap, area.w, area.bottom - page.bottom - theme.gap
+        )
+    else:
+        page = pygame.Rect(area.x, area.y, area.w * 11 // 20, area.h)
+        ink = pygame.Rect(
+            page.right + theme.gap, area.y, area.right - page.right - theme.gap, area.h
+        )
+    out.append(Media(page, "picture", sig.page))
+    out.append(Box(ink, p.surface, theme.gap))
+    out.append(Media(ink.inflate(-2 * theme.gap, -2 * theme.gap), "ink"))
+    bw = (body.w - theme.gap) // 2
+    y = body.bottom - theme.button_h
+    out.append(
+        _button(
+            theme,
+            pygame.Rect(body.x, y, bw, theme.button_h),
+            _t(view, "signature.clear"),
+            v.ClearSignature(),
+            "secondary",
+        )
+    )
+    out.append(
+        _button(
+            theme,
+            pygame.Rect(body.right - bw, y, bw, theme.button_h),
+            _t(view, "signature.confirm"),
+            v.ConfirmSignature(),
+            "primary",
+        )
+    )
+    return out
+
+
+def _goodbye(view: v.KioskView, local: LocalState, theme: Theme, body: pygame.Rect) -> list[Widget]:
+    p = theme.palette
+    title, dy = _title(view, theme, body, "goodbye.title")
+    out: list[Widget] = [title]
+    y = body.y + dy + theme.gap * 3
+    lh = theme.font(theme.body_px).get_linesize()
+    wipe = view.wipe
+    lines = [_t(view, "goodbye.wiping")] if wipe is None else [_t(view, "goodbye.wiped")]
+    for line in lines:
+        rect = pygame.Rect(body.x, y, body.w, lh * 3)
+        out += _paragraphs(theme, rect, line, theme.body_px, p.text, p.background)
+        y += len(theme.wrap(line, theme.body_px, body.w)) * lh + theme.gap
+    if wipe is not None:
+        details = _t(
+            view,
+            "goodbye.details",
+            files=wipe.files,
+            size=human_size(wipe.bytes, view.language),
+            method=wipe.method,
+        )
+        rect = pygame.Rect(body.x, y, body.w, theme.font(theme.small_px).get_linesize() * 2)
+        out += _paragraphs(theme, rect, details, theme.small_px, p.muted_text, p.background)
+        bw = min(body.w, theme.target * 5)
+        rect = pygame.Rect(
+            body.centerx - bw // 2, body.bottom - theme.button_h - body.h // 8, bw, theme.button_h
+        )
+        out.append(_button(theme, rect, _t(view, "goodbye.done"), v.Done(), "primary"))
+    return out
+
+
+def _notice(view: v.KioskView, theme: Theme, body: pygame.Rect, prefix: str) -> list[Widget]:
+    p = theme.palette
+    title, dy = _title(view, theme, body, f"{prefix}.title")
+    out: list[Widget] = [title]
+    rect = pygame.Rect(body.x, body.y + dy + theme.gap * 3, body.w, body.h // 2)
+    out += _paragraphs(theme, rect, _t(view, f"{prefix}.lead"), theme.body_px, p.text, p.background)
+    return out
+
+
+def _reconnecting(
+    view: v.KioskView, local: LocalState, theme: Theme, body: pygame.Rect
+) -> list[Widget]:
+    return _notice(view, theme, body, "reconnecting")
+
+
+def _out_of_service(
+    view: v.KioskView, local: LocalState, theme: Theme, body: pygame.Rect
+) -> list[Widget]:
+    return _notice(view, theme, body, "oos")
+
+
+_SCREENS = {
+    Screen.ATTRACT: _attract,
+    Screen.LANGUAGE: _language,
+    Screen.CONSENT: _consent,
+    Screen.INTAKE: _intake,
+    Screen.WAITING: _waiting,
+    Screen.CALL: _call,
+    Screen.SIGNATURE: _signature,
+    Screen.GOODBYE: _goodbye,
+    Screen.RECONNECTING: _reconnecting,
+    Screen.OUT_OF_SERVICE: _out_of_service,
+}
+
+
+def hit(widgets: list[Widget], pos: tuple[int, int]) -> Button | None:
+    """The front-most button under ``pos``."""
+    for widget in reversed(widgets):
+        if isinstance(widget, Button) and widget.rect.collidepoint(pos):
+            return widget
+    return None

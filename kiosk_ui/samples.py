@@ -1,0 +1,131 @@
+"""Representative views of every screen, and a media feed with test pictures.
+
+Used by ``kiosk screenshots``, the layout tests and the UI benchmark; the simulator in
+``appliance.ui_bridge`` feeds the same kinds of content during a real call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from kiosk_ui import viewmodels as v
+from kiosk_ui.documents import render_pdf, sample_contract
+from kiosk_ui.viewmodels import Screen
+
+BARS = (
+    (235, 235, 235),
+    (235, 235, 16),
+    (16, 235, 235),
+    (16, 235, 16),
+    (235, 16, 235),
+    (235, 16, 16),
+    (16, 16, 235),
+)
+
+
+def test_picture(width: int = 640, height: int = 480, shift: int = 0) -> bytes:
+    """Colour bars (moved ``shift`` bars to the left) as RGB bytes, built row-wise."""
+    bar = width // len(BARS)
+    row = b"".join(bytes(BARS[(i + shift) % len(BARS)]) * bar for i in range(len(BARS)))
+    row += bytes(BARS[-1]) * (width - bar * len(BARS))
+    return row * height
+
+
+class SampleFeed:
+    """A ``MediaFeed`` with bars as remote video, a grey self view and a short stroke of ink."""
+
+    def __init__(self, width: int = 640, height: int = 480) -> None:
+        self.frames = [
+            v.VideoFrame(width, height, test_picture(width, height, s), s) for s in range(7)
+        ]
+        self.me = v.VideoFrame(160, 120, bytes((90, 100, 110)) * 160 * 120, 0)
+        self.current = 0
+        self.strokes: list[tuple[tuple[float, float], ...]] = [
+            tuple((0.1 + 0.08 * i, 0.5 + (0.15 if i % 2 else -0.15)) for i in range(10))
+        ]
+        self.seq = 1
+
+    def remote_video(self) -> v.VideoFrame | None:
+        """The current bars frame."""
+        return self.frames[self.current % len(self.frames)]
+
+    def self_view(self) -> v.VideoFrame | None:
+        """A grey frame."""
+        return self.me
+
+    def ink(self) -> v.Ink:
+        """The sample strokes."""
+        return v.Ink(tuple(self.strokes), self.seq)
+
+
+def sample_views(language: str) -> dict[str, v.KioskView]:
+    """One view per screen (and per notable state of the call screen), named for the files."""
+    base = v.KioskView(language=language)
+    pages = render_pdf(sample_contract(), 700)
+    chat = (
+        v.ChatLine(
+            False,
+            "Guten Tag! Wie kann ich Ihnen helfen?"
+            if language == "de"
+            else "Hello! How can I help?",
+        ),
+        v.ChatLine(
+            True,
+            "Ich möchte ein Konto eröffnen."
+            if language == "de"
+            else "I would like to open an account.",
+        ),
+    )
+    call = v.CallView(connected=True)
+    return {
+        "attract": replace(base, screen=Screen.ATTRACT),
+        "language": replace(base, screen=Screen.LANGUAGE),
+        "consent": replace(base, screen=Screen.CONSENT),
+        "intake": replace(base, screen=Screen.INTAKE),
+        "intake-countdown": replace(base, screen=Screen.INTAKE, countdown=12),
+        "waiting": replace(base, screen=Screen.WAITING, queue_position=2, estimated_wait_min=16),
+        "call": replace(base, screen=Screen.CALL, call=call),
+        "call-connecting": replace(base, screen=Screen.CALL, call=v.CallView()),
+        "call-chat": replace(
+            base, screen=Screen.CALL, call=replace(call, chat_open=True, chat=chat)
+        ),
+        "call-document-notice": replace(
+            base,
+            screen=Screen.CALL,
+            call=replace(call, document_notice=True, document=v.DocumentView("Vertrag", pages)),
+        ),
+        "call-document": replace(
+            base, screen=Screen.CALL, call=replace(call, document=v.DocumentView("Vertrag", pages))
+        ),
+        "call-scan": replace(base, screen=Screen.CALL, call=replace(call, scan_progress=0.4)),
+        "call-photo-countdown": replace(
+            base, screen=Screen.CALL, call=replace(call, photo=v.PhotoView(countdown=3))
+        ),
+        "call-photo-preview": replace(
+            base,
+            screen=Screen.CALL,
+            call=replace(
+                call, photo=v.PhotoView(preview=v.Picture(320, 240, test_picture(320, 240, 3)))
+            ),
+        ),
+        "call-screen-share": replace(
+            base, screen=Screen.CALL, call=replace(call, screen_share=True)
+        ),
+        "signature": replace(
+            base,
+            screen=Screen.SIGNATURE,
+            signature=v.SignatureView(page=pages[-1], title="Vertrag", has_ink=True),
+        ),
+        "goodbye-wiping": replace(base, screen=Screen.GOODBYE),
+        "goodbye": replace(
+            base,
+            screen=Screen.GOODBYE,
+            wipe=v.WipeView(
+                verified=True, files=7, bytes=2_457_600, method="crypto-erase + overwrite"
+            ),
+        ),
+        "reconnecting": replace(base, screen=Screen.RECONNECTING),
+        "out_of_service": replace(base, screen=Screen.OUT_OF_SERVICE, problem="wipe failed"),
+        "attract-large": replace(base, screen=Screen.ATTRACT, large_text=True),
+        "intake-large": replace(base, screen=Screen.INTAKE, large_text=True),
+    }

@@ -1,0 +1,175 @@
+"""Every text the kiosk shows, in German (the default) and English.
+
+``text(key, language, **values)`` looks a string up; a missing key is a bug the tests catch
+(``test_catalogue_complete``), so lookups never fall back silently to another language.
+"""
+
+from __future__ import annotations
+
+CATALOGUE: dict[str, dict[str, str]] = {
+    "de": {
+        "attract.title": "Willkommen",
+        "attract.lead": "Persönliche Beratung per Video – jetzt, ohne Termin.",
+        "attract.start": "Beratung starten",
+        "language.title": "Sprache wählen",
+        "consent.title": "Datenschutz",
+        "consent.accept": "Einverstanden",
+        "consent.decline": "Ablehnen",
+        "intake.title": "Worum geht es?",
+        "intake.submit": "Beraterin oder Berater rufen",
+        "intake.required": "Pflichtfeld",
+        "waiting.title": "Einen Moment bitte",
+        "waiting.position": "Sie sind an Position {position}.",
+        "waiting.estimate": "Geschätzte Wartezeit: etwa {minutes} Minuten",
+        "waiting.unknown": "Wir suchen eine freie Beraterin oder einen freien Berater.",
+        "waiting.cancel": "Abbrechen",
+        "call.connecting": "Verbindung wird aufgebaut …",
+        "call.mute": "Stumm",
+        "call.unmute": "Ton an",
+        "call.camera_off": "Kamera aus",
+        "call.camera_on": "Kamera an",
+        "call.chat": "Chat",
+        "call.end": "Beenden",
+        "call.send": "Senden",
+        "call.document": "Neues Dokument",
+        "call.open": "Öffnen",
+        "call.close": "Schließen",
+        "call.page": "Seite {page} von {pages}",
+        "call.scanning": "Dokument wird gescannt …",
+        "call.photo_countdown": "Foto in {seconds}",
+        "call.keep": "Verwenden",
+        "call.retake": "Neu aufnehmen",
+        "call.screen_share": "Bildschirm der Beratung",
+        "signature.title": "Bitte unterschreiben",
+        "signature.hint": "Unterschreiben Sie mit dem Stift auf dem Tablett.",
+        "signature.clear": "Löschen",
+        "signature.confirm": "Unterschreiben",
+        "goodbye.title": "Vielen Dank und auf Wiedersehen",
+        "goodbye.wiping": "Ihre Daten werden gelöscht …",
+        "goodbye.wiped": "Ihre Daten wurden gelöscht und die Löschung geprüft.",
+        "goodbye.details": "{files} Dateien, {size} – Verfahren: {method}",
+        "goodbye.done": "Fertig",
+        "reconnecting.title": "Verbindung unterbrochen",
+        "reconnecting.lead": "Wir verbinden Sie gleich wieder. Bitte warten Sie.",
+        "oos.title": "Außer Betrieb",
+        "oos.lead": (
+            "Dieses Terminal ist gerade nicht verfügbar. Bitte wenden Sie sich an das Personal."
+        ),
+        "countdown": "Sind Sie noch da? Ende in {seconds} s",
+        "still_here": "Ich bin noch da",
+        "cancel": "Abbrechen",
+        "large_text": "Große Schrift",
+        "kb.space": "Leerzeichen",
+    },
+    "en": {
+        "attract.title": "Welcome",
+        "attract.lead": "Personal advice by video – right now, no appointment needed.",
+        "attract.start": "Start a consultation",
+        "language.title": "Choose your language",
+        "consent.title": "Privacy",
+        "consent.accept": "I agree",
+        "consent.decline": "Decline",
+        "intake.title": "What is it about?",
+        "intake.submit": "Call an adviser",
+        "intake.required": "required",
+        "waiting.title": "One moment please",
+        "waiting.position": "You are number {position} in the queue.",
+        "waiting.estimate": "Estimated wait: about {minutes} minutes",
+        "waiting.unknown": "We are finding an available adviser.",
+        "waiting.cancel": "Cancel",
+        "call.connecting": "Connecting …",
+        "call.mute": "Mute",
+        "call.unmute": "Unmute",
+        "call.camera_off": "Camera off",
+        "call.camera_on": "Camera on",
+        "call.chat": "Chat",
+        "call.end": "End",
+        "call.send": "Send",
+        "call.document": "New document",
+        "call.open": "Open",
+        "call.close": "Close",
+        "call.page": "Page {page} of {pages}",
+        "call.scanning": "Scanning the document …",
+        "call.photo_countdown": "Photo in {seconds}",
+        "call.keep": "Use it",
+        "call.retake": "Retake",
+        "call.screen_share": "Adviser's screen",
+        "signature.title": "Please sign",
+        "signature.hint": "Sign with the pen on the tablet.",
+        "signature.clear": "Clear",
+        "signature.confirm": "Sign",
+        "goodbye.title": "Thank you and goodbye",
+        "goodbye.wiping": "Deleting your data …",
+        "goodbye.wiped": "Your data has been deleted and the deletion verified.",
+        "goodbye.details": "{files} files, {size} – method: {method}",
+        "goodbye.done": "Done",
+        "reconnecting.title": "Connection interrupted",
+        "reconnecting.lead": "We are reconnecting you. Please wait.",
+        "oos.title": "Out of service",
+        "oos.lead": "This terminal is not available right now. Please ask a member of staff.",
+        "countdown": "Are you still there? Ending in {seconds} s",
+        "still_here": "I am still here",
+        "cancel": "Cancel",
+        "large_text": "Large text",
+        "kb.space": "Space",
+    },
+}
+
+LANGUAGE_NAMES = {"de": "Deutsch", "en": "English"}
+
+# Our template privacy notice; a tenant replaces it with its own text in the configuration.
+CONSENT_TEMPLATE = {
+    "de": (
+        "Bevor wir Sie verbinden, möchten wir Ihnen erklären, was mit Ihren Angaben geschieht.\n\n"
+        "Bild und Ton des Gesprächs laufen verschlüsselt direkt zwischen diesem Terminal und "
+        "Ihrer Beraterin oder Ihrem Berater. Unser Vermittlungsserver stellt nur die Verbindung "
+        "her und kann weder Bild, Ton, Chat noch Dokumente einsehen.\n\n"
+        "Ihren Namen und Ihr Anliegen verwenden wir ausschließlich für dieses eine Gespräch.\n\n"
+        "Alles, was dieses Terminal während des Gesprächs von Ihnen erhält – Eingaben, Chat, "
+        "Scans, Fotos und Dokumente – liegt nur verschlüsselt im Arbeitsspeicher und wird am "
+        "Ende des Gesprächs gelöscht. Die Löschung wird geprüft und Ihnen angezeigt.\n\n"
+        "Eine Unterschrift auf dem Tablett enthält auch die Schreibbewegung. Diese wird nur "
+        "verschlüsselt und fest mit dem unterschriebenen Dokument verbunden weitergegeben.\n\n"
+        "Protokolle enthalten keine Inhalte des Gesprächs. Sie können Ihre Einwilligung "
+        "jederzeit widerrufen, indem Sie das Gespräch beenden.\n\n"
+        "Wenn Sie ablehnen, wird nichts gespeichert und nichts übertragen."
+    ),
+    "en": (
+        "Before we connect you, here is what happens with your details.\n\n"
+        "Picture and sound of the conversation travel encrypted directly between this terminal "
+        "and your adviser. Our connection server only sets the call up and cannot see the "
+        "picture, sound, chat or documents.\n\n"
+        "We use your name and your topic for this one conversation only.\n\n"
+        "Everything this terminal receives from you during the conversation – entries, chat, "
+        "scans, photos and documents – is held encrypted in memory only and is deleted when the "
+        "conversation ends. The deletion is checked and shown to you.\n\n"
+        "A signature on the tablet also records how you write it. It is passed on only "
+        "encrypted and firmly bound to the signed document.\n\n"
+        "Logs hold no content of the conversation. You can withdraw your consent at any time "
+        "by ending the conversation.\n\n"
+        "If you decline, nothing is stored and nothing is sent."
+    ),
+}
+
+# On-screen keyboard rows per language; the German one carries umlauts and ß.
+KEYBOARD_ROWS = {
+    "de": ("1234567890ß", "qwertzuiopü", "asdfghjklöä", "yxcvbnm,.-@"),
+    "en": ("1234567890-", "qwertyuiop'", "asdfghjkl@", "zxcvbnm,.äöü"),
+}
+
+
+def text(key: str, language: str, **values: object) -> str:
+    """The string ``key`` in ``language``, with ``{placeholders}`` filled in."""
+    template = CATALOGUE[language][key]
+    return template.format(**values) if values else template
+
+
+def human_size(size: int, language: str) -> str:
+    """Bytes as a short human number (``1,2 MB`` in German, ``1.2 MB`` in English)."""
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            shown = f"{value:.0f}" if unit == "B" else f"{value:.1f}"
+            return (shown.replace(".", ",") if language == "de" else shown) + " " + unit
+        value /= 1024
+    raise AssertionError("unreachable")
