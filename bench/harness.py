@@ -102,7 +102,8 @@ class Stack:
     def hub_log(self) -> Path:
         return self.workdir / "hub.log"
 
-    def start_hub(self) -> None:
+    def start_hub(self, *extra: str) -> None:
+        """Start ``kiosk-hub serve`` (``extra``: more serve options, e.g. TURN settings)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         pw = self.workdir / "adviser.password"
         pw.write_text(self.password + "\n")
@@ -130,6 +131,7 @@ class Stack:
                     str(self.port),
                     "--db",
                     str(self.db),
+                    *extra,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -247,8 +249,42 @@ class Console:
             timeout=timeout_s * 1000,
         )
 
+    async def transport(self) -> dict[str, Any] | None:
+        """The call's selected candidate pair and DTLS/SRTP state, from the browser's getStats()."""
+        state: dict[str, Any] | None = await self.page.evaluate(_SELECTED_PAIR_JS)
+        return state
+
     async def reset_latencies(self) -> None:
         await self.page.evaluate("() => { window.__probe.latencies = []; }")
+
+
+# Installed before the console loads: keeps every RTCPeerConnection it makes, for getStats().
+_RECORD_PEER_CONNECTIONS_JS = """(() => {
+  const Original = window.RTCPeerConnection;
+  window.__pcs = [];
+  window.RTCPeerConnection = function (...args) {
+    const pc = new Original(...args);
+    window.__pcs.push(pc);
+    return pc;
+  };
+  window.RTCPeerConnection.prototype = Original.prototype;
+})();"""
+
+_SELECTED_PAIR_JS = """async () => {
+  for (const pc of [...(window.__pcs || [])].reverse()) {
+    const stats = await pc.getStats();
+    for (const s of stats.values()) {
+      if (s.type === 'transport' && s.selectedCandidatePairId) {
+        const pair = stats.get(s.selectedCandidatePairId);
+        return { local: stats.get(pair.localCandidateId).candidateType,
+                 remote: stats.get(pair.remoteCandidateId).candidateType,
+                 dtls: s.dtlsState, srtp: s.srtpCipher || null,
+                 tls: s.tlsVersion || null };
+      }
+    }
+  }
+  return null;
+}"""
 
 
 def chromium_missing_message() -> str | None:
@@ -277,6 +313,7 @@ async def console_page(browser_: Any, url: str) -> AsyncIterator[Console]:
     context = await browser_.new_context(viewport={"width": 1280, "height": 800})
     await context.grant_permissions(["camera", "microphone"], origin=url)
     page = await context.new_page()
+    await page.add_init_script(_RECORD_PEER_CONNECTIONS_JS)
     try:
         yield Console(page, url)
     finally:

@@ -55,6 +55,12 @@ async def test_adviser_and_kiosk_see_hear_and_chat(stack: Stack) -> None:
         assert await page.text_content("#call-state") == (
             "Connected — end-to-end encrypted (DTLS-SRTP)"
         )
+        # Privacy promise 1: the browser's own stats show DTLS up and SRTP protecting media,
+        # on a direct path between browser and kiosk (the hub is not in it).
+        transport = await console.transport()
+        assert transport is not None, "no selected candidate pair"
+        assert transport["dtls"] == "connected" and transport["srtp"], transport
+        assert transport["local"] == "host" and transport["remote"] == "host", transport
 
         # Chat both ways: the simulated customer greets and answers each message.
         await page.fill("#chat-input", f"Guten Tag {canary}")
@@ -92,3 +98,7 @@ async def test_adviser_and_kiosk_see_hear_and_chat(stack: Stack) -> None:
         assert canary.encode() not in path.read_bytes(), f"conversation content in {path.name}"
     for wal in stack.workdir.glob("hub.sqlite3*"):
         assert canary.encode() not in wal.read_bytes()
+    # The hub relayed offers and answers but kept none of them.
+    for path in (stack.hub_log, *stack.workdir.glob("hub.sqlite3*")):
+        data = path.read_bytes()
+        assert b"a=fingerprint" not in data and b"a=ice-pwd" not in data, path.name
