@@ -22,10 +22,17 @@ from appliance.config import ConfigError, KioskConfig, load_config
 from appliance.custody import SessionCustody
 from appliance.hub_client import HubRejected
 from appliance.ice import use_host_addresses
-from appliance.journey import Journey
 from appliance.kiosk import Kiosk
 from appliance.selftest import add_selftest_command, run_selftest
-from appliance.ui_bridge import UiBridge, add_ui_arguments, run_with_ui, ui_mode, window_size
+from appliance.ui_bridge import (
+    UiBridge,
+    add_ui_arguments,
+    base_view,
+    journey_for,
+    run_with_ui,
+    ui_mode,
+    window_size,
+)
 from appliance.wipe_command import add_wipe_command, run_wipe
 from drivers.camera import Camera
 from drivers.camera.simulated import SimulatedCamera
@@ -169,8 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if mode is None:
             asyncio.run(serve(kiosk))
         else:
-            journey = Journey()
-            bridge = UiBridge(kiosk, journey, custody=custody)
+            journey = journey_for(config.ui)
+            bridge = UiBridge(kiosk, journey, base_view=base_view(config.ui), custody=custody)
             run_with_ui(kiosk, bridge, mode=mode, size=size)
     except HubRejected as exc:
         print(f"kiosk: {exc}", file=sys.stderr)

@@ -195,6 +195,12 @@ class Call:
         self._channel.send(channel.encode(message))
         return message
 
+    def send(self, message: channel.ChannelMessage) -> None:
+        """Send any data-channel message; raises ``CallError`` until the channel is open."""
+        if self._channel is None or self._channel.readyState != "open":
+            raise CallError("the data channel is not connected yet")
+        self._channel.send(channel.encode(message))
+
     async def close(self) -> None:
         """Stop media and close the peer connection; idempotent."""
         if self._closed:
@@ -224,6 +230,9 @@ class Call:
         except ProtocolError as exc:
             # The content may be personal data: log only what was wrong with it.
             log.warning("dropped a data-channel frame: %s", exc.code)
+            return
+        if not isinstance(message, channel.Chat):
+            log.warning("dropped a %s message: only chat comes from the adviser", message.TYPE)
             return
         if self._on_chat is not None:
             self._on_chat(message)

@@ -39,6 +39,7 @@ from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from appliance import device_settings as ds
+from appliance import ui_settings as us
 from appliance import vault_settings as vs
 
 DEFAULT_HUB_URL = "ws://127.0.0.1:8080"
@@ -71,6 +72,7 @@ class KioskConfig:
     stats_file: Path | None = None
     vault: vs.VaultSettings = field(default_factory=vs.VaultSettings)
     devices: ds.DevicesConfig = field(default_factory=ds.DevicesConfig)
+    ui: us.UiSettings = field(default_factory=us.UiSettings)
 
     @property
     def kiosk_ws_url(self) -> str:
@@ -91,6 +93,7 @@ _TOP_KEYS = {
     "reconnect",
     "vault",
     "devices",  # [devices.*]: see appliance.device_settings
+    "ui",  # [ui]: tenant branding, consent text, intake fields (appliance.ui_settings)
 }
 _SECTIONS: dict[str, set[str]] = {
     "video": {"width", "height", "fps"},
@@ -200,6 +203,7 @@ def config_from_mapping(data: Mapping[str, Any], *, base_dir: Path) -> KioskConf
         stats_file=stats_path,
         vault=vs.vault_settings(sections["vault"], base_dir=base_dir, error=_fail),
         devices=ds.parse_devices(data.get("devices"), error=_fail),
+        ui=us.ui_settings(data.get("ui"), base_dir=base_dir, error=_fail),
     )
 
 

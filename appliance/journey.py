@@ -291,7 +291,7 @@ class Journey:
         timeouts: Timeouts | None = None,
         minutes_per_customer: float = 8.0,
         hub_up: bool = False,
-        now: float = 0.0,
+        now: float | None = None,
     ) -> None:
         self.default_language = default_language
         self.fields = fields
@@ -300,6 +300,7 @@ class Journey:
         self.state = JourneyState(
             language=default_language,
             hub_up=hub_up,
+            # Unknown start time: the first tick starts the hub-unreachable clock.
             hub_down_since=None if hub_up else now,
         )
 
@@ -485,6 +486,8 @@ class Journey:
 
     def _tick(self, now: float) -> list[Action]:
         s = self.state
+        if not s.hub_up and s.hub_down_since is None:
+            self.state = s = replace(s, hub_down_since=now)
         if s.hub_down_since is not None and s.screen is not Screen.OUT_OF_SERVICE:
             if now - s.hub_down_since >= self.timeouts.hub_out_of_service:
                 actions = self._abort("hub_lost", now) if s.screen is not Screen.ATTRACT else []

@@ -106,6 +106,9 @@ class KioskObserver(Protocol):
     def chat_received(self, text: str) -> None:
         """The adviser wrote ``text`` (personal data: show it, never log it)."""
 
+    def channel_opened(self) -> None:
+        """The call's data channel is open (the UI sends the intake form now)."""
+
 
 _Input = (
     _CustomerQueue | c.Event | _FromCall | _ConnectTimeout | _HubFinished | _EndSession | HubEvent
@@ -160,6 +163,7 @@ class Kiosk:
         self._running = False
         # Session content and its wipes; None only in tests that store nothing.
         self._custody = custody
+        self._custody_started = False  # startup() ran: out_of_service now means a failure
         self._repair_task: asyncio.Task[None] | None = None
         # With a touch UI the customer decides when to queue (see appliance.ui_bridge).
         self._queue_on_request = queue_on_request
@@ -203,6 +207,23 @@ class Kiosk:
             self._current.chat_out += 1
         self._notify()
         return message
+
+    @property
+    def service_problem(self) -> str | None:
+        """Why the kiosk cannot serve customers (a wipe failed), once storage was set up."""
+        if self._custody is None or not self._custody_started:
+            return None
+        return self._custody.out_of_service
+
+    def send_intake(self, values: tuple[tuple[str, str], ...]) -> None:
+        """Send the customer's intake form to the adviser, end to end over the data channel.
+
+        Never through the hub and never logged; ``CallError`` when no channel is open.
+        """
+        if self._call is None:
+            raise CallError("no consultation in progress")
+        fields = tuple(channel.IntakeField(key=k, value=value) for k, value in values)
+        self._call.send(channel.Intake(fields=fields))
 
     @property
     def vault(self) -> SessionVault:
@@ -249,7 +270,9 @@ class Kiosk:
         self._running = True
         if self._custody is not None:
             await self._custody.startup()  # leftovers of a crash go before we queue
+            self._custody_started = True
             self._report_custody()
+            self._notify()
         await self._camera.start()
         await self._microphone.start()
         hub_task = asyncio.create_task(self._hub.run(self._inputs.put_nowait), name="hub")
@@ -487,9 +510,12 @@ class Kiosk:
             self._inputs.put_nowait(_FromCall(generation, c.CallFailed()))
 
     def _channel_opened(self, generation: int) -> None:
-        if generation != self._generation or not self._simulated_customer:
+        if generation != self._generation:
             return
-        self._auto_say(GREETING)
+        for observer in self._observers:
+            observer.channel_opened()
+        if self._simulated_customer:
+            self._auto_say(GREETING)
 
     def _chat_received(self, generation: int, message: channel.Chat) -> None:
         if generation != self._generation:

@@ -32,11 +32,14 @@ from appliance import consultation as c
 from appliance import journey as j
 from appliance.call import CallError
 from appliance.kiosk import Kiosk
+from appliance.ui_settings import UiSettings
 from kiosk_ui import viewmodels as v
+from protocol.errors import ProtocolError
 
 if TYPE_CHECKING:
     from appliance.custody import SessionCustody
     from appliance.wipe import WipeReport, WipeTrigger
+    from kiosk_ui.app import KioskUi
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +196,16 @@ class UiBridge:
         """Show the adviser's line."""
         self.handle(j.ChatReceived(text))
 
+    def channel_opened(self) -> None:
+        """Hand the intake form to the adviser, end to end (never via the hub, never logged)."""
+        values = self.journey.state.values
+        if not values or self.journey.screen not in (v.Screen.CALL, v.Screen.SIGNATURE):
+            return
+        try:
+            self.kiosk.send_intake(values)
+        except (CallError, ProtocolError) as exc:
+            log.warning("intake form not sent (%s)", type(exc).__name__)
+
     # -- custody ---------------------------------------------------------------------
 
     def _wiped(self, report: WipeReport) -> None:
@@ -202,14 +215,17 @@ class UiBridge:
         self.handle(j.WipeFinished(wipe))
 
     def _check_service(self) -> None:
-        if self._custody is None:
+        # Edge-triggered: a failed wipe (at startup too) shows out of service once, and a
+        # later verified wipe (``repair``) brings the attract screen back.
+        problem = self.kiosk.service_problem
+        ok = problem is None
+        if ok == self._service_ok:
             return
-        ok = self._custody.ready
-        if self._service_ok is True and not ok:
-            self.handle(j.WipeFailed(self._custody.out_of_service or "wipe failed"))
-        elif self._service_ok is False and ok:
+        before, self._service_ok = self._service_ok, ok
+        if problem is not None:
+            self.handle(j.WipeFailed(problem))
+        elif before is False:
             self.handle(j.ServiceRestored())
-        self._service_ok = ok if (ok or self._service_ok is not None) else None
 
 
 # -- command line ------------------------------------------------------------------------
@@ -262,11 +278,14 @@ def run_with_ui(
     *,
     mode: str,
     size: tuple[int, int],
+    ui: KioskUi | None = None,
+    on_frame: Callable[[], None] | None = None,
 ) -> None:
     """Run the kiosk's loop in a second thread and the UI on this (main) thread.
 
     Returns when the window closes (the kiosk is then stopped politely) or the kiosk stops;
-    an exception of the kiosk (``HubRejected``...) is raised here.
+    an exception of the kiosk (``HubRejected``...) is raised here. ``ui`` and ``on_frame``
+    go to ``run_window`` (scripted journeys in the tests).
     """
     from kiosk_ui.app import run_window, use_video_driver  # SDL loads only with a UI
 
@@ -310,6 +329,8 @@ def run_with_ui(
             done.is_set,
             size=size,
             fullscreen=mode == "fullscreen",
+            ui=ui,
+            on_frame=on_frame,
         )
     finally:
         if not done.is_set():
@@ -322,7 +343,16 @@ def run_with_ui(
         raise errors[0]
 
 
-def base_view(config: object) -> v.KioskView:
-    """The tenant's fixed parts of every view (branding, fields, texts) from ``config``."""
-    del config  # tenant branding from the configuration: see docs/ui.md (later)
-    return v.KioskView()
+def base_view(settings: UiSettings) -> v.KioskView:
+    """The tenant's fixed parts of every view (branding, fields, texts) from ``[ui]``."""
+    return v.KioskView(
+        language=settings.default_language,
+        branding=settings.branding,
+        fields=settings.fields,
+        consent_text=settings.consent_text,
+    )
+
+
+def journey_for(settings: UiSettings) -> j.Journey:
+    """The journey with the tenant's intake fields and default language."""
+    return j.Journey(default_language=settings.default_language, fields=settings.fields)

@@ -159,11 +159,14 @@ def run_window(
     fullscreen: bool = False,
     dpi: float = 140.0,
     on_frame: Callable[[], None] | None = None,
+    ui: KioskUi | None = None,
 ) -> None:
     """Own the SDL window until ``should_stop()``: draw the current view, report intents.
 
     Runs on the main thread (SDL wants its events there); every call it makes into the
     appliance (``current_view``, ``report``, ``feed``) only reads a snapshot or posts a message.
+    ``on_frame`` runs after every presented frame; ``ui`` replaces the default ``KioskUi``
+    (scripted journeys look up its buttons and post real SDL events).
     """
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
     pygame.display.init()
@@ -171,7 +174,8 @@ def run_window(
     flags = pygame.FULLSCREEN if fullscreen else 0
     screen = pygame.display.set_mode((0, 0) if fullscreen else size, flags)
     pygame.display.set_caption("Branch Kiosk")
-    ui = KioskUi(screen.get_size(), dpi=dpi, cues=Cues())
+    if ui is None:
+        ui = KioskUi(screen.get_size(), dpi=dpi, cues=Cues())
     clock = pygame.time.Clock()
     try:
         while not should_stop():

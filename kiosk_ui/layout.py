@@ -136,13 +136,15 @@ def layout(view: v.KioskView, local: LocalState, theme: Theme) -> list[Widget]:
     widgets: list[Widget] = [Box(screen_rect, p.background)]
     body = screen_rect.copy()
     if view.screen is not Screen.CALL:
-        widgets += _header(view, theme)
+        # The inactivity warning takes the header's place for its last seconds, so it never
+        # covers keys or buttons (language and abort come back with "I am still here").
+        widgets += _header(view, theme) if view.countdown is None else _countdown(view, theme)
         body = pygame.Rect(0, theme.header_h, theme.width, theme.height - theme.header_h)
     body = body.inflate(-2 * theme.gap, -2 * theme.gap)
     builder = _SCREENS[view.screen]
     widgets += builder(view, local, theme, body)
-    if view.countdown is not None:
-        widgets += _countdown(view, theme)
+    if view.countdown is not None and view.screen is Screen.CALL:
+        widgets += _countdown(view, theme)  # the call has no timeout today; just in case
     return widgets
 
 
@@ -231,7 +233,14 @@ def _header(view: v.KioskView, theme: Theme) -> list[Widget]:
     if view.screen in _ABORTABLE:
         x -= size + theme.gap
         right.append(Button(pygame.Rect(x, pad, size, size), "", v.Abort(), "quiet", icon="close"))
-    name_rect = pygame.Rect(theme.gap, 0, x - 2 * theme.gap, h)
+    name_x = theme.gap
+    logo = theme.logo
+    if logo is not None and logo.height > 0:
+        # The logo keeps its aspect ratio at the header's height, at most a third of the bar.
+        lw = min(round(logo.width * (h - 2 * pad) / logo.height), theme.width // 3)
+        out.append(Media(pygame.Rect(theme.gap, pad, lw, h - 2 * pad), "picture", logo))
+        name_x += lw + theme.gap
+    name_rect = pygame.Rect(name_x, 0, x - theme.gap - name_x, h)
     out.append(_label(theme, name_rect, view.branding.name, theme.body_px, p.on_primary, p.primary))
     return out + right
 
@@ -245,15 +254,21 @@ _ABORTABLE = {
 }
 
 
+def countdown_rect(theme: Theme) -> pygame.Rect:
+    """Where the inactivity warning shows: in place of the header, at the top."""
+    return pygame.Rect(0, 0, theme.width, theme.header_h)
+
+
 def _countdown(view: v.KioskView, theme: Theme) -> list[Widget]:
     p = theme.palette
-    h = theme.button_h + 2 * theme.gap
-    bar = pygame.Rect(0, theme.height - h, theme.width, h)
+    bar = countdown_rect(theme)
+    h = bar.h
+    pad = max(4, (h - theme.target) // 2)
     bw = min(
         theme.width // 2 - theme.gap,
         theme.font(theme.body_px).size(_t(view, "still_here"))[0] + 4 * theme.gap,
     )
-    button = pygame.Rect(bar.right - theme.gap - bw, bar.y + theme.gap, bw, theme.button_h)
+    button = pygame.Rect(bar.right - theme.gap - bw, bar.y + pad, bw, h - 2 * pad)
     message = pygame.Rect(theme.gap, bar.y, button.x - 2 * theme.gap, h)
     return [
         Box(bar, p.warning),
@@ -444,9 +459,10 @@ def keyboard(
     return out
 
 
-def keyboard_height(theme: Theme) -> int:
-    """Height of the keyboard with ``rows`` rows at this theme."""
-    return 5 * (theme.target + theme.gap) + 4 * (theme.gap // 2)
+def keyboard_height(theme: Theme, *, spacious: bool = True) -> int:
+    """Height of the five-row keyboard: keys a target plus a gap high, or exactly a target."""
+    key = theme.target + (theme.gap if spacious else 0)
+    return 5 * key + 4 * (theme.gap // 2)
 
 
 def _intake(view: v.KioskView, local: LocalState, theme: Theme, body: pygame.Rect) -> list[Widget]:
@@ -516,10 +532,14 @@ def _call(view: v.KioskView, local: LocalState, theme: Theme, body: pygame.Rect)
     bar_h = theme.button_h + 2 * theme.gap
     bar = pygame.Rect(0, theme.height - bar_h, theme.width, bar_h)
     chat_w = 0
-    # On narrow landscape panels the chat (with its keyboard) covers the stage: keys stay big.
-    cover = call.chat_open and not theme.portrait and theme.width // 2 < 12 * theme.target
+    # The chat is wide enough for 9 mm keys; on narrow landscape panels, where little video
+    # would be left beside it, it covers the stage.
+    cols = max(len(row) for row in KEYBOARD_ROWS[view.language])
+    needed = cols * theme.target + (cols - 1) * (theme.gap // 2) + 2 * theme.gap
+    half = max(theme.width // 2, needed)
+    cover = call.chat_open and not theme.portrait and theme.width - half < theme.width // 3
     if call.chat_open:
-        chat_w = theme.width if theme.portrait or cover else theme.width // 2
+        chat_w = theme.width if theme.portrait or cover else half
     stage = pygame.Rect(0, 0, theme.width - (0 if theme.portrait or cover else chat_w), bar.y)
     if call.chat_open and theme.portrait:
         stage.h = bar.y // 3
@@ -647,8 +667,12 @@ def _chat(view: v.KioskView, local: LocalState, theme: Theme, rect: pygame.Rect)
     p = theme.palette
     out: list[Widget] = [Box(rect, p.surface)]
     inner = rect.inflate(-2 * theme.gap, -2 * theme.gap)
-    kb_h = min(inner.h * 3 // 5, 5 * (theme.target + theme.gap // 2))
     draft_h = theme.target
+    # Keys stay at least one touch target high; the message lines get what is left.
+    kb_h = max(
+        keyboard_height(theme, spacious=False), min(inner.h * 3 // 5, keyboard_height(theme))
+    )
+    kb_h = min(kb_h, inner.h - draft_h - theme.gap)
     kb = pygame.Rect(inner.x, inner.bottom - kb_h, inner.w, kb_h)
     draft = pygame.Rect(inner.x, kb.y - draft_h - theme.gap, inner.w, draft_h)
     out.append(Field(draft, "chat", local.chat_draft, True, theme.body_px))

@@ -116,6 +116,13 @@ def sample_views(language: str) -> dict[str, v.KioskView]:
             screen=Screen.SIGNATURE,
             signature=v.SignatureView(page=pages[-1], title="Vertrag", has_ink=True),
         ),
+        "signature-countdown": replace(
+            base,
+            screen=Screen.SIGNATURE,
+            countdown=9,
+            signature=v.SignatureView(page=pages[-1], title="Vertrag", has_ink=False),
+        ),
+        "consent-countdown": replace(base, screen=Screen.CONSENT, countdown=15),
         "goodbye-wiping": replace(base, screen=Screen.GOODBYE),
         "goodbye": replace(
             base,

@@ -16,6 +16,9 @@ CHANNEL = Registry("data channel")
 # Label of the RTCDataChannel the kiosk opens for these messages.
 CHANNEL_LABEL = "consultation"
 CHAT_MAX = 4000
+INTAKE_FIELDS_MAX = 8
+INTAKE_KEY_PATTERN = r"[a-z][a-z0-9_]{0,31}"
+INTAKE_VALUE_MAX = 200
 
 
 @CHANNEL.register
@@ -29,7 +32,24 @@ class Chat:
     ts: int = rule(minimum=0, description="sender's clock, ms since the epoch")
 
 
-ChannelMessage = Chat
+@dataclass(frozen=True, kw_only=True)
+class IntakeField:
+    """One answer of the customer's intake form (``name``, ``topic``...)."""
+
+    key: str = rule(pattern=INTAKE_KEY_PATTERN, description="the tenant's field key")
+    value: str = rule(max_len=INTAKE_VALUE_MAX, description="what the customer typed")
+
+
+@CHANNEL.register
+@dataclass(frozen=True, kw_only=True)
+class Intake:
+    """The kiosk's intake form, sent once when the channel opens (never via the hub)."""
+
+    TYPE: ClassVar[str] = "intake"
+    fields: tuple[IntakeField, ...] = rule(max_items=INTAKE_FIELDS_MAX)
+
+
+ChannelMessage = Chat | Intake
 
 
 def decode(raw: str | bytes) -> ChannelMessage:

@@ -5,7 +5,7 @@ import { ApiError, HubApi } from "./api.js";
 import { CALL_STATE_WORDS, Consultation } from "./call.js";
 import { loadProtocol } from "./protocol.js";
 import { SignallingConnection } from "./signalling.js";
-import { ChatLog, QueueList } from "./views.js";
+import { ChatLog, CustomerDetails, QueueList } from "./views.js";
 
 // How long "Call ended by the customer" stays on screen before the queue comes back.
 const ENDED_NOTICE_MS = 2500;
@@ -82,6 +82,7 @@ class AdviserConsole {
       onAccept: (id, device) => this.accept(id, device),
     });
     this.chat = new ChatLog($("chat-log"));
+    this.details = new CustomerDetails($("chat-log").parentElement, $("chat-title"));
     this.bindControls();
   }
 
@@ -342,6 +343,9 @@ class AdviserConsole {
     call.addEventListener("chat", (e) => {
       if (call === this.call) this.chat.add("customer", e.detail.message.text);
     });
+    call.addEventListener("intake", (e) => {
+      if (call === this.call) this.details.show(e.detail.fields);
+    });
     call.addEventListener("problem", (e) => {
       if (call === this.call) this.chat.note(e.detail.text);
     });
@@ -420,6 +424,7 @@ class AdviserConsole {
     this.el.callState.textContent = CALL_STATE_WORDS.waiting;
     this.el.end.disabled = false;
     this.chat.clear();
+    this.details.clear();
     this.setMuted(false);
     this.setCameraOff(false);
     this.el.queueView.hidden = true;
@@ -439,6 +444,7 @@ class AdviserConsole {
     this.el.chatInput.disabled = true;
     this.el.chatSend.disabled = true;
     this.chat.clear();
+    this.details.clear(); // the customer's form goes with the call
   }
 
   sendChat() {

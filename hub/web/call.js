@@ -30,6 +30,7 @@ export function rtcIceServers(iceServers) {
 
 /**
  * Events: "state" {state, words}, "remote-stream" {stream}, "chat" {message},
+ * "intake" {fields} (the customer's form, end to end; shown, never stored),
  * "chat-ready" {ready}, "problem" {text}, "failed" {}.
  */
 export class Consultation extends EventTarget {
@@ -179,6 +180,7 @@ export class Consultation extends EventTarget {
       return;
     }
     if (message.type === "chat") this.emit("chat", { message });
+    else if (message.type === "intake") this.emit("intake", { fields: message.fields });
   }
 
   emitState(state) {

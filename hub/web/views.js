@@ -129,6 +129,43 @@ export class ChatLog {
   }
 }
 
+/**
+ * The customer's intake form (name, topic...) as the kiosk sent it over the data channel.
+ * Lives only in the DOM of the current call; clear() drops it when the call ends.
+ */
+export class CustomerDetails {
+  constructor(container, before) {
+    this.box = element("section", "customer-details");
+    this.box.setAttribute("aria-label", "Customer details");
+    this.box.hidden = true;
+    this.list = element("dl", "customer-details-list");
+    this.box.append(element("h2", "customer-details-title", "Customer details"), this.list);
+    container.insertBefore(this.box, before);
+  }
+
+  /** fields: [{key, value}] as validated by protocol.js. */
+  show(fields) {
+    const rows = [];
+    for (const { key, value } of fields) {
+      if (value === "") continue;
+      rows.push(element("dt", "customer-details-key", fieldLabel(key)));
+      rows.push(element("dd", "customer-details-value", value));
+    }
+    this.list.replaceChildren(...rows);
+    this.box.hidden = rows.length === 0;
+  }
+
+  clear() {
+    this.list.replaceChildren();
+    this.box.hidden = true;
+  }
+}
+
+function fieldLabel(key) {
+  const words = key.replaceAll("_", " ");
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
 function formatClock(ts) {
   const date = new Date(Number.isFinite(ts) ? ts : Date.now());
   return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });

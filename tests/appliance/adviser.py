@@ -78,6 +78,8 @@ class AdviserPeer:
         self.bars_seen = False
         self._bar_checks = 0
         self.chat_in: list[channel.Chat] = []
+        self.intake: channel.Intake | None = None  # the customer's form, end to end
+        self._intake_event = asyncio.Event()
         self._chat_event = asyncio.Event()
         self.channel: RTCDataChannel | None = None
         self._channel_open = asyncio.Event()
@@ -102,8 +104,20 @@ class AdviserPeer:
         dc.on("open", self._channel_open.set)
 
     def _message(self, data: str | bytes) -> None:
-        self.chat_in.append(channel.decode(data))
+        message = channel.decode(data)
+        if isinstance(message, channel.Intake):
+            self.intake = message
+            self._intake_event.set()
+            return
+        self.chat_in.append(message)
         self._chat_event.set()
+
+    async def wait_intake(self, within: float) -> list[tuple[str, str]]:
+        """The intake form the kiosk sent when the channel opened, as (key, value) pairs."""
+        async with asyncio.timeout(within):
+            await self._intake_event.wait()
+        assert self.intake is not None
+        return [(f.key, f.value) for f in self.intake.fields]
 
     async def answer(self, offer_sdp: str) -> str:
         """Apply the offer, add our media and return the answer (candidates included)."""

@@ -271,3 +271,17 @@ def test_random_sequences_keep_the_invariants(steps: list[tuple[j.Event, float]]
         # Timeouts are honoured: a deadline never lies further ahead than the longest one.
         if s.deadline is not None:
             assert s.deadline - now <= max(T.consent, T.waiting, T.wipe_confirm) + 1e-6
+
+
+def test_hub_clock_starts_at_the_first_tick_not_at_zero() -> None:
+    # time.monotonic() is large: a journey built without ``now`` must not think the hub has
+    # been gone since 0 and show out of service at once.
+    jr = j.Journey()
+    jr.handle(j.Tick(), 50_000.0)
+    assert where(jr) is Screen.ATTRACT
+    jr.handle(j.Tick(), 50_000.0 + T.hub_out_of_service - 1)
+    assert where(jr) is Screen.ATTRACT
+    jr.handle(j.Tick(), 50_000.0 + T.hub_out_of_service)
+    assert where(jr) is Screen.OUT_OF_SERVICE
+    jr.handle(j.HubUp(), 50_200.0)
+    assert where(jr) is Screen.ATTRACT
