@@ -8,6 +8,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from hub.access_log import install_log_filter
 from hub.auth import Clock, ConsoleAuth, LoginThrottle
 from hub.config import HubConfig
 from hub.signalling import SWITCHBOARD, Switchboard
@@ -39,6 +40,7 @@ def create_app(config: HubConfig, *, clock: Clock = time.time) -> web.Applicatio
     ``clock`` (seconds since the epoch) is injectable so tests can move time for login
     throttling and session expiry.
     """
+    install_log_filter()  # aiohttp's own error messages name the client's IP
     app = web.Application(client_max_size=API_BODY_MAX)
     app[CONFIG] = config
     app[CLOCK] = clock

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import math
 import secrets
 from collections import OrderedDict, deque
@@ -33,10 +34,26 @@ def _json_error(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": code, "message": message}, status=status)
 
 
-class LoginThrottle:
-    """Sliding-window count of failed logins per (ip, name) and per ip.
+def throttle_key(ip: str) -> str:
+    """The address a throttle counts against: IPv6 by its /64 (one host's usual share)."""
+    try:
+        address = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
-    Memory is bounded: at most ``max_keys`` keys are tracked, oldest evicted first.
+
+class LoginThrottle:
+    """Sliding-window count of failed logins per (ip, name) and per ip (IPv6: per /64).
+
+    An attempt is counted as a failure *before* the password is checked (``reserve``) and
+    taken back when it succeeds (``succeeded``), so parallel requests cannot all slip in
+    under the limit while the slow password checks run. Memory is bounded: at most
+    ``max_keys`` keys are tracked, oldest evicted first.
     """
 
     def __init__(
@@ -55,6 +72,7 @@ class LoginThrottle:
         self._failures: OrderedDict[tuple[str, ...], deque[float]] = OrderedDict()
 
     def _keys(self, ip: str, name: str) -> list[tuple[tuple[str, ...], int]]:
+        ip = throttle_key(ip)
         return [
             (("name", ip, name.casefold()[:64]), self._limits["name"]),
             (("ip", ip), self._limits["ip"]),
@@ -81,8 +99,17 @@ class LoginThrottle:
                 wait = max(wait, times[len(times) - limit] + self._window - now)
         return wait
 
-    def failed(self, ip: str, name: str) -> None:
-        """Count one failed attempt."""
+    def reserve(self, ip: str, name: str) -> float | None:
+        """Count an attempt as failed up front; None when limited (see ``retry_after``).
+
+        Returns the attempt's time, which ``release`` and ``succeeded`` need to take it back.
+        """
+        if self.retry_after(ip, name) > 0:
+            return None
+        return self.failed(ip, name)
+
+    def failed(self, ip: str, name: str) -> float:
+        """Count one failed attempt; return its time."""
         now = self._clock()
         for key, _limit in self._keys(ip, name):
             times = self._live(key, now)
@@ -91,9 +118,24 @@ class LoginThrottle:
             self._failures.move_to_end(key)
         while len(self._failures) > self._max_keys:
             self._failures.popitem(last=False)
+        return now
 
-    def succeeded(self, ip: str, name: str) -> None:
-        """Forget the failures of this (ip, name) pair; the per-ip count stays."""
+    def release(self, ip: str, name: str, attempt: float) -> None:
+        """Take back an attempt reserved with ``reserve`` (it was never checked)."""
+        for key, _limit in self._keys(ip, name):
+            times = self._failures.get(key)
+            if times is not None and attempt in times:
+                times.remove(attempt)
+                if not times:
+                    del self._failures[key]
+
+    def succeeded(self, ip: str, name: str, attempt: float | None = None) -> None:
+        """Forget the failures of this (ip, name) pair and take back ``attempt``.
+
+        Earlier failures of the ip stay counted.
+        """
+        if attempt is not None:
+            self.release(ip, name, attempt)
         self._failures.pop(self._keys(ip, name)[0][0], None)
 
 
@@ -120,6 +162,8 @@ class ConsoleAuth:
         self._storage = storage
         self._clock = clock
         self._throttle = throttle
+        # argon2 is deliberately slow and memory-hungry: only a few checks at a time.
+        self._verifications = asyncio.Semaphore(config.login_verify_concurrency)
         self.logout_listeners: list[LogoutListener] = []
 
     # -- helpers ----------------------------------------------------------
@@ -182,16 +226,26 @@ class ConsoleAuth:
             return _json_error(400, "invalid_request", 'send JSON {"name", "password"}')
         name, password = credentials
         ip = self.client_ip(request)
-        wait = self._throttle.retry_after(ip, name)
-        if wait > 0:
-            response = _json_error(429, "rate_limited", "too many failed logins; try again later")
-            response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
-            return response
-        login = await self._check_password(name, password)
+        # Reserve the attempt (counted as failed) before the slow check, so that parallel
+        # requests see each other; a success takes it back.
+        attempt = self._throttle.reserve(ip, name)
+        if attempt is None:
+            return _rate_limited(
+                self._throttle.retry_after(ip, name), "too many failed logins; try again later"
+            )
+        try:
+            async with asyncio.timeout(self._config.login_verify_wait_s):
+                await self._verifications.acquire()
+        except TimeoutError:
+            self._throttle.release(ip, name, attempt)  # not checked, so not a failure
+            return _rate_limited(1.0, "too many logins at once; try again in a moment")
+        try:
+            login = await self._check_password(name, password)
+        finally:
+            self._verifications.release()
         if login is None:
-            self._throttle.failed(ip, name)
             return _json_error(401, "unauthorized", LOGIN_FAILED)
-        self._throttle.succeeded(ip, name)
+        self._throttle.succeeded(ip, name, attempt)
         now = self._clock()
         self._storage.purge_sessions(now=now)
         session_id, csrf = self._storage.create_session(
@@ -204,19 +258,12 @@ class ConsoleAuth:
         return response
 
     async def _check_password(self, name: str, password: str) -> AdviserLogin | None:
-        candidates = self._storage.adviser_logins(name)
-        if not candidates:
-            # verify against a dummy hash so an unknown name takes as long as a known one
-            await asyncio.to_thread(self._storage.verify_password, None, password)
-            return None
-        # Names are unique per tenant; the same name in two tenants is told apart by password.
-        for candidate in candidates:
-            ok = await asyncio.to_thread(
-                self._storage.verify_password, candidate.password_hash, password
-            )
-            if ok:
-                return candidate
-        return None
+        # Adviser names are unique across tenants, so there is at most one candidate.
+        candidate = self._storage.adviser_login(name)
+        # an unknown name is checked against a dummy hash, so it takes as long as a known one
+        password_hash = None if candidate is None else candidate.password_hash
+        ok = await asyncio.to_thread(self._storage.verify_password, password_hash, password)
+        return candidate if ok and candidate is not None else None
 
     async def session(self, request: web.Request) -> web.StreamResponse:
         """``GET /api/session``: who is logged in, with the session's CSRF token."""
@@ -249,6 +296,12 @@ class ConsoleAuth:
         return response
 
 
+def _rate_limited(wait: float, message: str) -> web.Response:
+    response = _json_error(429, "rate_limited", message)
+    response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+    return response
+
+
 def _tokens_match(expected: str | None, given: str | None) -> bool:
     if not expected or not given or len(expected) > _TOKEN_MAX or len(given) > _TOKEN_MAX:
         return False
@@ -258,7 +311,7 @@ def _tokens_match(expected: str | None, given: str | None) -> bool:
 async def _read_credentials(request: web.Request) -> tuple[str, str] | None:
     try:
         body = await request.json()
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # deep nesting: RecursionError
         return None
     if not isinstance(body, dict) or set(body) != {"name", "password"}:
         return None

@@ -20,6 +20,8 @@ class HubConfig:
     db_path: Path = Path("var/hub.sqlite3")
     web_root: Path = WEB_ROOT
     heartbeat_s: int = 10
+    # A WebSocket that has not said hello within this many seconds is closed (1008).
+    hello_timeout_s: float = 5.0
     ice_servers: tuple[IceServer, ...] = ()
     # TURN relay (coturn, shared-secret REST credentials minted per connection); None = no relay.
     turn: TurnSettings | None = None
@@ -27,6 +29,10 @@ class HubConfig:
     login_window_s: float = 300.0
     login_failures_per_name: int = 5
     login_failures_per_ip: int = 20
+    # At most this many argon2 password checks run at once; a login that cannot start one
+    # within login_verify_wait_s gets 429.
+    login_verify_concurrency: int = 2
+    login_verify_wait_s: float = 2.0
     session_lifetime_s: float = 12 * 3600.0
     # None = automatic: Secure when the request came over TLS (or via a trusted proxy over https).
     cookie_secure: bool | None = None
@@ -36,9 +42,13 @@ class HubConfig:
     def __post_init__(self) -> None:
         if not 1 <= self.heartbeat_s <= 300:
             raise ValueError("heartbeat_s must be between 1 and 300 seconds")
+        if not 0 < self.hello_timeout_s <= 300:
+            raise ValueError("hello_timeout_s must be positive and at most 300 seconds")
         if not 0 <= self.port <= 65535:
             raise ValueError("port must be between 0 and 65535")
         if self.login_window_s <= 0 or self.session_lifetime_s <= 0:
             raise ValueError("login_window_s and session_lifetime_s must be positive")
         if self.login_failures_per_name < 1 or self.login_failures_per_ip < 1:
             raise ValueError("login failure limits must be at least 1")
+        if self.login_verify_concurrency < 1 or self.login_verify_wait_s <= 0:
+            raise ValueError("login_verify_concurrency must be >= 1, login_verify_wait_s > 0")

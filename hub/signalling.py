@@ -4,12 +4,18 @@ One ``Switchboard`` per application holds every connection, the per-tenant queue
 calls in progress. State changes happen synchronously between awaits, so two advisers racing
 for one kiosk cannot both win. The hub relays SDP and candidates between the two peers of a
 consultation without storing them; the consultation log keeps only ids, times and end reasons.
+
+Sending never waits on the receiver: each peer has a bounded queue of outgoing frames drained by
+its own writer task, so a peer that does not read delays nobody else (and is dropped when its
+queue overflows or a write stalls). Queue announcements are coalesced: a peer that has one
+pending gets the state as it is when the writer gets to it, never an older snapshot.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import secrets
 import sqlite3
@@ -21,7 +27,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from hub.auth import Clock, ConsoleAuth, SessionCookie
 from hub.config import HubConfig
 from hub.queue import ConsultationQueue, Waiting
-from hub.storage import Adviser, Device, Storage, StorageError, Tenant
+from hub.storage import Adviser, Device, Storage, StorageError, Tenant, secret_digest
 from hub.turn import mint as mint_turn_credential
 from protocol.codec import MAX_FRAME_BYTES
 from protocol.errors import MalformedFrame, ProtocolError
@@ -54,18 +60,32 @@ log = logging.getLogger("hub.signalling")
 
 # Close codes (4000-4999 are ours to define; the kiosk and console react to them).
 CLOSE_SHUTDOWN = int(WSCloseCode.GOING_AWAY)  # 1001: the hub stops
-CLOSE_UNAUTHORIZED = int(WSCloseCode.POLICY_VIOLATION)  # 1008: bad or missing hello
+CLOSE_UNAUTHORIZED = int(WSCloseCode.POLICY_VIOLATION)  # 1008: bad/missing hello, revoked
 CLOSE_REPLACED = 4001  # the same device connected again
-CLOSE_SILENT = 4002  # no frame for three heartbeat periods
-CLOSE_LOGGED_OUT = 4003  # the adviser's session ended
+CLOSE_SILENT = 4002  # no frame for three heartbeat periods, or not reading what we send
+CLOSE_LOGGED_OUT = 4003  # the adviser's session ended (logout, expiry, password change)
 
 # Frames between MAX_FRAME_BYTES and this get error{too_large} and the connection goes on;
 # beyond it aiohttp closes with 1009 rather than buffering without bound.
 MAX_WS_MESSAGE = 2 * MAX_FRAME_BYTES
 SEND_TIMEOUT_S = 5.0  # a peer that does not read for this long is dropped
-QUEUE_ENTRIES_MAX = 1000  # protocol limit of queue.entries
+OUTGOING_MAX = 64  # frames waiting for one peer's writer; beyond that the peer is dropped
+# Advisers see at most the first QUEUE_ENTRIES_SENT waiting kiosks (the protocol would allow
+# 1000, but 1000 long names do not fit in one 64 KiB frame); fewer if the frame would not fit.
+QUEUE_ENTRIES_SENT = 200
 
 RELAYED = (Offer, Answer, IceCandidate)
+
+
+class _Announce:
+    """Placeholder in a peer's outgoing queue: send the queue state as it is by then."""
+
+
+ANNOUNCE = _Announce()
+
+
+def _outgoing() -> asyncio.Queue[str | _Announce]:
+    return asyncio.Queue(OUTGOING_MAX)
 
 
 @dataclass(eq=False)
@@ -79,8 +99,14 @@ class Peer:
     device: Device | None = None
     adviser: Adviser | None = None
     session_digest: str | None = None
+    token_digest: str | None = None  # the kiosk's device token, hashed (to re-check it)
+    checked_at: float = 0.0  # when the device token or session was last found valid
     waiting: str | None = None  # consultation id while the kiosk is queued
     call: Call | None = None
+    outgoing: asyncio.Queue[str | _Announce] = field(default_factory=_outgoing)
+    announce_pending: bool = False  # an ANNOUNCE is in ``outgoing``
+    writer: asyncio.Task[None] | None = None
+    dropped: bool = False  # closed by the hub for not reading
 
 
 @dataclass(eq=False)
@@ -172,12 +198,21 @@ class Switchboard:
         self._sockets.add(ws)
         peer: Peer | None = None
         silence_s = 3 * self._config.heartbeat_s
+        hello_by = asyncio.get_running_loop().time() + self._config.hello_timeout_s
         try:
             while not ws.closed:
                 try:
-                    frame = await ws.receive(timeout=silence_s)
+                    if peer is None:
+                        # a deadline, not a per-read timeout: pings must not keep it open
+                        async with asyncio.timeout_at(hello_by):
+                            frame = await ws.receive()
+                    else:
+                        frame = await ws.receive(timeout=silence_s)
                 except TimeoutError:
-                    await ws.close(code=CLOSE_SILENT, message=b"no heartbeat")
+                    if peer is None:
+                        await self._refuse(ws, "unauthorized", "no hello in time")
+                    else:
+                        await ws.close(code=CLOSE_SILENT, message=b"no heartbeat")
                     break
                 if frame.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
                     break
@@ -197,13 +232,47 @@ class Switchboard:
                     if peer is None:
                         break
                 elif problem is not None:
-                    await self._send_error(ws, _code(problem.code), str(problem))
+                    self._reply_error(peer, _code(problem.code), str(problem))
                 elif message is not None:
+                    if not await self._still_allowed(peer, now=isinstance(message, Heartbeat)):
+                        break
                     await self._dispatch_safely(peer, message)
         finally:
             self._sockets.discard(ws)
             if peer is not None:
-                await self._leave(peer, "peer_gone")
+                self._leave(peer, "peer_gone")
+                await self._stop_writer(peer)
+
+    async def _still_allowed(self, peer: Peer, *, now: bool) -> bool:
+        """Re-check a live peer's device token or session; close it when it is gone.
+
+        Runs on every heartbeat and, for other frames, at most once per heartbeat period.
+        """
+        when = self._clock()
+        if not now and when < peer.checked_at + self._config.heartbeat_s:
+            return True
+        try:
+            if peer.device is not None and peer.token_digest is not None:
+                ok = self._storage.device_token_valid(peer.device.id, peer.token_digest)
+            elif peer.session_digest is not None:
+                ok = self._storage.session_live(peer.session_digest, now=when)
+            else:
+                ok = False
+        except sqlite3.Error:
+            log.exception("could not re-check a %s's credentials", peer.role)
+            return True  # a database hiccup must not drop live calls
+        if ok:
+            peer.checked_at = when
+            return True
+        self._leave(peer, "peer_gone")
+        if peer.device is not None:
+            log.info("closing the connection of a revoked device (id %d)", peer.device.id)
+            await self._send_error(peer.ws, "unauthorized", "device token revoked", fatal=True)
+            await peer.ws.close(code=CLOSE_UNAUTHORIZED, message=b"revoked")
+        else:
+            await self._send_error(peer.ws, "unauthorized", "session ended", fatal=True)
+            await peer.ws.close(code=CLOSE_LOGGED_OUT, message=b"session ended")
+        return False
 
     async def _authenticate(
         self,
@@ -231,14 +300,24 @@ class Switchboard:
         if device is None:
             await self._refuse(ws, "unauthorized", "unknown or revoked device token")
             return None
+        peer = Peer(
+            ws=ws,
+            role="kiosk",
+            name=device.name,
+            tenant=device.tenant,
+            device=device,
+            token_digest=secret_digest(msg.token or ""),
+            checked_at=self._clock(),
+        )
+        # Register before any await, so that two hellos of one device cannot both win.
         old = self._kiosks.get(device.id)
+        self._kiosks[device.id] = peer
         if old is not None:
             # The device reconnected (network change, restart): the newest connection wins.
-            await self._leave(old, "peer_gone")
+            self._leave(old, "peer_gone")
             self._close_later(old.ws, CLOSE_REPLACED, b"replaced by a newer connection")
-        peer = Peer(ws=ws, role="kiosk", name=device.name, tenant=device.tenant, device=device)
-        self._kiosks[device.id] = peer
-        await self._send(peer, self._welcome(peer))
+        self._start_writer(peer)
+        self._send(peer, self._welcome(peer))
         log.info("kiosk connected (device id %d, tenant id %d)", device.id, device.tenant.id)
         return peer
 
@@ -262,10 +341,12 @@ class Switchboard:
             tenant=adviser.tenant,
             adviser=adviser,
             session_digest=cookie.digest,
+            checked_at=self._clock(),
         )
         self._advisers.add(peer)
-        await self._send(peer, self._welcome(peer))
-        await self._send(peer, self._queue_message(adviser.tenant.id))
+        self._start_writer(peer)
+        self._send(peer, self._welcome(peer))
+        self._post_announce(peer)
         log.info("adviser connected (adviser id %d, tenant id %d)", adviser.id, adviser.tenant.id)
         return peer
 
@@ -290,35 +371,44 @@ class Switchboard:
             await self._dispatch(peer, message)
         except Exception:  # a bug must not take the connection (or the hub) down
             log.exception("internal error handling a %s frame", type(message).TYPE)
-            await self._send_error(peer.ws, "internal", "the hub failed to handle that frame")
+            self._reply_error(peer, "internal", "the hub failed to handle that frame")
 
     async def _dispatch(self, peer: Peer, message: AnyMessage) -> None:
         match message:
             case Heartbeat():
-                await self._send(peer, Heartbeat(ts=max(0, int(self._clock() * 1000))))
+                self._send(peer, Heartbeat(ts=max(0, int(self._clock() * 1000))))
             case QueueRequest() if peer.role == "kiosk":
                 await self._queue_request(peer)
             case QueueLeave() if peer.role == "kiosk":
                 if peer.waiting is None:
-                    await self._send_error(peer.ws, "not_found", "not in the queue")
+                    self._reply_error(peer, "not_found", "not in the queue")
                 else:
-                    await self._flush(self._unqueue(peer, "customer_left"))
+                    self._flush(self._unqueue(peer, "customer_left"))
             case Accept() if peer.role == "adviser":
                 await self._accept(peer, message.consultation_id)
-            case Offer() | Answer() | IceCandidate():
+            # offers go kiosk -> adviser, answers adviser -> kiosk, candidates both ways
+            case Offer() if peer.role == "kiosk":
                 await self._relay(peer, message)
+            case Answer() if peer.role == "adviser":
+                await self._relay(peer, message)
+            case IceCandidate():
+                await self._relay(peer, message)
+            case Error():
+                # a client's complaint about something we sent: nothing to answer (that could
+                # ping-pong); the content stays out of the log
+                log.debug("ignored an error frame from a %s", peer.role)
             case End():
                 await self._end(peer, message.consultation_id, message.reason)
             case Hello():
-                await self._send_error(peer.ws, "protocol_error", "already authenticated")
+                self._reply_error(peer, "protocol_error", "already authenticated")
             case _:
-                await self._send_error(
-                    peer.ws, "forbidden", f"a {peer.role} may not send {type(message).TYPE}"
+                self._reply_error(
+                    peer, "forbidden", f"a {peer.role} may not send {type(message).TYPE}"
                 )
 
     async def _queue_request(self, kiosk: Peer) -> None:
         if kiosk.waiting is not None or kiosk.call is not None:
-            await self._send_error(kiosk.ws, "conflict", "already queued or in a consultation")
+            self._reply_error(kiosk, "conflict", "already queued or in a consultation")
             return
         assert kiosk.device is not None  # noqa: S101 - kiosks always carry their device
         consultation_id = secrets.token_urlsafe(16)
@@ -327,19 +417,19 @@ class Switchboard:
         self._waiting[consultation_id] = kiosk
         kiosk.waiting = consultation_id
         self._record(self._storage.consultation_queued, consultation_id, kiosk.device, now=now)
-        await self._flush(_Outbox(tenants={kiosk.tenant.id}))
+        self._flush(_Outbox(tenants={kiosk.tenant.id}))
 
     async def _accept(self, adviser: Peer, consultation_id: str) -> None:
         if adviser.call is not None:
-            await self._send_error(adviser.ws, "conflict", "already in a consultation")
+            self._reply_error(adviser, "conflict", "already in a consultation")
             return
         kiosk = self._waiting.get(consultation_id)
         if kiosk is None or kiosk.tenant.id != adviser.tenant.id:
             taken = self._calls.get(consultation_id)
             if taken is not None and taken.kiosk.tenant.id == adviser.tenant.id:
-                await self._send_error(adviser.ws, "conflict", "another adviser took it")
+                self._reply_error(adviser, "conflict", "another adviser took it")
             else:
-                await self._send_error(adviser.ws, "not_found", "no such waiting consultation")
+                self._reply_error(adviser, "not_found", "no such waiting consultation")
             return
         assert adviser.adviser is not None  # noqa: S101 - advisers always carry their record
         self._queue(kiosk.tenant.id).remove(consultation_id)
@@ -355,28 +445,30 @@ class Switchboard:
             now=self._clock(),
         )
         outbox = _Outbox(tenants={kiosk.tenant.id})
-        outbox.messages.append(
-            (kiosk, Accepted(consultation_id=consultation_id, peer=adviser.name))
-        )
+        # The adviser first: the kiosk answers with its (pre-gathered) offer at once, which
+        # must not reach the adviser before the adviser's own accepted.
         outbox.messages.append(
             (adviser, Accepted(consultation_id=consultation_id, peer=kiosk.name))
         )
-        await self._flush(outbox)
+        outbox.messages.append(
+            (kiosk, Accepted(consultation_id=consultation_id, peer=adviser.name))
+        )
+        self._flush(outbox)
 
     async def _relay(self, peer: Peer, message: Offer | Answer | IceCandidate) -> None:
         call = peer.call
         if call is None or call.consultation_id != message.consultation_id:
-            await self._send_error(peer.ws, "not_found", "not in that consultation")
+            self._reply_error(peer, "not_found", "not in that consultation")
             return
-        await self._send(call.other(peer), message)
+        self._send(call.other(peer), message)
 
     async def _end(self, peer: Peer, consultation_id: str, reason: EndReason) -> None:
         if peer.call is not None and peer.call.consultation_id == consultation_id:
-            await self._flush(self._hang_up(peer, reason))
+            self._flush(self._hang_up(peer, reason))
         elif peer.waiting is not None and peer.waiting == consultation_id:
-            await self._flush(self._unqueue(peer, reason))
+            self._flush(self._unqueue(peer, reason))
         else:
-            await self._send_error(peer.ws, "not_found", "not in that consultation")
+            self._reply_error(peer, "not_found", "not in that consultation")
 
     # -- state changes (synchronous) ---------------------------------------
 
@@ -405,7 +497,7 @@ class Switchboard:
         ended = Ended(consultation_id=call.consultation_id, reason=reason)
         return _Outbox(messages=[(call.other(peer), ended)])
 
-    async def _leave(self, peer: Peer, reason: EndReason) -> None:
+    def _leave(self, peer: Peer, reason: EndReason) -> None:
         """Take a peer out of the queue, its call and the registries (idempotent)."""
         outbox = self._unqueue(peer, reason)
         hung_up = self._hang_up(peer, reason)
@@ -413,7 +505,7 @@ class Switchboard:
         if peer.device is not None and self._kiosks.get(peer.device.id) is peer:
             del self._kiosks[peer.device.id]
         self._advisers.discard(peer)
-        await self._flush(outbox)
+        self._flush(outbox)
 
     def _record(self, write: Callable[..., None], *args: object, now: float) -> None:
         # The consultation log is bookkeeping: a database hiccup must not break a live call.
@@ -424,66 +516,155 @@ class Switchboard:
 
     # -- sending ----------------------------------------------------------
 
-    def _queue_message(self, tenant_id: int) -> Queue:
+    def _queue_text(self, tenant_id: int) -> str:
+        """The encoded ``queue`` message of a tenant, cut short to fit in one frame."""
         now = self._clock()
-        entries = tuple(
-            QueueEntry(
+        entries: list[QueueEntry] = []
+        size = len(encode(Queue(entries=())).encode("utf-8"))
+        snapshot = self._queue(tenant_id).snapshot()[:QUEUE_ENTRIES_SENT]
+        for position, w in enumerate(snapshot, start=1):
+            entry = QueueEntry(
                 consultation_id=w.consultation_id,
                 device=w.device,
                 position=position,
                 waiting_s=min(10_000_000, max(0, int(now - w.queued_at))),
             )
-            for position, w in enumerate(self._queue(tenant_id).snapshot(), start=1)
-            if position <= QUEUE_ENTRIES_MAX
-        )
-        return Queue(entries=entries)
+            size += 1 + len(_entry_json(entry).encode("utf-8"))  # with the separating comma
+            if size > MAX_FRAME_BYTES:
+                break
+            entries.append(entry)
+        while True:
+            try:
+                return encode(Queue(entries=tuple(entries)))
+            except ProtocolError:  # cannot happen with the estimate above; never fail a send
+                log.warning("queue message of %d entries did not encode", len(entries))
+                if not entries:
+                    raise
+                entries = entries[: len(entries) // 2]
 
-    async def _flush(self, outbox: _Outbox) -> None:
+    def _flush(self, outbox: _Outbox) -> None:
         for peer, message in outbox.messages:
-            await self._send(peer, message)
+            self._send(peer, message)
         for tenant_id in outbox.tenants:
-            await self._announce(tenant_id)
+            self._announce(tenant_id)
 
-    async def _announce(self, tenant_id: int) -> None:
-        """Send every waiting kiosk its position and every adviser the queue of a tenant."""
-        snapshot = self._queue(tenant_id).snapshot()
-        for position, entry in enumerate(snapshot, start=1):
+    def _announce(self, tenant_id: int) -> None:
+        """Tell every waiting kiosk its position and every adviser the queue of a tenant."""
+        for entry in self._queue(tenant_id).snapshot():
             kiosk = self._waiting.get(entry.consultation_id)
             if kiosk is not None:
-                update = QueuePosition(
-                    consultation_id=entry.consultation_id,
-                    position=position,
-                    waiting=len(snapshot),
-                )
-                await self._send(kiosk, update)
-        queue = self._queue_message(tenant_id)
+                self._post_announce(kiosk)
         for adviser in list(self._advisers):
             if adviser.tenant.id == tenant_id:
-                await self._send(adviser, queue)
+                self._post_announce(adviser)
 
-    async def _send(self, peer: Peer, message: AnyMessage) -> None:
-        await self._send_text(peer.ws, encode(message))
+    def _announcement(self, peer: Peer) -> str | None:
+        """What an ANNOUNCE stands for, computed now: the queue, or the kiosk's position."""
+        if peer.role == "adviser":
+            return self._queue_text(peer.tenant.id)
+        if peer.waiting is None:
+            return None  # no longer waiting: nothing to announce
+        queue = self._queue(peer.tenant.id)
+        position = queue.position(peer.waiting)
+        if position is None:
+            return None
+        update = QueuePosition(consultation_id=peer.waiting, position=position, waiting=len(queue))
+        return encode(update)
+
+    def _send(self, peer: Peer, message: AnyMessage) -> None:
+        """Queue one message for a peer (never waits)."""
+        self._post(peer, encode(message))
+
+    def _reply_error(self, peer: Peer, code: ErrorCode, text: str) -> None:
+        self._send(peer, Error(code=code, message=text[:500]))
+
+    def _post_announce(self, peer: Peer) -> None:
+        if not peer.announce_pending:
+            peer.announce_pending = True
+            self._post(peer, ANNOUNCE)
+
+    def _post(self, peer: Peer, item: str | _Announce) -> None:
+        if peer.dropped:
+            return
+        try:
+            peer.outgoing.put_nowait(item)
+        except asyncio.QueueFull:
+            self._drop(peer, "its outgoing queue overflowed")
+
+    def _drop(self, peer: Peer, why: str) -> None:
+        """Close a peer that does not read what it is sent."""
+        if peer.dropped:
+            return
+        peer.dropped = True
+        log.info("closing a %s connection: %s", peer.role, why)
+        self._leave(peer, "peer_gone")
+        self._close_later(peer.ws, CLOSE_SILENT, b"not reading")
+
+    def _start_writer(self, peer: Peer) -> None:
+        peer.writer = asyncio.get_running_loop().create_task(self._write(peer))
+
+    async def _stop_writer(self, peer: Peer) -> None:
+        writer = peer.writer
+        if writer is not None and not writer.done():
+            writer.cancel()
+            await asyncio.wait({writer})
+
+    async def _write(self, peer: Peer) -> None:
+        """The peer's writer: send its outgoing frames in order, one at a time."""
+        try:
+            await self._write_until_closed(peer)
+        except Exception:  # a bug must not go unnoticed, nor take the hub down
+            log.exception("the writer of a %s connection failed", peer.role)
+            self._drop(peer, "its writer failed")
+
+    async def _write_until_closed(self, peer: Peer) -> None:
+        while not peer.dropped:
+            item = await peer.outgoing.get()
+            if isinstance(item, _Announce):
+                peer.announce_pending = False
+                try:
+                    text = self._announcement(peer)
+                except Exception:  # a bug must not stop the writer
+                    log.exception("could not build a queue announcement")
+                    continue
+                if text is None:
+                    continue
+            else:
+                text = item
+            if peer.ws.closed:
+                return
+            try:
+                # asyncio.timeout, not wait_for: in 3.11 wait_for can swallow the cancellation
+                # that _stop_writer relies on
+                async with asyncio.timeout(SEND_TIMEOUT_S):
+                    await peer.ws.send_str(text)
+            except TimeoutError:
+                self._drop(peer, f"a send took longer than {SEND_TIMEOUT_S:g} s")
+                return
+            except ConnectionError:
+                return  # the peer is gone; its own loop cleans up
 
     async def _send_error(
         self, ws: web.WebSocketResponse, code: ErrorCode, text: str, *, fatal: bool = False
     ) -> None:
-        await self._send_text(ws, encode(Error(code=code, message=text[:500], fatal=fatal)))
-
-    async def _send_text(self, ws: web.WebSocketResponse, text: str) -> None:
+        """Send an error at once, bypassing any writer (before hello, or just before closing)."""
         if ws.closed:
             return
+        frame = encode(Error(code=code, message=text[:500], fatal=fatal))
         try:
-            await asyncio.wait_for(ws.send_str(text), SEND_TIMEOUT_S)
-        except TimeoutError:
-            self._close_later(ws, CLOSE_SILENT, b"not reading")
-        except ConnectionError:
-            pass  # the peer is gone; its own loop cleans up
+            await asyncio.wait_for(ws.send_str(frame), SEND_TIMEOUT_S)
+        except (TimeoutError, ConnectionError):
+            pass  # closing anyway
 
     def _close_later(self, ws: web.WebSocketResponse, code: int, reason: bytes) -> None:
         # Closing waits for the peer's close frame; do not make the current peer wait for it.
-        task = asyncio.get_running_loop().create_task(ws.close(code=code, message=reason))
+        # A peer that does not even take the close frame is cut off after SEND_TIMEOUT_S.
+        task = asyncio.get_running_loop().create_task(
+            asyncio.wait_for(ws.close(code=code, message=reason), SEND_TIMEOUT_S)
+        )
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
+        task.add_done_callback(_retrieve)
 
     # -- lifecycle --------------------------------------------------------
 
@@ -491,7 +672,7 @@ class Switchboard:
         """Close the console connections of a session that logged out."""
         for adviser in list(self._advisers):
             if adviser.session_digest == session_digest:
-                await self._leave(adviser, "peer_gone")
+                self._leave(adviser, "peer_gone")
                 self._close_later(adviser.ws, CLOSE_LOGGED_OUT, b"logged out")
 
     async def shutdown(self) -> None:
@@ -513,6 +694,26 @@ class Switchboard:
             "waiting": len(self._waiting),
             "calls": len(self._calls),
         }
+
+
+def _retrieve(task: asyncio.Task[bool]) -> None:
+    # a close that timed out or failed has nothing left to do; keep asyncio from complaining
+    if not task.cancelled():
+        task.exception()
+
+
+def _entry_json(entry: QueueEntry) -> str:
+    # the same compact form as protocol.codec.encode, for the frame size estimate
+    return json.dumps(
+        {
+            "consultation_id": entry.consultation_id,
+            "device": entry.device,
+            "position": entry.position,
+            "waiting_s": entry.waiting_s,
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
 
 
 def _code(code: str) -> ErrorCode:

@@ -13,6 +13,7 @@ import secrets
 import sqlite3
 import time
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,6 +96,11 @@ MIGRATIONS: tuple[str, ...] = (
         ended_at REAL,
         end_reason TEXT
     );
+    """,
+    # 2: adviser names are login names, so unique across all tenants (see _check_before_2)
+    """
+    CREATE UNIQUE INDEX advisers_unique_name ON advisers(name);
+    DROP INDEX advisers_by_name;
     """,
 )
 LATEST_VERSION = len(MIGRATIONS)
@@ -256,7 +262,10 @@ class Storage:
     def add_adviser(
         self, name: str, password: str, *, now: float, tenant: str = DEFAULT_TENANT
     ) -> Adviser:
-        """Create an adviser with an argon2id password hash."""
+        """Create an adviser with an argon2id password hash.
+
+        Adviser names are login names and so unique across all tenants (``DuplicateName``).
+        """
         name = check_name(name, "adviser")
         check_password(password)
         t = self.tenant(tenant)
@@ -268,7 +277,16 @@ class Storage:
                 (t.id, name, password_hash, now),
             )
         except sqlite3.IntegrityError:
-            raise DuplicateName(f"adviser {name!r} already exists in tenant {t.name!r}") from None
+            row = self._conn.execute(
+                "SELECT t.name FROM advisers a JOIN tenants t ON t.id = a.tenant_id "
+                "WHERE a.name = ?",
+                (name,),
+            ).fetchone()
+            where = t.name if row is None else row[0]
+            raise DuplicateName(
+                f"adviser {name!r} already exists in tenant {where!r} "
+                "(adviser names are login names: unique across all tenants)"
+            ) from None
         return Adviser(_rowid(cur), name, t)
 
     def set_password(self, name: str, password: str, *, tenant: str = DEFAULT_TENANT) -> None:
@@ -297,18 +315,20 @@ class Storage:
         ).fetchall()
         return [Adviser(r[0], r[1], Tenant(r[2], r[3])) for r in rows]
 
-    def adviser_logins(self, name: str) -> list[AdviserLogin]:
-        """Advisers called ``name`` (at most one per tenant) with their password hashes."""
+    def adviser_login(self, name: str) -> AdviserLogin | None:
+        """The adviser called ``name`` (names are unique across tenants) and their hash."""
         try:
             name = check_name(name, "adviser")
         except InvalidName:
-            return []
-        rows = self._conn.execute(
+            return None
+        row = self._conn.execute(
             "SELECT a.id, a.name, t.id, t.name, a.password_hash FROM advisers a "
-            "JOIN tenants t ON t.id = a.tenant_id WHERE a.name = ? ORDER BY a.id",
+            "JOIN tenants t ON t.id = a.tenant_id WHERE a.name = ?",
             (name,),
-        ).fetchall()
-        return [AdviserLogin(Adviser(r[0], r[1], Tenant(r[2], r[3])), r[4]) for r in rows]
+        ).fetchone()
+        if row is None:
+            return None
+        return AdviserLogin(Adviser(row[0], row[1], Tenant(row[2], row[3])), row[4])
 
     def verify_password(self, password_hash: str | None, password: str) -> bool:
         """Check a password against an argon2 hash (slow: run it off the event loop).
@@ -389,6 +409,14 @@ class Storage:
             return None
         return Device(row[0], row[1], Tenant(row[2], row[3]), row[4], False)
 
+    def device_token_valid(self, device_id: int, token_digest: str) -> bool:
+        """Whether a device still holds that token (not revoked, not replaced)."""
+        row = self._conn.execute(
+            "SELECT 1 FROM devices WHERE id = ? AND token_hash = ? AND revoked = 0",
+            (device_id, token_digest),
+        ).fetchone()
+        return row is not None
+
     # -- web sessions -----------------------------------------------------
 
     def create_session(self, adviser: Adviser, *, now: float, lifetime_s: float) -> tuple[str, str]:
@@ -413,6 +441,14 @@ class Storage:
         if row is None:
             return None
         return WebSession(Adviser(row[0], row[1], Tenant(row[2], row[3])), row[4], row[5])
+
+    def session_live(self, session_digest: str, *, now: float) -> bool:
+        """Whether the session with that ``secret_digest`` of its id exists and has not expired."""
+        row = self._conn.execute(
+            "SELECT 1 FROM web_sessions WHERE id_hash = ? AND expires_at > ?",
+            (session_digest, now),
+        ).fetchone()
+        return row is not None
 
     def delete_session(self, session_id: str) -> None:
         """End a console session (logout)."""
@@ -500,6 +536,9 @@ def _migrate(conn: sqlite3.Connection) -> None:
         )
     for version in range(current + 1, LATEST_VERSION + 1):
         with _transaction(conn):
+            check = _CHECKS_BEFORE.get(version)
+            if check is not None:
+                check(conn)
             # executescript would COMMIT on its own; run statement by statement instead.
             for statement in _statements(MIGRATIONS[version - 1]):
                 conn.execute(statement)
@@ -507,6 +546,26 @@ def _migrate(conn: sqlite3.Connection) -> None:
                 "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
                 (version, time.time()),
             )
+
+
+def _check_before_2(conn: sqlite3.Connection) -> None:
+    """Refuse to upgrade while an adviser name is used in more than one tenant."""
+    rows = conn.execute(
+        "SELECT a.name, group_concat(t.name || ' (adviser id ' || a.id || ')', ', ') "
+        "FROM advisers a JOIN tenants t ON t.id = a.tenant_id "
+        "GROUP BY a.name HAVING count(*) > 1 ORDER BY a.name"
+    ).fetchall()
+    if rows:
+        clashes = "; ".join(f"{name!r} in {where}" for name, where in rows[:10])
+        raise StorageError(
+            "cannot upgrade the hub database: adviser names are now login names and must be "
+            f"unique across tenants, but these are used more than once: {clashes}. Rename all "
+            "but one of each in the advisers table (by adviser id, with the sqlite3 shell) and "
+            "start the hub again"
+        )
+
+
+_CHECKS_BEFORE: dict[int, Callable[[sqlite3.Connection], None]] = {2: _check_before_2}
 
 
 def _statements(script: str) -> list[str]:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import logging
 
 import aiohttp
 import pytest
 from yarl import URL
 
-from hub.access_log import anonymise_ip
+from hub.access_log import AnonymisingFilter, anonymise_ip
 from tests.support.hub import RunningHub
 
 
@@ -46,3 +48,39 @@ async def test_log_line_has_no_query_or_cookies(
     assert ' GET "/api/session" 401 ' in line
     assert "query-secret-value" not in line and "cookie-secret-value" not in line
     assert line.endswith('"evil\\" 200 \\"x\\tz"' + line[line.rindex(" ") :])
+
+
+@pytest.mark.parametrize(
+    ("text", "anonymised"),
+    [
+        ("Error handling request from 192.0.2.55", "Error handling request from 192.0.2.0"),
+        ("peer ('2001:db8:1:2::7', 5555)", "peer ('2001:db8:1::', 5555)"),
+        ("from fe80::1%eth0 now", "from fe80:: now"),
+        ("aiohttp 3.14.5 at 23:49:50, ratio 1.5", "aiohttp 3.14.5 at 23:49:50, ratio 1.5"),
+    ],
+)
+def test_filter_anonymises_addresses_in_messages(text: str, anonymised: str) -> None:
+    record = logging.LogRecord("aiohttp.server", logging.ERROR, __file__, 1, "%s", (text,), None)
+    assert AnonymisingFilter().filter(record)
+    assert record.getMessage() == anonymised
+
+
+async def test_aiohttp_errors_carry_no_full_ip(
+    hub: RunningHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="aiohttp")
+    port = int(hub.url.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nBad Header Line\r\n\r\n")  # not a header
+    await writer.drain()
+    reply = await reader.read(100)
+    writer.close()
+    await writer.wait_closed()
+    assert b" 400 " in reply.split(b"\r\n", 1)[0]
+    records = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert any("Error handling request" in r.getMessage() for r in records)
+    handler = logging.StreamHandler(io.StringIO())
+    for record in records:
+        text = handler.format(record)
+        assert "127.0.0.1" not in text, text
+        assert "127.0.0.0" in text or "Error handling" not in text

@@ -54,7 +54,8 @@ def test_adviser_add_and_list(
     assert main(["adviser", "list", "--db", str(db)]) == 0
     assert capsys.readouterr().out == "default\talice\n"
     storage = Storage.open(db)
-    (login,) = storage.adviser_logins("alice")
+    login = storage.adviser_login("alice")
+    assert login is not None
     assert storage.verify_password(login.password_hash, PASSWORD)  # trailing newline stripped
     storage.close()
 
@@ -194,7 +195,8 @@ def test_adviser_passwd_replaces_password_and_ends_sessions(
         main(["adviser", "add", "bob", "--db", str(db), "--password-file", str(password_file)]) == 0
     )
     storage = Storage.open(db)
-    (login,) = storage.adviser_logins("bob")
+    login = storage.adviser_login("bob")
+    assert login is not None
     session_id, _csrf = storage.create_session(login.adviser, now=0.0, lifetime_s=1e12)
     assert storage.session(session_id, now=1.0) is not None
     storage.close()
@@ -202,7 +204,8 @@ def test_adviser_passwd_replaces_password_and_ends_sessions(
     new.write_text("another long password\n")
     assert main(["adviser", "passwd", "bob", "--db", str(db), "--password-file", str(new)]) == 0
     storage = Storage.open(db)
-    (login,) = storage.adviser_logins("bob")
+    login = storage.adviser_login("bob")
+    assert login is not None
     assert storage.verify_password(login.password_hash, "another long password")
     assert not storage.verify_password(login.password_hash, PASSWORD)
     assert storage.session(session_id, now=1.0) is None  # a new password ends old sessions

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -11,8 +13,8 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from hub.app import CONTENT_SECURITY_POLICY
-from hub.auth import LOGIN_FAILED, LoginThrottle
+from hub.app import AUTH, CONTENT_SECURITY_POLICY
+from hub.auth import LOGIN_FAILED, LoginThrottle, throttle_key
 from tests.support.hub import FakeClock, RunningHub, http_session, running_hub
 
 PASSWORD = "correct horse battery"
@@ -151,6 +153,8 @@ async def test_login_needs_matching_csrf(site: RunningHub, http: aiohttp.ClientS
         b'{"name": "alice", "password": "correct horse battery", "admin": true}',
         b'{"name": "", "password": "x"}',
         b"\xff\xfe",
+        b"[" * 8000 + b"]" * 8000,  # nested deeper than the JSON parser's recursion limit
+        b'{"name": ' + b"[" * 7000 + b"]" * 7000 + b', "password": "x"}',
     ],
 )
 async def test_bad_login_bodies_get_400(
@@ -251,6 +255,103 @@ async def test_rate_limit_behind_a_trusted_proxy(tmp_path: Path, clock: FakeCloc
         assert await attempt("2.2.2.2, 192.0.2.1", "wrong password!") == 401
         assert await attempt("192.0.2.1", PASSWORD) == 429
         assert await attempt("192.0.2.2", PASSWORD) == 200
+
+
+async def test_parallel_wrong_logins_cannot_outrun_the_limit(
+    site: RunningHub, http: aiohttp.ClientSession
+) -> None:
+    token = await pre_login_csrf(http, site)
+
+    async def attempt() -> int:
+        async with http.post(
+            f"{site.url}/api/login",
+            json={"name": "alice", "password": "wrong password!"},
+            headers={"X-CSRF-Token": token},
+        ) as response:
+            return response.status
+
+    statuses = await asyncio.gather(*(attempt() for _ in range(20)))
+    assert statuses.count(401) + statuses.count(429) == 20, statuses
+    assert 1 <= statuses.count(401) <= site.config.login_failures_per_name, statuses
+
+
+async def test_busy_password_checks_get_429_and_do_not_count(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with (
+        running_hub(
+            tmp_path,
+            clock=clock,
+            trust_proxy=True,
+            login_verify_concurrency=1,
+            login_verify_wait_s=0.05,
+        ) as hub,
+        http_session() as http,
+    ):
+        hub.add_adviser("alice", PASSWORD)
+        real_verify = hub.storage.verify_password
+
+        def slow_verify(password_hash: str | None, password: str) -> bool:
+            time.sleep(0.5)
+            return real_verify(password_hash, password)
+
+        monkeypatch.setattr(hub.storage, "verify_password", slow_verify)
+        token = await pre_login_csrf(http, hub)
+
+        async def attempt(ip: str) -> aiohttp.ClientResponse:
+            response = await http.post(
+                f"{hub.url}/api/login",
+                json={"name": "alice", "password": "wrong password!"},
+                headers={"X-CSRF-Token": token, "X-Forwarded-For": ip},
+            )
+            await response.read()
+            return response
+
+        first = asyncio.ensure_future(attempt("192.0.2.1"))
+        await asyncio.sleep(0.2)  # the first check is running
+        busy = await attempt("192.0.2.2")
+        assert busy.status == 429
+        assert busy.headers["Retry-After"] == "1"
+        assert (await first).status == 401
+        assert hub.app[AUTH]._throttle.retry_after("192.0.2.2", "x") == 0  # noqa: SLF001
+        assert "192.0.2.2" not in str(hub.app[AUTH]._throttle._failures)  # noqa: SLF001
+
+
+@pytest.mark.parametrize(
+    ("address", "key"),
+    [
+        ("192.0.2.7", "192.0.2.7"),
+        ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2::99", "2001:db8:1:2::/64"),
+        ("::ffff:192.0.2.7", "192.0.2.7"),
+        ("unknown", "unknown"),
+    ],
+)
+def test_throttle_key(address: str, key: str) -> None:
+    assert throttle_key(address) == key
+
+
+def test_throttle_counts_ipv6_per_64() -> None:
+    throttle = LoginThrottle(window_s=10, per_name=2, per_ip=3, clock=FakeClock(0.0))
+    throttle.failed("2001:db8:1:2::1", "a")
+    throttle.failed("2001:db8:1:2::2", "a")  # same /64: same client
+    assert throttle.retry_after("2001:db8:1:2:ffff::3", "a") > 0
+    assert throttle.retry_after("2001:db8:1:3::1", "a") == 0  # another /64
+
+
+def test_throttle_reserve_release_succeed() -> None:
+    clock = FakeClock(0.0)
+    throttle = LoginThrottle(window_s=10, per_name=2, per_ip=3, clock=clock)
+    first = throttle.reserve("ip", "a")
+    second = throttle.reserve("ip", "a")
+    assert first is not None and second is not None
+    assert throttle.reserve("ip", "a") is None  # two in flight use up the name's limit
+    throttle.release("ip", "a", second)
+    assert throttle.retry_after("ip", "a") == 0
+    third = throttle.reserve("ip", "b")
+    assert third is not None
+    throttle.succeeded("ip", "b", third)
+    assert throttle.reserve("ip", "c") is not None  # b's attempt was taken back: 2 of 3
 
 
 def test_throttle_sliding_window() -> None:

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 
-from hub.signalling import CLOSE_LOGGED_OUT, CLOSE_REPLACED, CLOSE_SILENT, CLOSE_UNAUTHORIZED
+from hub.queue import Waiting
+from hub.signalling import (
+    CLOSE_LOGGED_OUT,
+    CLOSE_REPLACED,
+    CLOSE_SILENT,
+    CLOSE_UNAUTHORIZED,
+    OUTGOING_MAX,
+    QUEUE_ENTRIES_SENT,
+)
 from protocol.codec import MAX_FRAME_BYTES
 from protocol.messages import (
     Accept,
@@ -29,8 +40,10 @@ from protocol.messages import (
     QueuePosition,
     QueueRequest,
     Welcome,
+    decode,
 )
 from tests.support.hub import (
+    FakeClock,
     RunningHub,
     SignallingPeer,
     connect_adviser,
@@ -151,6 +164,24 @@ async def test_anything_before_hello_is_fatal(
     await expect_closed(peer, CLOSE_UNAUTHORIZED)
 
 
+async def test_no_hello_in_time_closes_the_socket(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    async with running_hub(tmp_path, hello_timeout_s=0.3) as hub:
+        silent = SignallingPeer(await http.ws_connect(f"{hub.ws_url}/ws/kiosk"))
+        pinging = SignallingPeer(await http.ws_connect(f"{hub.ws_url}/ws/kiosk"))
+        start = asyncio.get_running_loop().time()
+        for _ in range(5):  # pings do not count as a hello
+            await pinging.ws.ping()
+            await asyncio.sleep(0.1)
+        for peer in (silent, pinging):
+            await expect_error(peer, "unauthorized", fatal=True)
+            await expect_closed(peer, CLOSE_UNAUTHORIZED)
+        assert asyncio.get_running_loop().time() - start < 2.0
+        await settle()
+        assert hub.switchboard.stats()["sockets"] == 0
+
+
 async def test_adviser_ws_needs_session_cookie(hub: RunningHub) -> None:
     async with http_session() as http:
         with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
@@ -258,6 +289,38 @@ async def test_waiting_kiosk_can_end_its_request(
     await settle()
     assert hub.switchboard.stats()["waiting"] == 0
     assert hub.storage.consultations()[0].end_reason == "timeout"
+
+
+def fill_queue(hub: RunningHub, count: int, name: str) -> None:
+    """Put ``count`` waiting kiosks (devices in storage, no sockets) in the default queue."""
+    queue = hub.switchboard._queue(hub.storage.tenant("default").id)  # noqa: SLF001
+    for i in range(count):
+        device, _token = hub.storage.add_device(f"{i:04d}{name}"[:64], now=time.time())
+        queue.add(Waiting(secrets.token_urlsafe(16), device.name, time.time()))
+
+
+async def test_long_queue_is_cut_to_fit_one_frame(
+    hub: RunningHub, http: aiohttp.ClientSession
+) -> None:
+    fill_queue(hub, 500, "k" * 64)
+    adviser = await connect_adviser(http, hub, "alice", PASSWORD)
+    first = await adviser.expect(Queue)
+    assert len(first.entries) == QUEUE_ENTRIES_SENT
+    assert [e.position for e in first.entries] == list(range(1, QUEUE_ENTRIES_SENT + 1))
+    assert all(len(e.device) == 64 for e in first.entries)
+    kiosk = await connect_kiosk(http, hub, hub.add_device("kiosk-last"))
+    mine = await queue_kiosk(kiosk)
+    assert (mine.position, mine.waiting) == (501, 501)
+    assert len((await adviser.expect(Queue)).entries) == QUEUE_ENTRIES_SENT  # broadcasts work
+
+
+async def test_queue_of_wide_characters_fits_one_frame(hub: RunningHub) -> None:
+    fill_queue(hub, 300, "\U0001f3e6" * 64)  # 4 bytes each in UTF-8
+    text = hub.switchboard._queue_text(hub.storage.tenant("default").id)  # noqa: SLF001
+    assert len(text.encode("utf-8")) <= MAX_FRAME_BYTES
+    queue = decode(text)
+    assert isinstance(queue, Queue)
+    assert 100 < len(queue.entries) < QUEUE_ENTRIES_SENT
 
 
 # -- pairing and relay ----------------------------------------------------
@@ -415,6 +478,214 @@ async def test_same_device_reconnecting_replaces_the_old_connection(
     await adviser.expect(Queue)
     await settle()
     assert hub.switchboard.stats()["kiosks"] == 1
+
+
+async def final_close_code(peer: SignallingPeer, within: float = 0.5) -> int | None:
+    """Read until the socket closes (its close code) or stays quiet (None)."""
+    while True:
+        try:
+            frame = await peer.ws.receive(timeout=within)
+        except TimeoutError:
+            return None
+        if frame.type is aiohttp.WSMsgType.CLOSE:
+            return int(frame.data)
+        if frame.type is not aiohttp.WSMsgType.TEXT:
+            return -1
+
+
+async def test_two_hellos_of_one_device_at_once_leave_one_connection(
+    hub: RunningHub, http: aiohttp.ClientSession
+) -> None:
+    token = hub.add_device("kiosk-1")
+    adviser = await connect_adviser(http, hub, "alice", PASSWORD)
+    await adviser.expect(Queue)
+    old = await connect_kiosk(http, hub, token)
+    await queue_kiosk(old)  # so replacing it has to tell the adviser (the hub awaits there)
+    await adviser.expect(Queue)
+    first = SignallingPeer(await http.ws_connect(f"{hub.ws_url}/ws/kiosk"))
+    second = SignallingPeer(await http.ws_connect(f"{hub.ws_url}/ws/kiosk"))
+    await asyncio.gather(
+        first.send(Hello(role="kiosk", token=token)),
+        second.send(Hello(role="kiosk", token=token)),
+    )
+    codes = await asyncio.gather(*(final_close_code(p) for p in (old, first, second)))
+    assert codes[0] == CLOSE_REPLACED
+    assert sorted(codes[1:], key=str) == [CLOSE_REPLACED, None], codes
+    await settle()
+    assert hub.switchboard.stats()["kiosks"] == 1
+    assert hub.switchboard.stats()["sockets"] == 2  # the adviser and one kiosk
+
+
+async def test_revoked_device_is_closed_on_its_next_heartbeat(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    clock = FakeClock()
+    async with running_hub(tmp_path, clock=clock) as hub:
+        hub.add_adviser("alice", PASSWORD)
+        kiosk = await connect_kiosk(http, hub, hub.add_device("kiosk-1"))
+        adviser = await connect_adviser(http, hub, "alice", PASSWORD)
+        await adviser.expect(Queue)
+        await queue_kiosk(kiosk)
+        await adviser.expect(Queue)
+        hub.storage.revoke_device("kiosk-1")
+        await kiosk.send(Heartbeat(ts=1))
+        await expect_error(kiosk, "unauthorized", fatal=True)
+        await expect_closed(kiosk, CLOSE_UNAUTHORIZED)
+        assert (await adviser.expect(Queue)).entries == ()
+
+
+async def test_replaced_token_is_rechecked_once_per_heartbeat_period(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    clock = FakeClock()
+    async with running_hub(tmp_path, clock=clock) as hub:
+        kiosk = await connect_kiosk(http, hub, hub.add_device("kiosk-1"))
+        hub.storage.add_device("kiosk-1", now=clock(), replace=True)  # old token dies
+        await queue_kiosk(kiosk)  # checked at hello, not again within the period
+        clock.advance(hub.config.heartbeat_s)
+        await kiosk.send(QueueLeave())
+        await expect_error(kiosk, "unauthorized", fatal=True)
+        await expect_closed(kiosk, CLOSE_UNAUTHORIZED)
+
+
+@pytest.mark.parametrize("how", ["password", "expiry"])
+async def test_adviser_is_closed_when_the_session_ends(
+    tmp_path: Path, http: aiohttp.ClientSession, how: str
+) -> None:
+    clock = FakeClock()
+    async with running_hub(tmp_path, clock=clock) as hub:
+        hub.add_adviser("alice", PASSWORD)
+        adviser = await connect_adviser(http, hub, "alice", PASSWORD)
+        await adviser.expect(Queue)
+        await adviser.send(Heartbeat(ts=1))
+        await adviser.expect(Heartbeat)
+        if how == "password":
+            hub.storage.set_password("alice", "a new long password")
+        else:
+            clock.advance(hub.config.session_lifetime_s)
+        await adviser.send(Heartbeat(ts=1))
+        await expect_error(adviser, "unauthorized", fatal=True)
+        await expect_closed(adviser, CLOSE_LOGGED_OUT)
+
+
+async def test_error_frames_from_clients_are_not_answered(
+    hub: RunningHub, http: aiohttp.ClientSession
+) -> None:
+    kiosk = await connect_kiosk(http, hub, hub.add_device("kiosk-1"))
+    adviser = await connect_adviser(http, hub, "alice", PASSWORD)
+    await adviser.expect(Queue)
+    for peer in (kiosk, adviser):
+        await peer.send(Error(code="malformed", message="what was that?"))
+        await peer.expect_silence()
+        await peer.send(Heartbeat(ts=1))
+        await peer.expect(Heartbeat)
+
+
+async def test_relay_direction_follows_the_role(
+    hub: RunningHub, http: aiohttp.ClientSession
+) -> None:
+    kiosk, adviser, cid = await pair(http, hub)
+    await adviser.send(Offer(consultation_id=cid, sdp=SDP))
+    await expect_error(adviser, "forbidden")
+    await kiosk.send(Answer(consultation_id=cid, sdp=SDP))
+    await expect_error(kiosk, "forbidden")
+    await kiosk.expect_silence()
+    await adviser.expect_silence()
+
+
+async def test_adviser_hears_accepted_before_the_kiosk(
+    hub: RunningHub, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[tuple[str, str]] = []
+    switchboard = hub.switchboard
+    real_send = switchboard._send  # noqa: SLF001
+
+    def recording_send(peer: Any, message: Any) -> None:
+        sent.append((peer.role, type(message).__name__))
+        real_send(peer, message)
+
+    monkeypatch.setattr(switchboard, "_send", recording_send)
+    await pair(http, hub)
+    accepted = [role for role, kind in sent if kind == "Accepted"]
+    assert accepted == ["adviser", "kiosk"]
+
+
+def server_side(hub: RunningHub, name: str) -> Any:
+    """The hub's Peer object of a connection, by kiosk or adviser name."""
+    switchboard = hub.switchboard
+    peers = [*switchboard._kiosks.values(), *switchboard._advisers]  # noqa: SLF001
+    (peer,) = [p for p in peers if p.name == name]
+    return peer
+
+
+def stall_sends(peer: Any, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
+    """Make the hub's writes to one peer hang (as if it stopped reading) until the event."""
+    release = asyncio.Event()
+    real_send = peer.ws.send_str
+
+    async def stalled(text: str) -> None:
+        await release.wait()
+        await real_send(text)
+
+    monkeypatch.setattr(peer.ws, "send_str", stalled)
+    return release
+
+
+async def toggle_queue(kiosk: SignallingPeer) -> None:
+    """Queue the kiosk, then take it out again."""
+    await queue_kiosk(kiosk)
+    await kiosk.send(QueueLeave())
+    await kiosk.send(Heartbeat(ts=1))  # the round trip shows the leave was handled
+    await kiosk.expect(Heartbeat)
+
+
+async def test_a_peer_that_does_not_read_delays_nobody(
+    hub: RunningHub, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub.add_adviser("bob", PASSWORD)
+    alice = await connect_adviser(http, hub, "alice", PASSWORD)
+    await alice.expect(Queue)
+    async with http_session() as bob_http:
+        bob = await connect_adviser(bob_http, hub, "bob", PASSWORD)
+        await bob.expect(Queue)
+        stall_sends(server_side(hub, "bob"), monkeypatch)
+        kiosk = await connect_kiosk(http, hub, hub.add_device("kiosk-1"))
+        for _ in range(3):
+            await toggle_queue(kiosk)
+            assert len((await alice.expect(Queue, within=1.0)).entries) == 1
+            assert (await alice.expect(Queue, within=1.0)).entries == ()
+
+
+async def test_queue_announcements_are_coalesced(
+    hub: RunningHub, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice = await connect_adviser(http, hub, "alice", PASSWORD)
+    await alice.expect(Queue)
+    release = stall_sends(server_side(hub, "alice"), monkeypatch)
+    kiosk = await connect_kiosk(http, hub, hub.add_device("kiosk-1"))
+    for _ in range(3):
+        await toggle_queue(kiosk)
+    last = await queue_kiosk(kiosk)
+    release.set()
+    first = await alice.expect(Queue)  # the one that was being written when alice stalled
+    latest = await alice.expect(Queue)  # then the queue as it is now, not the ones between
+    assert len(first.entries) == 1 and first.entries[0].consultation_id != last.consultation_id
+    assert [e.consultation_id for e in latest.entries] == [last.consultation_id]
+    await alice.expect_silence()
+
+
+async def test_a_peer_whose_outgoing_queue_overflows_is_dropped(
+    hub: RunningHub, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kiosk = await connect_kiosk(http, hub, hub.add_device("kiosk-1"))
+    await queue_kiosk(kiosk)
+    stall_sends(server_side(hub, "kiosk-1"), monkeypatch)
+    for _ in range(OUTGOING_MAX + 2):
+        await kiosk.send(Heartbeat(ts=1))
+    await expect_closed(kiosk, CLOSE_SILENT)
+    await settle()
+    assert hub.switchboard.stats()["waiting"] == 0
+    assert hub.storage.consultations()[0].end_reason == "peer_gone"
 
 
 # -- bad frames -----------------------------------------------------------

@@ -10,6 +10,7 @@ import pytest
 
 from hub.storage import (
     LATEST_VERSION,
+    MIGRATIONS,
     DuplicateName,
     InvalidName,
     NotFound,
@@ -121,19 +122,69 @@ def test_device_tokens(storage: Storage) -> None:
         storage.add_device("kiosk-2", now=NOW, tenant="nope")
 
 
-def test_names_are_unique_per_tenant(storage: Storage) -> None:
+def test_device_names_are_unique_per_tenant(storage: Storage) -> None:
     storage.add_tenant("other", now=NOW)
     storage.add_device("kiosk-1", now=NOW)
     storage.add_device("kiosk-1", now=NOW, tenant="other")
+    assert [(d.tenant.name, d.name) for d in storage.devices()] == [
+        ("default", "kiosk-1"),
+        ("other", "kiosk-1"),
+    ]
+
+
+def test_adviser_names_are_unique_across_tenants(storage: Storage) -> None:
+    storage.add_tenant("other", now=NOW)
     storage.add_adviser("alice", PASSWORD, now=NOW)
-    storage.add_adviser("alice", PASSWORD + "!", now=NOW, tenant="other")
-    with pytest.raises(DuplicateName):
+    with pytest.raises(DuplicateName, match="'alice' already exists in tenant 'default'"):
+        storage.add_adviser("alice", PASSWORD + "!", now=NOW, tenant="other")
+    with pytest.raises(DuplicateName, match="unique across all tenants"):
         storage.add_adviser("alice", PASSWORD, now=NOW)
+    storage.add_adviser("olga", PASSWORD, now=NOW, tenant="other")
     assert [(a.tenant.name, a.name) for a in storage.advisers()] == [
         ("default", "alice"),
-        ("other", "alice"),
+        ("other", "olga"),
     ]
-    assert len(storage.adviser_logins("alice")) == 2
+    login = storage.adviser_login("olga")
+    assert login is not None and login.adviser.tenant.name == "other"
+    assert storage.adviser_login("nobody") is None
+
+
+def _version_1_database(path: Path, advisers: list[tuple[str, str]]) -> None:
+    """A database as the first hub release left it, with (tenant, adviser) rows."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at REAL)")
+    for statement in MIGRATIONS[0].split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute("INSERT INTO schema_version VALUES (1, 0)")
+    for tenant, adviser in advisers:
+        conn.execute("INSERT OR IGNORE INTO tenants (name, created_at) VALUES (?, 0)", (tenant,))
+        conn.execute(
+            "INSERT INTO advisers (tenant_id, name, password_hash, created_at) "
+            "SELECT id, ?, 'x', 0 FROM tenants WHERE name = ?",
+            (adviser, tenant),
+        )
+    conn.close()
+
+
+def test_upgrade_makes_adviser_names_unique(tmp_path: Path) -> None:
+    path = tmp_path / "hub.sqlite3"
+    _version_1_database(path, [("default", "alice"), ("other", "olga")])
+    storage = Storage.open(path)
+    assert storage.schema_version() == LATEST_VERSION
+    with pytest.raises(DuplicateName):
+        storage.add_adviser("olga", PASSWORD, now=NOW)
+    storage.close()
+
+
+def test_upgrade_refuses_adviser_names_used_in_two_tenants(tmp_path: Path) -> None:
+    path = tmp_path / "hub.sqlite3"
+    _version_1_database(path, [("default", "alice"), ("other", "alice"), ("other", "olga")])
+    with pytest.raises(StorageError, match=r"unique across tenants.*'alice' in (default|other)"):
+        Storage.open(path)
+    with sqlite3.connect(path) as conn:  # nothing changed, still version 1
+        assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone() == (1,)
+    conn.close()
 
 
 @pytest.mark.parametrize("name", ["", "   ", "x" * 65, "bad\nname", "nul\x00"])
@@ -142,7 +193,7 @@ def test_bad_names_are_refused(storage: Storage, name: str) -> None:
         storage.add_device(name, now=NOW)
     with pytest.raises(InvalidName):
         storage.add_adviser(name, PASSWORD, now=NOW)
-    assert storage.adviser_logins(name) == []
+    assert storage.adviser_login(name) is None
 
 
 @pytest.mark.parametrize("password", ["short", "123456789", "x" * 1025])
@@ -153,7 +204,8 @@ def test_weak_passwords_are_refused(storage: Storage, password: str) -> None:
 
 def test_passwords_are_argon2_hashes(storage: Storage) -> None:
     storage.add_adviser("alice", PASSWORD, now=NOW)
-    (login,) = storage.adviser_logins("alice")
+    login = storage.adviser_login("alice")
+    assert login is not None
     assert login.password_hash.startswith("$argon2id$")
     assert PASSWORD not in login.password_hash
     assert storage.verify_password(login.password_hash, PASSWORD)
