@@ -191,6 +191,11 @@ class Stack:
     def stop(self) -> None:
         self.stop_process(self.kiosk)
         self.stop_process(self.hub)
+        # As root the kiosk mounted a tmpfs for its vault; it stays mounted (as on a device)
+        # until we take it down, or the work directory could not be removed.
+        vault = self.workdir / "vault"
+        if os.path.ismount(vault):
+            subprocess.run(["umount", str(vault)], check=False, capture_output=True)  # noqa: S607
 
 
 class Console:
