@@ -1,30 +1,6 @@
-"""Which driver backend each device class uses: the ``[devices.*]`` tables of the kiosk
-config, validated, and the factory that builds the drivers from them.
-
-    [devices.camera]
-    backend = "pyav"            # pyav | picamera2 | simulated
-    device = "/dev/video0"      # pyav: a path or lavfi graph
-    format = "v4l2"             # pyav: FFmpeg input format (v4l2, lavfi...)
-
-    [devices.microphone]
-    backend = "alsa"            # alsa | pyav | simulated
-    device = "default"
-
-    [devices.speaker]
-    backend = "alsa"            # alsa | simulated
-    device = "default"
-
-    [devices.tablet]
-    backend = "isdv4"           # evdev | isdv4 | simulated
-    device = "/dev/ttyS0"       # evdev: /dev/input/by-id/... or "auto"
-    baud = 38400                # isdv4: 38400 or 19200
-
-    [devices.scanner]
-    backend = "sane"            # sane | escl | simulated
-    device = "test"             # sane: a `scanimage -L` name; escl: url = "http://host/eSCL"
-
-A device class without a table is not fitted. ``simulate = true`` makes every class simulated.
-"""
+"""Build the drivers the ``[devices.*]`` tables ask for (validated by
+:mod:`appliance.device_settings`, whose docstring shows the tables): the composition root's
+factory, the only place that picks a real or simulated backend."""
 
 from __future__ import annotations
 
