@@ -20,6 +20,7 @@ from pathlib import Path
 
 from appliance.config import ConfigError, KioskConfig, load_config
 from appliance.custody import SessionCustody
+from appliance.devices import build_devices as build_configured_devices
 from appliance.hub_client import HubRejected
 from appliance.ice import use_host_addresses
 from appliance.kiosk import Kiosk
@@ -39,6 +40,8 @@ from drivers.camera.simulated import SimulatedCamera
 from drivers.errors import DriverError
 from drivers.microphone import Microphone
 from drivers.microphone.simulated import SimulatedMicrophone
+from drivers.speaker import Speaker
+from drivers.speaker.simulated import SimulatedSpeaker
 
 EXIT_USAGE = 2
 EXIT_REJECTED = 3
@@ -82,15 +85,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def build_devices(config: KioskConfig) -> tuple[Camera, Microphone]:
-    """Pick the camera and microphone backends for ``config``."""
+def build_devices(config: KioskConfig) -> tuple[Camera, Microphone, Speaker | None]:
+    """Pick the call's camera, microphone and speaker: simulators, or the ``[devices.*]``
+    backends of the config (the only place that chooses between them)."""
     if config.simulate:
         camera = SimulatedCamera(config.video_width, config.video_height, config.video_fps)
-        return camera, SimulatedMicrophone()
-    raise DriverError(
-        "no real camera or microphone backend is available yet: real drivers arrive with the "
-        "drivers issue; run with --simulate"
+        return camera, SimulatedMicrophone(), SimulatedSpeaker()
+    devices = build_configured_devices(
+        config.devices,
+        width=config.video_width,
+        height=config.video_height,
+        fps=config.video_fps,
     )
+    if devices.camera is None or devices.microphone is None:
+        raise DriverError(
+            "no camera or microphone is configured: add [devices.camera] and "
+            "[devices.microphone] to the config (see docs/hardware.md), or run with --simulate"
+        )
+    return devices.camera, devices.microphone, devices.speaker
 
 
 def configure_logging(*, verbose: bool) -> None:
@@ -149,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kiosk: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        camera, microphone = build_devices(config)
+        camera, microphone, speaker = build_devices(config)
     except DriverError as exc:
         print(f"kiosk: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -171,6 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         custody=custody,
         simulated_customer=None if mode is None else False,  # with a UI, a person answers
         queue_on_request=mode is not None,  # with a UI, the customer decides when to queue
+        speaker=speaker,
     )
     try:
         if mode is None:

@@ -27,7 +27,9 @@ from appliance.media import CameraTrack, MediaProbe, MicrophoneTrack
 from appliance.vault import SessionVault
 from appliance.wipe import WipeTrigger
 from drivers.camera import Camera
+from drivers.errors import DriverError
 from drivers.microphone import Microphone
+from drivers.speaker import Speaker
 from protocol import channel, messages
 from protocol.messages import IcePolicy, IceServer
 
@@ -134,10 +136,13 @@ class Kiosk:
         clock: Callable[[], float] = time.monotonic,
         custody: SessionCustody | None = None,
         queue_on_request: bool = False,
+        speaker: Speaker | None = None,
     ) -> None:
         self.config = config
         self._camera = camera
         self._microphone = microphone
+        self._speaker = speaker
+        self._speaker_ok = False
         self._simulated_customer = (
             config.simulate if simulated_customer is None else (simulated_customer)
         )
@@ -275,6 +280,7 @@ class Kiosk:
             self._notify()
         await self._camera.start()
         await self._microphone.start()
+        await self._start_speaker()
         hub_task = asyncio.create_task(self._hub.run(self._inputs.put_nowait), name="hub")
         hub_task.add_done_callback(
             lambda t: self._inputs.put_nowait(
@@ -313,10 +319,24 @@ class Kiosk:
             self._cancel_timeout()
             await self._camera.stop()
             await self._microphone.stop()
+            if self._speaker is not None:
+                await self._speaker.stop()
             self._running = False
             self._status("kiosk stopped")
         if error is not None:
             raise error
+
+    async def _start_speaker(self) -> None:
+        """Open the speaker; without one the call still runs (the adviser can type)."""
+        if self._speaker is None:
+            return
+        try:
+            await self._speaker.start()
+        except DriverError as exc:
+            log.warning("speaker unavailable, calls run without sound: %s", exc)
+            self._status(f"speaker unavailable: {exc}")
+            return
+        self._speaker_ok = True
 
     # -- translation of inputs ------------------------------------------------
 
@@ -460,7 +480,11 @@ class Kiosk:
             on_chat=lambda message: self._chat_received(generation, message),
             on_state=lambda state: self._call_state(generation, state),
             on_channel_open=lambda: self._channel_opened(generation),
-            probe=MediaProbe(clock=self._clock, on_video=self._remote_video),
+            probe=MediaProbe(
+                clock=self._clock,
+                on_video=self._remote_video,
+                audio_sink=self._speaker.play if self._speaker_ok and self._speaker else None,
+            ),
         )
         self._call = call
         try:

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from fractions import Fraction
 
 import av
@@ -134,9 +134,11 @@ class MediaProbe:
         self,
         *,
         on_video: Callable[[av.VideoFrame], None] | None = None,
+        audio_sink: Callable[[av.AudioFrame], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._on_video = on_video
+        self._audio_sink = audio_sink  # the speaker: the customer hears the adviser
         self._clock = clock
         self._tasks: list[asyncio.Task[None]] = []
         self.video_frames = 0
@@ -184,6 +186,13 @@ class MediaProbe:
                     self.first_audio_at = self._clock()
                 self.audio_rms = audio_rms(frame)
                 self.peak_audio_rms = max(self.peak_audio_rms, self.audio_rms)
+                if self._audio_sink is not None:
+                    try:
+                        await self._audio_sink(frame)
+                    except DriverError as exc:
+                        # A speaker that vanished must not end the call; say so once.
+                        log.warning("speaker stopped playing: %s", exc)
+                        self._audio_sink = None
                 self._audio_event.set()
 
     async def wait_video(self, frames: int = 1) -> None:

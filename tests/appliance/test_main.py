@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance.__main__ import EXIT_REJECTED, EXIT_USAGE, main
+from appliance.__main__ import EXIT_REJECTED, EXIT_USAGE, build_devices, main
+from appliance.config import load_config
 from protocol import messages
 from tests.support.hub import connect_adviser, http_session, running_hub
 
@@ -17,10 +18,33 @@ ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery staple"
 
 
-def test_without_simulate_there_are_no_drivers_yet(capsys: pytest.CaptureFixture[str]) -> None:
+def test_without_simulate_real_devices_must_be_configured(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert main(["run", "--token", "t"]) == EXIT_USAGE
     err = capsys.readouterr().err
-    assert "real drivers arrive with the drivers issue" in err and "--simulate" in err
+    assert "[devices.camera]" in err and "--simulate" in err
+
+
+def test_real_devices_come_from_the_config(tmp_path: Path) -> None:
+    config_file = tmp_path / "kiosk.toml"
+    config_file.write_text(
+        'token = "t"\n'
+        "[devices.camera]\n"
+        'backend = "pyav"\n'
+        'device = "testsrc=size=640x480:rate=30"\n'
+        'format = "lavfi"\n'
+        "[devices.microphone]\n"
+        'backend = "pyav"\n'
+        'device = "sine=frequency=440:sample_rate=48000"\n'
+        'format = "lavfi"\n'
+        "[devices.speaker]\n"
+        'backend = "simulated"\n'
+    )
+    camera, microphone, speaker = build_devices(load_config(config_file))
+    assert type(camera).__name__ == "PyAVCamera"
+    assert type(microphone).__name__ == "PyAVMicrophone"
+    assert type(speaker).__name__ == "SimulatedSpeaker"
 
 
 @pytest.mark.parametrize(
