@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
 DB = VAR / "hub.sqlite3"
+VAULT = VAR / "session"
 BIN = Path(sys.executable).parent
 ADVISER = "demo"
 DEVICE = "demo-kiosk"
@@ -110,6 +111,9 @@ def main() -> int:
         f"ws://{host}:{port}",
         "--token-file",
         str(token_file),
+        # The demo's session vault lives under ./var, not the machine's /run/kiosk/session.
+        "--vault",
+        str(VAULT),
     ]
     for addr in filter(None, os.environ.get("DEMO_ICE_HOST", "").split(",")):
         kiosk_cmd += ["--ice-host", addr]
@@ -153,6 +157,9 @@ def main() -> int:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+    # As root the kiosk mounted a tmpfs for its vault (wiped at its exit): take it down.
+    if os.path.ismount(VAULT):
+        subprocess.run(["umount", str(VAULT)], check=False)  # noqa: S607
     print("demo: stopped", flush=True)
     return 0 if stopping else 1
 
