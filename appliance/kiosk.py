@@ -143,6 +143,10 @@ class Kiosk:
         self._microphone = microphone
         self._speaker = speaker
         self._speaker_ok = False
+        # The customer's privacy switches for the current consultation (reset by the wipe).
+        self.muted = False
+        self.camera_off = False
+        self.latest_local_frame: av.VideoFrame | None = None  # the self view (UI thread reads)
         self._simulated_customer = (
             config.simulate if simulated_customer is None else (simulated_customer)
         )
@@ -202,6 +206,17 @@ class Kiosk:
         while not predicate():
             changed = self._changed
             await changed.wait()
+
+    def set_muted(self, muted: bool) -> None:
+        """Mute the microphone: the adviser gets silence until unmuted (the stream stays up)."""
+        self.muted = muted
+
+    def set_camera_off(self, off: bool) -> None:
+        """Turn the camera off: the adviser gets a black picture until it is back on."""
+        self.camera_off = off
+
+    def _local_frame(self, frame: av.VideoFrame) -> None:
+        self.latest_local_frame = frame
 
     def send_chat(self, text: str) -> channel.Chat:
         """Send a chat line in the current call; ``CallError`` when there is none."""
@@ -473,8 +488,10 @@ class Kiosk:
         self._generation += 1
         generation = self._generation
         call = Call(
-            video=CameraTrack(self._camera),
-            audio=MicrophoneTrack(self._microphone),
+            video=CameraTrack(
+                self._camera, blank=lambda: self.camera_off, on_frame=self._local_frame
+            ),
+            audio=MicrophoneTrack(self._microphone, silence=lambda: self.muted),
             ice_servers=self._ice_servers,
             ice_transport_policy=self._ice_policy,
             on_chat=lambda message: self._chat_received(generation, message),
@@ -576,6 +593,8 @@ class Kiosk:
             self._custody.open_session(consultation_id)
 
     async def _wipe_session(self, trigger: WipeTrigger) -> None:
+        self.muted = self.camera_off = False
+        self.latest_local_frame = None
         if self._custody is not None:
             await self._custody.end_session(trigger)
             self._report_custody()

@@ -45,10 +45,19 @@ class CameraTrack(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, camera: Camera, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        camera: Camera,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        blank: Callable[[], bool] = lambda: False,
+        on_frame: Callable[[av.VideoFrame], None] | None = None,
+    ) -> None:
         super().__init__()
         self._camera = camera
         self._clock = clock
+        self._blank = blank  # the customer turned the camera off: send black, keep the stream
+        self._on_frame = on_frame  # the kiosk's self view
         self._first_capture: float | None = None
         self._last_pts = -1
 
@@ -62,6 +71,10 @@ class CameraTrack(MediaStreamTrack):
             log.warning("camera stopped delivering: %s", exc)
             self.stop()
             raise MediaStreamError from exc
+        if self._blank():
+            frame = black_like(frame)
+        if self._on_frame is not None:
+            self._on_frame(frame)
         # A monotonic clock, not the frame's wall-clock time: a Pi has no RTC, and the first
         # NTP sync can step the wall clock by hours mid-call, which would freeze the video.
         captured = self._clock()
@@ -79,9 +92,12 @@ class MicrophoneTrack(MediaStreamTrack):
 
     kind = "audio"
 
-    def __init__(self, microphone: Microphone) -> None:
+    def __init__(
+        self, microphone: Microphone, *, silence: Callable[[], bool] = lambda: False
+    ) -> None:
         super().__init__()
         self._microphone = microphone
+        self._silence = silence  # the customer muted: send silence, keep the stream and clock
         self._pts = 0
 
     async def recv(self) -> av.AudioFrame:
@@ -94,11 +110,30 @@ class MicrophoneTrack(MediaStreamTrack):
             log.warning("microphone stopped delivering: %s", exc)
             self.stop()
             raise MediaStreamError from exc
+        if self._silence():
+            frame = silent_like(frame)
         frame.pts = self._pts
         frame.time_base = AUDIO_TIME_BASE
         # The Opus encoder resamples anything else to 48 kHz; count in its clock.
         self._pts += round(frame.samples * AUDIO_RATE / frame.sample_rate)
         return frame
+
+
+def black_like(frame: av.VideoFrame) -> av.VideoFrame:
+    """A black yuv420p frame of ``frame``'s size (what goes out while the camera is off)."""
+    width, height = frame.width, frame.height
+    planes = np.empty((height * 3 // 2, width), dtype=np.uint8)
+    planes[:height] = 16  # limited-range black
+    planes[height:] = 128  # no colour
+    return av.VideoFrame.from_ndarray(planes, format="yuv420p")
+
+
+def silent_like(frame: av.AudioFrame) -> av.AudioFrame:
+    """Silence with ``frame``'s format, layout, rate and length (what goes out while muted)."""
+    zeros = np.zeros_like(frame.to_ndarray())
+    silent = av.AudioFrame.from_ndarray(zeros, format=frame.format.name, layout=frame.layout.name)
+    silent.sample_rate = frame.sample_rate
+    return silent
 
 
 def mean_luma(frame: av.VideoFrame, step: int = 16) -> float:

@@ -78,6 +78,8 @@ class UiBridge:
         self._frame: av.VideoFrame | None = None
         self._frame_seq = 0
         self._converted: v.VideoFrame | None = None
+        self._self_source: object = None  # the local frame last converted for the self view
+        self._self_converted: v.VideoFrame | None = None
         self._convert_lock = threading.Lock()
         self.actions: list[j.Action] = []  # every action carried out (for tests; no content)
         kiosk.add_observer(self)
@@ -109,8 +111,16 @@ class UiBridge:
             return self._converted
 
     def self_view(self) -> v.VideoFrame | None:
-        """Not yet wired: the camera has one reader (the call's track)."""
-        return None
+        """The customer's own camera picture (what the call sends), as RGB; converted here."""
+        frame = self.kiosk.latest_local_frame
+        if frame is None:
+            return None
+        with self._convert_lock:
+            if self._self_converted is None or self._self_source is not frame:
+                rgb = frame.to_ndarray(format="rgb24")
+                self._self_source = frame
+                self._self_converted = v.VideoFrame(frame.width, frame.height, rgb.tobytes(), 0)
+            return self._self_converted
 
     def ink(self) -> v.Ink:
         """No tablet wired yet (the signature content arrives with its issue)."""
@@ -152,8 +162,12 @@ class UiBridge:
                     self.kiosk.send_chat(text)
                 except CallError as exc:
                     log.info("chat line not sent: %s", exc)
+            case j.SetMute(muted=muted):
+                self.kiosk.set_muted(muted)
+            case j.SetCamera(off=off):
+                self.kiosk.set_camera_off(off)
             case _:
-                # Mute, camera, photo and signature decisions reach devices in later issues.
+                # Photo and signature decisions reach devices with the in-call issue.
                 log.debug("UI action %s has no backend yet", type(action).__name__)
 
     def _post(self, event: j.Event) -> None:

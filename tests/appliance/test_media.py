@@ -127,3 +127,25 @@ async def test_black_picture_is_not_taken_for_a_picture() -> None:
     assert not probe.non_black_seen
     assert probe.last_luma == 16
     await probe.stop()
+
+
+async def test_camera_off_sends_black_and_mute_sends_silence() -> None:
+    camera = SimulatedCamera(fps=100)
+    mic = SimulatedMicrophone()
+    await camera.start()
+    await mic.start()
+    off = False
+    seen: list[av.VideoFrame] = []
+    video = CameraTrack(camera, blank=lambda: off, on_frame=seen.append)
+    audio = MicrophoneTrack(mic, silence=lambda: off)
+    assert mean_luma(await video.recv()) > 40 and audio_rms(await audio.recv()) > 0.1
+    off = True
+    black, quiet = await video.recv(), await audio.recv()
+    assert abs(mean_luma(black) - 16) < 1 and audio_rms(quiet) == 0.0
+    assert (black.width, black.height) == (640, 480) and quiet.samples == 960
+    assert seen[-1] is black  # the self view shows what the adviser gets
+    off = False
+    assert mean_luma(await video.recv()) > 40 and audio_rms(await audio.recv()) > 0.1
+    assert [f.pts for f in seen] == sorted(f.pts for f in seen)  # one clock throughout
+    await camera.stop()
+    await mic.stop()

@@ -65,6 +65,7 @@ class FakeKiosk:
         self.calls: list[str] = []
         self.intakes: list[tuple[tuple[str, str], ...]] = []
         self.observers: list[object] = []
+        self.latest_local_frame: av.VideoFrame | None = None
 
     @property
     def phase(self) -> c.Phase:
@@ -87,6 +88,12 @@ class FakeKiosk:
 
     def send_intake(self, values: tuple[tuple[str, str], ...]) -> None:
         self.intakes.append(values)
+
+    def set_muted(self, muted: bool) -> None:
+        self.calls.append(f"muted:{muted}")
+
+    def set_camera_off(self, off: bool) -> None:
+        self.calls.append(f"camera_off:{off}")
 
 
 class Clock:
@@ -236,6 +243,22 @@ def test_video_frames_are_handed_over_by_reference_and_converted_once() -> None:
     bridge.video_frame(frame.reformat(width=32, height=24))
     second = bridge.remote_video()
     assert second is not None and second.seq > first.seq and second.width == 32
+
+
+def test_privacy_switches_reach_the_kiosk_and_the_self_view_shows_the_camera() -> None:
+    kiosk = FakeKiosk()
+    bridge = bridge_with(kiosk)
+    bridge._carry_out(j.SetMute(True))
+    bridge._carry_out(j.SetCamera(True))
+    bridge._carry_out(j.SetMute(False))
+    assert kiosk.calls[-3:] == ["muted:True", "camera_off:True", "muted:False"]
+    assert bridge.self_view() is None
+    rgb = np.zeros((24, 32, 3), dtype=np.uint8)
+    rgb[:, :, 2] = 220
+    kiosk.latest_local_frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+    first = bridge.self_view()
+    assert first is not None and (first.width, first.height) == (32, 24) and first.rgb[2] > 150
+    assert bridge.self_view() is first  # converted once per frame
 
 
 @pytest.fixture
