@@ -23,6 +23,7 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
+from appliance import sas
 from appliance.media import MediaProbe
 from protocol import channel
 from protocol.errors import ProtocolError
@@ -32,6 +33,9 @@ log = logging.getLogger(__name__)
 
 ChatListener = Callable[[channel.Chat], None]
 StateListener = Callable[[str], None]
+# Called once per call: the four words (verified), or why the adviser could not be verified.
+VerifiedListener = Callable[[str], None]
+UnverifiedListener = Callable[[str], None]
 
 
 class CallError(Exception):
@@ -83,12 +87,16 @@ class Call:
         on_state: StateListener | None = None,
         on_channel_open: Callable[[], None] | None = None,
         probe: MediaProbe | None = None,
+        on_verified: VerifiedListener | None = None,
+        on_unverified: UnverifiedListener | None = None,
     ) -> None:
         self._video = video
         self._audio = audio
         self._on_chat = on_chat
         self._on_state = on_state
         self._on_channel_open = on_channel_open
+        self._on_verified = on_verified
+        self._on_unverified = on_unverified
         self.probe = probe if probe is not None else MediaProbe()
         self._pc = RTCPeerConnection(rtc_configuration(ice_servers, ice_transport_policy))
         self._channel: RTCDataChannel | None = None
@@ -97,6 +105,13 @@ class Call:
         self._early_candidates: list[tuple[str, str | None, int | None]] = []
         self._remote_candidates = 0
         self._closed = False
+        # Short authentication string (appliance.sas): our fingerprint (from the offer), the
+        # adviser's commitment, the fingerprint our DTLS checks the adviser against (answer).
+        self._fingerprint: str | None = None
+        self._commitment: str | None = None
+        self._answer_fingerprint: str | None = None
+        self.verification: sas.Verified | None = None
+        self.verification_error: str | None = None  # the VerificationError code, if refused
         self._pc.on("connectionstatechange", self._connection_state_changed)
         self._pc.on("track", self.probe.watch)
 
@@ -133,11 +148,28 @@ class Call:
         # Gathering happens here; aiortc puts every candidate into the local description.
         await self._pc.setLocalDescription(offer)
         self._offer_sdp = self._pc.localDescription.sdp
+        try:
+            self._fingerprint = sas.sdp_fingerprint(self._offer_sdp)
+        except sas.VerificationError as exc:
+            raise CallError(f"our own offer has no usable fingerprint ({exc.code})") from None
         if "a=candidate:" not in self._offer_sdp:
             log.warning(
                 "no ICE candidates gathered: the kiosk has no usable network address "
                 "(check the network, or set ice_host_addresses)"
             )
+
+    def hold_commitment(self, commitment: str) -> None:
+        """Keep the adviser's ``sas_commit``; its reveal on the data channel must open it."""
+        if self._commitment is not None and self._commitment != commitment:
+            raise CallError("the call already holds another commitment")
+        self._commitment = commitment
+
+    @property
+    def fingerprint(self) -> str:
+        """Our DTLS fingerprint (``sha-256 XX:...``), as the offer carries it."""
+        if self._fingerprint is None:
+            raise CallError("the offer is not prepared yet: await prepare() first")
+        return self._fingerprint
 
     async def accept_answer(self, sdp: str) -> None:
         """Apply the adviser's answer, then any candidates that arrived before it."""
@@ -145,6 +177,13 @@ class Call:
             raise CallError("an answer needs a prepared, open call")
         if self._answered:
             raise CallError("the call already has an answer")
+        try:
+            # The one fingerprint aiortc's DTLS will accept; the adviser's reveal must match it.
+            self._answer_fingerprint = sas.sdp_fingerprint(sdp)
+        except sas.VerificationError as exc:
+            raise CallError(
+                f"the answer is not valid SDP: no single fingerprint ({exc.code})"
+            ) from None
         try:
             await self._pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
         except (ValueError, AssertionError, KeyError, IndexError) as exc:
@@ -221,8 +260,40 @@ class Call:
 
     def _channel_opened(self) -> None:
         log.info("data channel open")
+        if self._channel is not None and self._fingerprint is not None:
+            # Our fingerprint already travelled in the offer; revealing it costs nothing.
+            self._channel.send(channel.encode(channel.SasReveal(fingerprint=self._fingerprint)))
         if self._on_channel_open is not None:
             self._on_channel_open()
+
+    def _adviser_revealed(self, reveal: channel.SasReveal) -> None:
+        if self.verification is not None or self.verification_error is not None:
+            self._refuse(sas.VerificationError("a second reveal"))
+            return
+        try:
+            if self._fingerprint is None or self._answer_fingerprint is None:
+                raise sas.VerificationError("a reveal before the answer")
+            self.verification = sas.verify_adviser(
+                committed=self._commitment,
+                kiosk_fingerprint=self._fingerprint,
+                answer_fingerprint=self._answer_fingerprint,
+                revealed_fingerprint=reveal.fingerprint,
+                nonce=reveal.nonce,
+            )
+        except sas.VerificationError as exc:
+            self._refuse(exc)
+            return
+        log.info("adviser verified: fingerprints and commitment match")
+        if self._on_verified is not None:
+            self._on_verified(self.verification.code)
+
+    def _refuse(self, exc: sas.VerificationError) -> None:
+        first = self.verification_error is None
+        self.verification = None
+        self.verification_error = exc.code
+        log.warning("the adviser could not be verified (%s)", exc.code)
+        if first and self._on_unverified is not None:
+            self._on_unverified(exc.code)
 
     def _channel_message(self, data: str | bytes) -> None:
         try:
@@ -230,6 +301,9 @@ class Call:
         except ProtocolError as exc:
             # The content may be personal data: log only what was wrong with it.
             log.warning("dropped a data-channel frame: %s", exc.code)
+            return
+        if isinstance(message, channel.SasReveal):
+            self._adviser_revealed(message)
             return
         if not isinstance(message, channel.Chat):
             log.warning("dropped a %s message: only chat comes from the adviser", message.TYPE)

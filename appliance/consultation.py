@@ -9,7 +9,9 @@ out, in order. The shell reports outcomes back as events (``CallPrepared``, ``Ca
          +---- hub lost (from any state; an open call is closed) ----------+
 
 The queueing state owns at most a *prepared* call (candidates gathered, nobody on the other
-end); a call bound to a consultation exists only from ``offering`` to ``ending``.
+end); a call bound to a consultation exists only from ``offering`` to ``ending``. In
+``offering`` the offer goes out only once the adviser's ``sas_commit`` is held (the kiosk's
+fingerprint must not travel before the adviser's is fixed: docs/verification.md).
 """
 
 from __future__ import annotations
@@ -69,6 +71,14 @@ class Accepted:
 
     consultation_id: str
     peer: str
+
+
+@dataclass(frozen=True)
+class CommitmentReceived:
+    """The adviser's ``sas_commit``: the offer may go out now."""
+
+    consultation_id: str
+    commitment: str
 
 
 @dataclass(frozen=True)
@@ -132,6 +142,7 @@ Event = (
     | HubLost
     | QueuePositionChanged
     | Accepted
+    | CommitmentReceived
     | AnswerReceived
     | CandidateReceived
     | EndedByPeer
@@ -163,9 +174,10 @@ class PrepareCall:
 
 @dataclass(frozen=True)
 class SendOffer:
-    """Send the prepared offer for this consultation."""
+    """Send the prepared offer for this consultation; the call keeps the commitment."""
 
     consultation_id: str
+    commitment: str
 
 
 @dataclass(frozen=True)
@@ -237,6 +249,7 @@ class ConsultationState:
     call: CallSlot = CallSlot.NONE
     consultation_id: str | None = None  # bound only from offering to in_call
     position: int | None = None
+    commitment: str | None = None  # the adviser's sas_commit, once received
 
 
 class Consultation:
@@ -280,23 +293,34 @@ class Consultation:
             case QueuePositionChanged() if s.phase is Phase.QUEUEING:
                 self.state = replace(s, position=event.position)
             case CallPrepared() if s.call is CallSlot.PREPARING:
-                if s.phase is Phase.OFFERING and s.consultation_id is not None:
-                    actions.append(SendOffer(s.consultation_id))
+                if (
+                    s.phase is Phase.OFFERING
+                    and s.consultation_id is not None
+                    and s.commitment is not None
+                ):
+                    actions.append(SendOffer(s.consultation_id, s.commitment))
                     self.state = replace(s, call=CallSlot.ACTIVE)
                 else:
                     self.state = replace(s, call=CallSlot.READY)
             case Accepted() if s.phase is Phase.QUEUEING:
                 actions.append(CallStarted(event.consultation_id, event.peer))
                 call = s.call
-                if call is CallSlot.READY:
-                    actions.append(SendOffer(event.consultation_id))
-                    call = CallSlot.ACTIVE
-                elif call is CallSlot.NONE:
+                if call is CallSlot.NONE:
                     actions.append(PrepareCall())
                     call = CallSlot.PREPARING
+                # The offer waits for the adviser's commitment (CommitmentReceived).
                 self.state = ConsultationState(
                     phase=Phase.OFFERING, call=call, consultation_id=event.consultation_id
                 )
+            case CommitmentReceived() if (
+                s.phase is Phase.OFFERING
+                and s.commitment is None
+                and event.consultation_id == s.consultation_id
+            ):
+                self.state = replace(s, commitment=event.commitment)
+                if s.call is CallSlot.READY:
+                    actions.append(SendOffer(event.consultation_id, event.commitment))
+                    self.state = replace(self.state, call=CallSlot.ACTIVE)
             case AnswerReceived() if (
                 s.phase is Phase.OFFERING
                 and s.call is CallSlot.ACTIVE

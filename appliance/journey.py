@@ -88,6 +88,15 @@ class CallConnected:
 class CallEnded:
     """The consultation is over (any reason); the kiosk wipes next."""
 
+    unverified: bool = False  # ended because the adviser could not be verified
+
+
+@dataclass(frozen=True)
+class CallVerified:
+    """The adviser passed the checks; ``code`` is the four words both ends show."""
+
+    code: str
+
 
 @dataclass(frozen=True)
 class WipeFinished:
@@ -167,6 +176,7 @@ Event = (
     | AdviserAccepted
     | CallConnected
     | CallEnded
+    | CallVerified
     | WipeFinished
     | WipeFailed
     | ServiceRestored
@@ -278,6 +288,7 @@ class JourneyState:
     hub_down_since: float | None = None
     resume: Screen | None = None  # where reconnecting returns to
     problem: str | None = None
+    unverified: bool = False  # the last call ended because it could not be verified
 
 
 class Journey:
@@ -334,6 +345,7 @@ class Journey:
             signature=s.signature,
             wipe=s.wipe,
             problem=s.problem,
+            unverified=s.unverified and s.screen is Screen.GOODBYE,
             session=s.session,
         )
 
@@ -452,10 +464,13 @@ class Journey:
                 self._go(Screen.CALL, now)
             case CallConnected() if s.screen in _IN_CALL:
                 self._call(replace(s.call, connected=True))
-            case CallEnded() if s.screen in (*_IN_CALL, Screen.WAITING) or (
+            case CallEnded(unverified=unverified) if s.screen in (*_IN_CALL, Screen.WAITING) or (
                 s.screen is Screen.RECONNECTING and s.resume in _IN_CALL
             ):
                 self._session_over(now)
+                self.state = replace(self.state, unverified=unverified)
+            case CallVerified(code=code) if s.screen in _IN_CALL:
+                self._call(replace(s.call, verification_code=code))
             case WipeFinished(wipe=wipe) if s.awaiting_wipe:
                 self.state = replace(s, awaiting_wipe=False, wipe=wipe)
                 if s.screen is Screen.GOODBYE:
@@ -547,6 +562,7 @@ class Journey:
             wipe=None,
             resume=None,
             session=s.session + 1,
+            unverified=False,
         )
         self._go(Screen.GOODBYE, now)
         # Goodbye waits for the wipe; it gives up (out of service) if none is reported.

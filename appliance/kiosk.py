@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 GREETING = "Hello, I would like some advice please."
 AUTO_REPLY = "Thank you, that helps."
 CONNECT_TIMEOUT_S = 30.0
+# After the data channel opens, the adviser's sas_reveal must arrive and check out within this.
+VERIFY_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -57,6 +59,10 @@ class CallStats:
     remote_audio_rms: float = 0.0  # peak over the call, 0..1
     chat_in: int = 0
     chat_out: int = 0
+    # Short authentication string (docs/verification.md): not personal data.
+    verified: bool = False
+    verification_code: str | None = None
+    verification_failed: str | None = None  # why the adviser was refused (sas error code)
     end_reason: str | None = None
 
     def to_json(self) -> str:
@@ -109,7 +115,7 @@ class KioskObserver(Protocol):
         """The adviser wrote ``text`` (personal data: show it, never log it)."""
 
     def channel_opened(self) -> None:
-        """The call's data channel is open (the UI sends the intake form now)."""
+        """The data channel is open and the adviser verified (the UI sends the intake now)."""
 
 
 _Input = (
@@ -395,6 +401,8 @@ class Kiosk:
                 )
             case messages.Accepted():
                 return c.Accepted(message.consultation_id, message.peer)
+            case messages.SasCommit():
+                return c.CommitmentReceived(message.consultation_id, message.commitment)
             case messages.Answer():
                 return c.AnswerReceived(message.consultation_id, message.sdp)
             case messages.IceCandidate():
@@ -444,8 +452,13 @@ class Kiosk:
                 await self._hub.send(messages.QueueLeave())
             case c.PrepareCall():
                 return await self._prepare_call()
-            case c.SendOffer(consultation_id=cid):
+            case c.SendOffer(consultation_id=cid, commitment=commitment):
                 if self._call is None:
+                    return c.CallFailed()
+                try:
+                    self._call.hold_commitment(commitment)
+                except CallError as exc:
+                    log.warning("commitment refused: %s", exc)
                     return c.CallFailed()
                 await self._hub.send(messages.Offer(consultation_id=cid, sdp=self._call.offer_sdp))
             case c.ApplyAnswer(sdp=sdp):
@@ -497,6 +510,8 @@ class Kiosk:
             on_chat=lambda message: self._chat_received(generation, message),
             on_state=lambda state: self._call_state(generation, state),
             on_channel_open=lambda: self._channel_opened(generation),
+            on_verified=lambda code: self._verified(generation, code),
+            on_unverified=lambda why: self._unverified(generation, why),
             probe=MediaProbe(
                 clock=self._clock,
                 on_video=self._remote_video,
@@ -553,10 +568,49 @@ class Kiosk:
     def _channel_opened(self, generation: int) -> None:
         if generation != self._generation:
             return
+        # Nothing of the customer's goes out before the adviser is verified (_verified).
+        asyncio.get_running_loop().call_later(VERIFY_TIMEOUT_S, self._verify_deadline, generation)
+
+    def _verified(self, generation: int, code: str) -> None:
+        if generation != self._generation:
+            return
+        if self._current is not None:
+            self._current.verified = True
+            self._current.verification_code = code  # four words: not personal data
+        self._status("adviser verified: compare the code on both screens")
+        self._notify()
         for observer in self._observers:
             observer.channel_opened()
         if self._simulated_customer:
             self._auto_say(GREETING)
+
+    def _unverified(self, generation: int, why: str) -> None:
+        if generation != self._generation:
+            return
+        if self._current is not None:
+            self._current.verified = False
+            self._current.verification_code = None
+            self._current.verification_failed = why
+        self._status(f"call ended: the adviser could not be verified ({why})")
+        self._inputs.put_nowait(_FromCall(generation, c.CallFailed()))
+
+    def _verify_deadline(self, generation: int) -> None:
+        if generation != self._generation or self._call is None:
+            return
+        if self._call.verification is None and self._call.verification_error is None:
+            self._unverified(generation, "reveal_timeout")
+
+    @property
+    def verification_code(self) -> str | None:
+        """The current call's four words once the adviser is verified, else None."""
+        stats = self._current
+        return stats.verification_code if stats is not None and stats.verified else None
+
+    @property
+    def last_call_unverified(self) -> bool:
+        """Whether the latest call ended because the adviser could not be verified."""
+        done = self._finished[-1] if self._finished else None
+        return done is not None and done.verification_failed is not None
 
     def _chat_received(self, generation: int, message: channel.Chat) -> None:
         if generation != self._generation:

@@ -73,6 +73,7 @@ class UiBridge:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._phase = kiosk.phase
         self._position: int | None = None
+        self._code: str | None = None  # the verification code last shown
         self._service_ok: bool | None = None
         self._view = journey.view(clock(), self._base)
         self._frame: av.VideoFrame | None = None
@@ -193,7 +194,11 @@ class UiBridge:
             elif after is c.Phase.IN_CALL:
                 events.append(j.CallConnected())
             if before in _BOUND and after not in _BOUND:
-                events.append(j.CallEnded())
+                events.append(j.CallEnded(unverified=self.kiosk.last_call_unverified))
+        code = self.kiosk.verification_code
+        if code is not None and code != self._code and after in _BOUND:
+            events.append(j.CallVerified(code))
+        self._code = code
         position = self.kiosk.consultation.state.position
         if position is not None and position != self._position:
             events.append(j.QueueUpdate(position))

@@ -273,6 +273,8 @@ _RECORD_PEER_CONNECTIONS_JS = """(() => {
     return pc;
   };
   window.RTCPeerConnection.prototype = Original.prototype;
+  // the console makes its certificate first (docs/verification.md): keep the static method
+  window.RTCPeerConnection.generateCertificate = (...args) => Original.generateCertificate(...args);
 })();"""
 
 _SELECTED_PAIR_JS = """async () => {

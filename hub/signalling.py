@@ -51,6 +51,7 @@ from protocol.messages import (
     QueuePosition,
     QueueRequest,
     Role,
+    SasCommit,
     Welcome,
     decode,
     encode,
@@ -74,7 +75,7 @@ OUTGOING_MAX = 64  # frames waiting for one peer's writer; beyond that the peer 
 # 1000, but 1000 long names do not fit in one 64 KiB frame); fewer if the frame would not fit.
 QUEUE_ENTRIES_SENT = 200
 
-RELAYED = (Offer, Answer, IceCandidate)
+RELAYED = (SasCommit, Offer, Answer, IceCandidate)
 
 
 class _Announce:
@@ -386,7 +387,10 @@ class Switchboard:
                     self._flush(self._unqueue(peer, "customer_left"))
             case Accept() if peer.role == "adviser":
                 await self._accept(peer, message.consultation_id)
-            # offers go kiosk -> adviser, answers adviser -> kiosk, candidates both ways
+            # the adviser's commitment and its answer go adviser -> kiosk, offers kiosk ->
+            # adviser, candidates both ways (docs/verification.md: who commits first)
+            case SasCommit() if peer.role == "adviser":
+                await self._relay(peer, message)
             case Offer() if peer.role == "kiosk":
                 await self._relay(peer, message)
             case Answer() if peer.role == "adviser":
@@ -455,7 +459,7 @@ class Switchboard:
         )
         self._flush(outbox)
 
-    async def _relay(self, peer: Peer, message: Offer | Answer | IceCandidate) -> None:
+    async def _relay(self, peer: Peer, message: SasCommit | Offer | Answer | IceCandidate) -> None:
         call = peer.call
         if call is None or call.consultation_id != message.consultation_id:
             self._reply_error(peer, "not_found", "not in that consultation")

@@ -564,6 +564,11 @@ def _call(view: v.KioskView, local: LocalState, theme: Theme, body: pygame.Rect)
     self_rect = pygame.Rect(stage.right - sw - theme.gap, stage.y + theme.gap, sw, sh)
     if not call.camera_off:
         out.append(Media(self_rect, "self"))
+    showing_document = call.document is not None and not call.document_notice
+    if call.verification_code is not None and not showing_document:
+        top = stage.y + theme.gap + (theme.target + theme.gap if call.screen_share else 0)
+        width = stage.w - sw - 3 * theme.gap
+        out += _code(view, theme, pygame.Rect(stage.x + theme.gap, top, width, 0))
     if not call.connected:
         r = pygame.Rect(stage.x, stage.centery - theme.target // 2, stage.w, theme.target)
         out.append(
@@ -660,6 +665,35 @@ def _call(view: v.KioskView, local: LocalState, theme: Theme, body: pygame.Rect)
         )
         out.append(Button(b.rect, b.text, b.action, b.style, b.px, selected=selected))
         x += bw + theme.gap
+    return out
+
+
+def _code(view: v.KioskView, theme: Theme, at: pygame.Rect) -> list[Widget]:
+    """The verification code in a box at ``at`` (its height is computed here)."""
+    p = theme.palette
+    code = view.call.verification_code or ""
+    small = theme.font(theme.small_px).get_linesize()
+    inner_w = at.w - 2 * theme.gap
+    code_px = theme.fit(code, theme.title_px, inner_w)
+    big = theme.font(code_px).get_linesize()
+    hint = _t(view, "call.code_hint")
+    hint_lines = min(len(theme.wrap(hint, theme.small_px, inner_w)), 3)
+    box = pygame.Rect(at.x, at.y, at.w, small + big + hint_lines * small + 2 * theme.gap)
+    x, y = box.x + theme.gap, box.y + theme.gap
+    out: list[Widget] = [
+        Box(box, p.surface, theme.gap),
+        _label(
+            theme,
+            pygame.Rect(x, y, inner_w, small),
+            _t(view, "call.code"),
+            theme.small_px,
+            p.muted_text,
+            p.surface,
+        ),
+        Label(pygame.Rect(x, y + small, inner_w, big), code, code_px, p.text, p.surface),
+    ]
+    hint_rect = pygame.Rect(x, y + small + big, inner_w, hint_lines * small)
+    out += _paragraphs(theme, hint_rect, hint, theme.small_px, p.text, p.surface)
     return out
 
 
@@ -869,6 +903,15 @@ def _goodbye(view: v.KioskView, local: LocalState, theme: Theme, body: pygame.Re
     y = body.y + dy + theme.gap * 3
     lh = theme.font(theme.body_px).get_linesize()
     wipe = view.wipe
+    if view.unverified:
+        # Why the call ended so suddenly, in plain words, before anything else.
+        warning = _t(view, "goodbye.unverified")
+        n = min(len(theme.wrap(warning, theme.body_px, body.w - 2 * theme.gap)), 3)
+        box = pygame.Rect(body.x, y, body.w, n * lh + 2 * theme.gap)
+        out.append(Box(box, p.warning, theme.gap))
+        inner = box.inflate(-2 * theme.gap, -2 * theme.gap)
+        out += _paragraphs(theme, inner, warning, theme.body_px, p.on_warning, p.warning)
+        y = box.bottom + theme.gap
     lines = [_t(view, "goodbye.wiping")] if wipe is None else [_t(view, "goodbye.wiped")]
     for line in lines:
         rect = pygame.Rect(body.x, y, body.w, lh * 3)

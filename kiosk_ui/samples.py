@@ -76,7 +76,7 @@ def sample_views(language: str) -> dict[str, v.KioskView]:
             else "I would like to open an account.",
         ),
     )
-    call = v.CallView(connected=True)
+    call = v.CallView(connected=True, verification_code="falcon marble otter violin")
     return {
         "attract": replace(base, screen=Screen.ATTRACT),
         "language": replace(base, screen=Screen.LANGUAGE),
@@ -124,6 +124,7 @@ def sample_views(language: str) -> dict[str, v.KioskView]:
         ),
         "consent-countdown": replace(base, screen=Screen.CONSENT, countdown=15),
         "goodbye-wiping": replace(base, screen=Screen.GOODBYE),
+        "goodbye-unverified": replace(base, screen=Screen.GOODBYE, unverified=True),
         "goodbye": replace(
             base,
             screen=Screen.GOODBYE,

@@ -40,6 +40,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "call.keep": "Verwenden",
         "call.retake": "Neu aufnehmen",
         "call.screen_share": "Bildschirm der Beratung",
+        "call.code": "Sicherheitscode",
+        "call.code_hint": "Ihre Beratung liest ihn vor. Er muss genau übereinstimmen.",
         "signature.title": "Bitte unterschreiben",
         "signature.hint": "Unterschreiben Sie mit dem Stift auf dem Tablett.",
         "signature.clear": "Löschen",
@@ -49,6 +51,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "goodbye.wiped": "Ihre Daten wurden gelöscht und die Löschung geprüft.",
         "goodbye.details": "{files} Dateien, {size} – Verfahren: {method}",
         "goodbye.done": "Fertig",
+        "goodbye.unverified": (
+            "Die Verbindung konnte nicht überprüft werden und wurde zu Ihrem Schutz beendet."
+        ),
         "reconnecting.title": "Verbindung unterbrochen",
         "reconnecting.lead": "Wir verbinden Sie gleich wieder. Bitte warten Sie.",
         "oos.title": "Außer Betrieb",
@@ -94,6 +99,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "call.keep": "Use it",
         "call.retake": "Retake",
         "call.screen_share": "Adviser's screen",
+        "call.code": "Security code",
+        "call.code_hint": "Your adviser reads it out. It must match exactly.",
         "signature.title": "Please sign",
         "signature.hint": "Sign with the pen on the tablet.",
         "signature.clear": "Clear",
@@ -103,6 +110,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "goodbye.wiped": "Your data has been deleted and the deletion verified.",
         "goodbye.details": "{files} files, {size} – method: {method}",
         "goodbye.done": "Done",
+        "goodbye.unverified": (
+            "The connection could not be verified and was ended for your protection."
+        ),
         "reconnecting.title": "Connection interrupted",
         "reconnecting.lead": "We are reconnecting you. Please wait.",
         "oos.title": "Out of service",

@@ -109,6 +109,8 @@ class CallView:
     scan_progress: float | None = None  # 0..1 while a scan runs
     photo: PhotoView | None = None
     screen_share: bool = False  # the adviser shares a screen (shown instead of the face)
+    # The four words the adviser reads out (docs/verification.md); None until verified.
+    verification_code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,7 @@ class KioskView:
     signature: SignatureView = SignatureView()
     wipe: WipeView | None = None  # None on goodbye while the wipe still runs
     problem: str | None = None  # out of service: the cause, for the technician
+    unverified: bool = False  # goodbye: the call was ended because it could not be verified
     session: int = 0  # changes whenever a customer's session ends: drop all local state
 
 

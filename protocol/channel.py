@@ -19,6 +19,9 @@ CHAT_MAX = 4000
 INTAKE_FIELDS_MAX = 8
 INTAKE_KEY_PATTERN = r"[a-z][a-z0-9_]{0,31}"
 INTAKE_VALUE_MAX = 200
+# A DTLS certificate fingerprint as SDP writes it (RFC 8122), SHA-256 only, upper-case hex.
+FINGERPRINT_PATTERN = r"sha-256 [0-9A-F]{2}(?::[0-9A-F]{2}){31}"
+NONCE_PATTERN = r"[0-9a-f]{64}"
 
 
 @CHANNEL.register
@@ -49,7 +52,23 @@ class Intake:
     fields: tuple[IntakeField, ...] = rule(max_items=INTAKE_FIELDS_MAX)
 
 
-ChannelMessage = Chat | Intake
+@CHANNEL.register
+@dataclass(frozen=True, kw_only=True)
+class SasReveal:
+    """Each side's own DTLS fingerprint, sent once when the channel opens.
+
+    The adviser adds the nonce of its ``sas_commit``; the kiosk sends none
+    (docs/verification.md).
+    """
+
+    TYPE: ClassVar[str] = "sas_reveal"
+    fingerprint: str = rule(pattern=FINGERPRINT_PATTERN, description="the sender's own")
+    nonce: str | None = rule(
+        default=None, pattern=NONCE_PATTERN, description="the adviser's committed nonce, hex"
+    )
+
+
+ChannelMessage = Chat | Intake | SasReveal
 
 
 def decode(raw: str | bytes) -> ChannelMessage:

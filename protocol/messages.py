@@ -149,6 +149,25 @@ class Accepted:
     peer: str = rule(max_len=NAME_MAX, description="display name of the other side")
 
 
+# Hex SHA-256 of the adviser's committed fingerprint and nonce (docs/verification.md).
+COMMITMENT_PATTERN = r"[0-9a-f]{64}"
+
+
+@SIGNALLING.register
+@dataclass(frozen=True, kw_only=True)
+class SasCommit:
+    """The adviser commits to its DTLS fingerprint before the kiosk's offer travels.
+
+    Relayed adviser -> kiosk only; the kiosk sends its offer only once it holds this.
+    """
+
+    TYPE: ClassVar[str] = "sas_commit"
+    consultation_id: str = rule(pattern=ID_PATTERN)
+    commitment: str = rule(
+        pattern=COMMITMENT_PATTERN, description="hex SHA-256 over domain, fingerprint and nonce"
+    )
+
+
 @SIGNALLING.register
 @dataclass(frozen=True, kw_only=True)
 class Offer:
@@ -230,6 +249,7 @@ AnyMessage = (
     | Queue
     | Accept
     | Accepted
+    | SasCommit
     | Offer
     | Answer
     | IceCandidate

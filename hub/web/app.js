@@ -5,6 +5,7 @@ import { ApiError, HubApi } from "./api.js";
 import { CALL_STATE_WORDS, Consultation } from "./call.js";
 import { loadProtocol } from "./protocol.js";
 import { SignallingConnection } from "./signalling.js";
+import { loadWords } from "./verification.js";
 import { ChatLog, CustomerDetails, QueueList } from "./views.js";
 
 // How long "Call ended by the customer" stays on screen before the queue comes back.
@@ -17,6 +18,10 @@ const ENDED_WORDS = {
   failed: "Connection lost",
   timeout: "Call ended after inactivity",
 };
+
+// Said when the kiosk's reveal does not check out (docs/verification.md).
+const UNVERIFIED_WORDS =
+  "The connection could not be verified and was ended for your protection.";
 
 const HUB_ERROR_WORDS = {
   conflict: "Another adviser has already taken this customer, or you are already in a call.",
@@ -36,6 +41,7 @@ class AdviserConsole {
   constructor() {
     this.api = new HubApi();
     this.protocol = null;
+    this.words = null; // a promise of the 256 code words
     this.signalling = null;
     this.iceServers = [];
     this.iceTransportPolicy = "all";
@@ -64,6 +70,8 @@ class AdviserConsole {
       callView: $("call-view"),
       callPeer: $("call-peer"),
       callState: $("call-state"),
+      callCode: $("call-code"),
+      callCodeWords: $("call-code-words"),
       remoteVideo: $("remote-video"),
       localVideo: $("local-video"),
       mute: $("btn-mute"),
@@ -105,6 +113,8 @@ class AdviserConsole {
   async boot() {
     try {
       this.protocol = await loadProtocol();
+      this.words = loadWords();
+      this.words.catch(() => {}); // a call without them cannot be verified, and ends
       const session = await this.api.session();
       if (session === null) this.showLogin();
       else this.startSession(session);
@@ -321,6 +331,7 @@ class AdviserConsole {
       localMedia: this.ensureMedia(),
       protocol: this.protocol,
       send: (m) => this.signalling?.send(m),
+      words: this.words,
     });
     this.bindCall(this.call);
     this.showCall(message.peer);
@@ -348,6 +359,18 @@ class AdviserConsole {
     });
     call.addEventListener("problem", (e) => {
       if (call === this.call) this.chat.note(e.detail.text);
+    });
+    call.addEventListener("verified", (e) => {
+      if (call !== this.call) return;
+      this.el.callCodeWords.textContent = e.detail.code;
+      this.el.callCode.hidden = false;
+    });
+    call.addEventListener("unverified", () => {
+      if (call !== this.call) return;
+      call.hangup("failed");
+      this.el.callCode.hidden = true;
+      this.finishCall(UNVERIFIED_WORDS);
+      this.showNotice(UNVERIFIED_WORDS);
     });
     call.addEventListener("failed", () => {
       if (call !== this.call) return;
@@ -440,6 +463,8 @@ class AdviserConsole {
 
   resetCallView() {
     this.el.remoteVideo.srcObject = null;
+    this.el.callCode.hidden = true;
+    this.el.callCodeWords.textContent = "";
     this.el.chatInput.value = "";
     this.el.chatInput.disabled = true;
     this.el.chatSend.disabled = true;

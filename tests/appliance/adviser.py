@@ -1,7 +1,9 @@
 """A minimal adviser peer written with aiortc, standing in for the console's browser.
 
-It answers the kiosk's offer, sends its own picture (our simulated camera) and a tone, reads
-back the kiosk's capture clock from every decoded frame, and chats on the data channel.
+It commits to its DTLS fingerprint first (``sas_commit``, as the console does), answers the
+kiosk's offer, sends its own picture (our simulated camera) and a tone, reads back the kiosk's
+capture clock from every decoded frame, reveals its fingerprint and nonce on the data channel,
+checks the kiosk's reveal, and chats.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import av
 import numpy as np
 from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 
+from appliance import sas
 from appliance.media import CameraTrack, MediaProbe, MicrophoneTrack
 from drivers.camera.simulated import BARS_RGB, SimulatedCamera, luma_plane, read_capture_clock
 from drivers.microphone.simulated import SimulatedMicrophone
@@ -50,6 +53,19 @@ def split_candidates(sdp: str) -> tuple[str, list[TrickledCandidate]]:
     return "\r\n".join(kept) + "\r\n", found
 
 
+def aiortc_fingerprint(pc: RTCPeerConnection) -> str:
+    """The sha-256 fingerprint of an aiortc peer connection's certificate, before any SDP.
+
+    aiortc makes one certificate per connection and has no ``generateCertificate`` option in
+    its configuration; a browser passes its own certificate in. Tests read aiortc's.
+    """
+    certificate = pc._RTCPeerConnection__certificates[0]  # noqa: SLF001 - see above
+    for f in certificate.getFingerprints():
+        if f.algorithm == "sha-256":
+            return sas.check_fingerprint(f"sha-256 {f.value.upper()}")
+    raise AssertionError("aiortc made no sha-256 fingerprint")
+
+
 def bars_match(frame: av.VideoFrame, tolerance: int = 40) -> bool:
     """Whether the centre of each colour bar has roughly its colour (after a lossy codec)."""
     rgb = frame.to_ndarray(format="rgb24").astype(int)
@@ -83,6 +99,14 @@ class AdviserPeer:
         self._chat_event = asyncio.Event()
         self.channel: RTCDataChannel | None = None
         self._channel_open = asyncio.Event()
+        # The short authentication string, adviser side (what hub/web/verification.js does).
+        self.fingerprint = aiortc_fingerprint(self.pc)
+        self.nonce = sas.new_nonce()
+        self.commitment = sas.commitment(self.fingerprint, self.nonce)
+        self.offer_fingerprint: str | None = None
+        self.verification: sas.Verified | None = None
+        self.verification_error: str | None = None
+        self._checked = asyncio.Event()
         self.pc.on("track", self.probe.watch)
         self.pc.on("datachannel", self._datachannel)
 
@@ -100,11 +124,40 @@ class AdviserPeer:
         self.channel = dc
         dc.on("message", self._message)
         if dc.readyState == "open":
-            self._channel_open.set()
-        dc.on("open", self._channel_open.set)
+            self._opened()
+        dc.on("open", self._opened)
+
+    def _opened(self) -> None:
+        self._channel_open.set()
+        assert self.channel is not None
+        reveal = channel.SasReveal(fingerprint=self.fingerprint, nonce=self.nonce)
+        self.channel.send(channel.encode(reveal))
+
+    def _kiosk_revealed(self, reveal: channel.SasReveal) -> None:
+        try:
+            if self.offer_fingerprint is None:
+                raise sas.VerificationError("a reveal before the offer")
+            self.verification = sas.verify_kiosk(
+                offer_fingerprint=self.offer_fingerprint,
+                revealed_fingerprint=reveal.fingerprint,
+                adviser_fingerprint=self.fingerprint,
+                nonce=self.nonce,
+            )
+        except sas.VerificationError as exc:
+            self.verification_error = exc.code
+        self._checked.set()
+
+    async def wait_checked(self, within: float) -> sas.Verified | None:
+        """The kiosk's reveal checked: the code when it passed, None when refused."""
+        async with asyncio.timeout(within):
+            await self._checked.wait()
+        return self.verification
 
     def _message(self, data: str | bytes) -> None:
         message = channel.decode(data)
+        if isinstance(message, channel.SasReveal):
+            self._kiosk_revealed(message)
+            return
         if isinstance(message, channel.Intake):
             self.intake = message
             self._intake_event.set()
@@ -123,6 +176,7 @@ class AdviserPeer:
         """Apply the offer, add our media and return the answer (candidates included)."""
         await self.camera.start()
         await self.microphone.start()
+        self.offer_fingerprint = sas.sdp_fingerprint(offer_sdp)
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         self.pc.addTrack(CameraTrack(self.camera))
         self.pc.addTrack(MicrophoneTrack(self.microphone))

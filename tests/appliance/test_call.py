@@ -124,6 +124,11 @@ async def test_call_with_trickled_candidates_media_and_chat(
             await kiosk.chat_queue.get()
         assert adviser.chat_in[0].text == "hello from the kiosk"
         assert kiosk.chat[0].text == "hello from the adviser"
+        # The adviser revealed, but this call never held a commitment: refused, not verified.
+        assert kiosk.call.verification is None
+        assert kiosk.call.verification_error == "no_commitment"
+        # The kiosk revealed its own fingerprint, the offer's: the adviser's check passes.
+        assert adviser.verification is not None
 
         # A bad frame is dropped, and its content never reaches the log.
         caplog.set_level(logging.DEBUG, logger="appliance")

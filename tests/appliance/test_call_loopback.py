@@ -49,6 +49,17 @@ async def next_of(peer: SignallingPeer, kind: type[M]) -> M:
                 raise AssertionError(f"expected {kind.__name__}, got {message!r}")
 
 
+async def no_offer_within(peer: SignallingPeer, seconds: float) -> None:
+    """Fail if the kiosk's offer arrives within ``seconds`` (other messages are fine)."""
+    try:
+        async with asyncio.timeout(seconds):
+            while True:
+                message = await peer.receive()
+                assert not isinstance(message, messages.Offer), "offer before the commitment"
+    except TimeoutError:
+        pass
+
+
 async def queued_entry(peer: SignallingPeer) -> messages.QueueEntry:
     """Wait until the adviser's queue shows a waiting kiosk."""
     async with asyncio.timeout(10):
@@ -73,7 +84,7 @@ async def running_kiosk(config: KioskConfig) -> AsyncIterator[Kiosk]:
 async def take_call(
     http: aiohttp.ClientSession, hub: RunningHub
 ) -> tuple[SignallingPeer, AdviserPeer, str]:
-    """Log in as the adviser, accept the waiting kiosk, answer and trickle candidates."""
+    """Log in as the adviser, accept, commit, answer the kiosk's offer, trickle candidates."""
     peer = await connect_adviser(http, hub, "ann", PASSWORD)
     entry = await queued_entry(peer)
     assert entry.device == "kiosk-1"
@@ -81,8 +92,11 @@ async def take_call(
     await peer.send(messages.Accept(consultation_id=cid))
     accepted = await next_of(peer, messages.Accepted)
     assert accepted.consultation_id == cid
-    offer = await next_of(peer, messages.Offer)
     adviser = AdviserPeer()
+    # The kiosk keeps its (pre-gathered) offer until the adviser has committed.
+    await no_offer_within(peer, 0.3)
+    await peer.send(messages.SasCommit(consultation_id=cid, commitment=adviser.commitment))
+    offer = await next_of(peer, messages.Offer)
     # Like a browser, the adviser sends its candidates after the answer, one by one.
     answer, candidates = split_candidates(await adviser.answer(offer.sdp))
     await peer.send(messages.Answer(consultation_id=cid, sdp=answer))
@@ -128,7 +142,13 @@ async def test_kiosk_call_through_the_hub(tmp_path: Path) -> None:
                     await call.probe.wait_audio(25)
                     await adviser.probe.wait_video(15)
                     await adviser.probe.wait_audio(25)
-                    # The simulated customer greets as soon as the channel opens.
+                    # Both ends checked the other's reveal and show the same four words.
+                    verified = await adviser.wait_checked(10)
+                    assert verified is not None, adviser.verification_error
+                    await kiosk.wait_for(lambda: kiosk.verification_code is not None)
+                    assert kiosk.verification_code == verified.code
+                    assert len(verified.code.split()) == 4
+                    # The simulated customer greets as soon as the adviser is verified.
                     await adviser.wait_chat(1)
                     assert adviser.chat_in[0].text == GREETING
                     await adviser.send_chat("How can I help?")
@@ -162,6 +182,7 @@ async def test_kiosk_call_through_the_hub(tmp_path: Path) -> None:
                 await peer.close()
             (done,) = kiosk.stats
             assert done.end_reason == "hangup"
+            assert done.verified and done.verification_code == verified.code
             assert done.accepted_to_connected_ms is not None
             assert done.first_remote_video_ms is not None
             assert done.accepted_at_ms is not None and done.first_remote_video_at_ms is not None

@@ -10,6 +10,8 @@ from appliance.consultation import Consultation, Phase
 
 CID = "consult-0001"
 OTHER = "consult-0002"
+COMMIT = "c0" * 32
+COMMITTED = c.CommitmentReceived(CID, COMMIT)
 
 
 def phase(machine: Consultation) -> Phase:
@@ -41,8 +43,14 @@ def test_happy_path() -> None:
     assert m.handle(c.CallPrepared()) == []
     assert m.handle(c.QueuePositionChanged(CID, 2, 3)) == []
     assert m.state.position == 2
-    assert m.handle(c.Accepted(CID, "Ann")) == [c.CallStarted(CID, "Ann"), c.SendOffer(CID)]
+    assert m.handle(c.Accepted(CID, "Ann")) == [c.CallStarted(CID, "Ann")]
     assert phase(m) is Phase.OFFERING
+    # The offer (with the kiosk's fingerprint) waits for the adviser's commitment.
+    assert m.handle(c.AnswerReceived(CID, "v=0")) == []
+    assert m.handle(c.CommitmentReceived(OTHER, COMMIT)) == []
+    assert m.handle(COMMITTED) == [c.SendOffer(CID, COMMIT)]
+    assert m.handle(c.CommitmentReceived(CID, "d1" * 32)) == []  # only the first counts
+    assert m.state.commitment == COMMIT
     assert m.handle(c.AnswerReceived(CID, "v=0")) == [c.ApplyAnswer("v=0")]
     assert phase(m) is Phase.CONNECTING
     assert m.handle(c.CandidateReceived(CID, "cand", "0", 0)) == [c.AddCandidate("cand", "0", 0)]
@@ -59,8 +67,25 @@ def test_accept_before_the_offer_is_ready_sends_it_when_prepared() -> None:
     m = Consultation()
     m.handle(c.Welcomed())
     assert m.handle(c.Accepted(CID, "Ann")) == [c.CallStarted(CID, "Ann")]
-    assert m.handle(c.CallPrepared()) == [c.SendOffer(CID)]
+    assert m.handle(c.CallPrepared()) == []
+    assert m.handle(COMMITTED) == [c.SendOffer(CID, COMMIT)]
     assert phase(m) is Phase.OFFERING
+
+
+def test_commitment_before_the_offer_is_ready_sends_it_when_prepared() -> None:
+    m = Consultation()
+    m.handle(c.Welcomed())
+    assert m.handle(c.Accepted(CID, "Ann")) == [c.CallStarted(CID, "Ann")]
+    assert m.handle(COMMITTED) == []
+    assert m.handle(c.CallPrepared()) == [c.SendOffer(CID, COMMIT)]
+
+
+def test_no_commitment_then_failure_ends_the_call_unoffered() -> None:
+    m = Consultation()
+    run(m, c.Welcomed(), c.Accepted(CID, "Ann"))
+    actions = run(m, c.CallFailed())
+    assert c.SendEnd(CID, "failed") in actions
+    assert not any(isinstance(a, c.SendOffer) for a in actions)
 
 
 def test_failed_preparation_is_retried_on_accept() -> None:
@@ -70,12 +95,13 @@ def test_failed_preparation_is_retried_on_accept() -> None:
     assert m.handle(c.CallClosed()) == []  # still queueing, no call
     assert phase(m) is Phase.QUEUEING
     assert m.handle(c.Accepted(CID, "Ann")) == [c.CallStarted(CID, "Ann"), c.PrepareCall()]
-    assert m.handle(c.CallPrepared()) == [c.SendOffer(CID)]
+    assert m.handle(COMMITTED) == []
+    assert m.handle(c.CallPrepared()) == [c.SendOffer(CID, COMMIT)]
 
 
 def test_call_failure_ends_with_reason_and_requeues() -> None:
     m = Consultation()
-    run(m, c.Welcomed(), c.Accepted(CID, "Ann"), c.AnswerReceived(CID, "sdp"))
+    run(m, c.Welcomed(), c.Accepted(CID, "Ann"), COMMITTED, c.AnswerReceived(CID, "sdp"))
     actions = run(m, c.CallFailed())
     assert actions[:3] == [c.CallFinished(CID, "failed"), c.SendEnd(CID, "failed"), c.CloseCall()]
     assert actions[3:] == [c.SendQueueRequest(), c.PrepareCall()]
@@ -84,7 +110,14 @@ def test_call_failure_ends_with_reason_and_requeues() -> None:
 
 def test_customer_hangs_up() -> None:
     m = Consultation()
-    run(m, c.Welcomed(), c.Accepted(CID, "Ann"), c.AnswerReceived(CID, "s"), c.CallConnected())
+    run(
+        m,
+        c.Welcomed(),
+        c.Accepted(CID, "Ann"),
+        COMMITTED,
+        c.AnswerReceived(CID, "s"),
+        c.CallConnected(),
+    )
     actions = m.handle(c.HangUp())
     assert actions == [
         c.CallFinished(CID, "customer_left"),
@@ -95,7 +128,14 @@ def test_customer_hangs_up() -> None:
 
 def test_hub_lost_closes_the_call() -> None:
     m = Consultation()
-    run(m, c.Welcomed(), c.Accepted(CID, "Ann"), c.AnswerReceived(CID, "s"), c.CallConnected())
+    run(
+        m,
+        c.Welcomed(),
+        c.Accepted(CID, "Ann"),
+        COMMITTED,
+        c.AnswerReceived(CID, "s"),
+        c.CallConnected(),
+    )
     assert m.handle(c.HubLost()) == [c.CallFinished(CID, "peer_gone"), c.CloseCall()]
     assert phase(m) is Phase.DISCONNECTED
     assert m.handle(c.CallClosed()) == []
@@ -119,7 +159,7 @@ def test_messages_for_other_consultations_are_ignored() -> None:
 
 def test_out_of_phase_events_are_ignored() -> None:
     m = Consultation()
-    for event in (c.Accepted(CID, "Ann"), c.AnswerReceived(CID, "s"), c.CallConnected()):
+    for event in (c.Accepted(CID, "Ann"), COMMITTED, c.AnswerReceived(CID, "s"), c.CallConnected()):
         assert m.handle(event) == []
         assert phase(m) is Phase.DISCONNECTED
 
@@ -144,6 +184,7 @@ events = st.one_of(
     st.just(c.HubLost()),
     st.builds(c.QueuePositionChanged, st.sampled_from([CID, OTHER]), st.just(1), st.just(1)),
     st.builds(c.Accepted, st.sampled_from([CID, OTHER]), st.just("Ann")),
+    st.builds(c.CommitmentReceived, st.sampled_from([CID, OTHER]), st.just(COMMIT)),
     st.builds(c.AnswerReceived, st.sampled_from([CID, OTHER]), st.just("sdp")),
     st.builds(
         c.CandidateReceived, st.sampled_from([CID, OTHER]), st.just("c"), st.none(), st.just(0)

@@ -68,6 +68,25 @@ def test_happy_path_to_goodbye_and_back() -> None:
     assert where(jr) is Screen.ATTRACT and jr.view(30).language == "de"
 
 
+def test_verification_code_shows_in_the_call_and_a_refused_call_warns_on_goodbye() -> None:
+    jr, _ = at(Screen.CALL)
+    assert jr.view(1).call.verification_code is None
+    jr.handle(j.CallVerified("dog lake globe onion"), 1)
+    jr.handle(j.CallConnected(), 2)
+    assert jr.view(2).call.verification_code == "dog lake globe onion"
+    jr.handle(j.CallEnded(unverified=True), 3)
+    view = jr.view(3)
+    assert view.screen is Screen.GOODBYE and view.unverified
+    assert view.call.verification_code is None  # the code goes with the call
+    jr.handle(j.WipeFinished(WIPE), 4)
+    jr.handle(j.Tick(), 4 + T.goodbye)
+    assert where(jr) is Screen.ATTRACT and not jr.view(30).unverified
+    # A normal ending does not warn.
+    jr, _ = at(Screen.CALL)
+    jr.handle(j.CallEnded(), 1)
+    assert not jr.view(1).unverified
+
+
 def test_declined_consent_stores_and_sends_nothing() -> None:
     jr, actions = at(Screen.CONSENT)
     actions += jr.handle(v.DeclineConsent(), 1)
@@ -232,6 +251,8 @@ APPLIANCE = st.sampled_from(
         j.AdviserAccepted(),
         j.CallConnected(),
         j.CallEnded(),
+        j.CallEnded(unverified=True),
+        j.CallVerified("dog lake globe onion"),
         j.WipeFinished(WIPE),
         j.ChatReceived("y"),
         j.SignatureRequested(None, "t"),

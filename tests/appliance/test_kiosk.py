@@ -73,6 +73,7 @@ async def next_of(peer: SignallingPeer, kind: type[messages.AnyMessage]) -> mess
 async def accept(peer: SignallingPeer) -> str:
     cid = (await waiting(peer)).consultation_id
     await peer.send(messages.Accept(consultation_id=cid))
+    await peer.send(messages.SasCommit(consultation_id=cid, commitment="00" * 32))
     offer = await next_of(peer, messages.Offer)
     assert isinstance(offer, messages.Offer) and offer.sdp.startswith("v=0")
     return cid

@@ -46,11 +46,13 @@ async def test_relay_only_call_through_coturn(tmp_path: Path) -> None:
                 cid = entry.consultation_id
                 await peer.send(messages.Accept(consultation_id=cid))
                 await next_of(peer, messages.Accepted)
-                offer = await next_of(peer, messages.Offer)
-                # The kiosk's offer carries relayed candidates only: its addresses stay private.
-                assert candidate_types(offer.sdp) == {"relay"}
                 adviser = AdviserPeer(configuration=rtc_configuration(welcome.ice_servers, "relay"))
                 try:
+                    commit = messages.SasCommit(consultation_id=cid, commitment=adviser.commitment)
+                    await peer.send(commit)
+                    offer = await next_of(peer, messages.Offer)
+                    # The kiosk's offer carries relayed candidates only: its addresses stay private.
+                    assert candidate_types(offer.sdp) == {"relay"}
                     answer_sdp = await adviser.answer(offer.sdp)
                     assert candidate_types(answer_sdp) == {"relay"}
                     answer, trickled = split_candidates(answer_sdp)

@@ -66,6 +66,8 @@ class FakeKiosk:
         self.intakes: list[tuple[tuple[str, str], ...]] = []
         self.observers: list[object] = []
         self.latest_local_frame: av.VideoFrame | None = None
+        self.verification_code: str | None = None
+        self.last_call_unverified = False
 
     @property
     def phase(self) -> c.Phase:
@@ -150,6 +152,27 @@ def test_intake_goes_to_the_adviser_only_when_the_channel_opens() -> None:
     bridge.handle(v.HangUp())
     bridge.channel_opened()  # the session is over and its form gone
     assert kiosk.intakes == [VALUES] and bridge.journey.state.values == ()
+
+
+def test_verification_code_and_refusal_reach_the_screen() -> None:
+    kiosk = FakeKiosk()
+    bridge = bridge_with(kiosk)
+    for intent in (v.Start(), v.ChooseLanguage("de"), v.AcceptConsent(), v.SubmitIntake(VALUES)):
+        bridge.handle(intent)
+    kiosk.consultation.handle(c.Welcomed())
+    kiosk.consultation.handle(c.Accepted("consult-0001", "Ann"))
+    bridge.changed()
+    assert bridge.current_view().call.verification_code is None
+    kiosk.verification_code = "dog lake globe onion"
+    bridge.changed()
+    assert bridge.current_view().call.verification_code == "dog lake globe onion"
+    # The kiosk refused the adviser: the call ends, goodbye says why in plain words.
+    kiosk.verification_code = None
+    kiosk.last_call_unverified = True
+    kiosk.consultation.handle(c.CallFailed())
+    bridge.changed()
+    view = bridge.current_view()
+    assert view.screen is Screen.GOODBYE and view.unverified
 
 
 def test_failed_wipe_shows_out_of_service_and_a_repair_brings_attract_back() -> None:

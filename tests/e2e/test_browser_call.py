@@ -57,6 +57,11 @@ async def test_adviser_and_kiosk_see_hear_and_chat(stack: Stack) -> None:
         )
         # Privacy promise 1: the browser's own stats show DTLS up and SRTP protecting media,
         # on a direct path between browser and kiosk (the hub is not in it).
+        # Both ends checked each other's reveal: the console shows four words in its header
+        # (the kiosk's are in its stats line, compared below).
+        await page.wait_for_selector("#call-code:not([hidden])", timeout=15000)
+        console_code = (await page.text_content("#call-code-words")) or ""
+        assert len(console_code.split()) == 4, console_code
         transport = await console.transport()
         assert transport is not None, "no selected candidate pair"
         assert transport["dtls"] == "connected" and transport["srtp"], transport
@@ -92,6 +97,8 @@ async def test_adviser_and_kiosk_see_hear_and_chat(stack: Stack) -> None:
     assert call["remote_audio_rms"] > 0.001  # Chromium's fake microphone beeps periodically
     assert call["chat_in"] >= 1 and call["chat_out"] >= 2
     assert call["end_reason"] == "hangup"
+    assert call["verified"] is True and call["verification_failed"] is None
+    assert call["verification_code"] == console_code
 
     stack.stop()
     for path in (stack.kiosk_log, stack.hub_log, stack.stats_file, stack.db):

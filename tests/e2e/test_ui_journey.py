@@ -127,8 +127,9 @@ async def adviser_takes_the_call(hub: RunningHub, seen: AdviserSide) -> None:
             seen.consultation_id = cid
             assert await asyncio.to_thread(seen.waiting_shown.wait, 30)
             await peer.send(messages.Accept(consultation_id=cid))
+            adviser = AdviserPeer()  # commits first, reveals when the channel opens
+            await peer.send(messages.SasCommit(consultation_id=cid, commitment=adviser.commitment))
             offer = await next_message(peer, messages.Offer, 15)
-            adviser = AdviserPeer()
             answer, candidates = split_candidates(await adviser.answer(offer.sdp))
             await peer.send(messages.Answer(consultation_id=cid, sdp=answer))
             for c in candidates:

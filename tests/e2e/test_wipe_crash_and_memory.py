@@ -74,6 +74,8 @@ async def test_sigkill_mid_session_leftovers_are_wiped_before_ready(tmp_path: Pa
                             break
                 cid = message.entries[0].consultation_id
                 await adviser.send(messages.Accept(consultation_id=cid))
+                # Any commitment lets the kiosk offer (the call never gets to the reveal).
+                await adviser.send(messages.SasCommit(consultation_id=cid, commitment="00" * 32))
                 async with asyncio.timeout(10):
                     while not isinstance(await adviser.receive(), messages.Offer):
                         pass

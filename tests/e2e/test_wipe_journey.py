@@ -44,6 +44,8 @@ async def accept_next(peer: SignallingPeer) -> str:
             if isinstance(message, messages.Queue) and message.entries:
                 cid = message.entries[0].consultation_id
                 await peer.send(messages.Accept(consultation_id=cid))
+                # Any commitment lets the kiosk offer (the call never gets to the reveal).
+                await peer.send(messages.SasCommit(consultation_id=cid, commitment="00" * 32))
                 await next_of(peer, messages.Offer)
                 return cid
 

@@ -39,6 +39,7 @@ from protocol.messages import (
     QueueLeave,
     QueuePosition,
     QueueRequest,
+    SasCommit,
     Welcome,
     decode,
 )
@@ -589,8 +590,23 @@ async def test_relay_direction_follows_the_role(
     await expect_error(adviser, "forbidden")
     await kiosk.send(Answer(consultation_id=cid, sdp=SDP))
     await expect_error(kiosk, "forbidden")
+    # The commitment goes adviser -> kiosk only: a kiosk cannot commit for the adviser.
+    await kiosk.send(SasCommit(consultation_id=cid, commitment="ab" * 32))
+    await expect_error(kiosk, "forbidden")
     await kiosk.expect_silence()
     await adviser.expect_silence()
+
+
+async def test_commitment_is_relayed_adviser_to_kiosk_within_the_pair(
+    hub: RunningHub, http: aiohttp.ClientSession
+) -> None:
+    kiosk, adviser, cid = await pair(http, hub)
+    commit = SasCommit(consultation_id=cid, commitment="0f" * 32)
+    await adviser.send(commit)
+    assert await kiosk.expect(SasCommit) == commit
+    await adviser.send(SasCommit(consultation_id="x" * 22, commitment="0f" * 32))
+    await expect_error(adviser, "not_found")
+    await kiosk.expect_silence()
 
 
 async def test_adviser_hears_accepted_before_the_kiosk(

@@ -1,0 +1,153 @@
+// The short authentication string, console side (the same computations as appliance/sas.py;
+// docs/verification.md). The adviser commits to its DTLS fingerprint and a nonce before the
+// kiosk's offer travels, reveals both once the data channel is open, and checks the kiosk's
+// reveal against the offer it applied and the certificate its DTLS received (getStats).
+
+export const DOMAIN = "branch-kiosk sas v1";
+export const CODE_WORDS = 4;
+const FINGERPRINT = /^sha-256 [0-9A-F]{2}(?::[0-9A-F]{2}){31}$/;
+const NONCE = /^[0-9a-f]{64}$/;
+const SDP_FINGERPRINT = /^a=fingerprint:(\S+) (\S+)\s*$/gm;
+
+/** Why a peer could not be verified; ``code`` matches appliance.sas's error codes. */
+export class VerificationError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.name = "VerificationError";
+    this.code = code;
+  }
+}
+
+/** The 256 shared words (hub/web/sas-words.json), checked like the Python side does. */
+export async function loadWords(url = "/static/sas-words.json") {
+  const response = await fetch(url, { credentials: "same-origin" });
+  if (!response.ok) throw new Error(`could not load the code words (${response.status})`);
+  const words = (await response.json()).words;
+  if (
+    !Array.isArray(words) ||
+    words.length !== 256 ||
+    new Set(words).size !== 256 ||
+    !words.every((w) => typeof w === "string" && /^[a-z]{3,8}$/.test(w))
+  ) {
+    throw new Error("sas-words.json must hold 256 distinct lower-case words");
+  }
+  return words;
+}
+
+export function checkFingerprint(fingerprint) {
+  if (typeof fingerprint !== "string" || !FINGERPRINT.test(fingerprint)) {
+    throw new VerificationError("bad_fingerprint", "not a sha-256 fingerprint in SDP form");
+  }
+  return fingerprint;
+}
+
+function nonceBytes(nonce) {
+  if (typeof nonce !== "string" || !NONCE.test(nonce)) {
+    throw new VerificationError("bad_nonce", "the nonce must be 64 lower-case hex digits");
+  }
+  return Uint8Array.from(nonce.match(/../g), (h) => parseInt(h, 16));
+}
+
+export function toHex(bytes) {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** A fresh 32-byte nonce as 64 lower-case hex digits. */
+export function newNonce() {
+  return toHex(crypto.getRandomValues(new Uint8Array(32)));
+}
+
+// Each part length-prefixed (4 bytes, big-endian): the encoding appliance/sas.py uses.
+async function digest(purpose, ...parts) {
+  const encoder = new TextEncoder();
+  const all = [encoder.encode(DOMAIN), encoder.encode(purpose), ...parts];
+  const size = all.reduce((n, p) => n + 4 + p.length, 0);
+  const buffer = new Uint8Array(size);
+  const view = new DataView(buffer.buffer);
+  let at = 0;
+  for (const part of all) {
+    view.setUint32(at, part.length);
+    buffer.set(part, at + 4);
+    at += 4 + part.length;
+  }
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", buffer));
+}
+
+/** hex SHA-256 over domain, "commit", our fingerprint and the nonce. */
+export async function commitment(fingerprint, nonce) {
+  const fp = new TextEncoder().encode(checkFingerprint(fingerprint));
+  return toHex(await digest("commit", fp, nonceBytes(nonce)));
+}
+
+/** The four words: SHA-256 over domain, "code", both fingerprints and the nonce. */
+export async function code(kioskFingerprint, adviserFingerprint, nonce, words) {
+  const encoder = new TextEncoder();
+  const d = await digest(
+    "code",
+    encoder.encode(checkFingerprint(kioskFingerprint)),
+    encoder.encode(checkFingerprint(adviserFingerprint)),
+    nonceBytes(nonce),
+  );
+  return Array.from(d.slice(0, CODE_WORDS), (b) => words[b]).join(" ");
+}
+
+/** The one sha-256 fingerprint of an SDP (every section must carry the same one). */
+export function sdpFingerprint(sdp) {
+  const found = new Set();
+  for (const [, algorithm, value] of sdp.matchAll(SDP_FINGERPRINT)) {
+    if (algorithm.toLowerCase() === "sha-256") found.add(value.toUpperCase());
+  }
+  if (found.size !== 1) {
+    throw new VerificationError(
+      "bad_fingerprint",
+      `the SDP carries ${found.size} distinct sha-256 fingerprints`,
+    );
+  }
+  return checkFingerprint(`sha-256 ${[...found][0]}`);
+}
+
+/** Our own fingerprint, from the certificate we made before any SDP existed. */
+export function certificateFingerprint(certificate) {
+  const fp = certificate.getFingerprints().find((f) => f.algorithm.toLowerCase() === "sha-256");
+  if (fp === undefined) throw new VerificationError("bad_fingerprint", "no sha-256 fingerprint");
+  return checkFingerprint(`sha-256 ${fp.value.toUpperCase()}`);
+}
+
+/** The fingerprint of the certificate the remote peer presented in DTLS (getStats). */
+export async function remoteCertificateFingerprint(pc) {
+  const stats = await pc.getStats();
+  for (const s of stats.values()) {
+    if (s.type !== "transport" || !s.remoteCertificateId) continue;
+    const cert = stats.get(s.remoteCertificateId);
+    if (cert === undefined || String(cert.fingerprintAlgorithm).toLowerCase() !== "sha-256") {
+      break;
+    }
+    return checkFingerprint(`sha-256 ${cert.fingerprint.toUpperCase()}`);
+  }
+  throw new VerificationError("no_certificate", "DTLS reports no remote certificate");
+}
+
+/**
+ * The console's checks of the kiosk's sas_reveal: the revealed fingerprint must be the
+ * offer's and the certificate's DTLS received. Returns the four words.
+ */
+export async function verifyKiosk({
+  offerFingerprint,
+  revealedFingerprint,
+  certificateFingerprint: received,
+  adviserFingerprint,
+  nonce,
+  words,
+}) {
+  checkFingerprint(revealedFingerprint);
+  if (revealedFingerprint !== checkFingerprint(offerFingerprint)) {
+    throw new VerificationError("fingerprint_mismatch", "the kiosk's fingerprint is not the offer's");
+  }
+  if (revealedFingerprint !== checkFingerprint(received)) {
+    throw new VerificationError(
+      "fingerprint_mismatch",
+      "the kiosk's fingerprint is not its certificate's",
+    );
+  }
+  return code(revealedFingerprint, adviserFingerprint, nonce, words);
+}

@@ -1,0 +1,335 @@
+"""A hostile hub puts itself in the middle of a call: the codes differ and the ends refuse.
+
+The man in the middle sits on the kiosk's signalling path (a WebSocket relay in front of the
+real hub, as a compromised hub would). It answers the kiosk's offer with its own aiortc peer
+and offers the adviser another one of its own, so each side's fingerprint is replaced by one of
+the attacker's; it relays media and data-channel messages between its two legs.
+
+- Naive: it passes the commitment and the reveals through. The kiosk finds that the adviser's
+  revealed fingerprint is not the one in the answer it applied, the adviser that the kiosk's is
+  not the one in the offer; both end the call.
+- Forging: it also commits to its own fingerprint towards the kiosk and rewrites both reveals,
+  so every automatic check passes, yet the four words differ (the attacker had to fix its
+  fingerprints before it could know what the words depend on): the people comparing the words
+  refuse.
+
+Media flows over 127.0.0.1 only (fixture ``loopback_only_netns``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiortc import (
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.contrib.media import MediaRelay
+from aiortc.mediastreams import MediaStreamTrack
+from aiortc.sdp import candidate_from_sdp
+
+from appliance import sas
+from appliance.config import KioskConfig
+from appliance.kiosk import Kiosk
+from protocol import channel, messages
+from tests.appliance.adviser import AdviserPeer, aiortc_fingerprint, split_candidates
+from tests.appliance.test_call_loopback import (
+    PASSWORD,
+    next_of,
+    queued_entry,
+    running_kiosk,
+)
+from tests.support.hub import RunningHub, SignallingPeer, connect_adviser, http_session, running_hub
+
+pytestmark = [pytest.mark.usefixtures("loopback_only_netns"), pytest.mark.timeout(90)]
+
+
+class ForwardTrack(MediaStreamTrack):
+    """Sends what a track of the other leg receives, once that track exists."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self.source: asyncio.Future[MediaStreamTrack] = asyncio.get_running_loop().create_future()
+
+    async def recv(self) -> object:
+        source = await self.source
+        return await source.recv()
+
+
+class ManInTheMiddle:
+    """Two aiortc peers of the attacker's, one per leg, and the relay between them."""
+
+    def __init__(self, *, forge: bool) -> None:
+        self.forge = forge
+        self.relay = MediaRelay()
+        # Plays the adviser towards the kiosk, and the kiosk towards the adviser.
+        self.to_kiosk = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.to_adviser = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.fp_to_kiosk = aiortc_fingerprint(self.to_kiosk)
+        self.fp_to_adviser = aiortc_fingerprint(self.to_adviser)
+        self.nonce = sas.new_nonce()  # for the forged commitment towards the kiosk
+        self.adviser_nonce: str | None = None  # what the adviser revealed
+        self.kiosk_fingerprint: str | None = None  # from the kiosk's offer
+        self.from_adviser = {"video": ForwardTrack("video"), "audio": ForwardTrack("audio")}
+        self.kiosk_channel: RTCDataChannel | None = None
+        self.adviser_channel = self.to_adviser.createDataChannel(channel.CHANNEL_LABEL)
+        self._pending: dict[str, list[str]] = {"kiosk": [], "adviser": []}
+        self.to_kiosk.on("track", self._kiosk_track)
+        self.to_adviser.on("track", self._adviser_track)
+        self.to_kiosk.on("datachannel", self._kiosk_datachannel)
+        self.adviser_channel.on("message", lambda d: self._relay("kiosk", d))
+        self.adviser_channel.on("open", lambda: self._flush("adviser"))
+
+    # -- media ---------------------------------------------------------------------
+
+    def _kiosk_track(self, track: MediaStreamTrack) -> None:
+        self.to_adviser.addTrack(self.relay.subscribe(track))
+
+    def _adviser_track(self, track: MediaStreamTrack) -> None:
+        forward = self.from_adviser[track.kind]
+        if not forward.source.done():
+            forward.source.set_result(self.relay.subscribe(track))
+
+    # -- data --------------------------------------------------------------------------
+
+    def _kiosk_datachannel(self, dc: RTCDataChannel) -> None:
+        self.kiosk_channel = dc
+        dc.on("message", lambda d: self._relay("adviser", d))
+        self._flush("kiosk")
+
+    def _relay(self, to: str, data: str | bytes) -> None:
+        text = data if isinstance(data, str) else data.decode()
+        message = channel.decode(text)
+        if isinstance(message, channel.SasReveal):
+            if to == "kiosk":
+                self.adviser_nonce = message.nonce
+            if self.forge and to == "kiosk":
+                # The adviser's reveal, replaced by one that opens the forged commitment.
+                forged = channel.SasReveal(fingerprint=self.fp_to_kiosk, nonce=self.nonce)
+                text = channel.encode(forged)
+            elif self.forge:
+                # The kiosk's reveal, replaced by the fingerprint the adviser negotiated.
+                text = channel.encode(channel.SasReveal(fingerprint=self.fp_to_adviser))
+        self._pending[to].append(text)
+        self._flush(to)
+
+    def _flush(self, to: str) -> None:
+        dc = self.kiosk_channel if to == "kiosk" else self.adviser_channel
+        if dc is None or dc.readyState != "open":
+            return
+        pending, self._pending[to] = self._pending[to], []
+        for text in pending:
+            dc.send(text)
+
+    # -- signalling ------------------------------------------------------------------
+
+    async def answer_kiosk(self, offer_sdp: str) -> str:
+        """Take the kiosk's offer on our first leg; return our answer for the kiosk."""
+        self.kiosk_fingerprint = sas.sdp_fingerprint(offer_sdp)
+        await self.to_kiosk.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+        for track in self.from_adviser.values():
+            self.to_kiosk.addTrack(track)
+        await self.to_kiosk.setLocalDescription(await self.to_kiosk.createAnswer())
+        sdp: str = self.to_kiosk.localDescription.sdp
+        return sdp
+
+    async def offer_adviser(self) -> str:
+        """Our own offer towards the adviser (the kiosk's media already subscribed)."""
+        await self.to_adviser.setLocalDescription(await self.to_adviser.createOffer())
+        sdp: str = self.to_adviser.localDescription.sdp
+        return sdp
+
+    async def adviser_answered(self, sdp: str) -> None:
+        await self.to_adviser.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
+
+    async def adviser_candidate(self, message: messages.IceCandidate) -> None:
+        if not message.candidate:
+            await self.to_adviser.addIceCandidate(None)
+            return
+        parsed = candidate_from_sdp(message.candidate.removeprefix("candidate:"))
+        parsed.sdpMid, parsed.sdpMLineIndex = message.sdp_mid, message.sdp_mline_index
+        await self.to_adviser.addIceCandidate(parsed)
+
+    def commitment_for_kiosk(self, real: messages.SasCommit) -> messages.SasCommit:
+        if not self.forge:
+            return real
+        forged = sas.commitment(self.fp_to_kiosk, self.nonce)
+        return messages.SasCommit(consultation_id=real.consultation_id, commitment=forged)
+
+    async def close(self) -> None:
+        await self.to_kiosk.close()
+        await self.to_adviser.close()
+
+
+@asynccontextmanager
+async def hostile_hub(real: RunningHub, mitm: ManInTheMiddle) -> AsyncIterator[str]:
+    """A WebSocket relay for ``/ws/kiosk`` that hands the call to ``mitm``; yields its URL."""
+
+    async def kiosk_ws(request: web.Request) -> web.WebSocketResponse:
+        kiosk = web.WebSocketResponse()
+        await kiosk.prepare(request)
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(f"{real.ws_url}/ws/kiosk") as hub,
+        ):
+
+            async def upstream() -> None:  # kiosk -> hub
+                async for frame in kiosk:
+                    message = messages.decode(frame.data)
+                    if isinstance(message, messages.Offer):
+                        answer = await mitm.answer_kiosk(message.sdp)
+                        reply = messages.Answer(consultation_id=message.consultation_id, sdp=answer)
+                        await kiosk.send_str(messages.encode(reply))
+                        ours = messages.Offer(
+                            consultation_id=message.consultation_id, sdp=await mitm.offer_adviser()
+                        )
+                        await hub.send_str(messages.encode(ours))
+                    else:
+                        await hub.send_str(frame.data)
+
+            async def downstream() -> None:  # hub -> kiosk
+                async for frame in hub:
+                    message = messages.decode(frame.data)
+                    if isinstance(message, messages.Answer):
+                        await mitm.adviser_answered(message.sdp)
+                    elif isinstance(message, messages.IceCandidate):
+                        await mitm.adviser_candidate(message)
+                    elif isinstance(message, messages.SasCommit):
+                        forwarded = mitm.commitment_for_kiosk(message)
+                        await kiosk.send_str(messages.encode(forwarded))
+                    else:
+                        await kiosk.send_str(frame.data)
+
+            tasks = [asyncio.create_task(upstream()), asyncio.create_task(downstream())]
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        return kiosk
+
+    app = web.Application()
+    app.router.add_get("/ws/kiosk", kiosk_ws)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"ws://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+async def adviser_takes_the_call(peer: SignallingPeer) -> tuple[AdviserPeer, str]:
+    """Accept, commit, answer (the offer the adviser gets is the attacker's)."""
+    entry = await queued_entry(peer)
+    cid = entry.consultation_id
+    await peer.send(messages.Accept(consultation_id=cid))
+    await next_of(peer, messages.Accepted)
+    adviser = AdviserPeer()
+    await peer.send(messages.SasCommit(consultation_id=cid, commitment=adviser.commitment))
+    offer = await next_of(peer, messages.Offer)
+    answer, candidates = split_candidates(await adviser.answer(offer.sdp))
+    await peer.send(messages.Answer(consultation_id=cid, sdp=answer))
+    for c in candidates:
+        await peer.send(
+            messages.IceCandidate(
+                consultation_id=cid,
+                candidate=c.candidate,
+                sdp_mid=c.sdp_mid,
+                sdp_mline_index=c.sdp_mline_index,
+            )
+        )
+    return adviser, cid
+
+
+@asynccontextmanager
+async def call_through(
+    tmp_path: Path, mitm: ManInTheMiddle
+) -> AsyncIterator[tuple[Kiosk, AdviserPeer, SignallingPeer]]:
+    async with running_hub(tmp_path, heartbeat_s=2) as hub, hostile_hub(hub, mitm) as url:
+        token = hub.add_device("kiosk-1")
+        hub.add_adviser("ann", PASSWORD)
+        config = KioskConfig(
+            token=token,
+            hub_url=url,
+            simulate=True,
+            ice_host_addresses=("127.0.0.1",),
+            reconnect_min_s=0.05,
+            reconnect_max_s=0.3,
+        )
+        async with running_kiosk(config) as kiosk, http_session() as http:
+            async with asyncio.timeout(10):
+                await kiosk.wait_state("queueing")
+            peer = await connect_adviser(http, hub, "ann", PASSWORD)
+            adviser, _cid = await adviser_takes_the_call(peer)
+            try:
+                yield kiosk, adviser, peer
+            finally:
+                await adviser.close()
+                await mitm.close()
+                await peer.close()
+
+
+def codes_each_side_would_derive(
+    kiosk: Kiosk, adviser: AdviserPeer, mitm: ManInTheMiddle, kiosk_nonce: str
+) -> tuple[str, str]:
+    """The words from the fingerprints each end actually negotiated (with the nonce it had)."""
+    assert mitm.kiosk_fingerprint is not None
+    at_kiosk = sas.code(mitm.kiosk_fingerprint, mitm.fp_to_kiosk, kiosk_nonce)
+    at_adviser = sas.code(mitm.fp_to_adviser, adviser.fingerprint, adviser.nonce)
+    return at_kiosk, at_adviser
+
+
+async def test_naive_man_in_the_middle_is_refused_by_both_ends(tmp_path: Path) -> None:
+    mitm = ManInTheMiddle(forge=False)
+    async with call_through(tmp_path, mitm) as (kiosk, adviser, peer):
+        # The adviser's own check: the kiosk's revealed fingerprint is not the offer's.
+        assert await adviser.wait_checked(20) is None
+        assert adviser.verification_error == "fingerprint_mismatch"
+        # The kiosk's: the adviser's reveal opens the commitment but is not the answer's.
+        ended = await next_of(peer, messages.Ended)
+        assert ended.reason == "failed"
+        async with asyncio.timeout(10):
+            await kiosk.wait_for(lambda: bool(kiosk.stats) and kiosk.stats[0].end_reason)
+        (done,) = [s for s in kiosk.stats if s.end_reason]
+        assert done.end_reason == "failed"
+        assert done.verification_failed == "fingerprint_mismatch"
+        assert not done.verified and done.verification_code is None
+        assert kiosk.last_call_unverified
+        # Nothing of the customer's went out: the intake and greeting wait for verification.
+        assert adviser.chat_in == [] and adviser.intake is None
+        # And had anyone computed words from what they negotiated, they would differ.
+        assert mitm.adviser_nonce == adviser.nonce
+        at_kiosk, at_adviser = codes_each_side_would_derive(kiosk, adviser, mitm, adviser.nonce)
+        assert at_kiosk != at_adviser
+
+
+async def test_forging_man_in_the_middle_passes_the_checks_but_not_the_words(
+    tmp_path: Path,
+) -> None:
+    mitm = ManInTheMiddle(forge=True)
+    async with call_through(tmp_path, mitm) as (kiosk, adviser, _peer):
+        verified = await adviser.wait_checked(20)
+        assert verified is not None, adviser.verification_error
+        async with asyncio.timeout(10):
+            await kiosk.wait_for(lambda: kiosk.verification_code is not None)
+        # Both ends are connected (to the attacker), media flows through it...
+        await adviser.probe.wait_video(15)
+        assert mitm.to_kiosk.connectionState == "connected"
+        # ...and yet the customer and the adviser read different words.
+        assert kiosk.verification_code != verified.code
+        assert (kiosk.verification_code, verified.code) == codes_each_side_would_derive(
+            kiosk, adviser, mitm, mitm.nonce
+        )
