@@ -744,6 +744,10 @@ class Kiosk:
         }
         if phase is c.Phase.QUEUEING and self._custody is not None and not self._custody.ready:
             return  # not in the queue while out of service (_report_custody said why)
+        if phase is c.Phase.QUEUEING and self._queue_on_request and not self._customer_waiting:
+            # With the touch UI the kiosk joins the queue only when a customer asks.
+            self._status("kiosk ready: waiting for a customer")
+            return
         if phase in lines:
             self._status(lines[phase])
 

@@ -56,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--turn-ttl", type=int, default=3600, help="credential lifetime, seconds")
     serve.add_argument(
+        "--hello-timeout",
+        type=float,
+        default=5.0,
+        help="seconds a new WebSocket has to authenticate (1-300)",
+    )
+    serve.add_argument(
         "--relay-only", action="store_true", help="peers must use only TURN-relayed candidates"
     )
 
@@ -188,6 +194,7 @@ def _serve(args: argparse.Namespace) -> int:
             heartbeat_s=args.heartbeat,
             trust_proxy=args.trust_proxy,
             turn=_turn_settings(args),
+            hello_timeout_s=args.hello_timeout,
         )
     except ValueError as exc:
         raise CommandFailed(str(exc)) from None

@@ -213,3 +213,8 @@ def test_adviser_passwd_replaces_password_and_ends_sessions(
     capsys.readouterr()
     assert main(["adviser", "passwd", "nobody", "--db", str(db), "--password-file", str(new)]) == 1
     assert "no adviser 'nobody'" in capsys.readouterr().err
+
+
+def test_serve_refuses_a_bad_hello_timeout(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--db", str(db), "--hello-timeout", "0"]) == 1
+    assert "hello_timeout_s" in capsys.readouterr().err
