@@ -9,6 +9,8 @@ STAMP := $(VENV)/.installed
 SYSTEM_PACKAGES := chromium sane-utils coturn iproute2 util-linux
 PYTEST_ARGS ?=
 PIP_VERSION := 26.3
+# On a Pi: VENV_ARGS=--system-site-packages, so picamera2 sees the libcamera bindings from apt.
+VENV_ARGS ?=
 
 .PHONY: demo test lint typecheck unit bench system-deps venv clean
 
@@ -38,7 +40,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ needed"'
 	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || scripts/apt-install python3-venv
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV_ARGS) $(VENV)
 	$(PY) -m pip install --quiet pip==$(PIP_VERSION)
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
