@@ -31,7 +31,7 @@ from drivers.errors import DriverError
 from drivers.microphone import Microphone
 from drivers.speaker import Speaker
 from protocol import channel, messages
-from protocol.messages import IcePolicy, IceServer
+from protocol.messages import IcePolicy, IceServer, ServiceState, Status
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +149,8 @@ class Kiosk:
         self._microphone = microphone
         self._speaker = speaker
         self._speaker_ok = False
+        self._told_hub: ServiceState = "ready"  # the service state the hub last heard
+        self._background: set[asyncio.Task[bool]] = set()
         # The customer's privacy switches for the current consultation (reset by the wipe).
         self.muted = False
         self.camera_off = False
@@ -364,6 +366,9 @@ class Kiosk:
     def _translate(self, item: _Input) -> c.Event | None:
         match item:
             case HubUp(welcome=welcome):
+                self._told_hub = "ready"  # a new connection starts in service at the hub
+                if self._custody_started:
+                    self._tell_hub_service_state()
                 self._ice_servers = welcome.ice_servers
                 self._ice_policy = welcome.ice_transport_policy
                 return c.Welcomed()
@@ -680,6 +685,19 @@ class Kiosk:
         elif self._custody.reports:
             report = self._custody.reports[-1]
             self._status(f"session storage wiped ({report.trigger}, {report.files} files)")
+        self._tell_hub_service_state()
+
+    def _tell_hub_service_state(self) -> None:
+        """Report out of service (and the way back) to the hub: codes only, never the cause."""
+        out = self._custody is not None and self._custody.out_of_service is not None
+        state: ServiceState = "out_of_service" if out else "ready"
+        if state == self._told_hub:
+            return
+        self._told_hub = state
+        message = Status(state=state, reason="wipe_failed" if out else None)
+        task = asyncio.get_running_loop().create_task(self._hub.send(message))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _close_custody(self) -> None:
         if self._repair_task is not None:

@@ -52,6 +52,7 @@ from protocol.messages import (
     QueueRequest,
     Role,
     SasCommit,
+    Status,
     Welcome,
     decode,
     encode,
@@ -103,6 +104,7 @@ class Peer:
     token_digest: str | None = None  # the kiosk's device token, hashed (to re-check it)
     checked_at: float = 0.0  # when the device token or session was last found valid
     waiting: str | None = None  # consultation id while the kiosk is queued
+    out_of_service: str | None = None  # the kiosk's reason code while it cannot serve
     call: Call | None = None
     outgoing: asyncio.Queue[str | _Announce] = field(default_factory=_outgoing)
     announce_pending: bool = False  # an ANNOUNCE is in ``outgoing``
@@ -397,6 +399,8 @@ class Switchboard:
                 await self._relay(peer, message)
             case IceCandidate():
                 await self._relay(peer, message)
+            case Status() if peer.role == "kiosk":
+                self._service_status(peer, message)
             case Error():
                 # a client's complaint about something we sent: nothing to answer (that could
                 # ping-pong); the content stays out of the log
@@ -410,7 +414,28 @@ class Switchboard:
                     peer, "forbidden", f"a {peer.role} may not send {type(message).TYPE}"
                 )
 
+    def _service_status(self, kiosk: Peer, status: Status) -> None:
+        """A kiosk whose wipe failed must not be given a customer: log it, keep it unqueued."""
+        assert kiosk.device is not None  # noqa: S101 - kiosks always carry their device
+        if status.state == "out_of_service":
+            kiosk.out_of_service = status.reason or "unknown"
+            log.warning(
+                "kiosk out of service (device id %d, tenant id %d): %s",
+                kiosk.device.id,
+                kiosk.tenant.id,
+                kiosk.out_of_service,
+            )
+            if kiosk.waiting is not None:
+                self._flush(self._unqueue(kiosk, "customer_left"))
+        else:
+            if kiosk.out_of_service is not None:
+                log.info("kiosk back in service (device id %d)", kiosk.device.id)
+            kiosk.out_of_service = None
+
     async def _queue_request(self, kiosk: Peer) -> None:
+        if kiosk.out_of_service is not None:
+            self._reply_error(kiosk, "conflict", "out of service: the kiosk must be repaired first")
+            return
         if kiosk.waiting is not None or kiosk.call is not None:
             self._reply_error(kiosk, "conflict", "already queued or in a consultation")
             return

@@ -231,6 +231,20 @@ class Error:
     fatal: bool = rule(default=False)
 
 
+ServiceState = Literal["ready", "out_of_service"]
+ServiceReason = Literal["wipe_failed", "storage_unavailable"]
+
+
+@SIGNALLING.register
+@dataclass(frozen=True, kw_only=True)
+class Status:
+    """Kiosk tells the hub whether it can serve customers (codes only, no free text)."""
+
+    TYPE: ClassVar[str] = "status"
+    state: ServiceState
+    reason: ServiceReason | None = rule(default=None, description="why it is out of service")
+
+
 @SIGNALLING.register
 @dataclass(frozen=True, kw_only=True)
 class Heartbeat:
@@ -257,6 +271,7 @@ AnyMessage = (
     | Ended
     | Error
     | Heartbeat
+    | Status
 )
 
 

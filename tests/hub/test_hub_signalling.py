@@ -40,6 +40,7 @@ from protocol.messages import (
     QueuePosition,
     QueueRequest,
     SasCommit,
+    Status,
     Welcome,
     decode,
 )
@@ -290,6 +291,32 @@ async def test_waiting_kiosk_can_end_its_request(
     await settle()
     assert hub.switchboard.stats()["waiting"] == 0
     assert hub.storage.consultations()[0].end_reason == "timeout"
+
+
+async def test_out_of_service_kiosk_leaves_and_cannot_join_the_queue(
+    hub: RunningHub, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    kiosk = await connect_kiosk(http, hub, hub.add_device("kiosk-1"))
+    await queue_kiosk(kiosk)
+    await kiosk.send(Status(state="out_of_service", reason="wipe_failed"))
+    await settle()
+    assert hub.switchboard.stats()["waiting"] == 0  # no adviser can take a broken kiosk
+    assert "kiosk out of service" in caplog.text and "wipe_failed" in caplog.text
+    await kiosk.send(QueueRequest())
+    await expect_error(kiosk, "conflict")
+    await kiosk.send(Status(state="ready"))
+    await queue_kiosk(kiosk)
+    assert hub.switchboard.stats()["waiting"] == 1
+
+
+async def test_only_kiosks_report_service_state(
+    hub: RunningHub, http: aiohttp.ClientSession
+) -> None:
+    hub.add_adviser("ann", PASSWORD)
+    adviser = await connect_adviser(http, hub, "ann", PASSWORD)
+    await adviser.expect(Queue)
+    await adviser.send(Status(state="out_of_service", reason="wipe_failed"))
+    await expect_error(adviser, "forbidden")
 
 
 def fill_queue(hub: RunningHub, count: int, name: str) -> None:
