@@ -102,6 +102,10 @@ _SECTIONS: dict[str, set[str]] = {
 }
 
 
+# Overrides that are file paths (relative ones resolve against the current directory).
+_PATH_OVERRIDES = frozenset({"token_file", "stats_file", "vault.path"})
+
+
 def load_config(
     path: Path | None = None,
     overrides: Mapping[str, Any] | None = None,
@@ -131,6 +135,9 @@ def load_config(
         if key in ("token", "token_file"):
             data.pop("token", None)
             data.pop("token_file", None)
+        if key in _PATH_OVERRIDES and isinstance(value, str | Path) and str(value):
+            # A path typed on the command line means the current directory, not the config's.
+            value = str(Path.cwd() / value)
         section, _, sub = key.partition(".")
         if sub:
             existing = data.get(section)

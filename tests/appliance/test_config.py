@@ -188,3 +188,24 @@ def test_arbitrary_mappings_give_config_or_config_error(data: dict[str, Any]) ->
         return
     assert isinstance(config, KioskConfig)
     assert config.hub_url.startswith(("ws://", "wss://"))
+
+
+def test_command_line_paths_resolve_against_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "kiosk.toml").write_text('token_file = "token"\n')
+    (etc / "token").write_text("from-etc\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "my.token").write_text("from-cwd\n")
+    monkeypatch.chdir(work)
+    # In the file, relative paths mean the config's directory...
+    assert load_config(etc / "kiosk.toml").token == "from-etc"
+    # ...on the command line, the current directory.
+    config = load_config(
+        etc / "kiosk.toml", {"token_file": "my.token", "stats_file": "calls.jsonl"}
+    )
+    assert config.token == "from-cwd"
+    assert config.stats_file == work / "calls.jsonl"
