@@ -824,7 +824,8 @@ async def test_silent_connection_is_closed(tmp_path: Path, http: aiohttp.ClientS
             await lively.send(Heartbeat(ts=1))
             await lively.expect(Heartbeat)
         await expect_closed(kiosk, CLOSE_SILENT, within=5)
-        assert 2.5 <= loop.time() - start <= 4.5
+        # Not before three silent periods; the upper bound only catches a hang (CI is loaded).
+        assert 2.5 <= loop.time() - start <= 8.0
         await lively.send(Heartbeat(ts=1))
         await lively.expect(Heartbeat)
 
