@@ -74,7 +74,6 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--password-file", type=Path, help="read the password from this file")
     passwd = adviser.add_parser("passwd", parents=[db], help="set an adviser's password")
     passwd.add_argument("name")
-    passwd.add_argument("--tenant", default=DEFAULT_TENANT)
     passwd.add_argument("--password-file", type=Path, help="read the password from this file")
     adviser.add_parser("list", parents=[db], help="list advisers")
 
@@ -129,8 +128,12 @@ def _manage(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
                     file=sys.stderr,
                 )
             case ("adviser", "passwd"):
+                # Login names are unique across tenants: the name alone finds the adviser.
+                login = storage.adviser_login(args.name)
+                if login is None:
+                    raise CommandFailed(f"no adviser {args.name!r}")
                 password = _read_password(args.password_file, stdin)
-                storage.set_password(args.name, password, tenant=args.tenant)
+                storage.set_password(args.name, password, tenant=login.adviser.tenant.name)
                 print(f"password of adviser {args.name!r} changed", file=sys.stderr)
             case ("adviser", "list"):
                 for a in storage.advisers():

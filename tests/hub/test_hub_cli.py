@@ -218,3 +218,19 @@ def test_adviser_passwd_replaces_password_and_ends_sessions(
 def test_serve_refuses_a_bad_hello_timeout(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--db", str(db), "--hello-timeout", "0"]) == 1
     assert "hello_timeout_s" in capsys.readouterr().err
+
+
+def test_adviser_passwd_finds_the_adviser_in_any_tenant(
+    db: Path, password_file: Path, tmp_path: Path
+) -> None:
+    assert main(["tenant", "add", "nordbank", "--db", str(db)]) == 0
+    add = ["adviser", "add", "carla", "--tenant", "nordbank", "--db", str(db)]
+    assert main([*add, "--password-file", str(password_file)]) == 0
+    new = tmp_path / "new-password"
+    new.write_text("a fresh long password\n")
+    assert main(["adviser", "passwd", "carla", "--db", str(db), "--password-file", str(new)]) == 0
+    storage = Storage.open(db)
+    login = storage.adviser_login("carla")
+    assert login is not None and login.adviser.tenant.name == "nordbank"
+    assert storage.verify_password(login.password_hash, "a fresh long password")
+    storage.close()
