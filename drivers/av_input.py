@@ -6,6 +6,7 @@ unknown input format in different ways; the technician gets one clear message fo
 
 from __future__ import annotations
 
+import asyncio
 import errno
 from collections.abc import Mapping
 from typing import Any
@@ -49,3 +50,14 @@ def _translate(exc: av.FFmpegError, url: str, *, device: str, hint: str) -> Driv
     if code in (errno.ENODEV, errno.ENXIO, errno.EIO):
         return DeviceNotFound(f"{url} is not there: {hint}", device=device)
     return DeviceNotFound(f"cannot open {url} ({exc.strerror or exc}): {hint}", device=device)
+
+
+def wake(loop: asyncio.AbstractEventLoop, wakeup: asyncio.Event) -> None:
+    """Wake the coroutine waiting on ``wakeup`` from a reader thread.
+
+    Harmless after the loop has closed (nobody is waiting any more).
+    """
+    try:
+        loop.call_soon_threadsafe(wakeup.set)
+    except RuntimeError:
+        pass

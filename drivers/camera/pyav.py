@@ -16,7 +16,7 @@ from typing import Any
 
 import av
 
-from drivers.av_input import LIVE_FORMATS, open_input
+from drivers.av_input import LIVE_FORMATS, open_input, wake
 from drivers.camera import CameraInfo
 from drivers.errors import DeviceGone, DeviceNotStarted, DriverError, DriverTimeout
 
@@ -117,7 +117,7 @@ class PyAVCamera:
                 with self._lock:
                     self._latest, self._latest_native = scaled, frame
                     self._seq += 1
-                loop.call_soon_threadsafe(wakeup.set)
+                wake(loop, wakeup)
             error = DeviceGone(f"{self._url} stopped delivering frames", device=self._info.name)
         except (av.FFmpegError, OSError) as exc:
             error = DeviceGone(
@@ -127,10 +127,7 @@ class PyAVCamera:
             container.close()
             if error is not None and not self._stop.is_set():
                 self._error = error
-                try:
-                    loop.call_soon_threadsafe(wakeup.set)
-                except RuntimeError:
-                    pass  # the loop is closed: nobody is waiting
+                wake(loop, wakeup)
 
     async def frame(self) -> av.VideoFrame:
         """The newest frame not yet returned, waiting for one if necessary.

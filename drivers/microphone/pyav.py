@@ -17,7 +17,7 @@ from typing import Any
 
 import av
 
-from drivers.av_input import LIVE_FORMATS, open_input
+from drivers.av_input import LIVE_FORMATS, open_input, wake
 from drivers.errors import DeviceGone, DeviceNotStarted, DriverError, DriverTimeout
 from drivers.microphone import FRAME_SECONDS, MicrophoneInfo
 
@@ -112,7 +112,7 @@ class PyAVMicrophone:
                         while len(self._frames) > MAX_BACKLOG:
                             self._frames.popleft()
                             self.overruns += 1
-                    loop.call_soon_threadsafe(wakeup.set)
+                    wake(loop, wakeup)
             error = DeviceGone(f"{self._url} stopped delivering audio", device=self._info.name)
         except (av.FFmpegError, OSError) as exc:
             error = DeviceGone(
@@ -122,10 +122,7 @@ class PyAVMicrophone:
             container.close()
             if error is not None and not self._stop.is_set():
                 self._error = error
-                try:
-                    loop.call_soon_threadsafe(wakeup.set)
-                except RuntimeError:
-                    pass  # the loop is closed: nobody is waiting
+                wake(loop, wakeup)
 
     async def frame(self) -> av.AudioFrame:
         """The next 20 ms, s16, ``pts`` in samples since ``start()``."""
