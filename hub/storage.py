@@ -26,6 +26,9 @@ PASSWORD_MIN = 10
 PASSWORD_MAX = 1024
 
 
+DEVICE_TOKEN_PREFIX = "bkd_"  # noqa: S105 - a public prefix, not a secret
+
+
 class StorageError(Exception):
     """The hub's database refused an operation; the message says what to fix."""
 
@@ -357,7 +360,9 @@ class Storage:
         """
         name = check_name(name, "device")
         t = self.tenant(tenant)
-        token = secrets.token_urlsafe(32)
+        # A fixed prefix: a token never starts with "-" (which a shell command line would take
+        # for an option) and secret scanners can recognise it.
+        token = DEVICE_TOKEN_PREFIX + secrets.token_urlsafe(32)
         digest = secret_digest(token)
         with _transaction(self._conn):
             row = self._conn.execute(

@@ -100,6 +100,7 @@ def test_device_add_prints_only_the_token(db: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     token = result.stdout.strip()
     assert result.stdout == token + "\n" and len(token) >= 43 and " " not in token
+    assert token.startswith("bkd_")  # never "-...", which a command line takes for an option
     storage = Storage.open(db)
     device = storage.device_for_token(token)
     assert device is not None and device.name == "kiosk-1"
