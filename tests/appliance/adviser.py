@@ -91,6 +91,7 @@ class AdviserPeer:
         self.pc = RTCPeerConnection(configuration or RTCConfiguration(iceServers=[]))
         self.probe = MediaProbe(on_video=self._frame)
         self.latencies_ms: list[int] = []
+        self.created_ms = int(time.time() * 1000)
         self.bars_seen = False
         self._bar_checks = 0
         self.chat_in: list[channel.Chat] = []
@@ -183,6 +184,15 @@ class AdviserPeer:
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         sdp: str = self.pc.localDescription.sdp
         return sdp
+
+    def captures_are_from_this_call(self) -> bool:
+        """Every capture clock read back names a moment between this peer's start and now.
+
+        A behavioural check of the clock stamp (a wrong or stale code lands outside), not a
+        speed figure: latency is measured by ``bench call``.
+        """
+        span = int(time.time() * 1000) - self.created_ms
+        return bool(self.latencies_ms) and all(0 <= ms <= span for ms in self.latencies_ms)
 
     async def wait_chat(self, count: int) -> None:
         """Wait until ``count`` chat messages arrived."""

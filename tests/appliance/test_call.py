@@ -115,7 +115,7 @@ async def test_call_with_trickled_candidates_media_and_chat(
         assert kiosk.call.probe.non_black_seen
         assert kiosk.call.probe.peak_audio_rms > 0.05
         assert adviser.probe.peak_audio_rms > 0.05
-        assert adviser.latencies_ms and max(adviser.latencies_ms) < 2000
+        assert adviser.captures_are_from_this_call()
 
         kiosk.call.send_chat("hello from the kiosk")
         await adviser.send_chat("hello from the adviser")

@@ -302,9 +302,9 @@ def test_closing_the_window_stops_the_kiosk_without_deadlock() -> None:
         if len(frames) == 5:
             pygame.event.post(pygame.event.Event(pygame.QUIT))
 
-    started = time.monotonic()
+    # A deadlock would hang here until pytest's timeout fails the test.
     run_with_ui(kiosk, bridge, mode="headless", size=(800, 480), on_frame=close_after_a_few_frames)
-    assert time.monotonic() - started < 10 and len(frames) >= 5
+    assert len(frames) >= 5
     assert kiosk.phase is c.Phase.STOPPED
 
 

@@ -60,8 +60,8 @@ async def test_paced_in_real_time() -> None:
         await mic.frame()
     elapsed = time.monotonic() - start
     await mic.stop()
-    # Never faster than real time; the upper bound only catches a stall (CI is loaded).
-    assert 0.4 < elapsed < 3.0
+    # Never faster than real time: 25 frames of 20 ms take at least ~0.5 s of wall time.
+    assert elapsed >= 0.45
 
 
 async def test_frame_before_start_is_a_typed_error() -> None:

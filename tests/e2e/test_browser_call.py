@@ -8,7 +8,6 @@ in the chat proves that no conversation content reaches a log or the hub's datab
 
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 
 from bench.harness import Stack, browser, chromium_missing_message, console_page, wait_until
 from tests.support.netns import require_loopback_only_netns
+from tests.support.requirements import require
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -24,10 +24,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 def stack(tmp_path: Path) -> Stack:
     require_loopback_only_netns()
     missing = chromium_missing_message()
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(missing)
-        pytest.skip(missing)
+    require(missing is None, missing or "")
     s = Stack(tmp_path / "stack")
     s.start_hub()
     s.start_kiosk()
@@ -41,7 +38,7 @@ async def test_adviser_and_kiosk_see_hear_and_chat(stack: Stack) -> None:
         page = console.page
         await console.login(stack.adviser, stack.password)
         cid = await console.wait_for_entry()
-        await console.accept(cid)
+        clicked = await console.accept(cid)
 
         # The browser decodes the kiosk's picture: frames, the colour bars, the capture clock.
         await console.wait_probe(
@@ -50,8 +47,11 @@ async def test_adviser_and_kiosk_see_hear_and_chat(stack: Stack) -> None:
         )
         state = await console.probe()
         assert state["barsOk"], f"not the kiosk's test picture: {state['barsSeen']}"
-        latencies = sorted(state["latencies"])
-        assert len(latencies) >= 5 and latencies[len(latencies) // 2] < 1000, latencies
+        # Each capture clock read back names a moment of this call (after the accept, not in
+        # the future): the picture is live, not a stale or garbled stamp. Speed: bench call.
+        span = await page.evaluate("Date.now()") - clicked
+        latencies = state["latencies"]
+        assert len(latencies) >= 5 and all(0 <= ms <= span for ms in latencies), latencies
         assert await page.text_content("#call-state") == (
             "Connected — end-to-end encrypted (DTLS-SRTP)"
         )

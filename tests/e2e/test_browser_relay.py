@@ -6,7 +6,6 @@ browser's connection must then run over a relay candidate pair.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from bench.harness import Stack, browser, chromium_missing_message, console_page
 from tests.support.coturn import Coturn, running_coturn
 from tests.support.netns import require_loopback_only_netns
+from tests.support.requirements import require
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -23,10 +23,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 def turn(tmp_path: Path) -> Iterator[Coturn]:
     require_loopback_only_netns()
     missing = chromium_missing_message()
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(missing)
-        pytest.skip(missing)
+    require(missing is None, missing or "")
     with running_coturn(tmp_path / "turn") as server:
         yield server
 

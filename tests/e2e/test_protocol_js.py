@@ -8,7 +8,6 @@ frames are compared between the two, to catch differences no one thought to writ
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -23,6 +22,7 @@ from protocol.channel import CHANNEL
 from protocol.codec import Registry
 from protocol.errors import ERROR_CLASSES, ProtocolError
 from protocol.messages import SIGNALLING
+from tests.support.requirements import require
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB_DIR = ROOT / "hub" / "web"
@@ -161,11 +161,7 @@ async def static_server() -> AsyncIterator[str]:
 
 
 def require_chromium() -> None:
-    if shutil.which(CHROMIUM) is not None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(CHROMIUM_HINT)
-    pytest.skip(CHROMIUM_HINT)
+    require(shutil.which(CHROMIUM) is not None, CHROMIUM_HINT)
 
 
 @asynccontextmanager

@@ -172,14 +172,12 @@ async def test_no_hello_in_time_closes_the_socket(
     async with running_hub(tmp_path, hello_timeout_s=0.3) as hub:
         silent = SignallingPeer(await http.ws_connect(f"{hub.ws_url}/ws/kiosk"))
         pinging = SignallingPeer(await http.ws_connect(f"{hub.ws_url}/ws/kiosk"))
-        start = asyncio.get_running_loop().time()
         for _ in range(5):  # pings do not count as a hello
             await pinging.ws.ping()
             await asyncio.sleep(0.1)
         for peer in (silent, pinging):
             await expect_error(peer, "unauthorized", fatal=True)
             await expect_closed(peer, CLOSE_UNAUTHORIZED)
-        assert asyncio.get_running_loop().time() - start < 2.0
         await settle()
         assert hub.switchboard.stats()["sockets"] == 0
 
@@ -824,8 +822,7 @@ async def test_silent_connection_is_closed(tmp_path: Path, http: aiohttp.ClientS
             await lively.send(Heartbeat(ts=1))
             await lively.expect(Heartbeat)
         await expect_closed(kiosk, CLOSE_SILENT, within=5)
-        # Not before three silent periods; the upper bound only catches a hang (CI is loaded).
-        assert 2.5 <= loop.time() - start <= 8.0
+        assert loop.time() - start >= 2.5  # not before three silent periods
         await lively.send(Heartbeat(ts=1))
         await lively.expect(Heartbeat)
 

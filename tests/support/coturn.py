@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
-import shutil
 import socket
 import subprocess
 import time
@@ -13,9 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 from hub.turn import TurnSettings
+from tests.support.requirements import require_tool
 
 READY_MARKER = "Total General servers"
 
@@ -38,13 +35,7 @@ def _free_udp_port() -> int:
 
 
 def turnserver_path() -> str:
-    path = shutil.which("turnserver")
-    if path is None:
-        message = "coturn is missing: apt-get install coturn (make test does this)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+    return require_tool("turnserver", "coturn")
 
 
 @contextlib.contextmanager

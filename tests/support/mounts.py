@@ -13,16 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-
-
-def require(condition: bool, message: str) -> None:
-    """Fail under CI, skip with ``message`` elsewhere, unless ``condition`` holds."""
-    if condition:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+from tests.support.requirements import require
 
 
 def require_root(what: str) -> None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import socket
 
-import pytest
+from tests.support.requirements import require
 
 NETNS_HINT = (
     "media tests must run in a loopback-only network namespace: run the suite through "
@@ -24,9 +23,4 @@ def in_loopback_only_netns() -> bool:
 
 def require_loopback_only_netns() -> None:
     """Fail under CI, skip with the reason elsewhere, unless only loopback exists."""
-    if in_loopback_only_netns():
-        return
-    message = f"{NETNS_HINT}; interfaces here: {', '.join(interfaces())}"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    require(in_loopback_only_netns(), f"{NETNS_HINT}; interfaces here: {', '.join(interfaces())}")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests.support.requirements import require_tool
 
 SYSTEMD = Path(__file__).resolve().parents[2] / "systemd"
 UNITS = sorted([*SYSTEMD.glob("*.service"), *SYSTEMD.glob("*.mount")])
@@ -18,13 +18,7 @@ MAX_EXPOSURE = 25
 
 
 def _analyze() -> str:
-    path = shutil.which("systemd-analyze")
-    if path is None:
-        message = "systemd-analyze is missing: apt-get install systemd"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+    return require_tool("systemd-analyze", "systemd")
 
 
 @pytest.mark.parametrize("unit", UNITS, ids=lambda p: p.name)
