@@ -7,7 +7,7 @@ association of the peer connection. Same framing and validation as signalling.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from protocol.codec import Registry, rule
 
@@ -68,7 +68,240 @@ class SasReveal:
     )
 
 
-ChannelMessage = Chat | Intake | SasReveal
+# -- liveness and reconnection (docs/reconnection.md) ------------------------------------
+
+HEX32_PATTERN = r"[0-9a-f]{64}"
+
+
+@CHANNEL.register
+@dataclass(frozen=True, kw_only=True)
+class Beat:
+    """Both sides, every second: a path silent for 3 s is dead (long before ICE notices)."""
+
+    TYPE: ClassVar[str] = "beat"
+    ts: int = rule(minimum=0, description="sender's clock, ms since the epoch")
+
+
+@CHANNEL.register
+@dataclass(frozen=True, kw_only=True)
+class Continuity:
+    """Kiosk -> adviser once, right after the adviser is verified: the session's secret.
+
+    Known only to the two verified ends (it travels inside DTLS), it proves on every later
+    peer connection of this consultation that the same two ends are talking (``resume_proof``).
+    """
+
+    TYPE: ClassVar[str] = "continuity"
+    secret: str = rule(pattern=HEX32_PATTERN, description="32 random bytes, hex")
+
+
+@CHANNEL.register
+@dataclass(frozen=True, kw_only=True)
+class ResumeProof:
+    """On a resumed peer connection, instead of ``sas_reveal``: both sides send it.
+
+    ``mac`` = HMAC-SHA256(secret, "branch-kiosk resume v1" | role | consultation_id |
+    sender's fingerprint | receiver's fingerprint as the sender's stack negotiated it), hex.
+    """
+
+    TYPE: ClassVar[str] = "resume_proof"
+    fingerprint: str = rule(pattern=FINGERPRINT_PATTERN, description="the sender's own")
+    mac: str = rule(pattern=HEX32_PATTERN)
+
+
+@CHANNEL.register
+@dataclass(frozen=True, kw_only=True)
+class Bye:
+    """The sender ends the call on purpose (its ``end`` also goes to the hub)."""
+
+    TYPE: ClassVar[str] = "bye"
+
+
+@CHANNEL.register
+@dataclass(frozen=True, kw_only=True)
+class HistoryChat:
+    """Kiosk -> adviser after a resume: one chat line of this session, for a reloaded console."""
+
+    TYPE: ClassVar[str] = "history_chat"
+    id: str = rule(pattern=r"[A-Za-z0-9_-]{1,64}")
+    text: str = rule(max_len=CHAT_MAX, min_len=1)
+    ts: int = rule(minimum=0)
+    author: Literal["kiosk", "adviser"]
+
+
+# -- exchange of files, scans, photos, screen share (docs/exchange.md) ---------------------
+
+TRANSFER_ID_PATTERN = r"[A-Za-z0-9_-]{8,64}"
+FILE_NAME_MAX = 200
+MIME_PATTERN = r"[a-z0-9][a-z0-9.+-]{0,63}/[a-z0-9][a-z0-9.+-]{0,63}"
+SHA256_PATTERN = r"[0-9a-f]{64}"
+# The hub's relay names a sealed blob like this (hub/relay.py).
+BLOB_ID_PATTERN = r"[A-Za-z0-9_-]{16,64}"
+FilePurpose = Literal["file", "document", "scan", "photo"]
+FileErrorCode = Literal[
+    "too_large",
+    "type_not_allowed",
+    "hash_mismatch",
+    "truncated",
+    "out_of_order",
+    "duplicate",
+    "corrupt",
+    "download_failed",
+    "storage_full",
+    "busy",
+]
+CancelReason = Literal["cancelled", "session_ending", "failed"]
+
+
+@CHANNEL.register
+@dataclass(frozen=True, kw_only=True)
+class FileOffer:
+    """Sender -> receiver: a file sealed with ``key`` now waits in the hub's relay as ``blob``.
+
+    The hub holds only the sealed bytes; the key and the hash travel here, end to end. The
+    receiver downloads, opens and checks every chunk, then the SHA-256 of the whole, the size
+    and the type sniffed from the content, and answers ``file_done`` or ``file_error``.
+    """
+
+    TYPE: ClassVar[str] = "file_offer"
+    id: str = rule(pattern=TRANSFER_ID_PATTERN, description="sender-chosen transfer id")
+    name: str = rule(min_len=1, max_len=FILE_NAME_MAX, description="shown, never logged")
+    size: int = rule(minimum=0, maximum=1024 * 1024 * 1024)
+    mime: str = rule(pattern=MIME_PATTERN, description="the sender's claim; receiver sniffs")
+    sha256: str = rule(pattern=SHA256_PATTERN, description="of the plaintext, hex")
+    purpose: FilePurpose
+    request_id: str | None = rule(
+        default=None, pattern=TRANSFER_ID_PATTERN, description="the scan or photo request"
+    )
+    blob: str = rule(pattern=BLOB_ID_PATTERN)
+    key: str = rule(pattern=HEX32_PATTERN, description="AES-256-GCM key of this file, hex")
+
+
+@CHANNEL.register
+@dataclass(frozen=True, kw_only=True)
+class FileProgress:
+    """Sender -> receiver while sealing and uploading, so both sides show progress."""
+
+    TYPE: ClassVar[str] = "file_progress"
+    id: str = rule(pattern=TRANSFER_ID_PATTERN)
+    bytes: int = rule(minimum=0, maximum=1024 * 1024 * 1024)
+    size: int = rule(minimum=0, maximum=1024 * 1024 * 1024)
+
+
+@CHANNEL.register
+@dataclass(frozen=True, kw_only=True)
+class FileCancel:
+    """Either side stops a transfer; the receiver keeps nothing of it."""
+
+    TYPE: ClassVar[str] = "file_cancel"
+    id: str = rule(pattern=TRANSFER_ID_PATTERN)
+    reason: CancelReason = rule(default="cancelled")
+
+
+@CHANNEL.register
+@dataclass(frozen=True, kw_only=True)
+class FileDone:
+    """Receiver -> sender: stored and verified (the hash is the receiver's own)."""
+
+    TYPE: ClassVar[str] = "file_done"
+    id: str = rule(pattern=TRANSFER_ID_PATTERN)
+    sha256: str = rule(pattern=SHA256_PATTERN)
+
+
+@CHANNEL.register
+@dataclass(frozen=True, kw_only=True)
+class FileError:
+    """Receiver -> sender: refused; nothing of it was kept."""
+
+    TYPE: ClassVar[str] = "file_error"
+    id: str = rule(pattern=TRANSFER_ID_PATTERN)
+    code: FileErrorCode
+
+
+@CHANNEL.register
+@dataclass(frozen=True, kw_only=True)
+class ScanRequest:
+    """Adviser -> kiosk: please scan a document (the customer confirms before it is sent)."""
+
+    TYPE: ClassVar[str] = "scan_request"
+    id: str = rule(pattern=TRANSFER_ID_PATTERN)
+
+
+@CHANNEL.register
+@dataclass(frozen=True, kw_only=True)
+class PhotoRequest:
+    """Adviser -> kiosk: please take a photo (countdown, preview, confirm or retake)."""
+
+    TYPE: ClassVar[str] = "photo_request"
+    id: str = rule(pattern=TRANSFER_ID_PATTERN)
+
+
+RequestState = Literal[
+    "asked",  # shown to the customer, waiting for them to start
+    "scanning",  # the scanner runs (progress in percent)
+    "countdown",  # the photo countdown runs
+    "confirming",  # preview shown, the customer decides
+    "sending",  # confirmed: sealing and uploading (a file_offer follows)
+    "declined",  # the customer said no
+    "failed",  # the device failed (code says why)
+    "cancelled",  # the adviser cancelled, or the call ended
+]
+
+
+@CHANNEL.register
+@dataclass(frozen=True, kw_only=True)
+class RequestStatus:
+    """Kiosk -> adviser: where a scan or photo request stands."""
+
+    TYPE: ClassVar[str] = "request_status"
+    id: str = rule(pattern=TRANSFER_ID_PATTERN)
+    kind: Literal["scan", "photo"]
+    state: RequestState
+    progress: int = rule(default=0, minimum=0, maximum=100, description="percent")
+    pages: int = rule(default=0, minimum=0, maximum=100)
+    code: str | None = rule(
+        default=None, pattern=r"[a-z_]{1,32}", description="why it failed (a code)"
+    )
+
+
+@CHANNEL.register
+@dataclass(frozen=True, kw_only=True)
+class RequestCancel:
+    """Adviser -> kiosk: never mind that scan or photo."""
+
+    TYPE: ClassVar[str] = "request_cancel"
+    id: str = rule(pattern=TRANSFER_ID_PATTERN)
+
+
+@CHANNEL.register
+@dataclass(frozen=True, kw_only=True)
+class ScreenShare:
+    """Adviser -> kiosk: the screen transceiver now carries (or stopped carrying) a screen."""
+
+    TYPE: ClassVar[str] = "screen_share"
+    active: bool
+
+
+ChannelMessage = (
+    Chat
+    | Intake
+    | SasReveal
+    | Beat
+    | Continuity
+    | ResumeProof
+    | Bye
+    | HistoryChat
+    | FileOffer
+    | FileProgress
+    | FileCancel
+    | FileDone
+    | FileError
+    | ScanRequest
+    | PhotoRequest
+    | RequestStatus
+    | RequestCancel
+    | ScreenShare
+)
 
 
 def decode(raw: str | bytes) -> ChannelMessage:

@@ -18,6 +18,10 @@ SIGNALLING = Registry("signalling")
 ID_PATTERN = r"[A-Za-z0-9_-]{8,64}"
 NAME_MAX = 64
 SDP_MAX = 48 * 1024
+# Resume tokens: hub-generated, URL-safe base64 of 32 random bytes (docs/reconnection.md).
+RESUME_TOKEN_PATTERN = r"[A-Za-z0-9_-]{43}"  # noqa: S105 - a pattern, not a secret
+# No tenant may allow more than this for one exchanged file (docs/exchange.md).
+MAX_FILE_BYTES_LIMIT = 1024 * 1024 * 1024
 
 Role = Literal["kiosk", "adviser"]
 IcePolicy = Literal["all", "relay"]
@@ -81,6 +85,18 @@ class Welcome:
     ice_servers: tuple[IceServer, ...] = rule(max_items=8)
     ice_transport_policy: IcePolicy = rule(
         default="all", description="relay: both peers must use only TURN-relayed candidates"
+    )
+    max_file_bytes: int = rule(
+        default=25 * 1024 * 1024,
+        minimum=0,
+        maximum=MAX_FILE_BYTES_LIMIT,
+        description="the tenant's size limit for one exchanged file (plaintext bytes)",
+    )
+    grace_s: int = rule(
+        default=60,
+        minimum=1,
+        maximum=3600,
+        description="how long a consultation waits for a dropped peer to resume",
     )
 
 
@@ -254,6 +270,62 @@ class Heartbeat:
     ts: int = rule(minimum=0, description="sender's clock, ms since the epoch")
 
 
+@SIGNALLING.register
+@dataclass(frozen=True, kw_only=True)
+class ResumeGrant:
+    """Hub -> peer: the single-use token that lets this peer resume this consultation.
+
+    Sent after ``accepted`` and after every successful ``resume`` (the used token is dead
+    then). Bound to the consultation and to the device or adviser it was sent to; never logged.
+    """
+
+    TYPE: ClassVar[str] = "resume_grant"
+    consultation_id: str = rule(pattern=ID_PATTERN)
+    token: str = rule(pattern=RESUME_TOKEN_PATTERN)
+
+
+@SIGNALLING.register
+@dataclass(frozen=True, kw_only=True)
+class Resume:
+    """Peer -> hub, right after ``welcome`` on a new connection: put me back in my call."""
+
+    TYPE: ClassVar[str] = "resume"
+    consultation_id: str = rule(pattern=ID_PATTERN)
+    token: str = rule(pattern=RESUME_TOKEN_PATTERN)
+
+
+@SIGNALLING.register
+@dataclass(frozen=True, kw_only=True)
+class Resumed:
+    """Hub -> peer: the resume worked; ``peer_present`` says whether the other side is here.
+
+    If it is, the kiosk makes a new offer at once; if not, both wait for ``peer_back``.
+    """
+
+    TYPE: ClassVar[str] = "resumed"
+    consultation_id: str = rule(pattern=ID_PATTERN)
+    peer: str = rule(max_len=NAME_MAX, description="display name of the other side")
+    peer_present: bool
+
+
+@SIGNALLING.register
+@dataclass(frozen=True, kw_only=True)
+class PeerAway:
+    """Hub -> peer: the other side's connection dropped; the grace period runs."""
+
+    TYPE: ClassVar[str] = "peer_away"
+    consultation_id: str = rule(pattern=ID_PATTERN)
+
+
+@SIGNALLING.register
+@dataclass(frozen=True, kw_only=True)
+class PeerBack:
+    """Hub -> peer: the other side resumed; the kiosk makes a new offer."""
+
+    TYPE: ClassVar[str] = "peer_back"
+    consultation_id: str = rule(pattern=ID_PATTERN)
+
+
 AnyMessage = (
     Hello
     | Welcome
@@ -272,6 +344,11 @@ AnyMessage = (
     | Error
     | Heartbeat
     | Status
+    | ResumeGrant
+    | Resume
+    | Resumed
+    | PeerAway
+    | PeerBack
 )
 
 
