@@ -21,6 +21,13 @@ Layout of the file (every key optional except a token source)::
     [vault]                                 # see appliance.vault_settings
     path = "/run/kiosk/session"
 
+    [exchange]                              # files, scans, photos (docs/exchange.md)
+    allowed_types = ["pdf", "jpeg", "png"]
+    max_file_mib = 25                       # the tenant's limit applies too: the smaller wins
+    scan_dpi = 200
+    scan_mode = "colour"                    # or "grey"
+    photo_countdown_s = 3
+
     [devices.camera]                        # one table per fitted device class:
     backend = "pyav"                        # see appliance.device_settings
 
@@ -44,6 +51,20 @@ from appliance import vault_settings as vs
 
 DEFAULT_HUB_URL = "ws://127.0.0.1:8080"
 TOKEN_MAX = 256  # protocol.messages.Hello.token
+
+
+EXCHANGE_TYPES = ("pdf", "jpeg", "png")  # appliance.transfer.TYPE_NAMES
+
+
+@dataclass(frozen=True)
+class ExchangeSettings:
+    """The kiosk's side of the exchange: what it accepts, how it scans and photographs."""
+
+    allowed_types: tuple[str, ...] = EXCHANGE_TYPES  # short names: pdf, jpeg, png
+    max_file_bytes: int = 25 * 1024 * 1024
+    scan_dpi: int = 200
+    scan_mode: str = "colour"  # "colour" or "grey" (drivers.scanner.ColourMode)
+    photo_countdown_s: int = 3
 
 
 class ConfigError(ValueError):
@@ -73,6 +94,7 @@ class KioskConfig:
     vault: vs.VaultSettings = field(default_factory=vs.VaultSettings)
     devices: ds.DevicesConfig = field(default_factory=ds.DevicesConfig)
     ui: us.UiSettings = field(default_factory=us.UiSettings)
+    exchange: ExchangeSettings = field(default_factory=ExchangeSettings)
 
     @property
     def kiosk_ws_url(self) -> str:
@@ -94,11 +116,13 @@ _TOP_KEYS = {
     "vault",
     "devices",  # [devices.*]: see appliance.device_settings
     "ui",  # [ui]: tenant branding, consent text, intake fields (appliance.ui_settings)
+    "exchange",
 }
 _SECTIONS: dict[str, set[str]] = {
     "video": {"width", "height", "fps"},
     "reconnect": {"min_s", "max_s"},
     "vault": vs.KEYS,
+    "exchange": {"allowed_types", "max_file_mib", "scan_dpi", "scan_mode", "photo_countdown_s"},
 }
 
 
@@ -211,6 +235,27 @@ def config_from_mapping(data: Mapping[str, Any], *, base_dir: Path) -> KioskConf
         vault=vs.vault_settings(sections["vault"], base_dir=base_dir, error=_fail),
         devices=ds.parse_devices(data.get("devices"), error=_fail),
         ui=us.ui_settings(data.get("ui"), base_dir=base_dir, error=_fail),
+        exchange=_exchange(sections["exchange"]),
+    )
+
+
+def _exchange(section: Mapping[str, Any]) -> ExchangeSettings:
+    types = section.get("allowed_types", list(EXCHANGE_TYPES))
+    if not isinstance(types, list) or not all(t in EXCHANGE_TYPES for t in types):
+        raise ConfigError("exchange.allowed_types", "must be a list of: pdf, jpeg, png")
+    mode = section.get("scan_mode", "colour")
+    if mode not in ("colour", "grey"):
+        raise ConfigError("exchange.scan_mode", "must be 'colour' or 'grey'")
+    return ExchangeSettings(
+        allowed_types=tuple(dict.fromkeys(types)),
+        max_file_bytes=_int(section, "exchange.max_file_mib", "max_file_mib", 25, 1, 1024)
+        * 1024
+        * 1024,
+        scan_dpi=_int(section, "exchange.scan_dpi", "scan_dpi", 200, 75, 600),
+        scan_mode=mode,
+        photo_countdown_s=_int(
+            section, "exchange.photo_countdown_s", "photo_countdown_s", 3, 0, 10
+        ),
     )
 
 

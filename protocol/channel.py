@@ -147,6 +147,7 @@ FileErrorCode = Literal[
     "duplicate",
     "corrupt",
     "download_failed",
+    "upload_failed",
     "storage_full",
     "busy",
 ]
