@@ -22,7 +22,14 @@ from aiohttp import web
 from hub.access_log import HubAccessLogger
 from hub.app import create_app
 from hub.config import HubConfig
-from hub.storage import DEFAULT_TENANT, Storage, StorageError, check_password
+from hub.storage import (
+    DEFAULT_TENANT,
+    MIB,
+    Storage,
+    StorageError,
+    check_max_file_bytes,
+    check_password,
+)
 from hub.turn import TurnSettings
 
 
@@ -64,6 +71,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--relay-only", action="store_true", help="peers must use only TURN-relayed candidates"
     )
+    serve.add_argument(
+        "--grace-s",
+        type=int,
+        default=60,
+        help="seconds a consultation waits for a dropped party to resume (1-3600)",
+    )
+    serve.add_argument(
+        "--relay-max-mib",
+        type=int,
+        default=512,
+        help="RAM for all sealed file blobs together, MiB",
+    )
 
     adviser = commands.add_parser("adviser", help="manage advisers").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -96,6 +115,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tenant_add = tenant.add_parser("add", parents=[db], help="add a tenant")
     tenant_add.add_argument("name")
+    tenant_add.add_argument(
+        "--max-file-mib", type=int, default=25, help="limit for one exchanged file, MiB"
+    )
+    tenant_set = tenant.add_parser("set", parents=[db], help="change a tenant's settings")
+    tenant_set.add_argument("name")
+    tenant_set.add_argument(
+        "--max-file-mib", type=int, required=True, help="limit for one exchanged file, MiB"
+    )
+    tenant.add_parser("list", parents=[db], help="list tenants and their file size limits")
     return parser
 
 
@@ -151,12 +179,24 @@ def _manage(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
             case ("device", "revoke"):
                 storage.revoke_device(args.name, tenant=args.tenant)
             case ("tenant", "add"):
-                storage.add_tenant(args.name, now=time.time())
+                storage.add_tenant(
+                    args.name, now=time.time(), max_file_bytes=_mib(args.max_file_mib)
+                )
+            case ("tenant", "set"):
+                storage.set_max_file_bytes(args.name, _mib(args.max_file_mib))
+            case ("tenant", "list"):
+                for t in storage.tenants():
+                    print(f"{t.tenant.name}\t{t.max_file_bytes // MIB} MiB", file=stdout)
             case _:  # argparse makes this unreachable
                 raise CommandFailed(f"unknown command {args.command}")
     finally:
         storage.close()
     return 0
+
+
+def _mib(value: int) -> int:
+    """MiB from the command line as bytes, range-checked (``InvalidLimit``, exit code 1)."""
+    return check_max_file_bytes(value * MIB)
 
 
 def _read_password(password_file: Path | None, stdin: TextIO) -> str:
@@ -198,6 +238,8 @@ def _serve(args: argparse.Namespace) -> int:
             trust_proxy=args.trust_proxy,
             turn=_turn_settings(args),
             hello_timeout_s=args.hello_timeout,
+            grace_s=args.grace_s,
+            relay_max_bytes=args.relay_max_mib * MIB,
         )
     except ValueError as exc:
         raise CommandFailed(str(exc)) from None

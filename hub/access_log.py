@@ -76,6 +76,16 @@ def install_log_filter() -> None:
             logger.addFilter(AnonymisingFilter())
 
 
+RELAY_PREFIX = "/api/relay/"
+
+
+def _loggable_path(path: str) -> str:
+    """The path cut to 300 characters; of a relay path only the prefix (no blob ids)."""
+    if path.startswith(RELAY_PREFIX):
+        return RELAY_PREFIX + "-"
+    return path[:300]
+
+
 class HubAccessLogger(AbstractAccessLogger):
     """One line per request: time, IP/24 or /48, method, path, status, bytes, user agent.
 
@@ -92,7 +102,7 @@ class HubAccessLogger(AbstractAccessLogger):
             stamp,
             anonymise_ip(request.remote),
             request.method[:16],
-            json.dumps(request.rel_url.path[:300]),
+            json.dumps(_loggable_path(request.rel_url.path)),
             response.status,
             response.body_length,
             json.dumps(agent),

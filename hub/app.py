@@ -11,6 +11,7 @@ from aiohttp import web
 from hub.access_log import install_log_filter
 from hub.auth import Clock, ConsoleAuth, LoginThrottle
 from hub.config import HubConfig
+from hub.relay import RELAY, Relay
 from hub.signalling import SWITCHBOARD, Switchboard
 from hub.storage import Storage
 
@@ -31,7 +32,8 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
-API_BODY_MAX = 16 * 1024  # login is the largest body we accept
+# login is the largest body we read whole; the relay streams its uploads (hub/relay.py)
+API_BODY_MAX = 16 * 1024
 
 
 def create_app(config: HubConfig, *, clock: Clock = time.time) -> web.Application:
@@ -53,6 +55,9 @@ def create_app(config: HubConfig, *, clock: Clock = time.time) -> web.Applicatio
     app.router.add_post("/api/login", _login)
     app.router.add_get("/api/session", _session)
     app.router.add_post("/api/logout", _logout)
+    app.router.add_post("/api/relay/{consultation_id}", _relay_upload)
+    app.router.add_get("/api/relay/{consultation_id}/{blob}", _relay_download)
+    app.router.add_delete("/api/relay/{consultation_id}/{blob}", _relay_delete)
     app.router.add_get("/ws/kiosk", _kiosk_ws)
     app.router.add_get("/ws/adviser", _adviser_ws)
     return app
@@ -70,16 +75,23 @@ async def _hub_state(app: web.Application) -> AsyncIterator[None]:
     auth = ConsoleAuth(config, storage, clock, throttle)
     app[STORAGE] = storage
     app[AUTH] = auth
-    app[SWITCHBOARD] = Switchboard(config, storage, clock, auth)
+    switchboard = Switchboard(config, storage, clock, auth)
+    app[SWITCHBOARD] = switchboard
+    relay = Relay(config, storage, switchboard, auth)
+    app[RELAY] = relay
+    switchboard.restore()
     try:
         yield
     finally:
+        relay.clear()
         storage.close()
 
 
 async def _close_websockets(app: web.Application) -> None:
     if SWITCHBOARD in app:
         await app[SWITCHBOARD].shutdown()
+    if RELAY in app:
+        app[RELAY].clear()  # blobs never outlive the hub
 
 
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -108,6 +120,18 @@ async def _session(request: web.Request) -> web.StreamResponse:
 
 async def _logout(request: web.Request) -> web.StreamResponse:
     return await request.app[AUTH].logout(request)
+
+
+async def _relay_upload(request: web.Request) -> web.StreamResponse:
+    return await request.app[RELAY].upload(request)
+
+
+async def _relay_download(request: web.Request) -> web.StreamResponse:
+    return await request.app[RELAY].download(request)
+
+
+async def _relay_delete(request: web.Request) -> web.StreamResponse:
+    return await request.app[RELAY].delete(request)
 
 
 async def _kiosk_ws(request: web.Request) -> web.StreamResponse:

@@ -208,6 +208,17 @@ class ConsoleAuth:
         session = self._storage.session(session_id, now=self._clock())
         return None if session is None else SessionCookie(session_id, session)
 
+    def session_with_csrf(self, request: web.BaseRequest) -> tuple[SessionCookie | None, bool]:
+        """The request's live session and whether its ``X-CSRF-Token`` is the session's.
+
+        For API calls other than the JSON login flow (the relay): (None, False) when not
+        logged in, (session, False) when the CSRF header is missing or wrong.
+        """
+        current = self.current_session(request)
+        if current is None:
+            return None, False
+        return current, _tokens_match(current.session.csrf, request.headers.get(CSRF_HEADER))
+
     # -- handlers ---------------------------------------------------------
 
     async def csrf(self, request: web.Request) -> web.StreamResponse:

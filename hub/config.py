@@ -38,6 +38,10 @@ class HubConfig:
     cookie_secure: bool | None = None
     # Honour X-Forwarded-Proto only when a reverse proxy we control sets it.
     trust_proxy: bool = False
+    # How long a consultation waits for a dropped party to resume (docs/reconnection.md).
+    grace_s: int = 60
+    # All sealed blobs in the relay together (RAM only) may not exceed this (docs/exchange.md).
+    relay_max_bytes: int = 512 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if not 1 <= self.heartbeat_s <= 300:
@@ -52,3 +56,7 @@ class HubConfig:
             raise ValueError("login failure limits must be at least 1")
         if self.login_verify_concurrency < 1 or self.login_verify_wait_s <= 0:
             raise ValueError("login_verify_concurrency must be >= 1, login_verify_wait_s > 0")
+        if not 1 <= self.grace_s <= 3600:
+            raise ValueError("grace_s must be between 1 and 3600 seconds")
+        if self.relay_max_bytes < 1:
+            raise ValueError("relay_max_bytes must be positive")

@@ -9,6 +9,10 @@ Sending never waits on the receiver: each peer has a bounded queue of outgoing f
 its own writer task, so a peer that does not read delays nobody else (and is dropped when its
 queue overflows or a write stalls). Queue announcements are coalesced: a peer that has one
 pending gets the state as it is when the writer gets to it, never an older snapshot.
+
+A consultation outlives the connections of its parties (docs/reconnection.md): a party whose
+connection closes is "away" for a grace period, and comes back with a single-use resume token
+(only its SHA-256 is stored, in SQLite, so a restarted hub restores the live consultations).
 """
 
 from __future__ import annotations
@@ -27,7 +31,15 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from hub.auth import Clock, ConsoleAuth, SessionCookie
 from hub.config import HubConfig
 from hub.queue import ConsultationQueue, Waiting
-from hub.storage import Adviser, Device, Storage, StorageError, Tenant, secret_digest
+from hub.storage import (
+    DEFAULT_MAX_FILE_BYTES,
+    Adviser,
+    Device,
+    Storage,
+    StorageError,
+    Tenant,
+    secret_digest,
+)
 from hub.turn import mint as mint_turn_credential
 from protocol.codec import MAX_FRAME_BYTES
 from protocol.errors import MalformedFrame, ProtocolError
@@ -45,11 +57,16 @@ from protocol.messages import (
     Hello,
     IceCandidate,
     Offer,
+    PeerAway,
+    PeerBack,
     Queue,
     QueueEntry,
     QueueLeave,
     QueuePosition,
     QueueRequest,
+    Resume,
+    Resumed,
+    ResumeGrant,
     Role,
     SasCommit,
     Status,
@@ -63,7 +80,7 @@ log = logging.getLogger("hub.signalling")
 # Close codes (4000-4999 are ours to define; the kiosk and console react to them).
 CLOSE_SHUTDOWN = int(WSCloseCode.GOING_AWAY)  # 1001: the hub stops
 CLOSE_UNAUTHORIZED = int(WSCloseCode.POLICY_VIOLATION)  # 1008: bad/missing hello, revoked
-CLOSE_REPLACED = 4001  # the same device connected again
+CLOSE_REPLACED = 4001  # the same device connected again (or the same adviser resumed elsewhere)
 CLOSE_SILENT = 4002  # no frame for three heartbeat periods, or not reading what we send
 CLOSE_LOGGED_OUT = 4003  # the adviser's session ended (logout, expiry, password change)
 
@@ -77,6 +94,9 @@ OUTGOING_MAX = 64  # frames waiting for one peer's writer; beyond that the peer 
 QUEUE_ENTRIES_SENT = 200
 
 RELAYED = (SasCommit, Offer, Answer, IceCandidate)
+ROLES: tuple[Role, ...] = ("kiosk", "adviser")
+# The one answer to every refused resume, whatever the reason (nothing to learn from it).
+RESUME_REFUSED = "no such consultation to resume"
 
 
 class _Announce:
@@ -114,15 +134,55 @@ class Peer:
 
 @dataclass(eq=False)
 class Call:
-    """A kiosk and an adviser paired for one consultation."""
+    """A kiosk and an adviser paired for one live consultation.
+
+    The parties are known by id (device, adviser); ``kiosk`` and ``adviser`` are their current
+    connections, None while that party is away (its grace timer is in ``grace``).
+    """
 
     consultation_id: str
-    kiosk: Peer
-    adviser: Peer
+    tenant_id: int
+    device_id: int
+    kiosk_name: str
+    adviser_id: int
+    adviser_name: str
+    kiosk: Peer | None = None
+    adviser: Peer | None = None
+    grace: dict[Role, asyncio.TimerHandle] = field(default_factory=dict)
 
-    def other(self, peer: Peer) -> Peer:
-        """The peer at the other end."""
-        return self.adviser if peer is self.kiosk else self.kiosk
+    def slot(self, role: Role) -> Peer | None:
+        """The connection of that side, None while it is away."""
+        return self.kiosk if role == "kiosk" else self.adviser
+
+    def attach(self, role: Role, peer: Peer | None) -> None:
+        """Put a connection into (or, with None, take it out of) that side."""
+        if role == "kiosk":
+            self.kiosk = peer
+        else:
+            self.adviser = peer
+
+    def other(self, peer: Peer) -> Peer | None:
+        """The connection at the other end, None while that side is away."""
+        return self.slot(_opposite(peer.role))
+
+    def principal(self, role: Role) -> int:
+        """The device id (kiosk) or adviser id of that side."""
+        return self.device_id if role == "kiosk" else self.adviser_id
+
+    def name(self, role: Role) -> str:
+        """The display name of that side."""
+        return self.kiosk_name if role == "kiosk" else self.adviser_name
+
+
+@dataclass(frozen=True)
+class Party:
+    """Who a caller is in a live consultation (for the relay's access checks)."""
+
+    role: Role
+    tenant_id: int
+
+
+ConsultationEndListener = Callable[[str], None]
 
 
 @dataclass
@@ -146,11 +206,43 @@ class Switchboard:
         self._queues: dict[int, ConsultationQueue] = {}
         self._waiting: dict[str, Peer] = {}
         self._calls: dict[str, Call] = {}
+        # live consultations by party: an away adviser is still busy, an away kiosk not free
+        self._device_calls: dict[int, Call] = {}
+        self._adviser_calls: dict[int, Call] = {}
+        self._stopping = False
+        # told the id of every consultation that ends (the relay drops its blobs)
+        self.end_listeners: list[ConsultationEndListener] = []
         self._kiosks: dict[int, Peer] = {}  # device id -> its current connection
         self._advisers: set[Peer] = set()
         self._sockets: set[web.WebSocketResponse] = set()
         self._closing: set[asyncio.Task[bool]] = set()
         auth.logout_listeners.append(self.session_ended)
+
+    def restore(self) -> int:
+        """After a (re)start: bring back the consultations live in the database.
+
+        Each waits for its parties' ``resume``; whoever does not come back within the grace
+        period (counted from now) ends it. Queued, never accepted ones are ended: a new hub's
+        queue starts empty and kiosks queue again. Returns how many were restored.
+        """
+        now = self._clock()
+        self._record(self._storage.end_waiting_consultations, "peer_gone", now=now)
+        live = self._storage.live_consultations()
+        for record in live:
+            call = Call(
+                consultation_id=record.id,
+                tenant_id=record.tenant.id,
+                device_id=record.device_id,
+                kiosk_name=record.device,
+                adviser_id=record.adviser_id,
+                adviser_name=record.adviser,
+            )
+            self._register(call)
+            for role in ROLES:
+                self._start_grace(call, role)
+        if live:
+            log.info("restored %d live consultations; waiting for their parties", len(live))
+        return len(live)
 
     # -- endpoints --------------------------------------------------------
 
@@ -267,7 +359,7 @@ class Switchboard:
         if ok:
             peer.checked_at = when
             return True
-        self._leave(peer, "peer_gone")
+        self._leave(peer, "peer_gone", away=False)  # it cannot resume: the call ends
         if peer.device is not None:
             log.info("closing the connection of a revoked device (id %d)", peer.device.id)
             await self._send_error(peer.ws, "unauthorized", "device token revoked", fatal=True)
@@ -358,6 +450,11 @@ class Switchboard:
         turn = self._config.turn
         if turn is not None:
             servers = (*servers, mint_turn_credential(turn, now=self._clock()))
+        try:
+            max_file_bytes = self._storage.max_file_bytes(peer.tenant.id)
+        except (sqlite3.Error, StorageError):
+            log.exception("could not read a tenant's file size limit; using the default")
+            max_file_bytes = DEFAULT_MAX_FILE_BYTES
         return Welcome(
             role=peer.role,
             name=peer.name,
@@ -365,6 +462,8 @@ class Switchboard:
             heartbeat_s=self._config.heartbeat_s,
             ice_servers=servers,
             ice_transport_policy="all" if turn is None else turn.policy,
+            max_file_bytes=max_file_bytes,
+            grace_s=self._config.grace_s,
         )
 
     # -- messages ---------------------------------------------------------
@@ -407,6 +506,8 @@ class Switchboard:
                 log.debug("ignored an error frame from a %s", peer.role)
             case End():
                 await self._end(peer, message.consultation_id, message.reason)
+            case Resume():
+                self._resume(peer, message)
             case Hello():
                 self._reply_error(peer, "protocol_error", "already authenticated")
             case _:
@@ -436,10 +537,14 @@ class Switchboard:
         if kiosk.out_of_service is not None:
             self._reply_error(kiosk, "conflict", "out of service: the kiosk must be repaired first")
             return
-        if kiosk.waiting is not None or kiosk.call is not None:
+        assert kiosk.device is not None  # noqa: S101 - kiosks always carry their device
+        if (
+            kiosk.waiting is not None
+            or kiosk.call is not None
+            or kiosk.device.id in self._device_calls  # away from a live one: resume it
+        ):
             self._reply_error(kiosk, "conflict", "already queued or in a consultation")
             return
-        assert kiosk.device is not None  # noqa: S101 - kiosks always carry their device
         consultation_id = secrets.token_urlsafe(16)
         now = self._clock()
         self._queue(kiosk.tenant.id).add(Waiting(consultation_id, kiosk.name, now))
@@ -449,24 +554,35 @@ class Switchboard:
         self._flush(_Outbox(tenants={kiosk.tenant.id}))
 
     async def _accept(self, adviser: Peer, consultation_id: str) -> None:
-        if adviser.call is not None:
+        assert adviser.adviser is not None  # noqa: S101 - advisers always carry their record
+        if adviser.call is not None or adviser.adviser.id in self._adviser_calls:
+            # also while that call waits for this adviser to resume (another tab, a reload)
             self._reply_error(adviser, "conflict", "already in a consultation")
             return
         kiosk = self._waiting.get(consultation_id)
         if kiosk is None or kiosk.tenant.id != adviser.tenant.id:
             taken = self._calls.get(consultation_id)
-            if taken is not None and taken.kiosk.tenant.id == adviser.tenant.id:
+            if taken is not None and taken.tenant_id == adviser.tenant.id:
                 self._reply_error(adviser, "conflict", "another adviser took it")
             else:
                 self._reply_error(adviser, "not_found", "no such waiting consultation")
             return
-        assert adviser.adviser is not None  # noqa: S101 - advisers always carry their record
+        assert kiosk.device is not None  # noqa: S101 - kiosks always carry their device
         self._queue(kiosk.tenant.id).remove(consultation_id)
         del self._waiting[consultation_id]
         kiosk.waiting = None
-        call = Call(consultation_id, kiosk, adviser)
+        call = Call(
+            consultation_id=consultation_id,
+            tenant_id=kiosk.tenant.id,
+            device_id=kiosk.device.id,
+            kiosk_name=kiosk.name,
+            adviser_id=adviser.adviser.id,
+            adviser_name=adviser.name,
+            kiosk=kiosk,
+            adviser=adviser,
+        )
         kiosk.call = adviser.call = call
-        self._calls[consultation_id] = call
+        self._register(call)
         self._record(
             self._storage.consultation_accepted,
             consultation_id,
@@ -476,20 +592,89 @@ class Switchboard:
         outbox = _Outbox(tenants={kiosk.tenant.id})
         # The adviser first: the kiosk answers with its (pre-gathered) offer at once, which
         # must not reach the adviser before the adviser's own accepted.
-        outbox.messages.append(
-            (adviser, Accepted(consultation_id=consultation_id, peer=kiosk.name))
-        )
-        outbox.messages.append(
-            (kiosk, Accepted(consultation_id=consultation_id, peer=adviser.name))
-        )
+        for peer, other in ((adviser, kiosk), (kiosk, adviser)):
+            outbox.messages.append(
+                (peer, Accepted(consultation_id=consultation_id, peer=other.name))
+            )
+            grant = self._grant(call, peer)
+            if grant is not None:
+                outbox.messages.append((peer, grant))
         self._flush(outbox)
+
+    def _resume(self, peer: Peer, message: Resume) -> None:
+        """Put a returning party back into its consultation, or refuse (always the same way)."""
+        call = self._calls.get(message.consultation_id)
+        principal = _principal(peer)
+        if (
+            call is None
+            or peer.call is not None
+            or peer.waiting is not None
+            or call.tenant_id != peer.tenant.id
+            or call.principal(peer.role) != principal
+            or not self._take_token(call, peer.role, principal, message.token)
+        ):
+            self._reply_error(peer, "not_found", RESUME_REFUSED)
+            return
+        old = call.slot(peer.role)
+        if old is not None:
+            # The same adviser (kiosks are replaced at hello) resumed from a newer connection:
+            # the newer one wins, as for a kiosk.
+            old.call = None
+            self._close_later(old.ws, CLOSE_REPLACED, b"replaced by a newer connection")
+        timer = call.grace.pop(peer.role, None)
+        if timer is not None:
+            timer.cancel()
+        call.attach(peer.role, peer)
+        peer.call = call
+        other = call.other(peer)
+        outbox = _Outbox()
+        grant = self._grant(call, peer)
+        if grant is not None:
+            outbox.messages.append((peer, grant))
+        resumed = Resumed(
+            consultation_id=call.consultation_id,
+            peer=call.name(_opposite(peer.role)),
+            peer_present=other is not None,
+        )
+        outbox.messages.append((peer, resumed))
+        if other is not None:
+            outbox.messages.append((other, PeerBack(consultation_id=call.consultation_id)))
+        log.info("a %s resumed its consultation (tenant id %d)", peer.role, call.tenant_id)
+        self._flush(outbox)
+
+    def _grant(self, call: Call, peer: Peer) -> ResumeGrant | None:
+        """A fresh resume token for one side; only its hash is stored (it replaces the last)."""
+        token = secrets.token_urlsafe(32)
+        try:
+            self._storage.grant_resume_token(
+                call.consultation_id,
+                peer.role,
+                _principal(peer),
+                secret_digest(token),
+                now=self._clock(),
+            )
+        except (sqlite3.Error, StorageError):
+            log.exception("could not store a resume token; this %s cannot resume", peer.role)
+            return None
+        return ResumeGrant(consultation_id=call.consultation_id, token=token)
+
+    def _take_token(self, call: Call, role: Role, principal: int, token: str) -> bool:
+        try:
+            return self._storage.take_resume_token(
+                call.consultation_id, role, principal, secret_digest(token)
+            )
+        except (sqlite3.Error, StorageError):
+            log.exception("could not check a resume token")
+            return False
 
     async def _relay(self, peer: Peer, message: SasCommit | Offer | Answer | IceCandidate) -> None:
         call = peer.call
         if call is None or call.consultation_id != message.consultation_id:
             self._reply_error(peer, "not_found", "not in that consultation")
             return
-        self._send(call.other(peer), message)
+        other = call.other(peer)
+        if other is not None:  # while the other side is away its candidates are moot
+            self._send(other, message)
 
     async def _end(self, peer: Peer, consultation_id: str, reason: EndReason) -> None:
         if peer.call is not None and peer.call.consultation_id == consultation_id:
@@ -514,29 +699,90 @@ class Switchboard:
         self._record(self._storage.consultation_ended, consultation_id, reason, now=self._clock())
         return _Outbox(tenants={kiosk.tenant.id})
 
+    def _register(self, call: Call) -> None:
+        self._calls[call.consultation_id] = call
+        self._device_calls[call.device_id] = call
+        self._adviser_calls[call.adviser_id] = call
+
     def _hang_up(self, peer: Peer, reason: EndReason) -> _Outbox:
         call = peer.call
         if call is None:
             return _Outbox()
-        call.kiosk.call = call.adviser.call = None
-        self._calls.pop(call.consultation_id, None)
+        return self._finish(call, reason, by=peer)
+
+    def _finish(self, call: Call, reason: EndReason, *, by: Peer | None = None) -> _Outbox:
+        """End a live consultation: ``ended`` to every present party but ``by``; tokens die."""
+        for timer in call.grace.values():
+            timer.cancel()
+        call.grace.clear()
+        if self._calls.get(call.consultation_id) is call:
+            del self._calls[call.consultation_id]
+        if self._device_calls.get(call.device_id) is call:
+            del self._device_calls[call.device_id]
+        if self._adviser_calls.get(call.adviser_id) is call:
+            del self._adviser_calls[call.adviser_id]
+        present = [p for p in (call.kiosk, call.adviser) if p is not None]
+        for p in present:
+            p.call = None
+        call.kiosk = call.adviser = None
         self._record(
             self._storage.consultation_ended, call.consultation_id, reason, now=self._clock()
         )
+        for listener in self.end_listeners:
+            try:
+                listener(call.consultation_id)
+            except Exception:  # a listener's bug must not keep the call alive
+                log.exception("a consultation end listener failed")
         ended = Ended(consultation_id=call.consultation_id, reason=reason)
-        return _Outbox(messages=[(call.other(peer), ended)])
+        return _Outbox(messages=[(p, ended) for p in present if p is not by])
 
-    def _leave(self, peer: Peer, reason: EndReason) -> None:
-        """Take a peer out of the queue, its call and the registries (idempotent)."""
+    def _step_away(self, peer: Peer) -> _Outbox:
+        """A party's connection is gone: the other side hears ``peer_away``; grace runs."""
+        call = peer.call
+        if call is None:
+            return _Outbox()
+        peer.call = None
+        if call.slot(peer.role) is peer:
+            call.attach(peer.role, None)
+        if self._stopping:
+            return _Outbox()  # the hub stops: the database keeps it live for the next start
+        self._start_grace(call, peer.role)
+        other = call.other(peer)
+        log.info("a %s left its consultation; the grace period runs", peer.role)
+        if other is None:
+            return _Outbox()
+        return _Outbox(messages=[(other, PeerAway(consultation_id=call.consultation_id))])
+
+    def _start_grace(self, call: Call, role: Role) -> None:
+        if role in call.grace:
+            return
+        call.grace[role] = asyncio.get_running_loop().call_later(
+            self._config.grace_s, self._grace_over, call, role
+        )
+
+    def _grace_over(self, call: Call, role: Role) -> None:
+        """A grace timer fired: if that side is still away, the consultation ends."""
+        call.grace.pop(role, None)
+        if self._calls.get(call.consultation_id) is not call or call.slot(role) is not None:
+            return
+        log.info("a consultation ended: its %s did not resume in time", role)
+        self._flush(self._finish(call, "peer_gone"))
+
+    def _leave(self, peer: Peer, reason: EndReason, *, away: bool = True) -> None:
+        """Take a peer out of the queue, its call and the registries (idempotent).
+
+        ``away``: its consultation waits for it to resume (a dropped or replaced connection);
+        otherwise (revoked, logged out) the consultation ends.
+        """
         outbox = self._unqueue(peer, reason)
-        hung_up = self._hang_up(peer, reason)
-        outbox.messages.extend(hung_up.messages)
+        left = self._step_away(peer) if away else self._hang_up(peer, reason)
+        outbox.messages.extend(left.messages)
         if peer.device is not None and self._kiosks.get(peer.device.id) is peer:
             del self._kiosks[peer.device.id]
         self._advisers.discard(peer)
         self._flush(outbox)
 
-    def _record(self, write: Callable[..., None], *args: object, now: float) -> None:
+    def _record(self, write: Callable[..., object], *args: object, now: float) -> None:
         # The consultation log is bookkeeping: a database hiccup must not break a live call.
         try:
             write(*args, now=now)
@@ -701,11 +947,16 @@ class Switchboard:
         """Close the console connections of a session that logged out."""
         for adviser in list(self._advisers):
             if adviser.session_digest == session_digest:
-                self._leave(adviser, "peer_gone")
+                self._leave(adviser, "peer_gone", away=False)
                 self._close_later(adviser.ws, CLOSE_LOGGED_OUT, b"logged out")
 
     async def shutdown(self) -> None:
-        """Close every WebSocket with 1001 (going away)."""
+        """Close every WebSocket with 1001 (going away); live consultations stay in SQLite."""
+        self._stopping = True
+        for call in self._calls.values():
+            for timer in call.grace.values():
+                timer.cancel()
+            call.grace.clear()
         sockets = list(self._sockets)
         await asyncio.gather(
             *(ws.close(code=CLOSE_SHUTDOWN, message=b"hub shutting down") for ws in sockets),
@@ -722,13 +973,40 @@ class Switchboard:
             "advisers": len(self._advisers),
             "waiting": len(self._waiting),
             "calls": len(self._calls),
+            "away": sum(len(call.grace) for call in self._calls.values()),
         }
+
+    def party(
+        self, consultation_id: str, *, device_id: int | None = None, adviser_id: int | None = None
+    ) -> Party | None:
+        """The caller's side in that live consultation (present or away), or None."""
+        call = self._calls.get(consultation_id)
+        if call is None:
+            return None
+        if device_id is not None and call.device_id == device_id:
+            return Party("kiosk", call.tenant_id)
+        if adviser_id is not None and call.adviser_id == adviser_id:
+            return Party("adviser", call.tenant_id)
+        return None
 
 
 def _retrieve(task: asyncio.Task[bool]) -> None:
     # a close that timed out or failed has nothing left to do; keep asyncio from complaining
     if not task.cancelled():
         task.exception()
+
+
+def _opposite(role: Role) -> Role:
+    return "adviser" if role == "kiosk" else "kiosk"
+
+
+def _principal(peer: Peer) -> int:
+    """The id a resume token is bound to: the device (kiosk) or the adviser."""
+    if peer.device is not None:
+        return peer.device.id
+    if peer.adviser is not None:
+        return peer.adviser.id
+    raise ValueError("a peer without a device or an adviser")  # cannot happen after hello
 
 
 def _entry_json(entry: QueueEntry) -> str:

@@ -27,6 +27,9 @@ PASSWORD_MAX = 1024
 
 
 DEVICE_TOKEN_PREFIX = "bkd_"  # noqa: S105 - a public prefix, not a secret
+MIB = 1024 * 1024
+DEFAULT_MAX_FILE_BYTES = 25 * MIB  # the migration's column default says the same
+MAX_FILE_BYTES_LIMIT = 1024 * MIB  # protocol.messages.MAX_FILE_BYTES_LIMIT
 
 
 class StorageError(Exception):
@@ -47,6 +50,10 @@ class InvalidName(StorageError):
 
 class WeakPassword(StorageError):
     """A password too short (or absurdly long) to accept."""
+
+
+class InvalidLimit(StorageError):
+    """A size limit out of the allowed range."""
 
 
 class SchemaTooNew(StorageError):
@@ -105,6 +112,19 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE UNIQUE INDEX advisers_unique_name ON advisers(name);
     DROP INDEX advisers_by_name;
     """,
+    # 3: per-tenant file size limit (docs/exchange.md); resume tokens, hashed
+    # (docs/reconnection.md): one live token per side of a consultation
+    """
+    ALTER TABLE tenants ADD COLUMN max_file_bytes INTEGER NOT NULL DEFAULT 26214400;
+    CREATE TABLE resume_tokens (
+        token_hash TEXT PRIMARY KEY,
+        consultation_id TEXT NOT NULL REFERENCES consultations(id),
+        role TEXT NOT NULL CHECK (role IN ('kiosk', 'adviser')),
+        principal_id INTEGER NOT NULL,
+        issued_at REAL NOT NULL,
+        UNIQUE (consultation_id, role)
+    );
+    """,
 )
 LATEST_VERSION = len(MIGRATIONS)
 
@@ -155,6 +175,26 @@ class WebSession:
 
 
 @dataclass(frozen=True)
+class TenantLimits:
+    """A tenant with its settings, for ``kiosk-hub tenant list``."""
+
+    tenant: Tenant
+    max_file_bytes: int
+
+
+@dataclass(frozen=True)
+class LiveConsultation:
+    """A consultation that was accepted and has not ended: the hub restores it after a restart."""
+
+    id: str
+    tenant: Tenant
+    device_id: int
+    device: str
+    adviser_id: int
+    adviser: str
+
+
+@dataclass(frozen=True)
 class ConsultationRecord:
     """One row of the consultation log (no personal data)."""
 
@@ -183,6 +223,15 @@ def check_name(name: str, what: str) -> str:
     if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp") for c in name):
         raise InvalidName(f"{what} name must not contain control characters")
     return name
+
+
+def check_max_file_bytes(value: int) -> int:
+    """Refuse a per-file limit below 0 or above ``MAX_FILE_BYTES_LIMIT``."""
+    if not 0 <= value <= MAX_FILE_BYTES_LIMIT:
+        raise InvalidLimit(
+            f"the file size limit must be between 0 and {MAX_FILE_BYTES_LIMIT // MIB} MiB"
+        )
+    return value
 
 
 def check_password(password: str) -> None:
@@ -242,16 +291,45 @@ class Storage:
 
     # -- tenants ----------------------------------------------------------
 
-    def add_tenant(self, name: str, *, now: float) -> Tenant:
-        """Create a tenant."""
+    def add_tenant(
+        self, name: str, *, now: float, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    ) -> Tenant:
+        """Create a tenant (``max_file_bytes``: its limit for one exchanged file)."""
         name = check_name(name, "tenant")
+        check_max_file_bytes(max_file_bytes)
         try:
             cur = self._conn.execute(
-                "INSERT INTO tenants (name, created_at) VALUES (?, ?)", (name, now)
+                "INSERT INTO tenants (name, created_at, max_file_bytes) VALUES (?, ?, ?)",
+                (name, now, max_file_bytes),
             )
         except sqlite3.IntegrityError:
             raise DuplicateName(f"tenant {name!r} already exists") from None
         return Tenant(_rowid(cur), name)
+
+    def set_max_file_bytes(self, name: str, max_file_bytes: int) -> None:
+        """Change a tenant's per-file limit (connections made from now on get it)."""
+        check_max_file_bytes(max_file_bytes)
+        cur = self._conn.execute(
+            "UPDATE tenants SET max_file_bytes = ? WHERE name = ?", (max_file_bytes, name)
+        )
+        if cur.rowcount == 0:
+            raise NotFound(f"no tenant named {name!r}")
+
+    def max_file_bytes(self, tenant_id: int) -> int:
+        """A tenant's limit for one exchanged file (plaintext bytes)."""
+        row = self._conn.execute(
+            "SELECT max_file_bytes FROM tenants WHERE id = ?", (tenant_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"no tenant with id {tenant_id}")
+        return int(row[0])
+
+    def tenants(self) -> list[TenantLimits]:
+        """All tenants with their limits, by name."""
+        rows = self._conn.execute(
+            "SELECT id, name, max_file_bytes FROM tenants ORDER BY name"
+        ).fetchall()
+        return [TenantLimits(Tenant(r[0], r[1]), r[2]) for r in rows]
 
     def tenant(self, name: str) -> Tenant:
         """The tenant of that name, or ``NotFound``."""
@@ -482,12 +560,66 @@ class Storage:
         )
 
     def consultation_ended(self, consultation_id: str, reason: str, *, now: float) -> None:
-        """Record the end of a consultation (only the first end counts)."""
-        self._conn.execute(
+        """Record the end of a consultation (only the first end counts); its tokens die."""
+        with _transaction(self._conn):
+            self._conn.execute(
+                "UPDATE consultations SET ended_at = ?, end_reason = ? "
+                "WHERE id = ? AND ended_at IS NULL",
+                (now, reason, consultation_id),
+            )
+            self._conn.execute(
+                "DELETE FROM resume_tokens WHERE consultation_id = ?", (consultation_id,)
+            )
+
+    def live_consultations(self) -> list[LiveConsultation]:
+        """Consultations accepted and not ended (after a restart: the ones to restore)."""
+        rows = self._conn.execute(
+            "SELECT c.id, t.id, t.name, d.id, d.name, a.id, a.name FROM consultations c "
+            "JOIN tenants t ON t.id = c.tenant_id JOIN devices d ON d.id = c.device_id "
+            "JOIN advisers a ON a.id = c.adviser_id "
+            "WHERE c.accepted_at IS NOT NULL AND c.ended_at IS NULL ORDER BY c.accepted_at"
+        ).fetchall()
+        return [LiveConsultation(r[0], Tenant(r[1], r[2]), r[3], r[4], r[5], r[6]) for r in rows]
+
+    def end_waiting_consultations(self, reason: str, *, now: float) -> int:
+        """End the queued, never accepted ones (a restarted hub's queue starts empty)."""
+        return self._conn.execute(
             "UPDATE consultations SET ended_at = ?, end_reason = ? "
-            "WHERE id = ? AND ended_at IS NULL",
-            (now, reason, consultation_id),
+            "WHERE accepted_at IS NULL AND ended_at IS NULL",
+            (now, reason),
+        ).rowcount
+
+    # -- resume tokens ----------------------------------------------------
+
+    def grant_resume_token(
+        self, consultation_id: str, role: str, principal_id: int, token_digest: str, *, now: float
+    ) -> None:
+        """Store a resume token's hash; it replaces that side's previous token."""
+        with _transaction(self._conn):
+            self._conn.execute(
+                "DELETE FROM resume_tokens WHERE consultation_id = ? AND role = ?",
+                (consultation_id, role),
+            )
+            self._conn.execute(
+                "INSERT INTO resume_tokens "
+                "(token_hash, consultation_id, role, principal_id, issued_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (token_digest, consultation_id, role, principal_id, now),
+            )
+
+    def take_resume_token(
+        self, consultation_id: str, role: str, principal_id: int, token_digest: str
+    ) -> bool:
+        """Use up a token if it is the one granted to this side and principal (single use).
+
+        A token presented by anyone else stays valid for its owner.
+        """
+        cur = self._conn.execute(
+            "DELETE FROM resume_tokens WHERE token_hash = ? AND consultation_id = ? "
+            "AND role = ? AND principal_id = ?",
+            (token_digest, consultation_id, role, principal_id),
         )
+        return cur.rowcount == 1
 
     def consultations(self) -> list[ConsultationRecord]:
         """The consultation log, oldest first."""

@@ -136,6 +136,38 @@ def test_tenant_add(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "control characters" in capsys.readouterr().err
 
 
+def test_tenant_file_size_limit(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tenant", "add", "big-bank", "--max-file-mib", "100", "--db", str(db)]) == 0
+    assert main(["tenant", "list", "--db", str(db)]) == 0
+    assert capsys.readouterr().out == "big-bank\t100 MiB\ndefault\t25 MiB\n"
+    assert main(["tenant", "set", "default", "--max-file-mib", "5", "--db", str(db)]) == 0
+    storage = Storage.open(db)
+    assert storage.max_file_bytes(storage.tenant("default").id) == 5 * 1024 * 1024
+    storage.close()
+    for argv in (
+        ["tenant", "set", "default", "--max-file-mib", "-1"],
+        ["tenant", "set", "default", "--max-file-mib", "1025"],
+        ["tenant", "add", "x", "--max-file-mib", "2000"],
+        ["tenant", "set", "nobody", "--max-file-mib", "1"],
+    ):
+        assert main([*argv, "--db", str(db)]) == 1
+    err = capsys.readouterr().err
+    assert "between 0 and 1024 MiB" in err and "no tenant named 'nobody'" in err
+    for argv in (["tenant", "set", "default"], ["tenant", "set", "default", "--max-file-mib", "x"]):
+        with pytest.raises(SystemExit) as exited:
+            main(argv)
+        assert exited.value.code == 2
+
+
+def test_serve_refuses_bad_grace_and_relay_sizes(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["serve", "--db", str(db), "--grace-s", "0"]) == 1
+    assert "grace_s" in capsys.readouterr().err
+    assert main(["serve", "--db", str(db), "--relay-max-mib", "0"]) == 1
+    assert "relay_max_bytes" in capsys.readouterr().err
+
+
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     for argv in ([], ["nonsense"], ["device"], ["serve", "--port", "eighty"]):
         with pytest.raises(SystemExit) as exited:

@@ -35,10 +35,12 @@ from protocol.messages import (
     IceCandidate,
     IceServer,
     Offer,
+    PeerAway,
     Queue,
     QueueLeave,
     QueuePosition,
     QueueRequest,
+    ResumeGrant,
     SasCommit,
     Status,
     Welcome,
@@ -95,7 +97,9 @@ async def pair(
     await adviser.expect(Queue)
     await adviser.send(Accept(consultation_id=position.consultation_id))
     assert (await kiosk.expect(Accepted)).peer == "alice"
+    await kiosk.expect(ResumeGrant)
     assert (await adviser.expect(Accepted)).peer == "kiosk-1"
+    await adviser.expect(ResumeGrant)
     await adviser.expect(Queue)  # now empty
     return kiosk, adviser, position.consultation_id
 
@@ -116,6 +120,23 @@ async def test_kiosk_welcome(hub: RunningHub, http: aiohttp.ClientSession) -> No
         heartbeat_s=hub.config.heartbeat_s,
         ice_servers=hub.config.ice_servers,
     )
+
+
+async def test_welcome_carries_the_tenant_file_limit_and_the_grace_period(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    async with running_hub(tmp_path, grace_s=7) as hub:
+        hub.add_tenant("small-bank")
+        hub.storage.set_max_file_bytes("small-bank", 3 * 1024 * 1024)
+        hub.add_adviser("sam", PASSWORD, tenant="small-bank")
+        kiosk = await connect_kiosk(http, hub, hub.add_device("kiosk-1", tenant="small-bank"))
+        adviser = await connect_adviser(http, hub, "sam", PASSWORD)
+        default = await connect_kiosk(http, hub, hub.add_device("kiosk-2"))
+        for peer in (kiosk, adviser):
+            assert peer.welcome is not None
+            assert (peer.welcome.max_file_bytes, peer.welcome.grace_s) == (3 * 1024 * 1024, 7)
+        assert default.welcome is not None
+        assert default.welcome.max_file_bytes == 25 * 1024 * 1024
 
 
 @pytest.mark.parametrize(
@@ -422,6 +443,7 @@ async def test_accept_conflicts(hub: RunningHub, http: aiohttp.ClientSession) ->
 
         await alice.send(Accept(consultation_id=a))
         await alice.expect(Accepted)
+        await alice.expect(ResumeGrant)
         await alice.expect(Queue)
         await kiosk_a.expect(Accepted)
         assert (await kiosk_b.expect(QueuePosition)).position == 1
@@ -436,24 +458,31 @@ async def test_accept_conflicts(hub: RunningHub, http: aiohttp.ClientSession) ->
         assert (await bob.expect(Accepted)).peer == "kiosk-b"
 
 
-async def test_peer_gone(hub: RunningHub, http: aiohttp.ClientSession) -> None:
-    kiosk, adviser, cid = await pair(http, hub)
-    await kiosk.close()
-    assert await adviser.expect(Ended) == Ended(consultation_id=cid, reason="peer_gone")
+async def test_peer_gone_after_the_grace_period(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    async with running_hub(tmp_path, grace_s=1) as hub:
+        hub.add_adviser("alice", PASSWORD)
+        kiosk, adviser, cid = await pair(http, hub)
+        await kiosk.close()
+        assert await adviser.expect(PeerAway) == PeerAway(consultation_id=cid)
+        assert await adviser.expect(Ended) == Ended(consultation_id=cid, reason="peer_gone")
 
-    token = hub.add_device("kiosk-2")
-    kiosk2 = await connect_kiosk(http, hub, token)
-    mine = await queue_kiosk(kiosk2)
-    await adviser.expect(Queue)
-    await adviser.send(Accept(consultation_id=mine.consultation_id))
-    await adviser.expect(Accepted)
-    await kiosk2.expect(Accepted)
-    await adviser.close()
-    assert await kiosk2.expect(Ended) == Ended(
-        consultation_id=mine.consultation_id, reason="peer_gone"
-    )
-    reasons = [r.end_reason for r in hub.storage.consultations()]
-    assert reasons == ["peer_gone", "peer_gone"]
+        token = hub.add_device("kiosk-2")
+        kiosk2 = await connect_kiosk(http, hub, token)
+        mine = await queue_kiosk(kiosk2)
+        await adviser.expect(Queue)
+        await adviser.send(Accept(consultation_id=mine.consultation_id))
+        await adviser.expect(Accepted)
+        await kiosk2.expect(Accepted)
+        await kiosk2.expect(ResumeGrant)
+        await adviser.close()
+        assert await kiosk2.expect(PeerAway) == PeerAway(consultation_id=mine.consultation_id)
+        assert await kiosk2.expect(Ended) == Ended(
+            consultation_id=mine.consultation_id, reason="peer_gone"
+        )
+        reasons = [r.end_reason for r in hub.storage.consultations()]
+        assert reasons == ["peer_gone", "peer_gone"]
 
 
 async def test_tenant_isolation(hub: RunningHub, http: aiohttp.ClientSession) -> None:

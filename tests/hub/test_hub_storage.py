@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 
 from hub.storage import (
+    DEFAULT_MAX_FILE_BYTES,
     LATEST_VERSION,
+    MAX_FILE_BYTES_LIMIT,
     MIGRATIONS,
     DuplicateName,
+    InvalidLimit,
     InvalidName,
     NotFound,
     SchemaTooNew,
@@ -174,6 +177,11 @@ def test_upgrade_makes_adviser_names_unique(tmp_path: Path) -> None:
     assert storage.schema_version() == LATEST_VERSION
     with pytest.raises(DuplicateName):
         storage.add_adviser("olga", PASSWORD, now=NOW)
+    # version 3: existing tenants get the default file size limit
+    assert {t.tenant.name: t.max_file_bytes for t in storage.tenants()} == {
+        "default": DEFAULT_MAX_FILE_BYTES,
+        "other": DEFAULT_MAX_FILE_BYTES,
+    }
     storage.close()
 
 
@@ -241,3 +249,69 @@ def test_consultation_log(storage: Storage) -> None:
     (record,) = storage.consultations()
     assert (record.device, record.adviser, record.end_reason) == ("kiosk-1", "alice", "hangup")
     assert (record.queued_at, record.accepted_at, record.ended_at) == (NOW, NOW + 1, NOW + 2)
+
+
+def test_tenant_file_size_limit(storage: Storage) -> None:
+    default = storage.tenant("default")
+    assert storage.max_file_bytes(default.id) == DEFAULT_MAX_FILE_BYTES == 25 * 1024 * 1024
+    other = storage.add_tenant("other", now=NOW, max_file_bytes=0)
+    assert storage.max_file_bytes(other.id) == 0
+    storage.set_max_file_bytes("other", MAX_FILE_BYTES_LIMIT)
+    assert storage.max_file_bytes(other.id) == MAX_FILE_BYTES_LIMIT
+    for bad in (-1, MAX_FILE_BYTES_LIMIT + 1):
+        with pytest.raises(InvalidLimit):
+            storage.set_max_file_bytes("other", bad)
+        with pytest.raises(InvalidLimit):
+            storage.add_tenant("third", now=NOW, max_file_bytes=bad)
+    with pytest.raises(NotFound):
+        storage.set_max_file_bytes("nobody", 1)
+    with pytest.raises(NotFound):
+        storage.max_file_bytes(9999)
+
+
+def _live_consultation(storage: Storage, cid: str = "consult-1") -> tuple[int, int]:
+    device, _ = storage.add_device(f"kiosk-{cid}", now=NOW)
+    adviser = storage.add_adviser(f"alice-{cid}", PASSWORD, now=NOW)
+    storage.consultation_queued(cid, device, now=NOW)
+    storage.consultation_accepted(cid, adviser, now=NOW + 1)
+    return device.id, adviser.id
+
+
+def test_resume_tokens_are_single_use_and_bound(tmp_path: Path) -> None:
+    storage = Storage.open(tmp_path / "hub.sqlite3")
+    device_id, adviser_id = _live_consultation(storage)
+    storage.grant_resume_token("consult-1", "kiosk", device_id, "a" * 64, now=NOW)
+    storage.grant_resume_token("consult-1", "adviser", adviser_id, "b" * 64, now=NOW)
+    # someone else's side, principal or consultation: refused, and the token stays valid
+    assert not storage.take_resume_token("consult-1", "adviser", device_id, "a" * 64)
+    assert not storage.take_resume_token("consult-1", "kiosk", device_id + 1, "a" * 64)
+    assert not storage.take_resume_token("consult-2", "kiosk", device_id, "a" * 64)
+    assert storage.take_resume_token("consult-1", "kiosk", device_id, "a" * 64)
+    assert not storage.take_resume_token("consult-1", "kiosk", device_id, "a" * 64)  # used up
+    # a new grant replaces that side's token
+    storage.grant_resume_token("consult-1", "adviser", adviser_id, "c" * 64, now=NOW)
+    assert not storage.take_resume_token("consult-1", "adviser", adviser_id, "b" * 64)
+    assert [c.id for c in storage.live_consultations()] == ["consult-1"]
+    storage.consultation_ended("consult-1", "hangup", now=NOW + 2)  # tokens die with it
+    assert not storage.take_resume_token("consult-1", "adviser", adviser_id, "c" * 64)
+    assert storage.live_consultations() == []
+    storage.close()
+    with sqlite3.connect(tmp_path / "hub.sqlite3") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM resume_tokens").fetchone() == (0,)
+    conn.close()
+
+
+def test_live_consultations_and_stale_waiting_ones(storage: Storage) -> None:
+    device_id, adviser_id = _live_consultation(storage)
+    device, _ = storage.add_device("kiosk-waiting", now=NOW)
+    storage.consultation_queued("waiting-1", device, now=NOW)
+    (live,) = storage.live_consultations()
+    assert (live.id, live.device_id, live.adviser_id) == ("consult-1", device_id, adviser_id)
+    assert (live.device, live.adviser, live.tenant.name) == (
+        "kiosk-consult-1",
+        "alice-consult-1",
+        "default",
+    )
+    assert storage.end_waiting_consultations("peer_gone", now=NOW + 5) == 1
+    reasons = {r.id: r.end_reason for r in storage.consultations()}
+    assert reasons == {"consult-1": None, "waiting-1": "peer_gone"}

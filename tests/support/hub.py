@@ -24,7 +24,20 @@ from hub.app import STORAGE, create_app
 from hub.config import HubConfig
 from hub.signalling import SWITCHBOARD, Switchboard
 from hub.storage import Adviser, Storage, Tenant
-from protocol.messages import AnyMessage, Hello, Welcome, decode, encode
+from protocol.messages import (
+    Accept,
+    Accepted,
+    AnyMessage,
+    Hello,
+    Queue,
+    QueuePosition,
+    QueueRequest,
+    Resume,
+    ResumeGrant,
+    Welcome,
+    decode,
+    encode,
+)
 
 M = TypeVar("M")
 RECEIVE_TIMEOUT_S = 5.0
@@ -168,6 +181,48 @@ async def connect_adviser(
     await peer.send(Hello(role="adviser", csrf=csrf))
     peer.welcome = await peer.expect(Welcome)
     return peer
+
+
+@dataclass
+class PairedCall:
+    """A kiosk and an adviser in one consultation, with their resume tokens."""
+
+    kiosk: SignallingPeer
+    adviser: SignallingPeer
+    consultation_id: str
+    kiosk_grant: ResumeGrant
+    adviser_grant: ResumeGrant
+
+
+async def pair_call(
+    http: aiohttp.ClientSession,
+    hub: RunningHub,
+    device_token: str,
+    adviser: str,
+    password: str,
+) -> PairedCall:
+    """Connect a kiosk and an adviser, queue, accept; read up to both ``resume_grant``s.
+
+    The adviser's queue announcements are read; nothing else is left unread.
+    """
+    kiosk = await connect_kiosk(http, hub, device_token)
+    console = await connect_adviser(http, hub, adviser, password)
+    await console.expect(Queue)
+    await kiosk.send(QueueRequest())
+    position = await kiosk.expect(QueuePosition)
+    await console.expect(Queue)
+    await console.send(Accept(consultation_id=position.consultation_id))
+    await console.expect(Accepted)
+    adviser_grant = await console.expect(ResumeGrant)
+    await console.expect(Queue)  # without the accepted kiosk
+    await kiosk.expect(Accepted)
+    kiosk_grant = await kiosk.expect(ResumeGrant)
+    return PairedCall(kiosk, console, position.consultation_id, kiosk_grant, adviser_grant)
+
+
+async def resume(peer: SignallingPeer, grant: ResumeGrant) -> None:
+    """Send ``resume`` with a grant's consultation id and token (the answer is not read)."""
+    await peer.send(Resume(consultation_id=grant.consultation_id, token=grant.token))
 
 
 async def settle() -> None:
