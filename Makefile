@@ -31,7 +31,7 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 bench: system-deps $(STAMP)
-	for b in call wipe pen ui; do scripts/loopback-only $(PY) -m bench $$b --json || exit 1; done
+	for b in call wipe pen ui transfer reconnect; do scripts/loopback-only $(PY) -m bench $$b --json || exit 1; done
 
 venv: $(STAMP)
 

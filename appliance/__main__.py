@@ -17,6 +17,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from appliance.config import ConfigError, KioskConfig, load_config
 from appliance.custody import SessionCustody
@@ -40,6 +41,8 @@ from drivers.camera.simulated import SimulatedCamera
 from drivers.errors import DriverError
 from drivers.microphone import Microphone
 from drivers.microphone.simulated import SimulatedMicrophone
+from drivers.scanner import DocumentScanner
+from drivers.scanner.simulated import SimulatedScanner
 from drivers.speaker import Speaker
 from drivers.speaker.simulated import SimulatedSpeaker
 
@@ -85,12 +88,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def build_devices(config: KioskConfig) -> tuple[Camera, Microphone, Speaker | None]:
-    """Pick the call's camera, microphone and speaker: simulators, or the ``[devices.*]``
-    backends of the config (the only place that chooses between them)."""
+class CallDevices(NamedTuple):
+    """The devices a consultation uses; the speaker and the scanner may be missing."""
+
+    camera: Camera
+    microphone: Microphone
+    speaker: Speaker | None
+    scanner: DocumentScanner | None
+
+
+def build_devices(config: KioskConfig) -> CallDevices:
+    """Pick the call's camera, microphone, speaker and scanner: simulators, or the
+    ``[devices.*]`` backends of the config (the only place that chooses between them)."""
     if config.simulate:
         camera = SimulatedCamera(config.video_width, config.video_height, config.video_fps)
-        return camera, SimulatedMicrophone(), SimulatedSpeaker()
+        return CallDevices(camera, SimulatedMicrophone(), SimulatedSpeaker(), SimulatedScanner())
     devices = build_configured_devices(
         config.devices,
         width=config.video_width,
@@ -102,7 +114,7 @@ def build_devices(config: KioskConfig) -> tuple[Camera, Microphone, Speaker | No
             "no camera or microphone is configured: add [devices.camera] and "
             "[devices.microphone] to the config (see docs/hardware.md), or run with --simulate"
         )
-    return devices.camera, devices.microphone, devices.speaker
+    return CallDevices(devices.camera, devices.microphone, devices.speaker, devices.scanner)
 
 
 def configure_logging(*, verbose: bool) -> None:
@@ -161,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kiosk: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        camera, microphone, speaker = build_devices(config)
+        camera, microphone, speaker, scanner = build_devices(config)
     except DriverError as exc:
         print(f"kiosk: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -184,6 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         simulated_customer=None if mode is None else False,  # with a UI, a person answers
         queue_on_request=mode is not None,  # with a UI, the customer decides when to queue
         speaker=speaker,
+        scanner=scanner,
     )
     try:
         if mode is None:

@@ -3,14 +3,24 @@
 A ``Call`` is used once: aiortc has no ICE restart, so when a call fails or ends the kiosk
 closes it and builds a new one. The offer is prepared (candidates gathered) while the kiosk
 waits in the queue, so it can go out the moment an adviser accepts.
+
+Liveness (docs/reconnection.md): once the data channel is open both ends send ``beat`` every
+second; any frame counts as life, and ``dead_after_s`` of silence (or the connection going
+``failed``/``closed``) is a dead path, reported once through ``on_dead``. A ``bye`` from the
+adviser is a deliberate end (``on_bye``), never a dead path. A call built with a
+``Resumption`` (a later peer connection of a verified consultation) proves itself with
+``resume_proof`` instead of ``sas_reveal``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import secrets
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from aiortc import (
     RTCConfiguration,
@@ -36,6 +46,51 @@ StateListener = Callable[[str], None]
 # Called once per call: the four words (verified), or why the adviser could not be verified.
 VerifiedListener = Callable[[str], None]
 UnverifiedListener = Callable[[str], None]
+# Called once when the path is dead: the cause (``silence``, ``connection_failed``,
+# ``connection_closed``) and how long nothing had arrived, in ms.
+DeadListener = Callable[[str, float], None]
+ExchangeListener = Callable[["ExchangeMessage"], None]
+
+# Liveness on the data channel (docs/reconnection.md); tests make them shorter.
+BEAT_INTERVAL_S = 1.0
+DEAD_AFTER_S = 3.0
+
+# What the adviser may send that belongs to appliance.exchange, once verified.
+ExchangeMessage = (
+    channel.FileOffer
+    | channel.FileProgress
+    | channel.FileCancel
+    | channel.FileDone
+    | channel.FileError
+    | channel.ScanRequest
+    | channel.PhotoRequest
+    | channel.RequestCancel
+    | channel.ScreenShare
+)
+EXCHANGE_TYPES: tuple[type[ExchangeMessage], ...] = (
+    channel.FileOffer,
+    channel.FileProgress,
+    channel.FileCancel,
+    channel.FileDone,
+    channel.FileError,
+    channel.ScanRequest,
+    channel.PhotoRequest,
+    channel.RequestCancel,
+    channel.ScreenShare,
+)
+
+
+@dataclass(frozen=True)
+class Resumption:
+    """What a later peer connection of a verified consultation proves itself with.
+
+    ``secret`` is the continuity secret the kiosk sent after the first verification; ``code``
+    the four words of that verification (they stay the same for the whole consultation).
+    """
+
+    consultation_id: str
+    secret: bytes = field(repr=False)
+    code: str
 
 
 class CallError(Exception):
@@ -89,6 +144,13 @@ class Call:
         probe: MediaProbe | None = None,
         on_verified: VerifiedListener | None = None,
         on_unverified: UnverifiedListener | None = None,
+        on_dead: DeadListener | None = None,
+        on_bye: Callable[[], None] | None = None,
+        on_exchange: ExchangeListener | None = None,
+        resumption: Resumption | None = None,
+        beat_interval_s: float = BEAT_INTERVAL_S,
+        dead_after_s: float = DEAD_AFTER_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._video = video
         self._audio = audio
@@ -97,6 +159,17 @@ class Call:
         self._on_channel_open = on_channel_open
         self._on_verified = on_verified
         self._on_unverified = on_unverified
+        self._on_dead = on_dead
+        self._on_bye = on_bye
+        self._on_exchange = on_exchange
+        self.resumption = resumption
+        self._beat_interval_s = beat_interval_s
+        self._dead_after_s = dead_after_s
+        self._clock = clock
+        self._last_rx = clock()
+        self._beat_task: asyncio.Task[None] | None = None
+        self._dead = False
+        self.bye_received = False
         self.probe = probe if probe is not None else MediaProbe()
         self._pc = RTCPeerConnection(rtc_configuration(ice_servers, ice_transport_policy))
         self._channel: RTCDataChannel | None = None
@@ -113,7 +186,8 @@ class Call:
         self.verification: sas.Verified | None = None
         self.verification_error: str | None = None  # the VerificationError code, if refused
         self._pc.on("connectionstatechange", self._connection_state_changed)
-        self._pc.on("track", self.probe.watch)
+        self._screen_receiver: object | None = None  # the recvonly transceiver's receiver
+        self._pc.on("track", self._track)
 
     @property
     def connection_state(self) -> str:
@@ -141,6 +215,9 @@ class Call:
             return
         self._pc.addTrack(self._video)
         self._pc.addTrack(self._audio)
+        # The adviser's screen (docs/exchange.md): a second video, receive only; the console
+        # answers sendonly and swaps a track in with replaceTrack when it shares.
+        self._screen_receiver = self._pc.addTransceiver("video", direction="recvonly").receiver
         self._channel = self._pc.createDataChannel(channel.CHANNEL_LABEL, ordered=True)
         self._channel.on("message", self._channel_message)
         self._channel.on("open", self._channel_opened)
@@ -240,11 +317,32 @@ class Call:
             raise CallError("the data channel is not connected yet")
         self._channel.send(channel.encode(message))
 
-    async def close(self) -> None:
-        """Stop media and close the peer connection; idempotent."""
+    @property
+    def resumed(self) -> bool:
+        """Whether this call is a later peer connection of an already verified consultation."""
+        return self.resumption is not None
+
+    @property
+    def dead(self) -> bool:
+        """Whether this call's path was declared dead (``on_dead`` was called)."""
+        return self._dead
+
+    async def close(self, *, bye: bool = False) -> None:
+        """Stop media and close the peer connection; idempotent.
+
+        ``bye``: a deliberate end, so tell the adviser first (it must not try to reconnect).
+        """
         if self._closed:
             return
+        if bye and self.channel_open and self._channel is not None:
+            with contextlib.suppress(Exception):  # a dying transport may refuse; we close anyway
+                self._channel.send(channel.encode(channel.Bye()))
         self._closed = True
+        if self._beat_task is not None:
+            self._beat_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._beat_task
+            self._beat_task = None
         await self.probe.stop()
         await self._pc.close()
         self._video.stop()
@@ -252,21 +350,110 @@ class Call:
 
     # -- aiortc callbacks -------------------------------------------------
 
+    def _track(self, track: MediaStreamTrack) -> None:
+        screen = self._screen_receiver
+        if screen is not None and getattr(screen, "track", None) is track:
+            self.probe.watch_screen(track)
+        else:
+            self.probe.watch(track)
+
     def _connection_state_changed(self) -> None:
         state = self.connection_state
         log.info("peer connection %s", state)
         if self._on_state is not None:
             self._on_state(state)
+        if state in ("failed", "closed") and not self._closed:
+            self._declare_dead(f"connection_{state}")
+
+    def _declare_dead(self, cause: str) -> None:
+        """Report the dead path once; a ``bye`` or our own close is never a dead path."""
+        if self._dead or self.bye_received or self._closed:
+            return
+        self._dead = True
+        silence_ms = round((self._clock() - self._last_rx) * 1000, 1)
+        log.warning("call path dead (%s, %.0f ms silent)", cause, silence_ms)
+        if self._on_dead is not None:
+            self._on_dead(cause, silence_ms)
+
+    async def _beat(self) -> None:
+        """Send ``beat`` every interval, and watch for silence from the adviser."""
+        tick = min(self._beat_interval_s, self._dead_after_s / 4)
+        next_beat = self._clock()
+        while not self._closed and not self._dead:
+            now = self._clock()
+            if now - self._last_rx >= self._dead_after_s:
+                self._declare_dead("silence")
+                return
+            if now >= next_beat:
+                next_beat = now + self._beat_interval_s
+                with contextlib.suppress(CallError, Exception):
+                    self.send(channel.Beat(ts=int(time.time() * 1000)))
+            await asyncio.sleep(tick)
 
     def _channel_opened(self) -> None:
         log.info("data channel open")
+        self._last_rx = self._clock()
+        if self._beat_task is None and not self._closed:
+            self._beat_task = asyncio.get_running_loop().create_task(self._beat(), name="call-beat")
         if self._channel is not None and self._fingerprint is not None:
-            # Our fingerprint already travelled in the offer; revealing it costs nothing.
-            self._channel.send(channel.encode(channel.SasReveal(fingerprint=self._fingerprint)))
+            if self.resumption is not None:
+                self._send_resume_proof(self.resumption)
+            else:
+                # Our fingerprint already travelled in the offer; revealing it costs nothing.
+                self._channel.send(channel.encode(channel.SasReveal(fingerprint=self._fingerprint)))
         if self._on_channel_open is not None:
             self._on_channel_open()
 
+    def _send_resume_proof(self, resumption: Resumption) -> None:
+        if self._channel is None or self._fingerprint is None:
+            return
+        if self._answer_fingerprint is None:
+            self._refuse(sas.VerificationError("a channel before the answer"))
+            return
+        mac = sas.resume_mac(
+            resumption.secret,
+            role="kiosk",
+            consultation_id=resumption.consultation_id,
+            own_fingerprint=self._fingerprint,
+            peer_fingerprint=self._answer_fingerprint,
+        )
+        proof = channel.ResumeProof(fingerprint=self._fingerprint, mac=mac)
+        self._channel.send(channel.encode(proof))
+
+    def _adviser_proved(self, proof: channel.ResumeProof) -> None:
+        if self.verification is not None or self.verification_error is not None:
+            self._refuse(sas.VerificationError("a second proof"))
+            return
+        try:
+            resumption = self.resumption
+            if resumption is None:
+                raise sas.NoContinuity("a resume proof on a first connection")
+            if self._fingerprint is None or self._answer_fingerprint is None:
+                raise sas.VerificationError("a proof before the answer")
+            sas.verify_resume_proof(
+                resumption.secret,
+                role="adviser",
+                consultation_id=resumption.consultation_id,
+                revealed_fingerprint=proof.fingerprint,
+                negotiated_fingerprint=self._answer_fingerprint,
+                own_fingerprint=self._fingerprint,
+                mac=proof.mac,
+            )
+        except sas.VerificationError as exc:
+            self._refuse(exc)
+            return
+        self.verification = sas.Verified(
+            resumption.code, self._fingerprint, self._answer_fingerprint
+        )
+        log.info("adviser verified again: resume proof checks out")
+        if self._on_verified is not None:
+            self._on_verified(resumption.code)
+
     def _adviser_revealed(self, reveal: channel.SasReveal) -> None:
+        if self.resumption is not None:
+            # A resumed call never reveals again: the commitment was used on the first one.
+            self._refuse(sas.VerificationError("a reveal on a resumed call"))
+            return
         if self.verification is not None or self.verification_error is not None:
             self._refuse(sas.VerificationError("a second reveal"))
             return
@@ -302,11 +489,30 @@ class Call:
             # The content may be personal data: log only what was wrong with it.
             log.warning("dropped a data-channel frame: %s", exc.code)
             return
-        if isinstance(message, channel.SasReveal):
-            self._adviser_revealed(message)
-            return
-        if not isinstance(message, channel.Chat):
-            log.warning("dropped a %s message: only chat comes from the adviser", message.TYPE)
-            return
-        if self._on_chat is not None:
-            self._on_chat(message)
+        # Any valid frame is life, whatever it says.
+        self._last_rx = self._clock()
+        match message:
+            case channel.Beat():
+                return
+            case channel.Bye():
+                log.info("the adviser ended the call (bye)")
+                if not self.bye_received and not self._dead:
+                    self.bye_received = True
+                    if self._on_bye is not None:
+                        self._on_bye()
+                return
+            case channel.SasReveal():
+                self._adviser_revealed(message)
+                return
+            case channel.ResumeProof():
+                self._adviser_proved(message)
+                return
+            case channel.Chat():
+                if self._on_chat is not None:
+                    self._on_chat(message)
+                return
+            case _ if isinstance(message, EXCHANGE_TYPES) and self.verification is not None:
+                if self._on_exchange is not None:
+                    self._on_exchange(message)
+                return
+        log.warning("dropped a %s message from the adviser", message.TYPE)

@@ -12,6 +12,17 @@ The queueing state owns at most a *prepared* call (candidates gathered, nobody o
 end); a call bound to a consultation exists only from ``offering`` to ``ending``. In
 ``offering`` the offer goes out only once the adviser's ``sas_commit`` is held (the kiosk's
 fingerprint must not travel before the adviser's is fixed: docs/verification.md).
+
+Reconnection (docs/reconnection.md): a *verified* consultation whose path dies (``DeadPath``),
+whose hub connection drops while a resume token is held (``HubLost``), or whose adviser drops
+(``PeerAway``) goes to ``reconnecting``: the call is closed, the grace timer starts, and a new
+call is offered, without a commitment, as soon as the hub has us back (``ResumeAccepted``, or
+at once if the hub never went) and the adviser is there (``peer_present``/``PeerBack``).
+``CallConnected`` brings it back to ``in_call``; grace expiry, ``ended`` or a refused resume
+end it (``peer_gone``). An unverified consultation is never resumed.
+
+    in_call --dead path / hub lost / peer away--> reconnecting --connected--> in_call
+                                                      |--grace / ended / refused--> ending
 """
 
 from __future__ import annotations
@@ -30,6 +41,7 @@ class Phase(StrEnum):
     OFFERING = "offering"  # accepted; the offer is (being) sent, waiting for the answer
     CONNECTING = "connecting"  # answer applied; ICE and DTLS under way
     IN_CALL = "in_call"  # media flowing
+    RECONNECTING = "reconnecting"  # a verified consultation heals with a new call
     ENDING = "ending"  # closing the call before queueing again
     STOPPED = "stopped"  # shut down; terminal
 
@@ -137,6 +149,77 @@ class Shutdown:
     """The process is stopping."""
 
 
+@dataclass(frozen=True)
+class AdviserVerified:
+    """The adviser passed the checks (first connection): this consultation may be resumed."""
+
+    consultation_id: str
+
+
+@dataclass(frozen=True)
+class VerificationFailed:
+    """The adviser's reveal or resume proof was wrong or missing: end, with the warning."""
+
+
+@dataclass(frozen=True)
+class ResumeGranted:
+    """The hub sent a resume token for this consultation (the shell keeps the token)."""
+
+    consultation_id: str
+
+
+@dataclass(frozen=True)
+class DeadPath:
+    """The current call's path is dead (beat silence, or the connection failed/closed)."""
+
+    cause: str
+
+
+@dataclass(frozen=True)
+class PeerAway:
+    """The hub says the adviser's connection dropped (its grace period runs)."""
+
+    consultation_id: str
+
+
+@dataclass(frozen=True)
+class PeerBack:
+    """The hub says the adviser resumed: make a new offer."""
+
+    consultation_id: str
+
+
+@dataclass(frozen=True)
+class ResumeAccepted:
+    """The hub put us back into our consultation; ``peer_present``: the adviser is there."""
+
+    consultation_id: str
+    peer_present: bool
+
+
+@dataclass(frozen=True)
+class ResumeRefused:
+    """The hub answered our ``resume`` with an error: the consultation is gone."""
+
+
+@dataclass(frozen=True)
+class ByeReceived:
+    """The adviser ended the call on purpose (``bye`` on the data channel).
+
+    The console also tells the hub; the kiosk says ``end`` too, so that the hub never keeps
+    the consultation alive (and the kiosk out of the queue) should the console's be lost.
+    """
+
+    consultation_id: str
+
+
+@dataclass(frozen=True)
+class GraceExpired:
+    """The kiosk's own grace timer for this consultation ran out."""
+
+    consultation_id: str
+
+
 Event = (
     Welcomed
     | HubLost
@@ -152,6 +235,16 @@ Event = (
     | CallClosed
     | HangUp
     | Shutdown
+    | AdviserVerified
+    | VerificationFailed
+    | ResumeGranted
+    | DeadPath
+    | PeerAway
+    | PeerBack
+    | ResumeAccepted
+    | ResumeRefused
+    | GraceExpired
+    | ByeReceived
 )
 
 # -- actions ----------------------------------------------------------------
@@ -169,15 +262,24 @@ class SendQueueLeave:
 
 @dataclass(frozen=True)
 class PrepareCall:
-    """Build a new call and prepare its offer; report ``CallPrepared`` or ``CallFailed``."""
+    """Build a new call and prepare its offer; report ``CallPrepared`` or ``CallFailed``.
+
+    ``resume``: a later call of the current (verified) consultation, which proves itself
+    with the continuity secret instead of the commitment.
+    """
+
+    resume: bool = False
 
 
 @dataclass(frozen=True)
 class SendOffer:
-    """Send the prepared offer for this consultation; the call keeps the commitment."""
+    """Send the prepared offer for this consultation; the call keeps the commitment.
+
+    ``commitment`` is None for a resumed call (it is not used again).
+    """
 
     consultation_id: str
-    commitment: str
+    commitment: str | None
 
 
 @dataclass(frozen=True)
@@ -206,7 +308,31 @@ class SendEnd:
 
 @dataclass(frozen=True)
 class CloseCall:
-    """Close the call; report ``CallClosed`` when done."""
+    """Close the call; report ``CallClosed`` when done. ``bye``: tell the adviser it is over."""
+
+    bye: bool = False
+
+
+@dataclass(frozen=True)
+class SendResume:
+    """Ask the hub to put us back into this consultation (the shell adds the token)."""
+
+    consultation_id: str
+
+
+@dataclass(frozen=True)
+class ReconnectStarted:
+    """Bookkeeping: the consultation lost its call (``cause``); start the grace timer."""
+
+    consultation_id: str
+    cause: str
+
+
+@dataclass(frozen=True)
+class Reconnected:
+    """Bookkeeping: a new call of the consultation connected; stop the grace timer."""
+
+    consultation_id: str
 
 
 @dataclass(frozen=True)
@@ -236,9 +362,14 @@ Action = (
     | CloseCall
     | CallStarted
     | CallFinished
+    | SendResume
+    | ReconnectStarted
+    | Reconnected
 )
 
 _BOUND = (Phase.OFFERING, Phase.CONNECTING, Phase.IN_CALL)
+# Phases with a consultation (a call, or one being re-established).
+_LIVE = (*_BOUND, Phase.RECONNECTING)
 
 
 @dataclass(frozen=True)
@@ -250,6 +381,14 @@ class ConsultationState:
     consultation_id: str | None = None  # bound only from offering to in_call
     position: int | None = None
     commitment: str | None = None  # the adviser's sas_commit, once received
+    hub_up: bool = False  # a hub session (after welcome) is open
+    verified: bool = False  # the adviser of this consultation was verified once
+    resumable: bool = False  # the hub granted us a resume token for it
+    # While reconnecting: the hub has us back in the consultation on this connection, and
+    # the adviser is there to take an offer; an answer was applied to the current call.
+    present: bool = True
+    peer_present: bool = True
+    answered: bool = False
 
 
 class Consultation:
@@ -266,21 +405,18 @@ class Consultation:
     def handle(self, event: Event) -> list[Action]:
         """Apply ``event``; return what to do. Events that do not fit the phase are ignored."""
         s = self.state
-        actions: list[Action] = []
         if s.phase is Phase.STOPPED:
-            return actions
+            return []
+        if s.phase is Phase.RECONNECTING:
+            return self._reconnecting(s, event)
+        actions: list[Action] = []
         match event:
             case Shutdown():
-                if s.phase in _BOUND and s.consultation_id is not None:
-                    actions += [
-                        SendEnd(s.consultation_id, "customer_left"),
-                        CallFinished(s.consultation_id, "customer_left"),
-                    ]
-                elif s.phase is Phase.QUEUEING:
-                    actions.append(SendQueueLeave())
-                if s.call is not CallSlot.NONE:
-                    actions.append(CloseCall())
-                self.state = ConsultationState(phase=Phase.STOPPED)
+                actions += self._shutdown(s)
+            case HubLost() if (
+                s.phase in _BOUND and s.consultation_id is not None and s.verified and s.resumable
+            ):
+                actions += self._start_reconnect(s, "hub_lost", hub_up=False, peer_present=True)
             case HubLost():
                 if s.phase in _BOUND and s.consultation_id is not None:
                     actions.append(CallFinished(s.consultation_id, "peer_gone"))
@@ -289,7 +425,9 @@ class Consultation:
                 self.state = ConsultationState(phase=Phase.DISCONNECTED)
             case Welcomed() if s.phase is Phase.DISCONNECTED:
                 actions += [SendQueueRequest(), PrepareCall()]
-                self.state = ConsultationState(phase=Phase.QUEUEING, call=CallSlot.PREPARING)
+                self.state = ConsultationState(
+                    phase=Phase.QUEUEING, call=CallSlot.PREPARING, hub_up=True
+                )
             case QueuePositionChanged() if s.phase is Phase.QUEUEING:
                 self.state = replace(s, position=event.position)
             case CallPrepared() if s.call is CallSlot.PREPARING:
@@ -310,7 +448,10 @@ class Consultation:
                     call = CallSlot.PREPARING
                 # The offer waits for the adviser's commitment (CommitmentReceived).
                 self.state = ConsultationState(
-                    phase=Phase.OFFERING, call=call, consultation_id=event.consultation_id
+                    phase=Phase.OFFERING,
+                    call=call,
+                    consultation_id=event.consultation_id,
+                    hub_up=s.hub_up,
                 )
             case CommitmentReceived() if (
                 s.phase is Phase.OFFERING
@@ -327,7 +468,7 @@ class Consultation:
                 and event.consultation_id == s.consultation_id
             ):
                 actions.append(ApplyAnswer(event.sdp))
-                self.state = replace(s, phase=Phase.CONNECTING)
+                self.state = replace(s, phase=Phase.CONNECTING, answered=True)
             case CandidateReceived() if (
                 s.phase in _BOUND
                 and s.call is CallSlot.ACTIVE
@@ -336,10 +477,36 @@ class Consultation:
                 actions.append(AddCandidate(event.candidate, event.sdp_mid, event.sdp_mline_index))
             case CallConnected() if s.phase is Phase.CONNECTING:
                 self.state = replace(s, phase=Phase.IN_CALL)
+            case AdviserVerified() if (
+                s.phase in _BOUND and event.consultation_id == s.consultation_id
+            ):
+                self.state = replace(s, verified=True)
+            case ResumeGranted() if (
+                s.phase in _BOUND and event.consultation_id == s.consultation_id
+            ):
+                self.state = replace(s, resumable=True)
+            case DeadPath() | PeerAway() if (
+                s.phase in _BOUND and s.consultation_id is not None and s.verified
+            ):
+                if isinstance(event, PeerAway) and event.consultation_id != s.consultation_id:
+                    return actions
+                cause = event.cause if isinstance(event, DeadPath) else "peer_away"
+                actions += self._start_reconnect(
+                    s, cause, hub_up=s.hub_up, peer_present=not isinstance(event, PeerAway)
+                )
+            case PeerAway() if s.phase in _BOUND and event.consultation_id == s.consultation_id:
+                # Not verified: never resumed, it ends as if the adviser had gone.
+                actions += [CallFinished(event.consultation_id, "peer_gone")]
+                actions += self._end(s, send_end="peer_gone")
             case EndedByPeer() if s.phase in _BOUND and event.consultation_id == s.consultation_id:
                 actions += [CallFinished(event.consultation_id, event.reason)]
                 actions += self._end(s, send_end=None)
-            case CallFailed() if s.phase in _BOUND and s.consultation_id is not None:
+            case ByeReceived() if s.phase in _BOUND and event.consultation_id == s.consultation_id:
+                actions += [CallFinished(event.consultation_id, "hangup")]
+                actions += self._end(s, send_end="hangup")
+            case CallFailed() | DeadPath() | VerificationFailed() if (
+                s.phase in _BOUND and s.consultation_id is not None
+            ):
                 actions += [CallFinished(s.consultation_id, "failed")]
                 actions += self._end(s, send_end="failed")
             case CallFailed() if s.phase is Phase.QUEUEING and s.call is not CallSlot.NONE:
@@ -350,21 +517,153 @@ class Consultation:
                 actions += [CallFinished(s.consultation_id, "customer_left")]
                 actions += self._end(s, send_end="customer_left")
             case CallClosed() if s.phase is Phase.ENDING:
-                self.state = ConsultationState(phase=Phase.QUEUEING)
+                self.state = ConsultationState(phase=Phase.QUEUEING, hub_up=s.hub_up)
                 actions += self._requeue()
             case _:
                 pass
         return actions
 
+    # -- reconnecting -------------------------------------------------------------
+
+    def _start_reconnect(
+        self, s: ConsultationState, cause: str, *, hub_up: bool, peer_present: bool
+    ) -> list[Action]:
+        assert s.consultation_id is not None  # noqa: S101 - callers check
+        actions: list[Action] = [ReconnectStarted(s.consultation_id, cause)]
+        if s.call is not CallSlot.NONE:
+            actions.append(CloseCall())
+        self.state = replace(
+            s,
+            phase=Phase.RECONNECTING,
+            call=CallSlot.NONE,
+            commitment=None,
+            hub_up=hub_up,
+            present=hub_up,  # the hub never lost us if the connection is still up
+            peer_present=peer_present,
+            answered=False,
+        )
+        return actions + self._offer_if_possible()
+
+    def _offer_if_possible(self) -> list[Action]:
+        """Prepare or send the new offer once the hub has us and the adviser is there."""
+        s = self.state
+        if not (s.hub_up and s.present and s.peer_present) or s.consultation_id is None:
+            return []
+        if s.call is CallSlot.NONE:
+            self.state = replace(s, call=CallSlot.PREPARING, answered=False)
+            return [PrepareCall(resume=True)]
+        if s.call is CallSlot.READY:
+            self.state = replace(s, call=CallSlot.ACTIVE)
+            return [SendOffer(s.consultation_id, None)]
+        return []
+
+    def _drop_call(self) -> list[Action]:
+        s = self.state
+        if s.call is CallSlot.NONE:
+            return []
+        self.state = replace(s, call=CallSlot.NONE, answered=False)
+        return [CloseCall()]
+
+    def _reconnecting(self, s: ConsultationState, event: Event) -> list[Action]:
+        cid = s.consultation_id
+        assert cid is not None  # noqa: S101 - reconnecting always has a consultation
+        actions: list[Action] = []
+        match event:
+            case Shutdown():
+                actions += self._shutdown(s)
+            case HubLost():
+                actions += self._drop_call()
+                self.state = replace(self.state, hub_up=False, present=False)
+            case Welcomed() if s.resumable:
+                self.state = replace(s, hub_up=True, present=False)
+                actions.append(SendResume(cid))
+            case Welcomed():
+                # No token to come back with: the consultation is lost.
+                self.state = replace(s, hub_up=True)
+                actions += [CallFinished(cid, "peer_gone")]
+                actions += self._end(self.state, send_end=None)
+            case ResumeGranted() if event.consultation_id == cid:
+                self.state = replace(s, resumable=True)
+            case ResumeAccepted() if event.consultation_id == cid and s.hub_up:
+                self.state = replace(s, present=True, peer_present=event.peer_present)
+                actions += self._offer_if_possible()
+            case ResumeRefused() if not s.present:
+                actions += [CallFinished(cid, "peer_gone")]
+                actions += self._end(s, send_end=None)
+            case PeerAway() if event.consultation_id == cid:
+                actions += self._drop_call()
+                self.state = replace(self.state, peer_present=False)
+            case PeerBack() if event.consultation_id == cid:
+                # The adviser's new connection waits for a fresh offer: drop any earlier one.
+                actions += self._drop_call()
+                self.state = replace(self.state, peer_present=True)
+                actions += self._offer_if_possible()
+            case CallPrepared() if s.call is CallSlot.PREPARING:
+                self.state = replace(s, call=CallSlot.READY)
+                actions += self._offer_if_possible()
+            case AnswerReceived() if (
+                s.call is CallSlot.ACTIVE and not s.answered and event.consultation_id == cid
+            ):
+                self.state = replace(s, answered=True)
+                actions.append(ApplyAnswer(event.sdp))
+            case CandidateReceived() if s.call is CallSlot.ACTIVE and event.consultation_id == cid:
+                actions.append(AddCandidate(event.candidate, event.sdp_mid, event.sdp_mline_index))
+            case CallConnected() if s.call is CallSlot.ACTIVE and s.answered:
+                self.state = replace(s, phase=Phase.IN_CALL)
+                actions.append(Reconnected(cid))
+            case DeadPath() | CallFailed():
+                # The new call did not make it (or died too): try again while grace lasts.
+                actions += self._drop_call()
+                actions += self._offer_if_possible()
+            case VerificationFailed():
+                actions += [CallFinished(cid, "failed")]
+                actions += self._end(s, send_end="failed")
+            case GraceExpired() if event.consultation_id == cid:
+                actions += [CallFinished(cid, "peer_gone")]
+                actions += self._end(s, send_end="peer_gone")
+            case EndedByPeer() if event.consultation_id == cid:
+                actions += [CallFinished(cid, event.reason)]
+                actions += self._end(s, send_end=None)
+            case ByeReceived() if event.consultation_id == cid:
+                actions += [CallFinished(cid, "hangup")]
+                actions += self._end(s, send_end="hangup")
+            case HangUp():
+                actions += [CallFinished(cid, "customer_left")]
+                actions += self._end(s, send_end="customer_left")
+            case _:
+                pass
+        return actions
+
+    # -- endings -----------------------------------------------------------------
+
+    def _shutdown(self, s: ConsultationState) -> list[Action]:
+        actions: list[Action] = []
+        if s.phase in _LIVE and s.consultation_id is not None:
+            if s.hub_up:
+                actions.append(SendEnd(s.consultation_id, "customer_left"))
+            actions.append(CallFinished(s.consultation_id, "customer_left"))
+        elif s.phase is Phase.QUEUEING:
+            actions.append(SendQueueLeave())
+        if s.call is not CallSlot.NONE:
+            actions.append(CloseCall(bye=s.phase in _LIVE))
+        self.state = ConsultationState(phase=Phase.STOPPED)
+        return actions
+
     def _end(self, s: ConsultationState, *, send_end: EndReason | None) -> list[Action]:
         actions: list[Action] = []
-        if send_end is not None and s.consultation_id is not None:
+        if send_end is not None and s.consultation_id is not None and s.hub_up:
             actions.append(SendEnd(s.consultation_id, send_end))
-        actions.append(CloseCall())
-        self.state = ConsultationState(phase=Phase.ENDING)
+        if s.hub_up:
+            actions.append(CloseCall(bye=True))
+            self.state = ConsultationState(phase=Phase.ENDING, hub_up=True)
+        else:
+            # Nobody to queue with: close and wait for the hub (Welcomed requeues).
+            if s.call is not CallSlot.NONE:
+                actions.append(CloseCall(bye=True))
+            self.state = ConsultationState(phase=Phase.DISCONNECTED)
         return actions
 
     def _requeue(self) -> list[Action]:
         # After a call the kiosk is ready for the next customer, with a fresh call.
-        self.state = ConsultationState(phase=Phase.QUEUEING, call=CallSlot.PREPARING)
+        self.state = ConsultationState(phase=Phase.QUEUEING, call=CallSlot.PREPARING, hub_up=True)
         return [SendQueueRequest(), PrepareCall()]

@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 CLIENT_NAME = "branch-kiosk/0.1"
 # Heartbeats are answered; three silent periods mean the hub (or the path to it) is gone.
 SILENT_PERIODS = 3
+# While a call is being re-established, retry at least this often: a consultation's grace
+# period is short, and a brief outage must heal in seconds (docs/reconnection.md).
+FAST_RECONNECT_S = 1.0
 
 
 class HubRejected(Exception):
@@ -101,6 +104,19 @@ class HubClient:
         self._connect_timeout = connect_timeout
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._closing = asyncio.Event()
+        self._fast = False
+        self._retry_now = asyncio.Event()
+
+    @property
+    def fast_reconnect(self) -> bool:
+        """Whether reconnect delays are capped at ``FAST_RECONNECT_S`` (a call is healing)."""
+        return self._fast
+
+    @fast_reconnect.setter
+    def fast_reconnect(self, fast: bool) -> None:
+        self._fast = fast
+        if fast:
+            self._retry_now.set()  # a long backoff already under way is cut short
 
     @property
     def connected(self) -> bool:
@@ -120,9 +136,33 @@ class HubClient:
                 if self._closing.is_set():
                     break
                 delay = self._backoff.next_delay()
+                if self._fast:
+                    delay = min(delay, FAST_RECONNECT_S)
                 log.info("reconnecting to the hub in %.1f s", delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._closing.wait(), delay)
+                await self._pause(delay)
+
+    async def _pause(self, delay: float) -> None:
+        """Wait ``delay`` s, less if closing or if a fast reconnect is asked for meanwhile."""
+        self._retry_now.clear()
+        deadline = asyncio.get_running_loop().time() + delay
+        closing = asyncio.ensure_future(self._closing.wait())
+        retry = asyncio.ensure_future(self._retry_now.wait())
+        try:
+            while not self._closing.is_set():
+                left = deadline - asyncio.get_running_loop().time()
+                if left <= 0:
+                    return
+                if self._retry_now.is_set():
+                    self._retry_now.clear()
+                    deadline = min(deadline, asyncio.get_running_loop().time() + FAST_RECONNECT_S)
+                    retry = asyncio.ensure_future(self._retry_now.wait())
+                    continue
+                await asyncio.wait(
+                    {closing, retry}, timeout=left, return_when=asyncio.FIRST_COMPLETED
+                )
+        finally:
+            closing.cancel()
+            retry.cancel()
 
     async def _session(
         self, session: aiohttp.ClientSession, deliver: Callable[[HubEvent], None]

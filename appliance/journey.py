@@ -9,6 +9,12 @@ out; ``Journey.view(now)`` is what the screen shows.
        +---------+-----------+----------+         +-> goodbye (wipe verified) -> attract
     reconnecting (hub lost while waiting or in a call); out of service (wipe failed, hub gone)
 
+In the call, the exchange (``appliance.exchange_state``) reaches the screen as
+``ExchangeUpdate`` (the adviser's scan/photo request, files on their way, screen share) and
+``DocumentReceived``; the customer's answers leave as ``RequestDecision`` actions. A call
+whose path dropped stays on the call screen with a "reconnecting" notice (``CallInterrupted``)
+until it is connected again or ends.
+
 Every screen but attract, goodbye and out-of-service has an inactivity timeout with a visible
 countdown; when it runs out the session ends (and is wiped) exactly as on abort.
 """
@@ -125,31 +131,24 @@ class ChatReceived:
 
 
 @dataclass(frozen=True)
+class CallInterrupted:
+    """The call's path dropped; the kiosk heals it (phase ``reconnecting``)."""
+
+
+@dataclass(frozen=True)
 class DocumentReceived:
-    """The adviser sent a document (already rendered to pages)."""
+    """The adviser pushed a document (already rendered to pages, or marked unreadable)."""
 
     document: v.DocumentView
 
 
 @dataclass(frozen=True)
-class ScanProgress:
-    """A scan runs (0..1) or finished (None)."""
+class ExchangeUpdate:
+    """A new snapshot of the exchange: the current request, transfers, screen share."""
 
-    progress: float | None
-
-
-@dataclass(frozen=True)
-class PhotoUpdate:
-    """Photo capture: countdown, preview, or finished (None)."""
-
-    photo: v.PhotoView | None
-
-
-@dataclass(frozen=True)
-class ScreenShare:
-    """The adviser started or stopped sharing a screen."""
-
-    active: bool
+    request: v.RequestPanel | None
+    transfers: tuple[v.TransferView, ...] = ()
+    screen_share: bool = False
 
 
 @dataclass(frozen=True)
@@ -180,11 +179,10 @@ Event = (
     | WipeFinished
     | WipeFailed
     | ServiceRestored
+    | CallInterrupted
     | ChatReceived
     | DocumentReceived
-    | ScanProgress
-    | PhotoUpdate
-    | ScreenShare
+    | ExchangeUpdate
     | SignatureRequested
     | InkChanged
 )
@@ -240,10 +238,11 @@ class SendChatLine:
 
 
 @dataclass(frozen=True)
-class PhotoDecision:
-    """Keep or retake the photo."""
+class RequestDecision:
+    """The customer's answer to a scan or photo request (``CustomerDecisions`` method)."""
 
-    keep: bool
+    request_id: str
+    choice: v.Choice
 
 
 @dataclass(frozen=True)
@@ -261,7 +260,7 @@ Action = (
     | SetMute
     | SetCamera
     | SendChatLine
-    | PhotoDecision
+    | RequestDecision
     | SignatureDecision
 )
 
@@ -289,6 +288,7 @@ class JourneyState:
     resume: Screen | None = None  # where reconnecting returns to
     problem: str | None = None
     unverified: bool = False  # the last call ended because it could not be verified
+    dismissed: str | None = None  # the failed request whose notice the customer closed
 
 
 class Journey:
@@ -421,11 +421,17 @@ class Journey:
                 doc = call.document
                 page = min(max(doc.page + delta, 0), max(len(doc.pages) - 1, 0))
                 self._call(replace(call, document=replace(doc, page=page)))
-            case v.KeepPhoto() | v.RetakePhoto() if call.photo is not None:
-                keep = isinstance(event, v.KeepPhoto)
-                if keep:
-                    self._call(replace(call, photo=None))
-                return [PhotoDecision(keep)]
+            case v.DecideRequest(request_id=rid, choice=choice) if (
+                call.request is not None and call.request.id == rid and call.request.allows(choice)
+            ):
+                # Buttons go until the exchange's next snapshot: a double tap decides once.
+                self._call(replace(call, request=replace(call.request, pending=True)))
+                return [RequestDecision(rid, choice)]
+            case v.DismissRequest(request_id=rid) if (
+                call.request is not None and call.request.id == rid
+            ):
+                self.state = replace(s, dismissed=rid)
+                self._call(replace(call, request=None))
             case v.ClearSignature() if s.screen is Screen.SIGNATURE:
                 self.state = replace(s, signature=replace(s.signature, has_ink=False))
                 return [SignatureDecision("clear")]
@@ -463,7 +469,9 @@ class Journey:
                 self.state = replace(s, call=v.CallView(), resume=None)
                 self._go(Screen.CALL, now)
             case CallConnected() if s.screen in _IN_CALL:
-                self._call(replace(s.call, connected=True))
+                self._call(replace(s.call, connected=True, reconnecting=False))
+            case CallInterrupted() if s.screen in _IN_CALL:
+                self._call(replace(s.call, reconnecting=True))
             case CallEnded(unverified=unverified) if s.screen in (*_IN_CALL, Screen.WAITING) or (
                 s.screen is Screen.RECONNECTING and s.resume in _IN_CALL
             ):
@@ -484,12 +492,8 @@ class Journey:
                 self._chat(v.ChatLine(False, text))
             case DocumentReceived(document=doc) if s.screen in _IN_CALL:
                 self._call(replace(s.call, document=doc, document_notice=True))
-            case ScanProgress(progress=p) if s.screen in _IN_CALL:
-                self._call(replace(s.call, scan_progress=p))
-            case PhotoUpdate(photo=photo) if s.screen in _IN_CALL:
-                self._call(replace(s.call, photo=photo))
-            case ScreenShare(active=active) if s.screen in _IN_CALL:
-                self._call(replace(s.call, screen_share=active))
+            case ExchangeUpdate() if s.screen in _IN_CALL:
+                self._exchange(event)
             case SignatureRequested(page=page, title=title) if s.screen is Screen.CALL:
                 self.state = replace(s, signature=v.SignatureView(page=page, title=title))
                 self._go(Screen.SIGNATURE, now)
@@ -563,6 +567,7 @@ class Journey:
             resume=None,
             session=s.session + 1,
             unverified=False,
+            dismissed=None,
         )
         self._go(Screen.GOODBYE, now)
         # Goodbye waits for the wipe; it gives up (out of service) if none is reported.
@@ -608,6 +613,32 @@ class Journey:
     def _call(self, call: v.CallView) -> None:
         self.state = replace(self.state, call=call)
 
+    def _exchange(self, update: ExchangeUpdate) -> None:
+        call = self.state.call
+        request = update.request
+        if request is not None and (
+            request.state not in v.REQUEST_SHOWN
+            or (request.state == "failed" and request.id == self.state.dismissed)
+        ):
+            request = None  # declined, cancelled, or a failure already acknowledged
+        before = call.request
+        if (
+            request is not None
+            and before is not None
+            and before.pending
+            and (before.id, before.state) == (request.id, request.state)
+            and _same_pictures(before.previews, request.previews)
+        ):
+            request = replace(request, pending=True)  # still waiting for the decision to land
+        self._call(
+            replace(
+                call,
+                request=request,
+                transfers=update.transfers,
+                screen_share=update.screen_share,
+            )
+        )
+
     def _chat(self, line: v.ChatLine) -> None:
         call = self.state.call
         self._call(replace(call, chat=(*call.chat, line)[-CHAT_KEEP:]))
@@ -619,6 +650,11 @@ class Journey:
             if len(value) > spec.max_length or (spec.required and not value.strip()):
                 return False
         return set(given) <= {spec.key for spec in self.fields}
+
+
+def _same_pictures(a: tuple[v.Picture, ...], b: tuple[v.Picture, ...]) -> bool:
+    """The very same pictures (a retaken photo is new even if it looks the same)."""
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
 
 
 _HUB_GONE = "the hub has been unreachable for too long"
@@ -639,8 +675,8 @@ _INTENT_TYPES = (
     v.OpenDocument,
     v.CloseDocument,
     v.TurnPage,
-    v.RetakePhoto,
-    v.KeepPhoto,
+    v.DecideRequest,
+    v.DismissRequest,
     v.ClearSignature,
     v.ConfirmSignature,
     v.Done,

@@ -2,6 +2,11 @@
 
 All decisions live in ``appliance.consultation``; this shell turns hub messages and call
 callbacks into its events and carries out the actions it returns, one event at a time.
+
+Across reconnections (docs/reconnection.md) the shell keeps what belongs to the consultation,
+not to one peer connection: the session and its vault, the ``CallStats``, the continuity
+secret, the latest resume token (memory only, never logged), the chat lines of the session
+(personal data: memory only, never logged, gone with the wipe) and the exchange.
 """
 
 from __future__ import annotations
@@ -12,23 +17,36 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Protocol
+from collections.abc import Callable, Coroutine
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
 
+import aiohttp
 import av
 
 from appliance import consultation as c
-from appliance.call import Call, CallError
+from appliance import sas
+from appliance.call import (
+    BEAT_INTERVAL_S,
+    DEAD_AFTER_S,
+    Call,
+    CallError,
+    ExchangeMessage,
+    Resumption,
+)
 from appliance.config import KioskConfig
 from appliance.custody import SessionCustody
+from appliance.exchange import Exchange
+from appliance.exchange_state import ExchangeState
 from appliance.hub_client import Backoff, HubClient, HubDown, HubEvent, HubMessage, HubUp
 from appliance.media import CameraTrack, MediaProbe, MicrophoneTrack
+from appliance.transfer import TYPE_NAMES, ExchangeLimits, RelayClient
 from appliance.vault import SessionVault
 from appliance.wipe import WipeTrigger
 from drivers.camera import Camera
 from drivers.errors import DriverError
 from drivers.microphone import Microphone
+from drivers.scanner import ColourMode, DocumentScanner, ScanSettings
 from drivers.speaker import Speaker
 from protocol import channel, messages
 from protocol.messages import IcePolicy, IceServer, ServiceState, Status
@@ -64,14 +82,25 @@ class CallStats:
     verification_code: str | None = None
     verification_failed: str | None = None  # why the adviser was refused (sas error code)
     end_reason: str | None = None
+    # Reconnection (docs/reconnection.md): how often the call was re-established, why each
+    # time (``silence``, ``connection_failed``, ``hub_lost``, ``peer_away``...), how long the
+    # path had been silent when the kiosk noticed a dead path (ms), and how long each
+    # reconnection took from noticing to a connected new call (ms).
+    reconnects: int = 0
+    reconnect_causes: list[str] = field(default_factory=list)
+    detection_ms: list[float] = field(default_factory=list)
+    reconnect_ms: list[float] = field(default_factory=list)
 
     def to_json(self) -> str:
         """One line of the stats file."""
         return json.dumps(asdict(self), separators=(",", ":"))
 
 
-# How long a closed peer connection waits for the hub's `ended` before counting as failed.
+# How long a dead path of a not yet verified call waits for the hub's `ended` before counting
+# as failed (a verified call reconnects instead; a deliberate end comes as `bye`).
 PEER_CLOSE_GRACE_S = 1.0
+# The grace period until the hub's welcome says otherwise (docs/reconnection.md).
+DEFAULT_GRACE_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -84,6 +113,12 @@ class _FromCall:
 
 @dataclass(frozen=True)
 class _ConnectTimeout:
+    consultation_id: str
+    generation: int | None = None  # a resumed call's: only that call may time out
+
+
+@dataclass(frozen=True)
+class _GraceTimeout:
     consultation_id: str
 
 
@@ -115,16 +150,46 @@ class KioskObserver(Protocol):
         """The adviser wrote ``text`` (personal data: show it, never log it)."""
 
     def channel_opened(self) -> None:
-        """The data channel is open and the adviser verified (the UI sends the intake now)."""
+        """The data channel is open and the adviser verified (the UI sends the intake now).
+
+        Called once per consultation: not again after a reconnection.
+        """
+
+
+class KioskExchangeObserver(Protocol):
+    """Optional observer methods (looked up with ``getattr``: older observers lack them)."""
+
+    def exchange_changed(self, state: ExchangeState | None) -> None:
+        """The exchange's new snapshot; None when the session's exchange closed."""
+
+    def screen_frame(self, frame: av.VideoFrame) -> None:
+        """A decoded frame of the adviser's shared screen (the second video)."""
 
 
 _Input = (
-    _CustomerQueue | c.Event | _FromCall | _ConnectTimeout | _HubFinished | _EndSession | HubEvent
+    _CustomerQueue
+    | c.Event
+    | _FromCall
+    | _ConnectTimeout
+    | _GraceTimeout
+    | _HubFinished
+    | _EndSession
+    | HubEvent
 )
 
 # Why a consultation ended, as the wipe report calls it (kiosk-side causes are marked first).
 _TRIGGERS: dict[str, WipeTrigger] = {"failed": "failed", "customer_left": "hangup"}
 REPAIR_INTERVAL_S = 2.0
+
+
+class _ExchangeForward:
+    """The exchange's observer: hands its snapshots to the kiosk's observers."""
+
+    def __init__(self, kiosk: Kiosk) -> None:
+        self._kiosk = kiosk
+
+    def exchange_changed(self, state: ExchangeState) -> None:
+        self._kiosk._exchange_changed(state)  # noqa: SLF001 - the kiosk's own forwarder
 
 
 class Kiosk:
@@ -143,6 +208,9 @@ class Kiosk:
         custody: SessionCustody | None = None,
         queue_on_request: bool = False,
         speaker: Speaker | None = None,
+        scanner: DocumentScanner | None = None,
+        beat_interval_s: float = BEAT_INTERVAL_S,
+        dead_after_s: float = DEAD_AFTER_S,
     ) -> None:
         self.config = config
         self._camera = camera
@@ -186,6 +254,21 @@ class Kiosk:
         self._queue_on_request = queue_on_request
         self._customer_waiting = False
         self._observers: list[KioskObserver] = []
+        # Reconnection state of the current consultation (docs/reconnection.md).
+        self._beat_interval_s = beat_interval_s
+        self._dead_after_s = dead_after_s
+        self._grace_s = DEFAULT_GRACE_S
+        self._grace_task: asyncio.Task[None] | None = None
+        self._resume_token: str | None = None  # secret: memory only, never logged
+        self._continuity: Resumption | None = None  # secret inside: memory only
+        self._history: list[channel.HistoryChat] = []  # personal data: memory only
+        self._reconnect_started_at: float | None = None
+        self._pending_detection_ms: float | None = None
+        self._scanner = scanner
+        self._http: aiohttp.ClientSession | None = None  # the relay's, made on first use
+        self._max_file_bytes: int | None = None  # the tenant's, from welcome
+        self.exchange: Exchange | None = None  # of this session, once the adviser is verified
+        self._exchange_tasks: set[asyncio.Task[None]] = set()
 
     # -- public API ---------------------------------------------------------
 
@@ -193,6 +276,11 @@ class Kiosk:
     def phase(self) -> c.Phase:
         """Where the kiosk stands (``disconnected``, ``queueing``, ``in_call``...)."""
         return self.consultation.phase
+
+    @property
+    def reconnecting(self) -> bool:
+        """Whether the consultation is being re-established (the screen says so)."""
+        return self.consultation.phase is c.Phase.RECONNECTING
 
     @property
     def stats(self) -> list[CallStats]:
@@ -231,10 +319,20 @@ class Kiosk:
         if self._call is None or self.phase not in (c.Phase.IN_CALL, c.Phase.CONNECTING):
             raise CallError("no consultation in progress")
         message = self._call.send_chat(text)
+        self._remember_chat(message, "kiosk")
         if self._current is not None:
             self._current.chat_out += 1
         self._notify()
         return message
+
+    def send(self, message: channel.ChannelMessage) -> None:
+        """Send a data-channel message in the current call (the exchange uses this).
+
+        ``CallError`` while no call is open (reconnecting, say): the caller retries or waits.
+        """
+        if self._call is None or not self._call.channel_open:
+            raise CallError("no open call")
+        self._call.send(message)
 
     @property
     def service_problem(self) -> str | None:
@@ -336,6 +434,9 @@ class Kiosk:
                 with contextlib.suppress(Exception):
                     await self._dispatch(c.Shutdown())
             await self._hub.close()
+            await self._forget_consultation()
+            if self._http is not None:
+                await self._http.close()
             await self._close_custody()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await hub_task
@@ -371,15 +472,35 @@ class Kiosk:
                     self._tell_hub_service_state()
                 self._ice_servers = welcome.ice_servers
                 self._ice_policy = welcome.ice_transport_policy
+                self._grace_s = float(welcome.grace_s)
+                self._max_file_bytes = welcome.max_file_bytes
                 return c.Welcomed()
             case HubDown():
                 self._status("hub connection lost: reconnecting")
-                self._mark_ending("hub_lost")
+                state = self.consultation.state
+                if not (state.verified and state.resumable):
+                    self._mark_ending("hub_lost")  # this consultation will not come back
                 return c.HubLost()
             case HubMessage(message=message):
                 return self._translate_message(message)
             case _FromCall(generation=generation, event=event):
                 return event if generation == self._generation else None
+            case _ConnectTimeout(consultation_id=cid, generation=generation) if (
+                generation is not None
+            ):
+                state = self.consultation.state
+                if (
+                    state.consultation_id == cid
+                    and generation == self._generation
+                    and state.phase is c.Phase.RECONNECTING
+                ):
+                    log.warning(
+                        "the new call did not connect within %.0f s", self._connect_timeout_s
+                    )
+                    return c.CallFailed()  # the machine tries again while grace lasts
+                return None
+            case _GraceTimeout(consultation_id=cid):
+                return c.GraceExpired(cid)
             case _ConnectTimeout(consultation_id=cid):
                 state = self.consultation.state
                 if state.consultation_id == cid and state.phase in (
@@ -419,6 +540,20 @@ class Kiosk:
                 )
             case messages.Ended():
                 return c.EndedByPeer(message.consultation_id, message.reason)
+            case messages.ResumeGrant():
+                if message.consultation_id != self.consultation.state.consultation_id:
+                    return None
+                self._resume_token = message.token  # memory only, never logged
+                return c.ResumeGranted(message.consultation_id)
+            case messages.Resumed():
+                return c.ResumeAccepted(message.consultation_id, message.peer_present)
+            case messages.PeerAway():
+                return c.PeerAway(message.consultation_id)
+            case messages.PeerBack():
+                return c.PeerBack(message.consultation_id)
+            case messages.Error() if self.phase is c.Phase.RECONNECTING:
+                log.warning("hub refused a request while reconnecting: %s", message.code)
+                return c.ResumeRefused()  # the machine only takes it while awaiting resumed
             case messages.Error():
                 log.warning("hub refused a request: %s", message.code)
                 return None
@@ -455,16 +590,19 @@ class Kiosk:
                 pass  # never queued
             case c.SendQueueLeave():
                 await self._hub.send(messages.QueueLeave())
-            case c.PrepareCall():
-                return await self._prepare_call()
+            case c.PrepareCall(resume=resume):
+                return await self._prepare_call(resume=resume)
             case c.SendOffer(consultation_id=cid, commitment=commitment):
                 if self._call is None:
                     return c.CallFailed()
-                try:
-                    self._call.hold_commitment(commitment)
-                except CallError as exc:
-                    log.warning("commitment refused: %s", exc)
-                    return c.CallFailed()
+                if commitment is not None:
+                    try:
+                        self._call.hold_commitment(commitment)
+                    except CallError as exc:
+                        log.warning("commitment refused: %s", exc)
+                        return c.CallFailed()
+                else:
+                    self._start_connect_timer(cid, self._generation)
                 await self._hub.send(messages.Offer(consultation_id=cid, sdp=self._call.offer_sdp))
             case c.ApplyAnswer(sdp=sdp):
                 if self._call is None:
@@ -482,9 +620,18 @@ class Kiosk:
                         log.warning("remote candidate ignored: %s", exc)
             case c.SendEnd(consultation_id=cid, reason=reason):
                 await self._hub.send(messages.End(consultation_id=cid, reason=reason))
-            case c.CloseCall():
-                await self._close_call()
+            case c.CloseCall(bye=bye):
+                await self._close_call(bye=bye)
                 return c.CallClosed()
+            case c.SendResume(consultation_id=cid):
+                token, self._resume_token = self._resume_token, None  # single-use
+                if token is None:
+                    return c.ResumeRefused()
+                await self._hub.send(messages.Resume(consultation_id=cid, token=token))
+            case c.ReconnectStarted(cause=cause):
+                self._reconnect_started(cause)
+            case c.Reconnected():
+                self._reconnected()
             case c.CallStarted() if self._queue_on_request and not self._customer_waiting:
                 self._inputs.put_nowait(c.HangUp())  # accepted just after the customer left
             case c.CallStarted(consultation_id=cid):
@@ -493,18 +640,21 @@ class Kiosk:
                     consultation_id=cid, accepted_at_ms=int(time.time() * 1000)
                 )
                 self._accepted_at = self._clock()
-                self._cancel_timeout()
-                self._timeout_task = asyncio.create_task(self._connect_timer(cid))
+                self._start_connect_timer(cid)
             case c.CallFinished(reason=reason):
                 self._customer_waiting = False  # the next customer asks anew
                 self._finish_stats(reason)
+                await self._forget_consultation()
                 await self._wipe_session(_TRIGGERS.get(reason, "ended"))
         return None
 
-    async def _prepare_call(self) -> c.Event:
+    async def _prepare_call(self, *, resume: bool = False) -> c.Event:
         await self._close_call()
         self._generation += 1
         generation = self._generation
+        if resume and self._continuity is None:
+            log.warning("no continuity secret to resume with")
+            return c.CallFailed()
         call = Call(
             video=CameraTrack(
                 self._camera, blank=lambda: self.camera_off, on_frame=self._local_frame
@@ -517,9 +667,17 @@ class Kiosk:
             on_channel_open=lambda: self._channel_opened(generation),
             on_verified=lambda code: self._verified(generation, code),
             on_unverified=lambda why: self._unverified(generation, why),
+            on_dead=lambda cause, ms: self._dead_path(generation, cause, ms),
+            on_bye=lambda: self._bye(generation),
+            on_exchange=lambda message: self._exchange_message(generation, message),
+            resumption=self._continuity if resume else None,
+            beat_interval_s=self._beat_interval_s,
+            dead_after_s=self._dead_after_s,
+            clock=self._clock,
             probe=MediaProbe(
                 clock=self._clock,
                 on_video=self._remote_video,
+                on_screen=self._screen_frame,
                 audio_sink=self._speaker.play if self._speaker_ok and self._speaker else None,
             ),
         )
@@ -531,16 +689,75 @@ class Kiosk:
             return c.CallFailed()
         return c.CallPrepared()
 
-    async def _close_call(self) -> None:
+    async def _close_call(self, *, bye: bool = False) -> None:
         call, self._call = self._call, None
         if call is not None:
             self._refresh_current(call)
             self._generation += 1  # late callbacks of the old call are now stale
-            await call.close()
+            await call.close(bye=bye)
 
-    async def _connect_timer(self, consultation_id: str) -> None:
+    def _start_connect_timer(self, consultation_id: str, generation: int | None = None) -> None:
+        self._cancel_timeout()
+        self._timeout_task = asyncio.create_task(self._connect_timer(consultation_id, generation))
+
+    async def _connect_timer(self, consultation_id: str, generation: int | None) -> None:
         await asyncio.sleep(self._connect_timeout_s)
-        self._inputs.put_nowait(_ConnectTimeout(consultation_id))
+        self._inputs.put_nowait(_ConnectTimeout(consultation_id, generation))
+
+    # -- reconnection (docs/reconnection.md) -------------------------------------
+
+    def _reconnect_started(self, cause: str) -> None:
+        self._cancel_timeout()
+        self._reconnect_started_at = self._clock()
+        stats = self._current
+        if stats is not None:
+            stats.reconnects += 1
+            stats.reconnect_causes.append(cause)
+            if self._pending_detection_ms is not None:
+                stats.detection_ms.append(self._pending_detection_ms)
+        self._pending_detection_ms = None
+        cid = self.consultation.state.consultation_id
+        if (self._grace_task is None or self._grace_task.done()) and cid is not None:
+            self._grace_task = asyncio.create_task(self._grace_timer(cid, self._grace_s))
+        self._hub.fast_reconnect = True  # a short outage must heal within seconds
+        self._status(f"connection lost ({cause}): reconnecting the call")
+
+    def _reconnected(self) -> None:
+        self._cancel_timeout()
+        self._cancel_grace()
+        if self._current is not None and self._reconnect_started_at is not None:
+            elapsed = self._clock() - self._reconnect_started_at
+            self._current.reconnect_ms.append(round(elapsed * 1000, 1))
+        self._reconnect_started_at = None
+        self._hub.fast_reconnect = False
+        self._status("in call again: reconnected")
+
+    async def _grace_timer(self, consultation_id: str, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        self._inputs.put_nowait(_GraceTimeout(consultation_id))
+
+    def _cancel_grace(self) -> None:
+        if self._grace_task is not None:
+            self._grace_task.cancel()
+            self._grace_task = None
+
+    async def _forget_consultation(self) -> None:
+        """The consultation is over: drop its secrets, its chat and its exchange."""
+        self._cancel_grace()
+        self._hub.fast_reconnect = False
+        self._resume_token = None
+        self._continuity = None
+        self._history.clear()
+        self._reconnect_started_at = None
+        self._pending_detection_ms = None
+        exchange, self.exchange = self.exchange, None
+        if exchange is not None:
+            with contextlib.suppress(Exception):
+                await exchange.close()
+            self._exchange_changed(None)
+        tasks, self._exchange_tasks = self._exchange_tasks, set()
+        for task in tasks:
+            task.cancel()
 
     def _cancel_timeout(self) -> None:
         if self._timeout_task is not None:
@@ -559,16 +776,32 @@ class Kiosk:
                     self._current.accepted_to_connected_ms = round(elapsed * 1000, 1)
             self._cancel_timeout()
             self._inputs.put_nowait(_FromCall(generation, c.CallConnected()))
-        elif state in ("failed", "closed"):
-            # When the adviser hangs up, the browser's DTLS close reaches us over the direct
-            # path before the hub's `ended`; wait briefly so the call ends for the right reason.
-            asyncio.get_running_loop().call_later(
-                PEER_CLOSE_GRACE_S, self._call_failed_if_current, generation
-            )
+        # ``failed``/``closed`` arrive as a dead path (Call's on_dead), a deliberate end as bye.
 
-    def _call_failed_if_current(self, generation: int) -> None:
+    def _dead_path(self, generation: int, cause: str, silence_ms: float) -> None:
+        if generation != self._generation:
+            return
+        call = self._call
+        if call is not None and call.verification is None and self._continuity is None:
+            # Not verified: it will not be resumed. The hub's `ended` may be on its way (an
+            # adviser who left before the channel opened): let it say why, briefly.
+            asyncio.get_running_loop().call_later(
+                PEER_CLOSE_GRACE_S, self._dead_if_current, generation, cause
+            )
+            return
+        self._pending_detection_ms = silence_ms
+        self._inputs.put_nowait(_FromCall(generation, c.DeadPath(cause)))
+
+    def _dead_if_current(self, generation: int, cause: str) -> None:
         if generation == self._generation:
-            self._inputs.put_nowait(_FromCall(generation, c.CallFailed()))
+            self._inputs.put_nowait(_FromCall(generation, c.DeadPath(cause)))
+
+    def _bye(self, generation: int) -> None:
+        """The adviser ended the call on purpose: the consultation is over."""
+        cid = self.consultation.state.consultation_id
+        if generation != self._generation or cid is None:
+            return
+        self._inputs.put_nowait(_FromCall(generation, c.ByeReceived(cid)))
 
     def _channel_opened(self, generation: int) -> None:
         if generation != self._generation:
@@ -579,6 +812,21 @@ class Kiosk:
     def _verified(self, generation: int, code: str) -> None:
         if generation != self._generation:
             return
+        call = self._call
+        if call is not None and call.resumed:
+            self._reverified()
+            return
+        cid = self.consultation.state.consultation_id
+        if call is not None and cid is not None:
+            # Only the two verified ends learn it: it proves every later peer connection.
+            secret = sas.new_continuity_secret()
+            self._continuity = Resumption(consultation_id=cid, secret=secret, code=code)
+            try:
+                call.send(channel.Continuity(secret=secret.hex()))
+            except CallError as exc:
+                log.warning("could not send the continuity secret: %s", exc)
+            self._inputs.put_nowait(_FromCall(generation, c.AdviserVerified(cid)))
+            self._open_exchange(cid)
         if self._current is not None:
             self._current.verified = True
             self._current.verification_code = code  # four words: not personal data
@@ -597,7 +845,7 @@ class Kiosk:
             self._current.verification_code = None
             self._current.verification_failed = why
         self._status(f"call ended: the adviser could not be verified ({why})")
-        self._inputs.put_nowait(_FromCall(generation, c.CallFailed()))
+        self._inputs.put_nowait(_FromCall(generation, c.VerificationFailed()))
 
     def _verify_deadline(self, generation: int) -> None:
         if generation != self._generation or self._call is None:
@@ -622,6 +870,7 @@ class Kiosk:
             return
         for observer in self._observers:
             observer.chat_received(message.text)  # shown to the customer, never logged
+        self._remember_chat(message, "adviser")
         del message  # its text is the adviser's: counted, never logged
         if self._current is not None:
             self._current.chat_in += 1
@@ -633,13 +882,120 @@ class Kiosk:
         if self._call is None:
             return
         try:
-            self._call.send_chat(text)
+            message = self._call.send_chat(text)
         except CallError as exc:
             log.info("simulated customer could not chat: %s", exc)
             return
+        self._remember_chat(message, "kiosk")
         if self._current is not None:
             self._current.chat_out += 1
         self._notify()
+
+    def _remember_chat(self, message: channel.Chat, author: str) -> None:
+        """Keep a chat line for the history a resumed console gets (memory only)."""
+        self._history.append(
+            channel.HistoryChat(
+                id=message.id,
+                text=message.text,
+                ts=message.ts,
+                author="kiosk" if author == "kiosk" else "adviser",
+            )
+        )
+
+    def _reverified(self) -> None:
+        """A resumed call proved itself: send the session so far again (the console merges)."""
+        call = self._call
+        if call is None:
+            return
+        self._status("adviser verified again: the call is resumed")
+        sent = 0
+        for line in self._history:
+            try:
+                call.send(line)
+            except CallError as exc:
+                log.warning("history not sent: %s", exc)
+                break
+            sent += 1
+        log.info("sent %d history lines after the resume", sent)  # a count, never the text
+        exchange = self.exchange
+        if exchange is not None:
+            self._background_task(exchange.resend_offers())
+        self._notify()
+
+    # -- the exchange (docs/exchange.md) ------------------------------------------
+
+    def _open_exchange(self, consultation_id: str) -> None:
+        """Create the session's exchange once, when the adviser is first verified."""
+        if self.exchange is not None:
+            return
+        try:
+            self.exchange = self._make_exchange(consultation_id)
+        except Exception:  # without an exchange the call still runs (chat, video)
+            log.exception("could not start the exchange")
+            self.exchange = None
+
+    def _make_exchange(self, consultation_id: str) -> Exchange | None:
+        """The session's exchange; None without session custody (nowhere to keep files)."""
+        if self._custody is None or not self._custody.ready:
+            return None
+        relay = RelayClient(
+            self._http_session(),
+            hub_url=self.config.kiosk_ws_url,
+            token=self.config.token,
+            consultation_id=consultation_id,
+        )
+        settings = self.config.exchange
+        tenant_max = self._max_file_bytes
+        limits = ExchangeLimits.combine(
+            tenant_max if tenant_max is not None else settings.max_file_bytes,
+            settings.max_file_bytes,
+            (TYPE_NAMES[name] for name in settings.allowed_types),
+        )
+        mode: ColourMode = "grey" if settings.scan_mode == "grey" else "colour"
+        return Exchange(
+            vault=self._custody.vault,
+            send=self.send,
+            relay=relay,
+            scanner=self._scanner,
+            latest_frame=lambda: self.latest_local_frame,
+            limits=limits,
+            auto_confirm=self._simulated_customer,
+            observer=_ExchangeForward(self),
+            photo_countdown_s=settings.photo_countdown_s,
+            scan_settings=ScanSettings(mode=mode, dpi=settings.scan_dpi),
+        )
+
+    def _http_session(self) -> aiohttp.ClientSession:
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession()
+        return self._http
+
+    def _background_task(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._exchange_tasks.add(task)
+        task.add_done_callback(self._exchange_tasks.discard)
+
+    def _exchange_changed(self, state: ExchangeState | None) -> None:
+        for observer in self._observers:
+            method = getattr(observer, "exchange_changed", None)
+            if method is not None:
+                method(state)
+        self._notify()
+
+    def _exchange_message(self, generation: int, message: ExchangeMessage) -> None:
+        if generation != self._generation:
+            return
+        exchange = self.exchange
+        if exchange is None:
+            log.info("dropped a %s message: no exchange", message.TYPE)
+            return
+        self._background_task(exchange.handle(message))
+
+    def _screen_frame(self, frame: av.VideoFrame) -> None:
+        for observer in self._observers:
+            method = getattr(observer, "screen_frame", None)
+            if method is not None:
+                method(frame)
 
     # -- session content ---------------------------------------------------------
 
@@ -758,6 +1114,7 @@ class Kiosk:
             c.Phase.QUEUEING: "kiosk ready: waiting in the queue for an adviser",
             c.Phase.OFFERING: "adviser accepted: connecting the call",
             c.Phase.IN_CALL: "in call",
+            c.Phase.RECONNECTING: "reconnecting the call: the session stays as it is",
             c.Phase.DISCONNECTED: "not connected to the hub",
         }
         if phase is c.Phase.QUEUEING and self._custody is not None and not self._custody.ready:

@@ -162,17 +162,21 @@ class MediaProbe:
     """Watches received tracks and keeps numbers that prove media arrived.
 
     ``on_video`` is called with every decoded video frame (tests read the capture clock from
-    it); keep it cheap, it runs on the event loop.
+    it); keep it cheap, it runs on the event loop. Frames of the adviser's screen (the second,
+    receive-only video of docs/exchange.md) go to ``on_screen`` instead and are counted apart.
     """
 
     def __init__(
         self,
         *,
         on_video: Callable[[av.VideoFrame], None] | None = None,
+        on_screen: Callable[[av.VideoFrame], None] | None = None,
         audio_sink: Callable[[av.AudioFrame], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._on_video = on_video
+        self._on_screen = on_screen
+        self.screen_frames = 0
         self._audio_sink = audio_sink  # the speaker: the customer hears the adviser
         self._clock = clock
         self._tasks: list[asyncio.Task[None]] = []
@@ -192,6 +196,20 @@ class MediaProbe:
         """Start consuming ``track`` (video or audio) until it ends or ``stop()``."""
         consume = self._consume_video if track.kind == "video" else self._consume_audio
         self._tasks.append(asyncio.create_task(consume(track), name=f"probe-{track.kind}"))
+
+    def watch_screen(self, track: MediaStreamTrack) -> None:
+        """Start consuming the adviser's screen track until it ends or ``stop()``."""
+        self._tasks.append(asyncio.create_task(self._consume_screen(track), name="probe-screen"))
+
+    async def _consume_screen(self, track: MediaStreamTrack) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await track.recv()
+                if not isinstance(frame, av.VideoFrame):
+                    continue
+                self.screen_frames += 1
+                if self._on_screen is not None:
+                    self._on_screen(frame)
 
     async def _consume_video(self, track: MediaStreamTrack) -> None:
         with contextlib.suppress(MediaStreamError):

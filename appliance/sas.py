@@ -215,3 +215,105 @@ def verify_kiosk(
         revealed_fingerprint,
         adviser_fingerprint,
     )
+
+
+# -- staying verified across peer connections (docs/reconnection.md) ----------------------
+
+RESUME_DOMAIN = "branch-kiosk resume v1"
+CONTINUITY_BYTES = 32
+Role = str  # "kiosk" or "adviser": the sender of a resume proof
+
+
+class ProofMismatch(VerificationError):
+    """A resume proof whose MAC does not check out: not the end we verified before."""
+
+    code = "proof_mismatch"
+
+
+class NoContinuity(VerificationError):
+    """A resume proof or continuity secret arrived where none belongs."""
+
+    code = "no_continuity"
+
+
+def new_continuity_secret() -> bytes:
+    """The session's continuity secret: 32 random bytes, sent once inside DTLS."""
+    return secrets.token_bytes(CONTINUITY_BYTES)
+
+
+def continuity_secret(hex_secret: str) -> bytes:
+    """Parse the hex ``secret`` of a ``continuity`` message (64 lower-case hex digits)."""
+    if not re.fullmatch(r"[0-9a-f]{64}", hex_secret):
+        raise NoContinuity("the continuity secret must be 64 lower-case hex digits")
+    return bytes.fromhex(hex_secret)
+
+
+def resume_mac(
+    secret: bytes,
+    *,
+    role: Role,
+    consultation_id: str,
+    own_fingerprint: str,
+    peer_fingerprint: str,
+) -> str:
+    """The ``mac`` of a ``resume_proof``, as 64 lower-case hex digits.
+
+    Byte layout (the console's JavaScript computes exactly the same)::
+
+        key     = secret                      (the 32 raw bytes, not the hex)
+        message = b"branch-kiosk resume v1" 0x00
+                  role                    0x00   (UTF-8: "kiosk" or "adviser", the sender's)
+                  consultation_id         0x00   (UTF-8, as in signalling)
+                  own fingerprint         0x00   (the sender's, SDP form:
+                                                  "sha-256 AB:CD:..." upper-case hex)
+                  peer fingerprint               (the receiver's, as the sender's stack
+                                                  negotiated it, same form; no trailing 0x00)
+        mac     = HMAC-SHA256(key, message).hexdigest()
+
+    The parts never contain 0x00 (fixed role names, ids and fingerprints of restricted
+    alphabets), so the single separator byte is unambiguous.
+    """
+    if role not in ("kiosk", "adviser"):
+        raise ValueError("role must be kiosk or adviser")
+    if len(secret) != CONTINUITY_BYTES:
+        raise NoContinuity("the continuity secret must be 32 bytes")
+    parts = (
+        RESUME_DOMAIN,
+        role,
+        consultation_id,
+        check_fingerprint(own_fingerprint),
+        check_fingerprint(peer_fingerprint),
+    )
+    if any("\x00" in part for part in parts):
+        raise ValueError("no part of a resume proof may contain a NUL byte")
+    message = b"\x00".join(part.encode() for part in parts)
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+
+
+def verify_resume_proof(
+    secret: bytes,
+    *,
+    role: Role,
+    consultation_id: str,
+    revealed_fingerprint: str,
+    negotiated_fingerprint: str,
+    own_fingerprint: str,
+    mac: str,
+) -> None:
+    """Check a peer's ``resume_proof`` (``role`` is the peer's): raise unless it is genuine.
+
+    The revealed fingerprint must be the one our stack negotiated for the peer, and the MAC,
+    computed as the peer would (its fingerprint first, ours second), must match.
+    """
+    check_fingerprint(revealed_fingerprint)
+    if not hmac.compare_digest(revealed_fingerprint, check_fingerprint(negotiated_fingerprint)):
+        raise FingerprintMismatch("the resume proof's fingerprint is not the negotiated one")
+    expected = resume_mac(
+        secret,
+        role=role,
+        consultation_id=consultation_id,
+        own_fingerprint=revealed_fingerprint,
+        peer_fingerprint=own_fingerprint,
+    )
+    if not hmac.compare_digest(expected, mac):
+        raise ProofMismatch("the resume proof's MAC does not match")

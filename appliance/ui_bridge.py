@@ -7,8 +7,14 @@ kmsdrm has no other choice); the asyncio loop that runs hub client and call live
 - ``current_view()``: an immutable ``KioskView`` the loop publishes by swapping one reference
   (atomic under the GIL); the UI reads it once per frame;
 - ``report(intent)``: the UI posts intents with ``loop.call_soon_threadsafe``; never waits;
-- the latest remote video frame: the loop stores a reference to the decoded ``av.VideoFrame``;
-  the UI thread converts it to RGB (libswscale, outside the loop) only when it draws it.
+- the latest remote video frame (and the adviser's shared screen): the loop stores a
+  reference to the decoded ``av.VideoFrame``; the UI thread converts it to RGB (libswscale,
+  outside the loop) only when it draws it.
+
+The exchange (scan and photo requests, pushed documents, transfers, screen share) arrives as
+``ExchangeState`` snapshots (``exchange_changed``) and becomes journey events; the customer's
+answers go to ``kiosk.exchange`` (``CustomerDecisions``). A pushed document is read from the
+session vault on the loop and rendered to pages in a worker thread.
 
 So the loop never waits for a frame to be drawn, and the UI never waits for the network.
 """
@@ -31,9 +37,18 @@ import av
 from appliance import consultation as c
 from appliance import journey as j
 from appliance.call import CallError
+from appliance.exchange_state import (
+    CustomerDecisions,
+    ExchangeState,
+    Preview,
+    ReceivedDocument,
+    RequestView,
+)
 from appliance.kiosk import Kiosk
 from appliance.ui_settings import UiSettings
+from appliance.vault import VaultError
 from kiosk_ui import viewmodels as v
+from kiosk_ui.documents import DocumentError, render_document
 from protocol.errors import ProtocolError
 
 if TYPE_CHECKING:
@@ -44,7 +59,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TICK_S = 0.25
-_BOUND = (c.Phase.OFFERING, c.Phase.CONNECTING, c.Phase.IN_CALL)
+# Phases of a consultation with an adviser; in ``reconnecting`` a dropped call heals with
+# the same adviser (docs/reconnection.md), so the call screen stays.
+_BOUND = (c.Phase.OFFERING, c.Phase.CONNECTING, c.Phase.IN_CALL, c.Phase.RECONNECTING)
+_MOVING = ("sealing", "uploading", "downloading")  # transfer phases shown as on their way
 _TRIGGERS: dict[str, WipeTrigger] = {
     "hangup": "hangup",
     "inactivity": "inactivity",
@@ -81,6 +99,13 @@ class UiBridge:
         self._converted: v.VideoFrame | None = None
         self._self_source: object = None  # the local frame last converted for the self view
         self._self_converted: v.VideoFrame | None = None
+        self._self_seq = 0
+        self._screen: av.VideoFrame | None = None  # the adviser's shared screen, latest frame
+        self._screen_seq = 0
+        self._screen_converted: v.VideoFrame | None = None
+        self._sharing = False
+        self._documents_seen: set[str] = set()
+        self._previews: dict[int, tuple[Preview, v.Picture]] = {}
         self._convert_lock = threading.Lock()
         self.actions: list[j.Action] = []  # every action carried out (for tests; no content)
         kiosk.add_observer(self)
@@ -111,6 +136,17 @@ class UiBridge:
                 self._converted = v.VideoFrame(frame.width, frame.height, rgb.tobytes(), seq)
             return self._converted
 
+    def screen_video(self) -> v.VideoFrame | None:
+        """The adviser's shared screen as RGB, converted here (the caller's thread)."""
+        frame, seq = self._screen, self._screen_seq
+        if frame is None or not self._sharing:
+            return None
+        with self._convert_lock:
+            if self._screen_converted is None or self._screen_converted.seq != seq:
+                rgb = frame.to_ndarray(format="rgb24")
+                self._screen_converted = v.VideoFrame(frame.width, frame.height, rgb.tobytes(), seq)
+            return self._screen_converted
+
     def self_view(self) -> v.VideoFrame | None:
         """The customer's own camera picture (what the call sends), as RGB; converted here."""
         frame = self.kiosk.latest_local_frame
@@ -120,7 +156,10 @@ class UiBridge:
             if self._self_converted is None or self._self_source is not frame:
                 rgb = frame.to_ndarray(format="rgb24")
                 self._self_source = frame
-                self._self_converted = v.VideoFrame(frame.width, frame.height, rgb.tobytes(), 0)
+                self._self_seq += 1  # a new sequence number: the painter scales it again
+                self._self_converted = v.VideoFrame(
+                    frame.width, frame.height, rgb.tobytes(), self._self_seq
+                )
             return self._self_converted
 
     def ink(self) -> v.Ink:
@@ -167,9 +206,25 @@ class UiBridge:
                 self.kiosk.set_muted(muted)
             case j.SetCamera(off=off):
                 self.kiosk.set_camera_off(off)
+            case j.RequestDecision(request_id=request_id, choice=choice):
+                self._decide(request_id, choice)
             case _:
-                # Photo and signature decisions reach devices with the in-call issue.
+                # Signature decisions reach the tablet with their own issue.
                 log.debug("UI action %s has no backend yet", type(action).__name__)
+
+    def _decide(self, request_id: str, choice: v.Choice) -> None:
+        """Hand the customer's answer to the exchange (``CustomerDecisions``)."""
+        exchange: CustomerDecisions | None = self.kiosk.exchange
+        if exchange is None:
+            log.info("request decision %s dropped: no exchange (no consultation)", choice)
+            return
+        decide = {
+            "start": exchange.start,
+            "confirm": exchange.confirm,
+            "retake": exchange.retake,
+            "decline": exchange.decline,
+        }[choice]
+        decide(request_id)
 
     def _post(self, event: j.Event) -> None:
         if self._loop is not None:
@@ -193,8 +248,11 @@ class UiBridge:
                 events.append(j.AdviserAccepted())
             elif after is c.Phase.IN_CALL:
                 events.append(j.CallConnected())
+            elif after is c.Phase.RECONNECTING:
+                events.append(j.CallInterrupted())  # the last picture stays, with a notice
             if before in _BOUND and after not in _BOUND:
                 events.append(j.CallEnded(unverified=self.kiosk.last_call_unverified))
+                self._forget_call()
         code = self.kiosk.verification_code
         if code is not None and code != self._code and after in _BOUND:
             events.append(j.CallVerified(code))
@@ -210,6 +268,92 @@ class UiBridge:
         """Keep a reference to the adviser's latest frame (converted when drawn)."""
         self._frame = frame
         self._frame_seq += 1
+
+    def screen_frame(self, frame: av.VideoFrame) -> None:
+        """Keep a reference to the adviser's latest shared-screen frame (converted when drawn)."""
+        self._screen = frame
+        self._screen_seq += 1
+
+    def exchange_changed(self, state: ExchangeState | None) -> None:
+        """Show the exchange's new snapshot; pushed documents load. None: it closed."""
+        if state is None:
+            state = ExchangeState()
+        if not state.screen_share:
+            self._screen = None  # a later share must not start with this one's last frame
+        self._sharing = state.screen_share
+        request = None if state.request is None else self._request_panel(state.request)
+        transfers = tuple(
+            v.TransferView(t.direction, t.done_bytes / t.size if t.size > 0 else 0.0)
+            for t in state.transfers
+            if t.phase in _MOVING
+        )
+        self.handle(j.ExchangeUpdate(request, transfers, state.screen_share))
+        for document in state.documents:
+            if document.id not in self._documents_seen:
+                self._documents_seen.add(document.id)
+                self._load_document(document)
+
+    def _request_panel(self, request: RequestView) -> v.RequestPanel:
+        # The same Preview object keeps the same Picture, so the painter scales it once.
+        pictures: list[v.Picture] = []
+        kept: dict[int, tuple[Preview, v.Picture]] = {}
+        for preview in request.previews:
+            cached = kept.get(id(preview)) or self._previews.get(id(preview))
+            if cached is None or cached[0] is not preview:
+                cached = (preview, v.Picture(preview.width, preview.height, preview.rgb))
+            kept[id(preview)] = cached
+            pictures.append(cached[1])
+        self._previews = kept
+        return v.RequestPanel(
+            id=request.id,
+            kind=request.kind,
+            state=request.state,
+            progress=request.progress,
+            countdown=request.countdown,
+            previews=tuple(pictures),
+        )
+
+    def _load_document(self, document: ReceivedDocument) -> None:
+        """Read a pushed document from the vault (here, on the loop); render it off the loop."""
+        session = self.journey.state.session
+        try:
+            vault = self.kiosk.vault
+            artifact = next((a for a in vault.artifacts if a.ref == document.ref), None)
+            if artifact is None:
+                raise VaultError("no such artifact in this session's vault")
+            data = vault.read_bytes(artifact)
+        except (VaultError, RuntimeError) as exc:
+            log.warning("pushed document not readable from the vault (%s)", type(exc).__name__)
+            self._show_document(session, v.DocumentView(document.name, unreadable=True))
+            return
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            self._show_document(session, _rendered(document, data))
+            return
+
+        def rendered(done: asyncio.Future[v.DocumentView]) -> None:
+            if done.cancelled():
+                return
+            error = done.exception()
+            if error is not None:  # a renderer bug: the customer still learns of the document
+                log.error("pushed document render crashed (%s)", type(error).__name__)
+                self._show_document(session, v.DocumentView(document.name, unreadable=True))
+                return
+            self._show_document(session, done.result())
+
+        loop.run_in_executor(None, _rendered, document, data).add_done_callback(rendered)
+
+    def _show_document(self, session: int, document: v.DocumentView) -> None:
+        if self.journey.state.session == session:  # not for the next customer
+            self.handle(j.DocumentReceived(document))
+
+    def _forget_call(self) -> None:
+        """The consultation is over: drop its pictures and what the exchange showed."""
+        self._frame = None
+        self._screen = None
+        self._sharing = False
+        self._documents_seen.clear()
+        self._previews.clear()
 
     def chat_received(self, text: str) -> None:
         """Show the adviser's line."""
@@ -245,6 +389,16 @@ class UiBridge:
             self.handle(j.WipeFailed(problem))
         elif before is False:
             self.handle(j.ServiceRestored())
+
+
+def _rendered(document: ReceivedDocument, data: bytes) -> v.DocumentView:
+    """The document's pages (a worker thread runs this), or an unreadable marker."""
+    try:
+        pages = render_document(data, document.mime)
+    except DocumentError as exc:
+        log.warning("pushed document not shown: %s (%d bytes)", exc, len(data))
+        return v.DocumentView(document.name, unreadable=True)
+    return v.DocumentView(document.name, pages)
 
 
 # -- command line ------------------------------------------------------------------------

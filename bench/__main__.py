@@ -28,6 +28,18 @@ def _wipe(args: argparse.Namespace) -> Coroutine[Any, Any, dict[str, Any]]:
     return wipe.main()
 
 
+def _transfer(args: argparse.Namespace) -> Coroutine[Any, Any, dict[str, Any]]:
+    from bench import transfer
+
+    return transfer.main()
+
+
+def _reconnect(args: argparse.Namespace) -> Coroutine[Any, Any, dict[str, Any]]:
+    from bench import reconnect
+
+    return reconnect.main(outages=args.calls if args.calls_given else 5)
+
+
 async def _ui(args: argparse.Namespace) -> dict[str, Any]:
     from bench import ui
 
@@ -39,6 +51,8 @@ BENCHES: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, dict[str, 
     "pen": _pen,
     "wipe": _wipe,
     "ui": _ui,
+    "transfer": _transfer,
+    "reconnect": _reconnect,
 }
 
 
@@ -46,10 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("name", choices=sorted(BENCHES))
     parser.add_argument("--json", action="store_true", help="print only the JSON result line")
-    parser.add_argument("--calls", type=int, default=10, help="calls to run (call bench)")
+    parser.add_argument(
+        "--calls", type=int, default=10, help="calls (call) or outages (reconnect) to run"
+    )
     parser.add_argument("--seconds", type=float, help="seconds per call (call) or of pen input")
     args = parser.parse_args(argv)
     args.seconds_given = args.seconds is not None
+    args.calls_given = "--calls" in (argv if argv is not None else sys.argv)
     if args.seconds is None:
         args.seconds = 5.0
     result = asyncio.run(BENCHES[args.name](args))

@@ -3,14 +3,18 @@
 It commits to its DTLS fingerprint first (``sas_commit``, as the console does), answers the
 kiosk's offer, sends its own picture (our simulated camera) and a tone, reads back the kiosk's
 capture clock from every decoded frame, reveals its fingerprint and nonce on the data channel,
-checks the kiosk's reveal, and chats.
+checks the kiosk's reveal, and chats. Like the console it sends ``beat`` every second, keeps
+the kiosk's continuity secret, and on a later peer connection of the same consultation
+(``resume=``) proves itself with ``resume_proof`` and checks the kiosk's (docs/reconnection.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import av
 import numpy as np
@@ -80,11 +84,25 @@ def bars_match(frame: av.VideoFrame, tolerance: int = 40) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class AdviserResume:
+    """What a resumed adviser peer proves itself with: the consultation's continuity secret."""
+
+    consultation_id: str
+    secret: bytes
+
+
 class AdviserPeer:
     """The answering side of a call, with its own media and a chat log."""
 
     def __init__(
-        self, *, tone_hz: float = 660.0, configuration: RTCConfiguration | None = None
+        self,
+        *,
+        tone_hz: float = 660.0,
+        configuration: RTCConfiguration | None = None,
+        resume: AdviserResume | None = None,
+        beat_interval_s: float = 1.0,
+        share_screen: bool = False,
     ) -> None:
         self.camera = SimulatedCamera(320, 240, 15)
         self.microphone = SimulatedMicrophone(frequency=tone_hz, amplitude=0.3)
@@ -108,6 +126,20 @@ class AdviserPeer:
         self.verification: sas.Verified | None = None
         self.verification_error: str | None = None
         self._checked = asyncio.Event()
+        # Reconnection: the kiosk's secret (from ``continuity``), our resume, history, bye.
+        self.resume = resume
+        self.continuity: bytes | None = None
+        self._continuity_event = asyncio.Event()
+        self.history: list[channel.HistoryChat] = []
+        self._history_event = asyncio.Event()
+        self.bye_received = False
+        self.beats_in = 0
+        self.other_in: list[channel.ChannelMessage] = []
+        self._beat_interval_s = beat_interval_s
+        self._beat_task: asyncio.Task[None] | None = None
+        self._share_screen = share_screen
+        self.frozen = False
+        self._closed = False
         self.pc.on("track", self.probe.watch)
         self.pc.on("datachannel", self._datachannel)
 
@@ -131,8 +163,87 @@ class AdviserPeer:
     def _opened(self) -> None:
         self._channel_open.set()
         assert self.channel is not None
+        if self._beat_task is None:
+            self._beat_task = asyncio.get_running_loop().create_task(self._beat())
+        if self.resume is not None:
+            assert self.offer_fingerprint is not None
+            mac = sas.resume_mac(
+                self.resume.secret,
+                role="adviser",
+                consultation_id=self.resume.consultation_id,
+                own_fingerprint=self.fingerprint,
+                peer_fingerprint=self.offer_fingerprint,
+            )
+            self.channel.send(
+                channel.encode(channel.ResumeProof(fingerprint=self.fingerprint, mac=mac))
+            )
+            return
         reveal = channel.SasReveal(fingerprint=self.fingerprint, nonce=self.nonce)
         self.channel.send(channel.encode(reveal))
+
+    async def _beat(self) -> None:
+        while not self.frozen:
+            channel_ = self.channel
+            if channel_ is not None and channel_.readyState == "open":
+                with contextlib.suppress(Exception):
+                    channel_.send(channel.encode(channel.Beat(ts=int(time.time() * 1000))))
+            await asyncio.sleep(self._beat_interval_s)
+
+    def freeze(self) -> None:
+        """The media path dies: nothing more leaves or arrives (ICE checks still answer).
+
+        Stands in for a network that stops carrying the call's packets while signalling stays
+        up; the kiosk must notice by the silence of ``beat``, not by ICE.
+        """
+        self.frozen = True
+        transports: set[Any] = set()
+        if self.pc.sctp is not None:
+            transports.add(self.pc.sctp.transport.transport)
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.sender.transport is not None:
+                transports.add(transceiver.sender.transport.transport)
+        for ice in transports:
+
+            async def drop(_data: bytes) -> None:
+                return None
+
+            ice._send = drop  # noqa: SLF001 - the test peer cuts its own path
+            ice._connection.data_received = lambda _data, _component: None  # noqa: SLF001
+
+    def _kiosk_proved(self, proof: channel.ResumeProof) -> None:
+        try:
+            if self.resume is None:
+                raise sas.NoContinuity("a resume proof on a first connection")
+            if self.offer_fingerprint is None:
+                raise sas.VerificationError("a proof before the offer")
+            sas.verify_resume_proof(
+                self.resume.secret,
+                role="kiosk",
+                consultation_id=self.resume.consultation_id,
+                revealed_fingerprint=proof.fingerprint,
+                negotiated_fingerprint=self.offer_fingerprint,
+                own_fingerprint=self.fingerprint,
+                mac=proof.mac,
+            )
+            self.verification = sas.Verified("", proof.fingerprint, self.fingerprint)
+        except sas.VerificationError as exc:
+            self.verification_error = exc.code
+        self._checked.set()
+
+    async def wait_continuity(self, within: float) -> bytes:
+        """The kiosk's continuity secret (sent once, right after we were verified)."""
+        async with asyncio.timeout(within):
+            await self._continuity_event.wait()
+        assert self.continuity is not None
+        return self.continuity
+
+    async def wait_history(self, count: int, within: float) -> list[channel.HistoryChat]:
+        """Wait until ``count`` history lines arrived (after a resume)."""
+        async with asyncio.timeout(within):
+            while len(self.history) < count:
+                self._history_event.clear()
+                await self._history_event.wait()
+        return self.history
 
     def _kiosk_revealed(self, reveal: channel.SasReveal) -> None:
         try:
@@ -155,13 +266,35 @@ class AdviserPeer:
         return self.verification
 
     def _message(self, data: str | bytes) -> None:
+        if self.frozen:
+            return
         message = channel.decode(data)
         if isinstance(message, channel.SasReveal):
             self._kiosk_revealed(message)
             return
+        if isinstance(message, channel.ResumeProof):
+            self._kiosk_proved(message)
+            return
+        if isinstance(message, channel.Beat):
+            self.beats_in += 1
+            return
+        if isinstance(message, channel.Continuity):
+            self.continuity = bytes.fromhex(message.secret)
+            self._continuity_event.set()
+            return
+        if isinstance(message, channel.HistoryChat):
+            self.history.append(message)
+            self._history_event.set()
+            return
+        if isinstance(message, channel.Bye):
+            self.bye_received = True
+            return
         if isinstance(message, channel.Intake):
             self.intake = message
             self._intake_event.set()
+            return
+        if not isinstance(message, channel.Chat):
+            self.other_in.append(message)
             return
         self.chat_in.append(message)
         self._chat_event.set()
@@ -181,6 +314,9 @@ class AdviserPeer:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         self.pc.addTrack(CameraTrack(self.camera))
         self.pc.addTrack(MicrophoneTrack(self.microphone))
+        if self._share_screen:
+            # The kiosk's second, receive-only video: our "screen" (the same bars).
+            self.pc.addTrack(CameraTrack(self.camera))
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         sdp: str = self.pc.localDescription.sdp
         return sdp
@@ -200,14 +336,31 @@ class AdviserPeer:
             self._chat_event.clear()
             await self._chat_event.wait()
 
-    async def send_chat(self, text: str) -> None:
+    async def send_chat(self, text: str, chat_id: str = "adv1") -> None:
         """Send a chat line once the channel is open."""
         await self._channel_open.wait()
         assert self.channel is not None
-        self.channel.send(channel.encode(channel.Chat(id="adv1", text=text, ts=0)))
+        self.channel.send(channel.encode(channel.Chat(id=chat_id, text=text, ts=0)))
 
-    async def close(self) -> None:
-        """Close everything."""
+    def send(self, message: channel.ChannelMessage) -> None:
+        """Send any data-channel message (the channel must be open)."""
+        assert self.channel is not None
+        self.channel.send(channel.encode(message))
+
+    async def close(self, *, bye: bool = True) -> None:
+        """Close everything; ``bye`` first, as the console does when the adviser hangs up."""
+        if self._closed:
+            return
+        self._closed = True
+        if bye and not self.frozen and self.channel is not None:
+            if self.channel.readyState == "open":
+                self.channel.send(channel.encode(channel.Bye()))
+                await asyncio.sleep(0.05)  # let it leave before DTLS closes
+        self.frozen = True
+        if self._beat_task is not None:
+            self._beat_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._beat_task
         await self.probe.stop()
         await self.pc.close()
         await self.camera.stop()

@@ -21,7 +21,7 @@ SECRET = "my account number is 1234"
 class KioskSide:
     """A Call with simulated devices and recorders for its callbacks."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, dead_after_s: float = 3.0, beat_interval_s: float = 1.0) -> None:
         self.camera = SimulatedCamera()
         self.microphone = SimulatedMicrophone()
         self.chat: list[channel.Chat] = []
@@ -29,13 +29,28 @@ class KioskSide:
         self.states: list[str] = []
         self.channel_open = asyncio.Event()
         self.connected = asyncio.Event()
+        self.exchange: list[channel.ChannelMessage] = []
+        self.dead: list[tuple[str, float]] = []
+        self.dead_event = asyncio.Event()
+        self.bye = asyncio.Event()
+        self.verified = asyncio.Event()
         self.call = Call(
             video=CameraTrack(self.camera),
             audio=MicrophoneTrack(self.microphone),
             on_chat=self._chat,
             on_state=self._state,
             on_channel_open=self.channel_open.set,
+            on_exchange=self.exchange.append,
+            on_dead=self._dead,
+            on_bye=self.bye.set,
+            on_verified=lambda _code: self.verified.set(),
+            dead_after_s=dead_after_s,
+            beat_interval_s=beat_interval_s,
         )
+
+    def _dead(self, cause: str, silence_ms: float) -> None:
+        self.dead.append((cause, silence_ms))
+        self.dead_event.set()
 
     def _chat(self, message: channel.Chat) -> None:
         self.chat.append(message)
@@ -185,3 +200,59 @@ async def test_a_flood_of_candidates_is_refused() -> None:
             await kiosk.call.add_remote_candidate(ok, "0", 0)
     finally:
         await kiosk.close()
+
+
+async def connect(kiosk: KioskSide, adviser: AdviserPeer) -> None:
+    """Offer, answer (candidates included) and wait for the open data channel."""
+    await kiosk.start()
+    await kiosk.call.accept_answer(await adviser.answer(kiosk.call.offer_sdp))
+    async with asyncio.timeout(10):
+        await kiosk.channel_open.wait()
+
+
+@pytest.mark.usefixtures("loopback_only_netns")
+async def test_exchange_messages_wait_for_verification_and_bye_is_no_dead_path() -> None:
+    kiosk = KioskSide(dead_after_s=0.6, beat_interval_s=0.2)
+    adviser = AdviserPeer(beat_interval_s=0.2)
+    try:
+        await connect(kiosk, adviser)  # no commitment held: the adviser stays unverified
+        adviser.send(channel.ScreenShare(active=True))
+        await adviser.send_chat("sync")
+        async with asyncio.timeout(5):
+            await kiosk.chat_queue.get()
+        assert kiosk.exchange == []  # never before the adviser is verified
+        # A deliberate end: bye, and the closing connection is not reported as a dead path.
+        await adviser.close()
+        async with asyncio.timeout(5):
+            await kiosk.bye.wait()
+        await asyncio.sleep(1.0)  # longer than dead_after_s: a dead path would show by now
+        assert kiosk.call.bye_received and kiosk.dead == []
+    finally:
+        await kiosk.close()
+        await adviser.close()
+
+
+@pytest.mark.usefixtures("loopback_only_netns")
+async def test_verified_exchange_messages_pass_and_silence_is_a_dead_path() -> None:
+    kiosk = KioskSide(dead_after_s=0.6, beat_interval_s=0.2)
+    adviser = AdviserPeer(beat_interval_s=0.2)
+    try:
+        kiosk.call.hold_commitment(adviser.commitment)
+        await connect(kiosk, adviser)
+        async with asyncio.timeout(5):
+            await kiosk.verified.wait()
+        adviser.send(channel.ScreenShare(active=True))
+        await adviser.send_chat("sync")
+        async with asyncio.timeout(5):
+            await kiosk.chat_queue.get()
+        assert kiosk.exchange == [channel.ScreenShare(active=True)]
+        assert adviser.beats_in > 0  # the kiosk beats too
+        adviser.freeze()
+        async with asyncio.timeout(10):
+            await kiosk.dead_event.wait()
+        ((cause, silence_ms),) = kiosk.dead
+        assert cause == "silence" and silence_ms >= 600
+        assert kiosk.call.dead
+    finally:
+        await kiosk.close()
+        await adviser.close(bye=False)

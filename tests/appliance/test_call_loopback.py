@@ -40,13 +40,13 @@ def free_port() -> int:
 
 
 async def next_of(peer: SignallingPeer, kind: type[M]) -> M:
-    """The next message of ``kind``, skipping queue updates and heartbeats on the way."""
+    """The next message of ``kind``, skipping queue updates, heartbeats, resume grants."""
     async with asyncio.timeout(10):
         while True:
             message = await peer.receive()
             if isinstance(message, kind):
                 return message
-            if not isinstance(message, messages.Queue | messages.Heartbeat):
+            if not isinstance(message, messages.Queue | messages.Heartbeat | messages.ResumeGrant):
                 raise AssertionError(f"expected {kind.__name__}, got {message!r}")
 
 

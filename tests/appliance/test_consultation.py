@@ -56,7 +56,10 @@ def test_happy_path() -> None:
     assert m.handle(c.CandidateReceived(CID, "cand", "0", 0)) == [c.AddCandidate("cand", "0", 0)]
     assert m.handle(c.CallConnected()) == []
     assert phase(m) is Phase.IN_CALL
-    assert m.handle(c.EndedByPeer(CID, "hangup")) == [c.CallFinished(CID, "hangup"), c.CloseCall()]
+    assert m.handle(c.EndedByPeer(CID, "hangup")) == [
+        c.CallFinished(CID, "hangup"),
+        c.CloseCall(bye=True),
+    ]
     assert phase(m) is Phase.ENDING
     assert m.handle(c.CallClosed()) == [c.SendQueueRequest(), c.PrepareCall()]
     assert phase(m) is Phase.QUEUEING
@@ -103,7 +106,11 @@ def test_call_failure_ends_with_reason_and_requeues() -> None:
     m = Consultation()
     run(m, c.Welcomed(), c.Accepted(CID, "Ann"), COMMITTED, c.AnswerReceived(CID, "sdp"))
     actions = run(m, c.CallFailed())
-    assert actions[:3] == [c.CallFinished(CID, "failed"), c.SendEnd(CID, "failed"), c.CloseCall()]
+    assert actions[:3] == [
+        c.CallFinished(CID, "failed"),
+        c.SendEnd(CID, "failed"),
+        c.CloseCall(bye=True),
+    ]
     assert actions[3:] == [c.SendQueueRequest(), c.PrepareCall()]
     assert phase(m) is Phase.QUEUEING
 
@@ -122,7 +129,7 @@ def test_customer_hangs_up() -> None:
     assert actions == [
         c.CallFinished(CID, "customer_left"),
         c.SendEnd(CID, "customer_left"),
-        c.CloseCall(),
+        c.CloseCall(bye=True),
     ]
 
 
@@ -170,7 +177,7 @@ def test_shutdown_ends_politely() -> None:
     assert m.handle(c.Shutdown()) == [
         c.SendEnd(CID, "customer_left"),
         c.CallFinished(CID, "customer_left"),
-        c.CloseCall(),
+        c.CloseCall(bye=True),
     ]
     assert phase(m) is Phase.STOPPED
     assert m.handle(c.Welcomed()) == []
@@ -196,6 +203,16 @@ events = st.one_of(
     st.just(c.CallClosed()),
     st.just(c.HangUp()),
     st.just(c.Shutdown()),
+    st.builds(c.AdviserVerified, st.sampled_from([CID, OTHER])),
+    st.builds(c.ResumeGranted, st.sampled_from([CID, OTHER])),
+    st.just(c.VerificationFailed()),
+    st.builds(c.DeadPath, st.sampled_from(["silence", "connection_failed"])),
+    st.builds(c.PeerAway, st.sampled_from([CID, OTHER])),
+    st.builds(c.PeerBack, st.sampled_from([CID, OTHER])),
+    st.builds(c.ResumeAccepted, st.sampled_from([CID, OTHER]), st.booleans()),
+    st.just(c.ResumeRefused()),
+    st.builds(c.GraceExpired, st.sampled_from([CID, OTHER])),
+    st.builds(c.ByeReceived, st.sampled_from([CID, OTHER])),
 )
 
 
@@ -226,6 +243,10 @@ class ShellModel:
             case c.CallFinished(consultation_id=cid):
                 assert self.in_progress == cid
                 self.in_progress = None
+            case c.ReconnectStarted(consultation_id=cid) | c.Reconnected(consultation_id=cid):
+                assert self.in_progress == cid
+            case c.SendResume(consultation_id=cid):
+                assert self.in_progress == cid
             case _:
                 pass
         return []
@@ -256,6 +277,163 @@ def test_random_sequences_keep_the_invariants(seq: list[c.Event], prompt_shell: 
             assert s.consultation_id is None
             assert not shell.offer_sent
             assert shell.in_progress is None
-        if s.phase in (Phase.OFFERING, Phase.CONNECTING, Phase.IN_CALL):
+        if s.phase in (Phase.OFFERING, Phase.CONNECTING, Phase.IN_CALL, Phase.RECONNECTING):
             assert s.consultation_id is not None
             assert shell.in_progress == s.consultation_id
+        if s.phase is Phase.RECONNECTING:
+            assert s.verified  # an unverified consultation is never resumed
+            assert s.commitment is None  # the first call's commitment is never used again
+
+
+# -- reconnection (docs/reconnection.md) -------------------------------------------------
+
+
+def verified_call(*, token: bool = True) -> Consultation:
+    """A machine in a verified call (with a resume token unless told otherwise)."""
+    m = Consultation()
+    run(m, c.Welcomed(), c.Accepted(CID, "Ann"), COMMITTED, c.AnswerReceived(CID, "sdp"))
+    run(m, c.CallConnected(), c.AdviserVerified(CID))
+    if token:
+        run(m, c.ResumeGranted(CID))
+    assert phase(m) is Phase.IN_CALL
+    return m
+
+
+def test_dead_path_with_the_hub_up_offers_again_at_once_without_a_commitment() -> None:
+    m = verified_call()
+    actions = m.handle(c.DeadPath("silence"))
+    assert actions == [
+        c.ReconnectStarted(CID, "silence"),
+        c.CloseCall(),  # no bye: the adviser must not take it as the end
+        c.PrepareCall(resume=True),
+    ]
+    assert phase(m) is Phase.RECONNECTING
+    assert m.handle(c.CallPrepared()) == [c.SendOffer(CID, None)]
+    assert m.handle(c.AnswerReceived(CID, "sdp2")) == [c.ApplyAnswer("sdp2")]
+    assert m.handle(c.AnswerReceived(CID, "sdp3")) == []  # one answer per call
+    assert m.handle(c.CandidateReceived(CID, "c", None, 0)) == [c.AddCandidate("c", None, 0)]
+    assert m.handle(c.CallConnected()) == [c.Reconnected(CID)]
+    assert phase(m) is Phase.IN_CALL
+    assert m.state.consultation_id == CID
+
+
+def test_hub_lost_reconnects_with_the_token_and_offers_when_resumed() -> None:
+    m = verified_call()
+    assert m.handle(c.HubLost()) == [c.ReconnectStarted(CID, "hub_lost"), c.CloseCall()]
+    assert phase(m) is Phase.RECONNECTING
+    assert m.handle(c.CallFailed()) == []  # nothing to retry while the hub is away
+    assert m.handle(c.Welcomed()) == [c.SendResume(CID)]  # and no queue_request
+    assert m.handle(c.ResumeAccepted(CID, peer_present=False)) == []
+    assert m.handle(c.PeerBack(CID)) == [c.PrepareCall(resume=True)]
+    assert m.handle(c.CallPrepared()) == [c.SendOffer(CID, None)]
+
+
+def test_resumed_with_the_adviser_present_offers_at_once() -> None:
+    m = verified_call()
+    run(m, c.HubLost(), c.Welcomed())
+    assert m.handle(c.ResumeAccepted(CID, peer_present=True)) == [c.PrepareCall(resume=True)]
+
+
+def test_hub_lost_without_a_token_or_unverified_ends_as_before() -> None:
+    m = verified_call(token=False)
+    assert m.handle(c.HubLost()) == [c.CallFinished(CID, "peer_gone"), c.CloseCall()]
+    assert phase(m) is Phase.DISCONNECTED
+    m = Consultation()
+    run(m, c.Welcomed(), c.Accepted(CID, "Ann"), COMMITTED, c.ResumeGranted(CID))
+    assert m.handle(c.HubLost()) == [c.CallFinished(CID, "peer_gone"), c.CloseCall()]
+
+
+def test_an_unverified_call_is_never_resumed() -> None:
+    m = Consultation()
+    run(m, c.Welcomed(), c.Accepted(CID, "Ann"), COMMITTED, c.AnswerReceived(CID, "sdp"))
+    run(m, c.CallConnected(), c.ResumeGranted(CID))
+    actions = m.handle(c.DeadPath("silence"))
+    assert actions[:2] == [c.CallFinished(CID, "failed"), c.SendEnd(CID, "failed")]
+    m = Consultation()
+    run(m, c.Welcomed(), c.Accepted(CID, "Ann"), COMMITTED)
+    actions = m.handle(c.PeerAway(CID))
+    assert actions[:2] == [c.CallFinished(CID, "peer_gone"), c.SendEnd(CID, "peer_gone")]
+
+
+def test_peer_away_waits_for_peer_back_and_drops_an_offer_made_meanwhile() -> None:
+    m = verified_call()
+    assert m.handle(c.PeerAway(CID)) == [c.ReconnectStarted(CID, "peer_away"), c.CloseCall()]
+    assert m.handle(c.DeadPath("silence")) == []  # nobody to offer to
+    assert m.handle(c.PeerBack(CID)) == [c.PrepareCall(resume=True)]
+    run(m, c.CallPrepared())
+    assert m.handle(c.PeerBack(CID)) == [c.CloseCall(), c.PrepareCall(resume=True)]
+
+
+def test_a_new_call_that_dies_too_is_retried_while_grace_lasts() -> None:
+    m = verified_call()
+    run(m, c.DeadPath("silence"))
+    assert m.state.call is c.CallSlot.ACTIVE
+    assert m.handle(c.DeadPath("connection_failed")) == [
+        c.CloseCall(),
+        c.PrepareCall(resume=True),
+    ]
+
+
+def test_grace_expiry_ends_and_wipes_as_peer_gone() -> None:
+    m = verified_call()
+    run(m, c.DeadPath("silence"))
+    assert m.handle(c.GraceExpired(OTHER)) == []
+    actions = m.handle(c.GraceExpired(CID))
+    assert actions == [
+        c.CallFinished(CID, "peer_gone"),
+        c.SendEnd(CID, "peer_gone"),
+        c.CloseCall(bye=True),
+    ]
+    assert phase(m) is Phase.ENDING
+
+
+def test_grace_expiry_while_the_hub_is_down_waits_disconnected() -> None:
+    m = verified_call()
+    run(m, c.HubLost())
+    assert m.handle(c.GraceExpired(CID)) == [c.CallFinished(CID, "peer_gone")]
+    assert phase(m) is Phase.DISCONNECTED
+    assert m.handle(c.Welcomed())[0] == c.SendQueueRequest()  # a new session, a new customer
+
+
+def test_refused_resume_and_ended_end_the_session() -> None:
+    m = verified_call()
+    run(m, c.HubLost(), c.Welcomed())
+    assert m.handle(c.ResumeRefused())[0] == c.CallFinished(CID, "peer_gone")
+    assert phase(m) is Phase.ENDING
+    m = verified_call()
+    run(m, c.DeadPath("silence"))
+    assert m.handle(c.EndedByPeer(CID, "hangup"))[0] == c.CallFinished(CID, "hangup")
+
+
+def test_a_wrong_resume_proof_ends_with_failed() -> None:
+    m = verified_call()
+    run(m, c.DeadPath("silence"), c.AnswerReceived(CID, "sdp2"))
+    actions = m.handle(c.VerificationFailed())
+    assert actions == [
+        c.CallFinished(CID, "failed"),
+        c.SendEnd(CID, "failed"),
+        c.CloseCall(bye=True),
+    ]
+
+
+def test_hang_up_and_shutdown_while_reconnecting() -> None:
+    m = verified_call()
+    run(m, c.DeadPath("silence"))
+    assert m.handle(c.HangUp())[:2] == [
+        c.CallFinished(CID, "customer_left"),
+        c.SendEnd(CID, "customer_left"),
+    ]
+    m = verified_call()
+    run(m, c.HubLost())
+    assert m.handle(c.Shutdown()) == [c.CallFinished(CID, "customer_left")]
+    assert phase(m) is Phase.STOPPED
+
+
+def test_bye_ends_the_consultation_and_tells_the_hub() -> None:
+    m = verified_call()
+    assert m.handle(c.ByeReceived(OTHER)) == []
+    assert m.handle(c.ByeReceived(CID)) == [
+        c.CallFinished(CID, "hangup"),
+        c.SendEnd(CID, "hangup"),
+        c.CloseCall(bye=True),
+    ]

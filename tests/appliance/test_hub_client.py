@@ -278,3 +278,27 @@ async def test_unreachable_hub_keeps_retrying_without_raising() -> None:
         await asyncio.sleep(0.4)
         assert not task.done()
     assert recorder.events == []
+
+
+async def test_fast_reconnect_cuts_a_long_backoff_short_while_a_call_heals(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    async with running_hub(tmp_path, port=port) as hub:
+        token = hub.add_device("kiosk-1")
+    # A backoff far longer than the hang guard below: only the fast mode can beat it.
+    client = HubClient(
+        f"ws://127.0.0.1:{port}/ws/kiosk", token, backoff=Backoff(60.0, 120.0, random.Random(1))
+    )
+    recorder = Recorder()
+    assert not client.fast_reconnect
+    async with client_running(client, recorder):
+        await asyncio.sleep(0.2)  # the first attempt failed: a 30..60 s pause has begun
+        async with running_hub(tmp_path, port=port):
+            client.fast_reconnect = True  # a call is reconnecting
+            await recorder.wait(HubUp)
+        await recorder.wait(HubDown)
+        async with running_hub(tmp_path, port=port):
+            await recorder.wait(HubUp, 2)  # and every later pause is capped too
+        client.fast_reconnect = False
+        assert not client.fast_reconnect

@@ -215,9 +215,10 @@ def test_call_features() -> None:
     document = jr.view(1).call.document
     assert document is not None and document.page == 1
     jr.handle(v.CloseDocument(), 1)
-    jr.handle(j.PhotoUpdate(v.PhotoView(preview=pages[0])), 1)
-    assert jr.handle(v.RetakePhoto(), 1) == [j.PhotoDecision(False)]
-    assert jr.handle(v.KeepPhoto(), 1) == [j.PhotoDecision(True)]
+    jr.handle(j.ExchangeUpdate(v.RequestPanel("r1", "photo", "confirming", previews=pages[:1])), 1)
+    assert jr.handle(v.DecideRequest("r1", "retake"), 1) == [j.RequestDecision("r1", "retake")]
+    jr.handle(j.ExchangeUpdate(v.RequestPanel("r1", "photo", "confirming", previews=pages[1:])), 1)
+    assert jr.handle(v.DecideRequest("r1", "confirm"), 1) == [j.RequestDecision("r1", "confirm")]
     jr.handle(j.SignatureRequested(None, "t"), 1)
     assert jr.handle(v.ConfirmSignature(), 1) == []  # no ink yet
     jr.handle(j.InkChanged(True), 1)

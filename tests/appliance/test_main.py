@@ -41,7 +41,7 @@ def test_real_devices_come_from_the_config(tmp_path: Path) -> None:
         "[devices.speaker]\n"
         'backend = "simulated"\n'
     )
-    camera, microphone, speaker = build_devices(load_config(config_file))
+    camera, microphone, speaker, _scanner = build_devices(load_config(config_file))
     assert type(camera).__name__ == "PyAVCamera"
     assert type(microphone).__name__ == "PyAVMicrophone"
     assert type(speaker).__name__ == "SimulatedSpeaker"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from pathlib import Path
 
@@ -192,3 +193,91 @@ def test_sdp_fingerprint_never_raises_anything_but_verification_errors(text: str
         sas.sdp_fingerprint(text)
     except sas.VerificationError:
         pass
+
+
+# -- resume proofs (docs/reconnection.md) ---------------------------------------------------
+
+SECRET = bytes(range(32))
+CID = "consult-0001"
+
+
+def test_resume_mac_byte_layout_is_pinned() -> None:
+    message = b"\x00".join(
+        [b"branch-kiosk resume v1", b"kiosk", CID.encode(), FP_K.encode(), FP_A.encode()]
+    )
+    expected = hmac.new(SECRET, message, hashlib.sha256).hexdigest()
+    mac = sas.resume_mac(
+        SECRET, role="kiosk", consultation_id=CID, own_fingerprint=FP_K, peer_fingerprint=FP_A
+    )
+    assert mac == expected
+    # A fixed vector for the console's JavaScript to match (secret = bytes 0..31).
+    assert mac == "e048e2c2ddbab1f8df3eb078ebed4d56207c7561a308136ae89abc63f076ab0a"
+
+
+def test_resume_proof_checks_role_secret_fingerprints_and_consultation() -> None:
+    mac = sas.resume_mac(
+        SECRET, role="adviser", consultation_id=CID, own_fingerprint=FP_A, peer_fingerprint=FP_K
+    )
+    good = {
+        "role": "adviser",
+        "consultation_id": CID,
+        "revealed_fingerprint": FP_A,
+        "negotiated_fingerprint": FP_A,
+        "own_fingerprint": FP_K,
+        "mac": mac,
+    }
+    sas.verify_resume_proof(SECRET, **good)  # type: ignore[arg-type]
+    wrong: list[tuple[dict[str, str], type[sas.VerificationError]]] = [
+        ({"role": "kiosk"}, sas.ProofMismatch),  # a kiosk's proof reflected back
+        ({"consultation_id": "consult-0002"}, sas.ProofMismatch),
+        ({"negotiated_fingerprint": FP_K}, sas.FingerprintMismatch),  # a hub's own cert
+        ({"revealed_fingerprint": FP_K, "negotiated_fingerprint": FP_K}, sas.ProofMismatch),
+        ({"own_fingerprint": FP_A}, sas.ProofMismatch),
+        ({"mac": "00" * 32}, sas.ProofMismatch),
+        ({"revealed_fingerprint": "sha-256 nope"}, sas.BadFingerprint),
+    ]
+    for change, error in wrong:
+        with pytest.raises(error):
+            sas.verify_resume_proof(SECRET, **{**good, **change})  # type: ignore[arg-type]
+    with pytest.raises(sas.ProofMismatch):
+        sas.verify_resume_proof(bytes(32), **good)  # type: ignore[arg-type]
+
+
+def test_resume_mac_refuses_bad_inputs() -> None:
+    with pytest.raises(sas.NoContinuity):
+        sas.resume_mac(
+            b"short", role="kiosk", consultation_id=CID, own_fingerprint=FP_K, peer_fingerprint=FP_A
+        )
+    with pytest.raises(ValueError):
+        sas.resume_mac(
+            SECRET, role="hub", consultation_id=CID, own_fingerprint=FP_K, peer_fingerprint=FP_A
+        )
+    with pytest.raises(ValueError):
+        sas.resume_mac(
+            SECRET,
+            role="kiosk",
+            consultation_id="a\x00b",
+            own_fingerprint=FP_K,
+            peer_fingerprint=FP_A,
+        )
+    assert len(sas.new_continuity_secret()) == 32
+    assert sas.new_continuity_secret() != sas.new_continuity_secret()
+
+
+@given(st.text(max_size=80))
+def test_continuity_secret_parses_only_64_lower_hex(text: str) -> None:
+    try:
+        secret = sas.continuity_secret(text)
+    except sas.NoContinuity:
+        assert (
+            len(text) != 64
+            or text != text.lower()
+            or not all(c in "0123456789abcdef" for c in text)
+        )
+    else:
+        assert secret.hex() == text
+
+
+@given(nonces)
+def test_continuity_secret_round_trips(hex_secret: str) -> None:
+    assert sas.continuity_secret(hex_secret).hex() == hex_secret

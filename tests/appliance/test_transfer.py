@@ -355,7 +355,7 @@ async def test_relay_refusals_are_typed(tmp_path: Path) -> None:
             small = vault.store(ArtifactKind.SCAN, "s.pdf", b"%PDF-1")
             with pytest.raises(RelayError) as caught:
                 await upload_artifact(stranger, vault, small, TID)
-            assert (caught.value.code, caught.value.status) == ("download_failed", 401)
+            assert (caught.value.code, caught.value.status) == ("upload_failed", 401)
             other = RelayClient(
                 kiosk_http, hub_url=hub.ws_url, token=token, consultation_id="c" * 16
             )

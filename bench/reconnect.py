@@ -1,0 +1,172 @@
+"""`python -m bench reconnect`: the kiosk's network is pulled for 2 s, again and again.
+
+The kiosk runs as its own process in a child network namespace one veth link away
+(bench/netcut.py), so cutting the link takes away its signalling and its media at once, as a
+branch's failing uplink would. The hub and the adviser console (headless Chromium) stay on
+this side. Per outage:
+
+- ``detect_ms``: from the cut to the kiosk saying it lost the call's path (its data-channel
+  heartbeat, docs/reconnection.md); read from the kiosk's status lines as they arrive;
+- ``reconnect_ms``: from the link coming back to the console decoding the kiosk's video again
+  on the new peer connection, with the kiosk verified again (resume proof);
+- ``outage_to_video_ms``: from the cut to that first new frame.
+
+The baseline is what the kiosk would have without its heartbeat: aiortc learns of a dead path
+only from ICE consent freshness (RFC 7675), which aioice declares after
+``CONSENT_FAILURES × CONSENT_INTERVAL`` (6 × 5 s); that figure is read from the installed
+aioice in the same run, and ``detect_ratio`` compares the two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from aioice import ice as aioice_ice
+
+from bench.harness import BIN, HarnessError, Stack, browser, console_page
+from bench.netcut import child_netns, forward_tcp
+
+OUTAGE_S = 2.0
+LOST = "reconnecting the call"
+BACK = "in call again"
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+class StatusLines:
+    """The kiosk's stdout, each line stamped with the wall clock when it arrived."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], log: Path) -> None:
+        self.lines: list[tuple[float, str]] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._read, args=(proc, log), daemon=True)
+        self._thread.start()
+
+    def _read(self, proc: subprocess.Popen[bytes], log: Path) -> None:
+        assert proc.stdout is not None
+        with log.open("ab") as out:
+            for raw in proc.stdout:
+                out.write(raw)
+                with self._lock:
+                    self.lines.append((time.time() * 1000, raw.decode(errors="replace")))
+
+    def first_after(self, since_ms: float, text: str) -> float | None:
+        with self._lock:
+            return next((t for t, line in self.lines if t >= since_ms and text in line), None)
+
+
+async def _until(what: str, timeout_s: float, check: Any) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = await check()
+        if value is not None:
+            return value
+        await asyncio.sleep(0.02)
+    raise HarnessError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+async def run_outages(workdir: Path, outages: int) -> dict[str, list[float]]:
+    stack = Stack(workdir)
+    stack.start_hub()
+    detects: list[float] = []
+    reconnects: list[float] = []
+    totals: list[float] = []
+    with child_netns() as ns:
+        async with forward_tcp(ns.host_addr, stack.port) as port:
+            stack.kiosk = _start(
+                ns.command(
+                    str(BIN / "kiosk"),
+                    "run",
+                    "--simulate",
+                    "--no-ui",
+                    "--hub",
+                    f"ws://{ns.host_addr}:{port}",
+                    "--token-file",
+                    str(workdir / "token"),
+                    "--ice-host",
+                    ns.child_addr,
+                    "--stats-file",
+                    str(stack.stats_file),
+                    "--vault",
+                    str(workdir / "vault"),
+                )
+            )
+            status = StatusLines(stack.kiosk, stack.kiosk_log)
+            try:
+                async with browser() as chromium, console_page(chromium, stack.url) as console:
+                    await console.login(stack.adviser, stack.password)
+                    cid = await console.wait_for_entry(timeout_s=30)
+                    await console.accept(cid)
+                    await console.wait_probe("p.frames > 30", timeout_s=30)
+                    for _ in range(outages):
+                        await asyncio.sleep(2.0)  # the call runs a while between outages
+                        cut_ms = time.time() * 1000
+                        ns.cut()
+                        await asyncio.sleep(OUTAGE_S)
+                        ns.heal()
+                        healed_ms = time.time() * 1000
+                        detected = await _until(
+                            "the kiosk to notice",
+                            60,
+                            lambda cut_ms=cut_ms: _value(status.first_after(cut_ms, LOST)),
+                        )
+                        before = (await console.probe())["frames"]
+                        # Video on the new connection, and the kiosk verified again.
+                        await _until(
+                            "the kiosk to resume",
+                            90,
+                            lambda healed_ms=healed_ms: _value(status.first_after(healed_ms, BACK)),
+                        )
+                        video_ms = await _until(
+                            "video again", 90, lambda before=before: _new_frame(console, before)
+                        )
+                        detects.append(detected - cut_ms)
+                        reconnects.append(video_ms - healed_ms)
+                        totals.append(video_ms - cut_ms)
+                    await console.page.click("#btn-end")
+            finally:
+                stack.stop()
+    return {"detect": detects, "reconnect": reconnects, "total": totals}
+
+
+def _start(argv: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # noqa: S603
+
+
+async def _value(value: float | None) -> float | None:
+    return value
+
+
+async def _new_frame(console: Any, before: int) -> float | None:
+    state = await console.probe()
+    return time.time() * 1000 if state["frames"] > before else None
+
+
+async def main(outages: int = 5) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-reconnect-") as tmp:
+        measured = await run_outages(Path(tmp), outages)
+    consent_s = aioice_ice.CONSENT_FAILURES * aioice_ice.CONSENT_INTERVAL
+    return {
+        "bench": "reconnect",
+        "outages": len(measured["reconnect"]),
+        "outage_s": OUTAGE_S,
+        "detect_ms_p50": round(statistics.median(measured["detect"]), 1),
+        "detect_ms_p95": round(_pct(measured["detect"], 0.95), 1),
+        "reconnect_ms_p50": round(statistics.median(measured["reconnect"]), 1),
+        "reconnect_ms_p95": round(_pct(measured["reconnect"], 0.95), 1),
+        "outage_to_video_ms_p50": round(statistics.median(measured["total"]), 1),
+        "baseline_ice_consent_detect_ms": round(consent_s * 1000, 1),
+        "detect_ratio": round(statistics.median(measured["detect"]) / (consent_s * 1000), 3),
+    }
