@@ -128,8 +128,18 @@ class KioskUi:
             self._cues.play("warning")
         elif len(after.call.chat) > len(before.call.chat) and not after.call.chat[-1].mine:
             self._cues.play("message")
+        elif _asks(after.call) and _asks(after.call) != _asks(before.call):
+            self._cues.play("message")  # the adviser asks for a scan or photo
+        elif after.call.document_notice and not before.call.document_notice:
+            self._cues.play("message")  # a document arrived
         elif after.wipe is not None and before.wipe is None:
             self._cues.play("goodbye")
+
+
+def _asks(call: v.CallView) -> str | None:
+    """The id of a request waiting for the customer to start it."""
+    request = call.request
+    return request.id if request is not None and request.state == "asked" else None
 
 
 def _edit(value: str, char: str, limit: int) -> str:

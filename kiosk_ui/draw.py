@@ -28,18 +28,26 @@ class _Scaled:
 
     def __init__(self) -> None:
         self._key: tuple[object, ...] | None = None
+        self._hold: object = None  # keeps the source alive, so its id() is not reused
         self._surface: pygame.Surface | None = None
-        self._rect = pygame.Rect(0, 0, 0, 0)
 
     def get(
-        self, key: tuple[object, ...], w: int, h: int, rgb: bytes, box: pygame.Rect
+        self,
+        key: tuple[object, ...],
+        w: int,
+        h: int,
+        rgb: bytes,
+        box: pygame.Rect,
+        hold: object = None,
     ) -> tuple[pygame.Surface, pygame.Rect]:
+        # The key holds the box's size, not its place: the same picture may show twice.
+        rect = _fit((w, h), box)
         if key != self._key or self._surface is None:
+            self._hold = hold
             raw = pygame.image.frombuffer(rgb, (w, h), "RGB")
-            self._rect = _fit((w, h), box)
-            self._surface = pygame.transform.scale(raw, self._rect.size)
+            self._surface = pygame.transform.scale(raw, rect.size)
             self._key = key
-        return self._surface, self._rect
+        return self._surface, rect
 
 
 class _InkLayer:
@@ -80,6 +88,7 @@ class Painter:
 
     def __init__(self) -> None:
         self._remote = _Scaled()
+        self._screen = _Scaled()
         self._self = _Scaled()
         self._pictures: dict[int, _Scaled] = {}
         self._ink = _InkLayer()
@@ -181,9 +190,13 @@ class Painter:
             ink = feed.ink()
             surface.blit(self._ink.get(ink, m.rect.size, p.text), m.rect)
             return
-        if m.source in ("remote", "self"):
-            frame = feed.remote_video() if m.source == "remote" else feed.self_view()
-            cache = self._remote if m.source == "remote" else self._self
+        if m.source in ("remote", "screen", "self"):
+            source, cache = {
+                "remote": (feed.remote_video, self._remote),
+                "screen": (feed.screen_video, self._screen),
+                "self": (feed.self_view, self._self),
+            }[m.source]
+            frame = source()
             if frame is None:
                 pygame.draw.rect(surface, p.dark, m.rect)
                 return
@@ -207,7 +220,12 @@ class Painter:
         if len(self._pictures) > 16:  # pages of old documents go
             self._pictures = {id(picture): cache}
         image, rect = cache.get(
-            (id(picture), m.rect.size), picture.width, picture.height, picture.rgb, m.rect
+            (id(picture), m.rect.size),
+            picture.width,
+            picture.height,
+            picture.rgb,
+            m.rect,
+            hold=picture,
         )
         surface.blit(image, rect)
         pygame.draw.rect(surface, p.muted_text, rect, 1)

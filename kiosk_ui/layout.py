@@ -6,7 +6,8 @@ by ``kiosk_ui.app`` and measured by the tests (every text must fit its box).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import pygame
@@ -116,9 +117,9 @@ class Field(Widget):
 
 @dataclass(frozen=True)
 class Media(Widget):
-    """A live picture from ``MediaFeed`` (``remote``, ``self``) or a still ``picture``."""
+    """A live picture from ``MediaFeed`` (``remote``, ``screen``, ``self``) or a ``picture``."""
 
-    source: Literal["remote", "self", "picture", "ink"]
+    source: Literal["remote", "screen", "self", "picture", "ink"]
     picture: v.Picture | None = None
 
 
@@ -531,114 +532,54 @@ def _call(view: v.KioskView, local: LocalState, theme: Theme, body: pygame.Rect)
     out: list[Widget] = [Box(full, p.dark)]
     bar_h = theme.button_h + 2 * theme.gap
     bar = pygame.Rect(0, theme.height - bar_h, theme.width, bar_h)
+    # A request that needs the customer takes the whole stage; the chat waits behind it.
+    request = call.request
+    chat_open = call.chat_open and request is None
     chat_w = 0
     # The chat is wide enough for 9 mm keys; on narrow landscape panels, where little video
     # would be left beside it, it covers the stage.
     cols = max(len(row) for row in KEYBOARD_ROWS[view.language])
     needed = cols * theme.target + (cols - 1) * (theme.gap // 2) + 2 * theme.gap
     half = max(theme.width // 2, needed)
-    cover = call.chat_open and not theme.portrait and theme.width - half < theme.width // 3
-    if call.chat_open:
+    cover = chat_open and not theme.portrait and theme.width - half < theme.width // 3
+    if chat_open:
         chat_w = theme.width if theme.portrait or cover else half
     stage = pygame.Rect(0, 0, theme.width - (0 if theme.portrait or cover else chat_w), bar.y)
-    if call.chat_open and theme.portrait:
+    if chat_open and theme.portrait:
         stage.h = bar.y // 3
-    if call.document is not None and not call.document_notice:
+    showing_document = call.document is not None and not call.document_notice
+    if request is not None:
+        out.append(Media(stage, "remote"))
+        out += _request(view, theme, stage, request)
+    elif call.screen_share:
+        out += _screen_share(view, theme, stage)
+    elif showing_document:
         out += _document(view, theme, stage)
     else:
-        out.append(Media(stage, "remote"))
-        if call.screen_share:
-            out += [
-                _label(
-                    theme,
-                    pygame.Rect(theme.gap, theme.gap, stage.w // 2, theme.target),
-                    _t(view, "call.screen_share"),
-                    theme.small_px,
-                    p.on_dark,
-                    p.dark,
-                )
-            ]
-    # Self view in a corner of the stage.
-    sw = max(stage.w // 5, 120)
-    sh = sw * 3 // 4
-    self_rect = pygame.Rect(stage.right - sw - theme.gap, stage.y + theme.gap, sw, sh)
-    if not call.camera_off:
-        out.append(Media(self_rect, "self"))
-    showing_document = call.document is not None and not call.document_notice
-    if call.verification_code is not None and not showing_document:
-        top = stage.y + theme.gap + (theme.target + theme.gap if call.screen_share else 0)
-        width = stage.w - sw - 3 * theme.gap
-        out += _code(view, theme, pygame.Rect(stage.x + theme.gap, top, width, 0))
-    if not call.connected:
-        r = pygame.Rect(stage.x, stage.centery - theme.target // 2, stage.w, theme.target)
-        out.append(
-            _label(
-                theme, r, _t(view, "call.connecting"), theme.body_px, p.on_dark, p.dark, "center"
-            )
-        )
+        out += _video_stage(view, theme, stage)
     overlay_y = stage.bottom - theme.gap
-    if call.scan_progress is not None:
-        lh = theme.font(theme.body_px).get_linesize()
-        box = pygame.Rect(
-            stage.x + theme.gap,
-            overlay_y - lh - 2 * theme.gap - 12,
-            stage.w // 2,
-            lh + 2 * theme.gap + 12,
-        )
-        out += [
-            Box(box, p.surface, theme.gap),
-            _label(
-                theme,
-                pygame.Rect(box.x + theme.gap, box.y + theme.gap, box.w - 2 * theme.gap, lh),
-                _t(view, "call.scanning"),
-                theme.body_px,
-                p.text,
-                p.surface,
-            ),
-            Progress(
-                pygame.Rect(
-                    box.x + theme.gap, box.bottom - theme.gap - 8, box.w - 2 * theme.gap, 8
-                ),
-                call.scan_progress,
-            ),
-        ]
-        overlay_y = box.y - theme.gap
-    if call.photo is not None:
-        out += _photo(view, theme, stage)
-    if call.document_notice:
-        w = min(stage.w - 2 * theme.gap, theme.target * 8)
-        box = pygame.Rect(
-            stage.x + theme.gap,
-            overlay_y - theme.button_h - 2 * theme.gap,
-            w,
-            theme.button_h + 2 * theme.gap,
-        )
-        bw = min(w // 2, theme.target * 3)
-        out += [
-            Box(box, p.surface, theme.gap),
-            _label(
-                theme,
-                pygame.Rect(box.x + theme.gap, box.y, w - bw - 3 * theme.gap, box.h),
-                _t(view, "call.document"),
-                theme.body_px,
-                p.text,
-                p.surface,
-            ),
-            _button(
-                theme,
-                pygame.Rect(box.right - bw - theme.gap, box.y + theme.gap, bw, theme.button_h),
-                _t(view, "call.open"),
-                v.OpenDocument(),
-                "primary",
-            ),
-        ]
-    if call.chat_open:
-        if cover:
-            out = [out[0]]
+    if call.transfers and not (chat_open and cover):
+        box = _transfers(view, theme, stage, overlay_y)
+        out += box
+        overlay_y = box[0].rect.y - theme.gap
+    if call.document_notice and request is None and not (chat_open and cover):
+        out += _document_notice(view, theme, stage, overlay_y)
+    if chat_open:
         chat = pygame.Rect(0 if cover else stage.right, 0, chat_w, bar.y)
         if theme.portrait:
             chat = pygame.Rect(0, stage.bottom, theme.width, bar.y - stage.bottom)
         out += _chat(view, local, theme, chat)
+        if call.transfers and cover:
+            # Over the chat's oldest lines (no buttons there), so the customer sees it go.
+            box = _transfers(view, theme, chat, 0)
+            top = theme.gap - box[0].rect.y
+            out += [replace(w, rect=w.rect.move(0, top)) for w in box]
+    if call.reconnecting:
+        # Over the picture; over the chat's lines where the chat covers the stage (no keys).
+        if chat_open and cover:
+            out += _reconnecting_overlay(view, theme, pygame.Rect(0, 0, theme.width, bar.y), True)
+        else:
+            out += _reconnecting_overlay(view, theme, stage, False)
     out.append(Box(bar, p.dark))
     buttons: list[tuple[str, Action, Style, bool]] = [
         (
@@ -653,7 +594,7 @@ def _call(view: v.KioskView, local: LocalState, theme: Theme, body: pygame.Rect)
             "secondary",
             call.camera_off,
         ),
-        (_t(view, "call.chat"), v.ToggleChat(), "secondary", call.chat_open),
+        (_t(view, "call.chat"), v.ToggleChat(), "secondary", chat_open),
         (_t(view, "call.end"), v.HangUp(), "danger", False),
     ]
     bw = (theme.width - (len(buttons) + 1) * theme.gap) // len(buttons)
@@ -668,6 +609,366 @@ def _call(view: v.KioskView, local: LocalState, theme: Theme, body: pygame.Rect)
     return out
 
 
+def _video_stage(view: v.KioskView, theme: Theme, stage: pygame.Rect) -> list[Widget]:
+    """The adviser's face, the self view in a corner, the code, "connecting"."""
+    p = theme.palette
+    call = view.call
+    out: list[Widget] = [Media(stage, "remote")]
+    sw = max(stage.w // 5, 120)
+    sh = sw * 3 // 4
+    self_rect = pygame.Rect(stage.right - sw - theme.gap, stage.y + theme.gap, sw, sh)
+    if not call.camera_off:
+        out.append(Media(self_rect, "self"))
+    if call.verification_code is not None:
+        width = stage.w - sw - 3 * theme.gap
+        out += _code(view, theme, pygame.Rect(stage.x + theme.gap, stage.y + theme.gap, width, 0))
+    if not call.connected and not call.reconnecting:
+        r = pygame.Rect(stage.x, stage.centery - theme.target // 2, stage.w, theme.target)
+        out.append(
+            _label(
+                theme, r, _t(view, "call.connecting"), theme.body_px, p.on_dark, p.dark, "center"
+            )
+        )
+    return out
+
+
+def _screen_share(view: v.KioskView, theme: Theme, stage: pygame.Rect) -> list[Widget]:
+    """The adviser's screen over the whole stage, with a small label saying whose it is."""
+    p = theme.palette
+    text_ = _t(view, "call.screen_share")
+    px = theme.small_px
+    h = theme.font(px).get_linesize() + theme.gap
+    w = min(stage.w - 2 * theme.gap, theme.font(px).size(text_)[0] + 2 * theme.gap)
+    box = pygame.Rect(stage.x + theme.gap, stage.y + theme.gap, w, h)
+    return [
+        Box(stage, p.dark),
+        Media(stage, "screen"),
+        Box(box, p.dark, theme.gap // 2),
+        _label(theme, box.inflate(-2 * theme.gap, 0), text_, px, p.on_dark, p.dark),
+    ]
+
+
+def _reconnecting_overlay(
+    view: v.KioskView, theme: Theme, stage: pygame.Rect, top: bool
+) -> list[Widget]:
+    """The "connection lost, reconnecting" notice over the last picture, mid ``stage``.
+
+    ``top``: at the top instead, where a covering chat shows its lines (and has no keys).
+    """
+    p = theme.palette
+    message = _t(view, "call.reconnecting")
+    inner_w = min(stage.w - 4 * theme.gap, theme.target * 12)
+    lines = min(len(theme.wrap(message, theme.body_px, inner_w)), 3)
+    lh = theme.font(theme.body_px).get_linesize()
+    box = pygame.Rect(0, 0, inner_w + 2 * theme.gap, lines * lh + 2 * theme.gap)
+    box.center = stage.center
+    if top:
+        box.y = stage.y + theme.gap
+    inner = box.inflate(-2 * theme.gap, -2 * theme.gap)
+    return [
+        Box(box, p.warning, theme.gap),
+        *_paragraphs(theme, inner, message, theme.body_px, p.on_warning, p.warning, align="center"),
+    ]
+
+
+def _transfers(view: v.KioskView, theme: Theme, stage: pygame.Rect, bottom: int) -> list[Widget]:
+    """One line and a bar for the files on their way (the Box comes first: callers stack)."""
+    p = theme.palette
+    transfers = view.call.transfers
+    fraction = sum(t.fraction for t in transfers) / len(transfers)
+    percent = round(100 * min(max(fraction, 0.0), 1.0))
+    if len(transfers) == 1:
+        key = "transfer.in" if transfers[0].direction == "in" else "transfer.out"
+        line = _t(view, key, percent=percent)
+    else:
+        line = _t(view, "transfer.many", count=len(transfers), percent=percent)
+    lh = theme.font(theme.small_px).get_linesize()
+    bar_h = max(6, theme.gap)
+    w = min(stage.w - 2 * theme.gap, theme.target * 9)
+    box = pygame.Rect(stage.x + theme.gap, 0, w, lh + bar_h + 3 * theme.gap)
+    box.bottom = bottom
+    inner_w = w - 2 * theme.gap
+    return [
+        Box(box, p.surface, theme.gap),
+        _label(
+            theme,
+            pygame.Rect(box.x + theme.gap, box.y + theme.gap, inner_w, lh),
+            line,
+            theme.small_px,
+            p.text,
+            p.surface,
+        ),
+        Progress(
+            pygame.Rect(box.x + theme.gap, box.bottom - theme.gap - bar_h, inner_w, bar_h),
+            fraction,
+        ),
+    ]
+
+
+def _document_notice(
+    view: v.KioskView, theme: Theme, stage: pygame.Rect, bottom: int
+) -> list[Widget]:
+    p = theme.palette
+    message = _t(view, "call.document")
+    bw = theme.target * 3
+    text_w = theme.font(theme.body_px).size(message)[0] + bw + 4 * theme.gap
+    w = min(stage.w - 2 * theme.gap, max(theme.target * 8, text_w))
+    box = pygame.Rect(
+        stage.x + theme.gap,
+        bottom - theme.button_h - 2 * theme.gap,
+        w,
+        theme.button_h + 2 * theme.gap,
+    )
+    bw = min(w // 2, bw)
+    return [
+        Box(box, p.surface, theme.gap),
+        _label(
+            theme,
+            pygame.Rect(box.x + theme.gap, box.y, w - bw - 3 * theme.gap, box.h),
+            message,
+            theme.body_px,
+            p.text,
+            p.surface,
+        ),
+        _button(
+            theme,
+            pygame.Rect(box.right - bw - theme.gap, box.y + theme.gap, bw, theme.button_h),
+            _t(view, "call.open"),
+            v.OpenDocument(),
+            "primary",
+        ),
+    ]
+
+
+_REQUEST_TEXT = {
+    ("scan", "title"): "scan.title",
+    ("scan", "asked"): "scan.asked",
+    ("scan", "start"): "scan.start",
+    ("scan", "confirm"): "scan.confirm",
+    ("scan", "again"): "scan.again",
+    ("scan", "failed"): "scan.failed",
+    ("photo", "title"): "photo.title",
+    ("photo", "asked"): "photo.asked",
+    ("photo", "start"): "photo.start",
+    ("photo", "confirm"): "photo.confirm",
+    ("photo", "again"): "photo.again",
+    ("photo", "failed"): "photo.failed",
+}
+
+
+def _request(
+    view: v.KioskView, theme: Theme, stage: pygame.Rect, req: v.RequestPanel
+) -> list[Widget]:
+    """The scan or photo request as a card over the stage: ask, progress, preview, decide.
+
+    Asking, progress and failure take a card at the bottom of the stage, as high as its
+    content, so the adviser stays in view; the photo's ask (with the camera's picture) and the
+    previews take the whole stage.
+    """
+    p = theme.palette
+
+    def t(what: str, **values: object) -> str:
+        return _t(view, _REQUEST_TEXT[(req.kind, what)], **values)
+
+    if req.state == "countdown":
+        return _photo_countdown(view, theme, stage, req)
+    choices = [] if req.pending else _request_choices(view, req, t)
+    full = stage.inflate(-2 * theme.gap, -2 * theme.gap)
+    th = theme.font(theme.title_px).get_linesize()
+    lh = theme.font(theme.body_px).get_linesize()
+    bar_h = max(8, theme.gap)
+    inner_w = full.w - 2 * theme.gap
+    message = t("asked") if req.state == "asked" else t("failed")
+    if req.state in ("scanning", "sending"):
+        content_h = lh + theme.gap + bar_h
+    else:
+        content_h = len(theme.wrap(message, theme.body_px, inner_w)) * lh
+    probe = pygame.Rect(0, 0, inner_w, 10 * theme.height)
+    buttons_h = probe.bottom - _choice_row(theme, probe, choices)[1]
+    card = full
+    if req.state in ("scanning", "sending", "failed") or (
+        req.state == "asked" and req.kind == "scan"
+    ):
+        h = 3 * theme.gap + th + content_h + (buttons_h + theme.gap if choices else 0)
+        if h < full.h:
+            card = pygame.Rect(full.x, full.bottom - h, full.w, h)
+    out: list[Widget] = [Box(card, p.surface, theme.gap)]
+    inner = card.inflate(-2 * theme.gap, -2 * theme.gap)
+    title_key = "confirm" if req.state == "confirming" else "title"
+    out.append(
+        _label(
+            theme,
+            pygame.Rect(inner.x, inner.y, inner.w, th),
+            t(title_key),
+            theme.title_px,
+            p.text,
+            p.surface,
+        )
+    )
+    top = inner.y + th + theme.gap
+    buttons, buttons_top = _choice_row(theme, inner, choices)
+    area = pygame.Rect(inner.x, top, inner.w, buttons_top - theme.gap - top)
+    if req.state in ("asked", "failed"):
+        lines = theme.wrap(message, theme.body_px, area.w)
+        out += _paragraphs(theme, area, message, theme.body_px, p.text, p.surface)
+        below = area.y + len(lines) * lh + theme.gap
+        if req.kind == "photo" and req.state == "asked" and area.bottom - below >= theme.target:
+            # Let the customer see what the camera sees before they start.
+            out.append(Media(pygame.Rect(area.x, below, area.w, area.bottom - below), "self"))
+    elif req.state in ("scanning", "sending"):
+        key = "scan.running" if req.state == "scanning" else "request.sending"
+        line = _t(view, key, percent=req.progress)
+        y = area.y + max(0, (area.h - lh - theme.gap - bar_h) // 2)
+        out.append(
+            _label(
+                theme,
+                pygame.Rect(area.x, y, area.w, lh),
+                line,
+                theme.body_px,
+                p.text,
+                p.surface,
+                "center",
+            )
+        )
+        out.append(
+            Progress(pygame.Rect(area.x, y + lh + theme.gap, area.w, bar_h), req.progress / 100)
+        )
+    elif req.state == "confirming":
+        out += _previews(view, theme, area, req)
+    return out + buttons
+
+
+def _request_choices(
+    view: v.KioskView, req: v.RequestPanel, t: Callable[[str], str]
+) -> list[tuple[str, Action, Style]]:
+    """The buttons a request offers in its state (what ``RequestPanel.allows``)."""
+    rid = req.id
+    if req.state == "asked":
+        return [
+            (_t(view, "request.not_now"), v.DecideRequest(rid, "decline"), "secondary"),
+            (t("start"), v.DecideRequest(rid, "start"), "primary"),
+        ]
+    if req.state == "confirming":
+        return [
+            (_t(view, "request.dont_send"), v.DecideRequest(rid, "decline"), "secondary"),
+            (t("again"), v.DecideRequest(rid, "retake"), "secondary"),
+            (_t(view, "request.send"), v.DecideRequest(rid, "confirm"), "primary"),
+        ]
+    if req.state == "failed":
+        return [
+            (_t(view, "request.ok"), v.DismissRequest(rid), "secondary"),
+            (t("again"), v.DecideRequest(rid, "retake"), "primary"),
+        ]
+    if req.state == "scanning":
+        return [(_t(view, "cancel"), v.DecideRequest(rid, "decline"), "secondary")]
+    return []
+
+
+def _choice_row(
+    theme: Theme, inner: pygame.Rect, choices: list[tuple[str, Action, Style]]
+) -> tuple[list[Widget], int]:
+    """Buttons along the bottom of ``inner``: in a row, or stacked where a row is too narrow.
+
+    Returns the buttons and the y where they start.
+    """
+    if not choices:
+        return [], inner.bottom
+    n = len(choices)
+    gap = theme.gap
+    row_w = (inner.w - (n - 1) * gap) // n
+    fits = all(
+        theme.font(max(12, int(theme.body_px * 0.7))).size(label)[0] <= row_w - 2 * gap
+        for label, _, _ in choices
+    )
+    out: list[Widget] = []
+    if fits or n == 1:
+        width = min(row_w, theme.target * 6)
+        x = inner.right - n * width - (n - 1) * gap
+        y = inner.bottom - theme.button_h
+        for label, action, style in choices:
+            out.append(
+                _button(theme, pygame.Rect(x, y, width, theme.button_h), label, action, style)
+            )
+            x += width + gap
+        return out, y
+    y = inner.bottom - n * theme.button_h - (n - 1) * gap
+    top = y
+    for label, action, style in choices:
+        out.append(
+            _button(theme, pygame.Rect(inner.x, y, inner.w, theme.button_h), label, action, style)
+        )
+        y += theme.button_h + gap
+    return out, top
+
+
+def _previews(
+    view: v.KioskView, theme: Theme, area: pygame.Rect, req: v.RequestPanel
+) -> list[Widget]:
+    """Up to four scanned pages (or the photo) in the grid that shows them largest."""
+    p = theme.palette
+    previews = req.previews
+    lh = theme.font(theme.small_px).get_linesize() if req.kind == "scan" else 0
+    shown = previews[:4]
+    count = len(previews)
+    caption = _t(view, "request.one_page") if count == 1 else _t(view, "request.pages", pages=count)
+    pics = pygame.Rect(area.x, area.y, area.w, max(0, area.h - lh - theme.gap // 2))
+    out: list[Widget] = []
+    if shown and pics.h > 0:
+        aspect = shown[0].width / max(1, shown[0].height)
+        cols = max(
+            range(1, len(shown) + 1),
+            key=lambda c: _cell_scale(pics, c, len(shown), aspect, theme.gap),
+        )
+        rows = -(-len(shown) // cols)
+        w = (pics.w - (cols - 1) * theme.gap) // cols
+        h = (pics.h - (rows - 1) * theme.gap) // rows
+        for i, picture in enumerate(shown):
+            x = pics.x + (i % cols) * (w + theme.gap)
+            y = pics.y + (i // cols) * (h + theme.gap)
+            out.append(Media(pygame.Rect(x, y, w, h), "picture", picture))
+    if req.kind == "scan":  # how many pages will go (more than four show as four)
+        out.append(
+            _label(
+                theme,
+                pygame.Rect(area.x, area.bottom - lh, area.w, lh),
+                caption,
+                theme.small_px,
+                p.muted_text,
+                p.surface,
+                "center",
+            )
+        )
+    return out
+
+
+def _cell_scale(area: pygame.Rect, cols: int, n: int, aspect: float, gap: int) -> float:
+    """How large a picture of ``aspect`` (w/h) shows in a grid of ``cols`` columns."""
+    rows = -(-n // cols)
+    w = (area.w - (cols - 1) * gap) / cols
+    h = (area.h - (rows - 1) * gap) / rows
+    return min(w / aspect, h) if w > 0 and h > 0 else 0.0
+
+
+def _photo_countdown(
+    view: v.KioskView, theme: Theme, stage: pygame.Rect, req: v.RequestPanel
+) -> list[Widget]:
+    """What the camera sees, full stage, with a big 3-2-1 in the middle."""
+    p = theme.palette
+    number = str(req.countdown if req.countdown is not None else "")
+    size = max(theme.title_px, min(stage.h // 2, stage.w // 3))
+    big = theme.font(size)
+    h = big.get_linesize()
+    w = max(big.size(number)[0], h) + 2 * theme.gap
+    box = pygame.Rect(0, 0, w, h)
+    box.center = stage.center
+    return [
+        Box(stage, p.dark),
+        Media(stage, "self"),
+        Box(box, p.surface, theme.gap),
+        _label(theme, box.inflate(-2 * theme.gap, 0), number, size, p.text, p.surface, "center"),
+    ]
+
+
 def _code(view: v.KioskView, theme: Theme, at: pygame.Rect) -> list[Widget]:
     """The verification code in a box at ``at`` (its height is computed here)."""
     p = theme.palette
@@ -675,10 +976,19 @@ def _code(view: v.KioskView, theme: Theme, at: pygame.Rect) -> list[Widget]:
     small = theme.font(theme.small_px).get_linesize()
     inner_w = at.w - 2 * theme.gap
     code_px = theme.fit(code, theme.title_px, inner_w)
+    # Four words too wide even at 70 % (large text beside the chat) go on two lines.
+    words = code.split(" ")
+    lines = [code]
+    if theme.font(code_px).size(code)[0] > inner_w and len(words) > 1:
+        half = (len(words) + 1) // 2
+        lines = [" ".join(words[:half]), " ".join(words[half:])]
+        code_px = min(theme.fit(line, theme.title_px, inner_w) for line in lines)
     big = theme.font(code_px).get_linesize()
     hint = _t(view, "call.code_hint")
     hint_lines = min(len(theme.wrap(hint, theme.small_px, inner_w)), 3)
-    box = pygame.Rect(at.x, at.y, at.w, small + big + hint_lines * small + 2 * theme.gap)
+    box = pygame.Rect(
+        at.x, at.y, at.w, small + len(lines) * big + hint_lines * small + 2 * theme.gap
+    )
     x, y = box.x + theme.gap, box.y + theme.gap
     out: list[Widget] = [
         Box(box, p.surface, theme.gap),
@@ -690,9 +1000,11 @@ def _code(view: v.KioskView, theme: Theme, at: pygame.Rect) -> list[Widget]:
             p.muted_text,
             p.surface,
         ),
-        Label(pygame.Rect(x, y + small, inner_w, big), code, code_px, p.text, p.surface),
     ]
-    hint_rect = pygame.Rect(x, y + small + big, inner_w, hint_lines * small)
+    for i, line in enumerate(lines):
+        rect = pygame.Rect(x, y + small + i * big, inner_w, big)
+        out.append(Label(rect, line, code_px, p.text, p.surface))
+    hint_rect = pygame.Rect(x, y + small + len(lines) * big, inner_w, hint_lines * small)
     out += _paragraphs(theme, hint_rect, hint, theme.small_px, p.text, p.surface)
     return out
 
@@ -742,8 +1054,16 @@ def _document(view: v.KioskView, theme: Theme, stage: pygame.Rect) -> list[Widge
     out: list[Widget] = [Box(stage, p.background)]
     nav_h = theme.button_h + 2 * theme.gap
     page_rect = pygame.Rect(stage.x, stage.y + theme.gap, stage.w, stage.h - nav_h - theme.gap)
-    picture = doc.pages[doc.page] if doc.pages else None
-    out.append(Media(page_rect, "picture", picture))
+    if doc.unreadable or not doc.pages:
+        lines = page_rect.inflate(-2 * theme.gap, 0)
+        lines.h = page_rect.h // 2
+        lines.y = page_rect.centery - theme.font(theme.body_px).get_linesize()
+        message = _t(view, "call.unreadable")
+        out += _paragraphs(
+            theme, lines, message, theme.body_px, p.text, p.background, align="center"
+        )
+    else:
+        out.append(Media(page_rect, "picture", doc.pages[min(doc.page, len(doc.pages) - 1)]))
     y = stage.bottom - nav_h + theme.gap
     bw = theme.target + theme.gap
     out.append(
@@ -788,54 +1108,6 @@ def _document(view: v.KioskView, theme: Theme, stage: pygame.Rect) -> list[Widge
             "center",
         )
     )
-    return out
-
-
-def _photo(view: v.KioskView, theme: Theme, stage: pygame.Rect) -> list[Widget]:
-    p = theme.palette
-    photo = view.call.photo
-    assert photo is not None  # noqa: S101 - caller checks
-    out: list[Widget] = []
-    if photo.preview is not None:
-        area = stage.inflate(-stage.w // 6, -stage.h // 6)
-        out += [Box(area.inflate(2 * theme.gap, 2 * theme.gap), p.surface, theme.gap)]
-        pic = pygame.Rect(area.x, area.y, area.w, area.h - theme.button_h - theme.gap)
-        out.append(Media(pic, "picture", photo.preview))
-        bw = (area.w - theme.gap) // 2
-        y = area.bottom - theme.button_h
-        out.append(
-            _button(
-                theme,
-                pygame.Rect(area.x, y, bw, theme.button_h),
-                _t(view, "call.retake"),
-                v.RetakePhoto(),
-                "secondary",
-            )
-        )
-        out.append(
-            _button(
-                theme,
-                pygame.Rect(area.right - bw, y, bw, theme.button_h),
-                _t(view, "call.keep"),
-                v.KeepPhoto(),
-                "primary",
-            )
-        )
-    elif photo.countdown is not None:
-        h = theme.font(theme.title_px).get_linesize() + 2 * theme.gap
-        box = pygame.Rect(stage.centerx - stage.w // 4, stage.centery - h // 2, stage.w // 2, h)
-        out += [
-            Box(box, p.surface, theme.gap),
-            _label(
-                theme,
-                box.inflate(-2 * theme.gap, 0),
-                _t(view, "call.photo_countdown", seconds=photo.countdown),
-                theme.title_px,
-                p.text,
-                p.surface,
-                "center",
-            ),
-        ]
     return out
 
 

@@ -39,6 +39,7 @@ class SampleFeed:
             v.VideoFrame(width, height, test_picture(width, height, s), s) for s in range(7)
         ]
         self.me = v.VideoFrame(160, 120, bytes((90, 100, 110)) * 160 * 120, 0)
+        self.screen = v.VideoFrame(1280, 720, _desktop(1280, 720), 0)
         self.current = 0
         self.strokes: list[tuple[tuple[float, float], ...]] = [
             tuple((0.1 + 0.08 * i, 0.5 + (0.15 if i % 2 else -0.15)) for i in range(10))
@@ -49,6 +50,10 @@ class SampleFeed:
         """The current bars frame."""
         return self.frames[self.current % len(self.frames)]
 
+    def screen_video(self) -> v.VideoFrame | None:
+        """A plain "desktop" with a window on it."""
+        return self.screen
+
     def self_view(self) -> v.VideoFrame | None:
         """A grey frame."""
         return self.me
@@ -56,6 +61,16 @@ class SampleFeed:
     def ink(self) -> v.Ink:
         """The sample strokes."""
         return v.Ink(tuple(self.strokes), self.seq)
+
+
+def _desktop(width: int, height: int) -> bytes:
+    """A light grey screen with a white "window" in the middle, built row-wise."""
+    grey, white = bytes((200, 205, 212)), bytes((255, 255, 255))
+    left, right = width // 5, width - width // 5
+    plain = grey * width
+    window = grey * left + white * (right - left) + grey * (width - right)
+    top, bottom = height // 6, height - height // 6
+    return plain * top + window * (bottom - top) + plain * (height - bottom)
 
 
 def sample_views(language: str) -> dict[str, v.KioskView]:
@@ -97,19 +112,50 @@ def sample_views(language: str) -> dict[str, v.KioskView]:
         "call-document": replace(
             base, screen=Screen.CALL, call=replace(call, document=v.DocumentView("Vertrag", pages))
         ),
-        "call-scan": replace(base, screen=Screen.CALL, call=replace(call, scan_progress=0.4)),
-        "call-photo-countdown": replace(
-            base, screen=Screen.CALL, call=replace(call, photo=v.PhotoView(countdown=3))
+        "call-scan-asked": _request(base, call, "scan", "asked"),
+        "call-scan-running": _request(base, call, "scan", "scanning", progress=40),
+        "call-scan-preview": _request(
+            base, call, "scan", "confirming", previews=(pages[0], pages[1], pages[0], pages[1])
         ),
-        "call-photo-preview": replace(
+        "call-scan-sending": _request(base, call, "scan", "sending", progress=70),
+        "call-scan-failed": _request(base, call, "scan", "failed"),
+        "call-photo-asked": _request(base, call, "photo", "asked"),
+        "call-photo-countdown": _request(base, call, "photo", "countdown", countdown=3),
+        "call-photo-preview": _request(
             base,
-            screen=Screen.CALL,
-            call=replace(
-                call, photo=v.PhotoView(preview=v.Picture(320, 240, test_picture(320, 240, 3)))
-            ),
+            call,
+            "photo",
+            "confirming",
+            previews=(v.Picture(320, 240, test_picture(320, 240, 3)),),
         ),
         "call-screen-share": replace(
             base, screen=Screen.CALL, call=replace(call, screen_share=True)
+        ),
+        "call-transfers": replace(
+            base,
+            screen=Screen.CALL,
+            call=replace(
+                call,
+                document_notice=True,
+                document=v.DocumentView("Vertrag", pages),
+                transfers=(v.TransferView("in", 0.25), v.TransferView("out", 0.75)),
+            ),
+        ),
+        "call-transfer-chat": replace(
+            base,
+            screen=Screen.CALL,
+            call=replace(call, chat_open=True, chat=chat, transfers=(v.TransferView("out", 0.5),)),
+        ),
+        "call-document-unreadable": replace(
+            base,
+            screen=Screen.CALL,
+            call=replace(call, document=v.DocumentView("x", (), unreadable=True)),
+        ),
+        "call-reconnecting": replace(
+            base, screen=Screen.CALL, call=replace(call, reconnecting=True)
+        ),
+        "call-reconnecting-chat": replace(
+            base, screen=Screen.CALL, call=replace(call, reconnecting=True, chat_open=True)
         ),
         "signature": replace(
             base,
@@ -137,3 +183,18 @@ def sample_views(language: str) -> dict[str, v.KioskView]:
         "attract-large": replace(base, screen=Screen.ATTRACT, large_text=True),
         "intake-large": replace(base, screen=Screen.INTAKE, large_text=True),
     }
+
+
+def _request(
+    base: v.KioskView,
+    call: v.CallView,
+    kind: v.RequestKind,
+    state: str,
+    *,
+    progress: int = 0,
+    countdown: int | None = None,
+    previews: tuple[v.Picture, ...] = (),
+) -> v.KioskView:
+    """The call screen with the adviser's request in ``state``."""
+    request = v.RequestPanel("req-sample-1", kind, state, progress, countdown, previews)
+    return replace(base, screen=Screen.CALL, call=replace(call, request=request))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Literal, Protocol
 
 
 class Screen(StrEnum):
@@ -80,19 +80,56 @@ class ChatLine:
 
 @dataclass(frozen=True)
 class DocumentView:
-    """A document the adviser sent, rendered to pages."""
+    """A document the adviser sent, rendered to pages (none: it could not be shown)."""
 
     title: str = field(repr=False)
     pages: tuple[Picture, ...] = ()
     page: int = 0
+    unreadable: bool = False  # the bytes did not render; the viewer says so
+
+
+RequestKind = Literal["scan", "photo"]
+Choice = Literal["start", "confirm", "retake", "decline"]
 
 
 @dataclass(frozen=True)
-class PhotoView:
-    """Photo capture: a countdown, then a preview to keep or retake."""
+class RequestPanel:
+    """The adviser's scan or photo request as the customer sees it (from ``ExchangeState``).
 
-    countdown: int | None = None  # seconds before the shot; None once taken
-    preview: Picture | None = None
+    ``state`` is the protocol's request state (``asked``, ``scanning``, ``countdown``,
+    ``confirming``, ``sending``, ``failed``...); ``pending`` hides the buttons between a tap
+    and the exchange's next snapshot, so a double tap does not decide twice.
+    """
+
+    id: str
+    kind: RequestKind
+    state: str
+    progress: int = 0  # percent
+    countdown: int | None = None
+    previews: tuple[Picture, ...] = ()
+    pending: bool = False
+
+    def allows(self, choice: Choice) -> bool:
+        """Whether ``choice`` makes sense in this state (the buttons shown offer it)."""
+        return not self.pending and self.state in _ALLOWED[choice]
+
+
+_ALLOWED: dict[str, tuple[str, ...]] = {
+    "start": ("asked",),
+    "confirm": ("confirming",),
+    "retake": ("confirming", "failed"),
+    "decline": ("asked", "scanning", "countdown", "confirming"),
+}
+# Request states that show a panel; declined and cancelled ones simply go away.
+REQUEST_SHOWN = ("asked", "scanning", "countdown", "confirming", "sending", "failed")
+
+
+@dataclass(frozen=True)
+class TransferView:
+    """A file on its way in (``in``) or out, for the small progress indicator."""
+
+    direction: Literal["in", "out"]
+    fraction: float  # 0..1
 
 
 @dataclass(frozen=True)
@@ -106,9 +143,10 @@ class CallView:
     chat: tuple[ChatLine, ...] = ()
     document_notice: bool = False  # a document arrived and is not opened yet
     document: DocumentView | None = None  # opened in the viewer
-    scan_progress: float | None = None  # 0..1 while a scan runs
-    photo: PhotoView | None = None
-    screen_share: bool = False  # the adviser shares a screen (shown instead of the face)
+    request: RequestPanel | None = None  # the adviser's scan or photo request, while shown
+    transfers: tuple[TransferView, ...] = ()  # files on their way (in or out)
+    screen_share: bool = False  # the adviser's shared screen fills the stage
+    reconnecting: bool = False  # the call's path dropped and heals: the last picture stays
     # The four words the adviser reads out (docs/verification.md); None until verified.
     verification_code: str | None = None
 
@@ -245,13 +283,18 @@ class TurnPage:
 
 
 @dataclass(frozen=True)
-class RetakePhoto:
-    """Take the photo again."""
+class DecideRequest:
+    """The customer's answer to the adviser's scan or photo request ``request_id``."""
+
+    request_id: str
+    choice: Choice
 
 
 @dataclass(frozen=True)
-class KeepPhoto:
-    """Send the photo."""
+class DismissRequest:
+    """Close the notice of a request that failed."""
+
+    request_id: str
 
 
 @dataclass(frozen=True)
@@ -286,8 +329,8 @@ Intent = (
     | OpenDocument
     | CloseDocument
     | TurnPage
-    | RetakePhoto
-    | KeepPhoto
+    | DecideRequest
+    | DismissRequest
     | ClearSignature
     | ConfirmSignature
     | Done
@@ -319,7 +362,10 @@ class MediaFeed(Protocol):
     """Where the UI pulls live pictures from, once per frame; every call must be cheap."""
 
     def remote_video(self) -> VideoFrame | None:
-        """The adviser's latest video frame (or shared screen)."""
+        """The adviser's latest video frame."""
+
+    def screen_video(self) -> VideoFrame | None:
+        """The adviser's shared screen (latest frame), while they share it."""
 
     def self_view(self) -> VideoFrame | None:
         """The kiosk camera's latest frame."""
@@ -332,6 +378,10 @@ class NoMedia:
     """A ``MediaFeed`` with nothing to show."""
 
     def remote_video(self) -> VideoFrame | None:
+        """Nothing."""
+        return None
+
+    def screen_video(self) -> VideoFrame | None:
         """Nothing."""
         return None
 

@@ -7,32 +7,8 @@ import pygame
 from appliance import journey as j
 from kiosk_ui import layout as lay
 from kiosk_ui import viewmodels as v
-from kiosk_ui.app import KioskUi
-from kiosk_ui.viewmodels import NoMedia, Screen
-
-
-class Harness:
-    def __init__(self, size: tuple[int, int] = (800, 480)) -> None:
-        self.ui = KioskUi(size)
-        self.surface = pygame.Surface(size)
-        self.journey = j.Journey(hub_up=True)
-        self.now = 0.0
-        self.actions: list[j.Action] = []
-        self.draw()
-
-    def draw(self) -> None:
-        self.ui.show(self.journey.view(self.now), self.surface, NoMedia())
-
-    def tap(self, action: lay.Action) -> None:
-        button = self.ui.button_for(action)
-        assert button is not None, f"no button for {action} on {self.journey.screen}"
-        for intent in self.ui.tap(button.rect.center):
-            self.actions += self.journey.handle(intent, self.now)
-        self.draw()
-
-    def event(self, event: j.Event) -> None:
-        self.actions += self.journey.handle(event, self.now)
-        self.draw()
+from kiosk_ui.viewmodels import Screen
+from tests.kiosk_ui.harness import Harness
 
 
 def where(h: Harness) -> Screen:
