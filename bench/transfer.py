@@ -12,7 +12,6 @@ the same bytes over a plain aiortc data channel and over a plain aiohttp WebSock
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
 import statistics
@@ -94,10 +93,20 @@ class KioskDriver:
             self.proc.stdin.close()
 
 
-_RECEIVED_JS = """(sha) => {
-  const el = document.querySelector(`[data-file-sha256="${sha}"][data-file-state="done"]`);
-  return el ? Number(el.dataset.fileDoneAt || Date.now()) : null;
+# Stamps the moment each received file's entry turns "done" (verified in the browser).
+_WATCH_RECEIVED_JS = """() => {
+  window.__doneAt = {};
+  const list = document.getElementById("received-list");
+  const stamp = () => {
+    for (const li of list.querySelectorAll('li[data-state="done"][data-transfer-id]')) {
+      if (!(li.dataset.transferId in window.__doneAt)) {
+        window.__doneAt[li.dataset.transferId] = Date.now();
+      }
+    }
+  };
+  new MutationObserver(stamp).observe(list, {subtree: true, childList: true, attributes: true});
 }"""
+_RECEIVED_JS = "(id) => (window.__doneAt || {})[id] ?? null"
 
 
 async def _frames(console: Any) -> tuple[int, float]:
@@ -125,21 +134,21 @@ async def run_project(workdir: Path, repeats: int) -> dict[str, Any]:
             fps_idle = (f1 - f0) / (t1 - t0)
             idle_latencies = (await console.probe())["latencies"]
             # The call while files go across, back to back.
+            await console.page.evaluate(_WATCH_RECEIVED_JS)
             await console.reset_latencies()
             f0, t0 = await _frames(console)
             for n in range(repeats):
                 path = workdir / f"file-{n}.pdf"
                 data = payload()
                 path.write_bytes(data)
-                sha = hashlib.sha256(data).hexdigest()
                 started_ms = time.time() * 1000
                 sent = await driver.send(path)
                 if sent.get("event") != "sent":
                     raise HarnessError(f"the kiosk could not send: {sent}")
                 done_at: list[float] = []
 
-                async def received(sha: str = sha, done_at: list[float] = done_at) -> bool:
-                    at = await console.page.evaluate(_RECEIVED_JS, sha)
+                async def received(tid: str = sent["id"], done_at: list[float] = done_at) -> bool:
+                    at = await console.page.evaluate(_RECEIVED_JS, tid)
                     if at is not None:
                         done_at.append(float(at))
                     return at is not None
