@@ -3,7 +3,9 @@
 
 import { ApiError, HubApi } from "./api.js";
 import { CALL_STATE_WORDS, Consultation } from "./call.js";
+import { Exchange } from "./exchange.js";
 import { loadProtocol } from "./protocol.js";
+import { clearResume, loadResume, saveResume } from "./resume.js";
 import { SignallingConnection } from "./signalling.js";
 import { loadWords } from "./verification.js";
 import { ChatLog, CustomerDetails, QueueList } from "./views.js";
@@ -22,6 +24,9 @@ const ENDED_WORDS = {
 // Said when the kiosk's reveal does not check out (docs/verification.md).
 const UNVERIFIED_WORDS =
   "The connection could not be verified and was ended for your protection.";
+
+// The hub no longer knows the call this console tried to get back into (docs/reconnection.md).
+const RESUME_FAILED_WORDS = "The consultation could not be resumed";
 
 const HUB_ERROR_WORDS = {
   conflict: "Another adviser has already taken this customer, or you are already in a call.",
@@ -47,6 +52,9 @@ class AdviserConsole {
     this.iceTransportPolicy = "all";
     this.call = null;
     this.pendingAccept = null;
+    this.restoring = null; // a call this tab held before a reload, until the hub resumes it
+    this.graceS = 60;
+    this.maxFileBytes = null; // the tenant's limit for one exchanged file (welcome)
     this.localStream = null;
     this.mediaRequest = null;
     this.muted = false;
@@ -91,6 +99,26 @@ class AdviserConsole {
     });
     this.chat = new ChatLog($("chat-log"));
     this.details = new CustomerDetails($("chat-log").parentElement, $("chat-title"));
+    // Files, scans, photos and screen share of the current call (docs/exchange.md).
+    this.exchange = new Exchange({
+      elements: {
+        panel: $("exchange"),
+        fileInput: $("file-input"),
+        fileLabel: $("file-label"),
+        showAtKiosk: $("file-show-at-kiosk"),
+        dropZone: $("file-drop"),
+        error: $("exchange-error"),
+        sent: $("sent-list"),
+        received: $("received-list"),
+        requests: $("request-list"),
+        requestScan: $("btn-request-scan"),
+        requestPhoto: $("btn-request-photo"),
+        shareScreen: $("btn-share-screen"),
+        screenState: $("screen-state"),
+      },
+      csrf: () => this.api.csrf,
+      maxFileBytes: () => this.maxFileBytes,
+    });
     this.bindControls();
   }
 
@@ -196,11 +224,24 @@ class AdviserConsole {
       this.iceServers = e.detail.message.ice_servers;
       // "relay": the tenant wants media only through its TURN server (no direct addresses).
       this.iceTransportPolicy = e.detail.message.ice_transport_policy ?? "all";
+      this.graceS = e.detail.message.grace_s ?? 60;
+      this.maxFileBytes = e.detail.message.max_file_bytes ?? null;
     });
     this.signalling.addEventListener("message", (e) => this.onMessage(e.detail.message));
+    this.signalling.addEventListener("resume-failed", (e) => this.onResumeFailed(e.detail));
     this.signalling.addEventListener("problem", (e) => this.showNotice(e.detail.text));
     this.signalling.addEventListener("unauthorized", () => this.sessionExpired());
+    const saved = loadResume();
+    if (saved !== null) this.restoreCall(saved);
     this.signalling.start();
+  }
+
+  /** A call this tab held before a reload: shown as reconnecting; resumed after welcome. */
+  restoreCall(saved) {
+    this.restoring = saved;
+    this.signalling.setCall(saved.consultation_id, saved.token);
+    this.showCall(saved.peer);
+    this.el.callState.textContent = CALL_STATE_WORDS.resuming;
   }
 
   stopSession() {
@@ -226,8 +267,11 @@ class AdviserConsole {
     else if (state === "connected") this.setHubState("online", "Connected to the hub");
     else if (state === "lost") {
       this.setHubState("offline", `Connection to the hub lost — reconnecting in ${retryInS} s…`);
-      // The call's signalling path is gone and the hub has told the kiosk: end it here too.
-      if (this.call !== null || this.pendingAccept !== null) {
+      // A verified call heals (the hub keeps it through its grace period); any other call's
+      // signalling path is gone and the hub has told the kiosk: end it here too.
+      if (this.call?.resumable || this.restoring !== null) {
+        if (this.call !== null) this.chat.note("Connection to the hub lost — reconnecting…");
+      } else if (this.call !== null || this.pendingAccept !== null) {
         this.leaveCall(null);
         this.showNotice("The call ended because the connection to the hub was lost.");
       }
@@ -276,6 +320,18 @@ class AdviserConsole {
       case "ended":
         this.onEnded(message);
         break;
+      case "resume_grant":
+        this.onResumeGrant(message);
+        break;
+      case "resumed":
+        this.onResumed(message);
+        break;
+      case "peer_away":
+        if (this.call?.id === message.consultation_id) this.call.peerAway();
+        break;
+      case "peer_back":
+        if (this.call?.id === message.consultation_id) this.call.peerBack();
+        break;
       case "error":
         this.onHubError(message);
         break;
@@ -322,6 +378,7 @@ class AdviserConsole {
     }
     this.pendingAccept = null;
     clearTimeout(this.endTimer);
+    this.signalling?.setCall(message.consultation_id);
     // Created at once (not after the camera prompt), because the kiosk's offer follows at once.
     this.call = new Consultation({
       consultationId: message.consultation_id,
@@ -332,12 +389,61 @@ class AdviserConsole {
       protocol: this.protocol,
       send: (m) => this.signalling?.send(m),
       words: this.words,
+      graceS: this.graceS,
     });
     this.bindCall(this.call);
     this.showCall(message.peer);
   }
 
+  // -- resuming a call (docs/reconnection.md) ---------------------------------------------
+
+  onResumeGrant(message) {
+    if (this.call?.id === message.consultation_id) {
+      this.call.setResumeToken(message.token);
+    } else if (this.restoring?.consultation_id === message.consultation_id) {
+      this.restoring = { ...this.restoring, token: message.token }; // the old one is dead now
+      saveResume(this.restoring);
+    }
+  }
+
+  onResumed(message) {
+    const saved = this.restoring;
+    if (saved !== null && saved.consultation_id === message.consultation_id && this.call === null) {
+      // A reloaded tab: the call again, without a commitment; the kiosk offers anew.
+      this.restoring = null;
+      this.call = new Consultation({
+        consultationId: saved.consultation_id,
+        peer: message.peer,
+        iceServers: this.iceServers,
+        iceTransportPolicy: this.iceTransportPolicy,
+        localMedia: this.ensureMedia(),
+        protocol: this.protocol,
+        send: (m) => this.signalling?.send(m),
+        words: this.words,
+        graceS: this.graceS,
+        restore: saved,
+      });
+      this.bindCall(this.call);
+      saveResume(this.call.snapshot());
+    } else if (this.call?.id !== message.consultation_id) {
+      return;
+    }
+    if (message.peer_present) this.call.peerBack();
+    else this.el.callState.textContent = CALL_STATE_WORDS.peer_away;
+  }
+
+  onResumeFailed({ consultation_id: consultationId }) {
+    if (this.restoring?.consultation_id === consultationId) {
+      this.restoring = null;
+      this.finishCall(RESUME_FAILED_WORDS);
+    } else if (this.call?.id === consultationId) {
+      this.call.close();
+      this.finishCall(RESUME_FAILED_WORDS);
+    }
+  }
+
   bindCall(call) {
+    this.exchange.attach(call);
     call.addEventListener("state", (e) => {
       if (call === this.call) this.el.callState.textContent = e.detail.words;
     });
@@ -352,7 +458,17 @@ class AdviserConsole {
       this.el.chatSend.disabled = !e.detail.ready;
     });
     call.addEventListener("chat", (e) => {
-      if (call === this.call) this.chat.add("customer", e.detail.message.text);
+      // Live lines and, after a resume, the kiosk's history (merged by id in call.js).
+      const { message, from } = e.detail;
+      if (call === this.call) this.chat.add(from ?? "customer", message.text, message.ts);
+    });
+    call.addEventListener("resume-state", () => {
+      if (call === this.call) saveResume(call.snapshot());
+    });
+    call.addEventListener("bye", () => {
+      if (call !== this.call) return;
+      call.close();
+      this.finishCall(ENDED_WORDS.hangup);
     });
     call.addEventListener("intake", (e) => {
       if (call === this.call) this.details.show(e.detail.fields);
@@ -403,6 +519,13 @@ class AdviserConsole {
   }
 
   endCall() {
+    if (this.call === null && this.restoring !== null) {
+      const consultationId = this.restoring.consultation_id;
+      this.signalling?.send({ type: "end", consultation_id: consultationId, reason: "hangup" });
+      this.restoring = null;
+      this.finishCall(null);
+      return;
+    }
     if (this.call === null) return;
     this.call.hangup("hangup");
     this.finishCall(null);
@@ -410,6 +533,7 @@ class AdviserConsole {
 
   /** End whatever call is running or pending, without the "ended" pause. */
   leaveCall(reason) {
+    this.forgetCall();
     if (this.call !== null) {
       if (reason !== null) this.call.hangup(reason);
       else this.call.close();
@@ -423,6 +547,7 @@ class AdviserConsole {
 
   // words: shown for a moment in the call view; null goes straight back to the queue.
   finishCall(words) {
+    this.forgetCall();
     this.call = null;
     this.el.chatInput.disabled = true;
     this.el.chatSend.disabled = true;
@@ -440,6 +565,14 @@ class AdviserConsole {
       this.showQueue();
       this.showNotice(words);
     }, ENDED_NOTICE_MS);
+  }
+
+  /** The call is over: nothing of it may resume, in this tab or after a reload. */
+  forgetCall() {
+    this.exchange.detach(); // its files, requests and screen share go with it
+    this.restoring = null;
+    this.signalling?.clearCall();
+    clearResume();
   }
 
   showCall(peer) {

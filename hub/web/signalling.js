@@ -1,11 +1,16 @@
 // The adviser's WebSocket to the hub (/ws/adviser): hello, heartbeats, reconnect with backoff.
-// Every incoming frame is validated with protocol.js before anyone sees it.
+// Every incoming frame is validated with protocol.js before anyone sees it. While a
+// consultation is live, a new connection puts us back in it with the hub's single-use resume
+// token (docs/reconnection.md): resume right after welcome, the latest resume_grant kept.
 
 import { ProtocolError } from "./protocol.js";
 
 const CLIENT = "branch-kiosk-console/0.1";
 const BACKOFF_FIRST_MS = 1000;
 const BACKOFF_MAX_MS = 30000;
+// While a call waits to be resumed the hub's grace period runs: retry at least every second.
+const RESUME_BACKOFF_FIRST_MS = 250;
+const RESUME_BACKOFF_MAX_MS = 1000;
 // The hub closes a connection silent for three heartbeat periods; we do the same.
 const SILENT_PERIODS = 3;
 
@@ -23,7 +28,8 @@ export const PROBLEM_WORDS = {
 
 /**
  * Events: "state" {state, retryInS, wasWelcomed}, "welcome" {message}, "message" {message} for every
- * other valid frame, "problem" {text} for something the adviser should know, "unauthorized".
+ * other valid frame, "problem" {text} for something the adviser should know, "unauthorized",
+ * "resume-failed" {consultation_id} (the hub answered our resume with not_found: the call is over).
  */
 export class SignallingConnection extends EventTarget {
   constructor({ protocol, csrf, url = defaultUrl() }) {
@@ -39,6 +45,20 @@ export class SignallingConnection extends EventTarget {
     this.reconnectTimer = null;
     this.heartbeatS = null;
     this.welcomed = false;
+    // The live consultation and its latest resume token (null: none to resume).
+    this.resume = null;
+    this.resuming = null; // the consultation we asked to resume, until the hub answers
+  }
+
+  /** The console holds this consultation now (token: a stored one, e.g. after a reload). */
+  setCall(consultationId, token = null) {
+    this.resume = { consultation_id: consultationId, token };
+  }
+
+  /** The consultation is over: never resume it. */
+  clearCall() {
+    this.resume = null;
+    this.resuming = null;
   }
 
   start() {
@@ -104,8 +124,10 @@ export class SignallingConnection extends EventTarget {
       this.startHeartbeat(socket);
       this.emit("state", { state: "connected" });
       this.emit("welcome", { message });
+      this.sendResume();
       return;
     }
+    if (!this.onResumeMessage(message)) return;
     if (message.type === "heartbeat") return; // the hub's answer; the silence timer is reset
     if (message.type === "error" && message.fatal) {
       if (message.code === "unauthorized" || message.code === "forbidden") {
@@ -115,6 +137,38 @@ export class SignallingConnection extends EventTarget {
       return;
     }
     this.emit("message", { message });
+  }
+
+  /** Right after welcome, when a consultation is live: ask to be put back in it. */
+  sendResume() {
+    const resume = this.resume;
+    this.resuming = null;
+    if (resume === null || resume.token === null) return;
+    const { consultation_id: consultationId, token } = resume;
+    if (this.send({ type: "resume", consultation_id: consultationId, token })) {
+      this.resuming = consultationId;
+    }
+  }
+
+  /** Keep the latest token; turn the hub's refusal of our resume into "resume-failed". */
+  onResumeMessage(message) {
+    if (message.type === "resume_grant") {
+      if (this.resume?.consultation_id === message.consultation_id) {
+        this.resume.token = message.token;
+      }
+    } else if (message.type === "resumed") {
+      if (message.consultation_id === this.resuming) this.resuming = null;
+    } else if (message.type === "error" && this.resuming !== null) {
+      // The hub answers a resume in order: the first error after it is its answer.
+      const consultationId = this.resuming;
+      this.resuming = null;
+      if (message.code === "not_found") {
+        this.resume = null;
+        this.emit("resume-failed", { consultation_id: consultationId });
+        return false;
+      }
+    }
+    return true;
   }
 
   onClose(socket, event) {
@@ -130,8 +184,14 @@ export class SignallingConnection extends EventTarget {
       this.emit("unauthorized", {});
       return;
     }
-    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** this.attempt);
-    const jittered = Math.round(delay * (0.75 + Math.random() * 0.5));
+    const delay =
+      this.resume !== null
+        ? Math.min(RESUME_BACKOFF_MAX_MS, RESUME_BACKOFF_FIRST_MS * 2 ** this.attempt)
+        : Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** this.attempt);
+    const jittered = Math.min(
+      this.resume !== null ? RESUME_BACKOFF_MAX_MS : BACKOFF_MAX_MS,
+      Math.round(delay * (0.75 + Math.random() * 0.5)),
+    );
     this.attempt += 1;
     // wasWelcomed false: refused before the hello was answered (maybe an expired session).
     this.emit("state", { state: "lost", retryInS: Math.ceil(jittered / 1000), wasWelcomed });

@@ -113,8 +113,23 @@ export function certificateFingerprint(certificate) {
   return checkFingerprint(`sha-256 ${fp.value.toUpperCase()}`);
 }
 
-/** The fingerprint of the certificate the remote peer presented in DTLS (getStats). */
+/**
+ * The fingerprint of the certificate the remote peer presented in DTLS: from the DTLS
+ * transport itself (getRemoteCertificates), else from getStats(). Chrome caches certificate
+ * stats from the first getStats() of a connection, so one taken before DTLS finished (by a
+ * debugging page such as webrtc-internals, say) would never show the remote certificate.
+ */
 export async function remoteCertificateFingerprint(pc) {
+  const transport = pc.sctp?.transport ?? null;
+  if (transport !== null && typeof transport.getRemoteCertificates === "function") {
+    const certificates = transport.getRemoteCertificates();
+    if (certificates.length > 0) {
+      // The SDP fingerprint is the SHA-256 of the peer's (leaf) certificate in DER.
+      const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", certificates[0]));
+      const hex = Array.from(digest, (b) => b.toString(16).padStart(2, "0").toUpperCase());
+      return checkFingerprint(`sha-256 ${hex.join(":")}`);
+    }
+  }
   const stats = await pc.getStats();
   for (const s of stats.values()) {
     if (s.type !== "transport" || !s.remoteCertificateId) continue;
@@ -150,4 +165,90 @@ export async function verifyKiosk({
     );
   }
   return code(revealedFingerprint, adviserFingerprint, nonce, words);
+}
+
+// -- staying verified across peer connections (docs/reconnection.md) ----------------------
+
+export const RESUME_DOMAIN = "branch-kiosk resume v1";
+const SECRET = /^[0-9a-f]{64}$/;
+const MAC = /^[0-9a-f]{64}$/;
+const ROLES = new Set(["kiosk", "adviser"]);
+
+/** The continuity secret's 32 raw bytes; "no_continuity" for anything but 64 hex digits. */
+export function continuitySecret(secret) {
+  if (typeof secret !== "string" || !SECRET.test(secret)) {
+    throw new VerificationError("no_continuity", "the continuity secret must be 64 hex digits");
+  }
+  return Uint8Array.from(secret.match(/../g), (h) => parseInt(h, 16));
+}
+
+// domain 0x00 role 0x00 consultation_id 0x00 sender's fingerprint 0x00 receiver's fingerprint:
+// the byte layout of appliance/sas.py resume_mac (no part can hold a 0x00).
+function resumeMessage(role, consultationId, ownFingerprint, peerFingerprint) {
+  if (!ROLES.has(role)) throw new VerificationError("unverified", "role must be kiosk or adviser");
+  const parts = [
+    RESUME_DOMAIN,
+    role,
+    String(consultationId),
+    checkFingerprint(ownFingerprint),
+    checkFingerprint(peerFingerprint),
+  ];
+  if (parts.some((p) => p.includes("\u0000"))) {
+    throw new VerificationError("unverified", "no part of a resume proof may hold a NUL");
+  }
+  return new TextEncoder().encode(parts.join("\u0000"));
+}
+
+function hmacKey(secret, usage) {
+  return crypto.subtle.importKey(
+    "raw",
+    continuitySecret(secret),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    [usage],
+  );
+}
+
+/**
+ * The ``mac`` of a resume_proof (hex): HMAC-SHA256 keyed with the continuity secret over the
+ * sender's role, the consultation, the sender's fingerprint and the receiver's as negotiated.
+ */
+export async function resumeMac(secret, { role, consultationId, ownFingerprint, peerFingerprint }) {
+  const message = resumeMessage(role, consultationId, ownFingerprint, peerFingerprint);
+  const key = await hmacKey(secret, "sign");
+  return toHex(new Uint8Array(await crypto.subtle.sign("HMAC", key, message)));
+}
+
+/**
+ * The console's checks of the kiosk's resume_proof: its fingerprint must be the offer's and
+ * the certificate's DTLS received, and its MAC (made as the kiosk makes it: its fingerprint
+ * first, ours second) must check out. WebCrypto's verify compares in constant time.
+ */
+export async function verifyResumeProof({
+  secret,
+  consultationId,
+  proof,
+  offerFingerprint,
+  certificateFingerprint: received,
+  adviserFingerprint,
+}) {
+  const revealed = checkFingerprint(proof?.fingerprint);
+  if (revealed !== checkFingerprint(offerFingerprint)) {
+    throw new VerificationError("fingerprint_mismatch", "the proof's fingerprint is not the offer's");
+  }
+  if (revealed !== checkFingerprint(received)) {
+    throw new VerificationError(
+      "fingerprint_mismatch",
+      "the proof's fingerprint is not the kiosk's certificate's",
+    );
+  }
+  if (typeof proof.mac !== "string" || !MAC.test(proof.mac)) {
+    throw new VerificationError("proof_mismatch", "the proof's MAC is not 64 hex digits");
+  }
+  const message = resumeMessage("kiosk", consultationId, revealed, adviserFingerprint);
+  const key = await hmacKey(secret, "verify");
+  const mac = Uint8Array.from(proof.mac.match(/../g), (h) => parseInt(h, 16));
+  if (!(await crypto.subtle.verify("HMAC", key, mac, message))) {
+    throw new VerificationError("proof_mismatch", "the resume proof's MAC does not match");
+  }
 }

@@ -1,5 +1,5 @@
-// DOM rendering for the queue and the chat. Text from the network goes in with textContent
-// only, never innerHTML.
+// DOM rendering for the queue, the chat and the exchange panel's pieces. Text from the
+// network goes in with textContent only, never innerHTML.
 
 /** "45 s", "3 min 05 s", "1 h 02 min". */
 export function formatWaiting(seconds) {
@@ -9,7 +9,21 @@ export function formatWaiting(seconds) {
   return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")} min`;
 }
 
-function element(tag, className, text) {
+/** "0 B", "812 B", "4.2 KB", "25 MB" (units of 1024, so a 25 MiB limit reads "25 MB"). */
+export function formatBytes(n) {
+  if (n < 1024) return `${n} B`;
+  const units = ["KB", "MB", "GB"];
+  let value = n / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
+}
+
+/** A new element with a class and text (textContent only: safe for network text). */
+export function element(tag, className, text) {
   const el = document.createElement(tag);
   if (className) el.className = className;
   if (text !== undefined) el.textContent = text;
