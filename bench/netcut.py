@@ -88,25 +88,37 @@ def child_netns() -> Iterator[ChildNetns]:
     why = problem()  # never on a real machine's network
     if why is not None:
         raise NetcutError(why)
-    ip = shutil.which("ip") or "ip"
     n = next(_counter)
-    ns = ChildNetns(
+    with veth_netns(
         name=f"kiosk-cut-{os.getpid()}-{n}",
-        ip=ip,
         host_dev=f"kc{n}h",
         child_dev=f"kc{n}k",
         host_addr=f"10.77.{n}.1",
         child_addr=f"10.77.{n}.2",
-    )
+    ) as ns:
+        yield ns
+
+
+@contextmanager
+def veth_netns(
+    *, name: str, host_dev: str, child_dev: str, host_addr: str, child_addr: str, prefix: int = 24
+) -> Iterator[ChildNetns]:
+    """The namespace ``name`` joined to ours by a veth pair; both removed afterwards.
+
+    No safety check: ``child_netns()`` is the one for tests. `make demo` uses this directly,
+    on the benchmarking range 198.18.0.0/15 (RFC 2544), which no real network routes.
+    """
+    ip = shutil.which("ip") or "ip"
+    ns = ChildNetns(name, ip, host_dev, child_dev, host_addr, child_addr)
     _run(ip, "netns", "add", ns.name)
     try:
         _run(ip, "link", "add", ns.host_dev, "type", "veth", "peer", "name", ns.child_dev)
         _run(ip, "link", "set", ns.child_dev, "netns", ns.name)
-        _run(ip, "addr", "add", f"{ns.host_addr}/24", "dev", ns.host_dev)
+        _run(ip, "addr", "add", f"{ns.host_addr}/{prefix}", "dev", ns.host_dev)
         _run(ip, "link", "set", ns.host_dev, "up")
         inside = ns.command(ip)
         _run(*inside, "link", "set", "lo", "up")
-        _run(*inside, "addr", "add", f"{ns.child_addr}/24", "dev", ns.child_dev)
+        _run(*inside, "addr", "add", f"{ns.child_addr}/{prefix}", "dev", ns.child_dev)
         _run(*inside, "link", "set", ns.child_dev, "up")
         yield ns
     finally:

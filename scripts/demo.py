@@ -4,20 +4,36 @@ Uses only the two console scripts (`kiosk-hub`, `kiosk`), exactly as an operator
 demo exercises the same entry points as production. Ctrl-C stops everything cleanly.
 
 Environment: DEMO_HOST (default 127.0.0.1), DEMO_PORT (default 8080), DEMO_ICE_HOST (addresses
-the kiosk offers for media; default: the machine's own, as in production).
+the kiosk offers for media; default: the machine's own, as in production), DEMO_NETCUT=0 (do not
+give the kiosk its own network namespace).
+
+Pulling the kiosk's network: as root with `ip` (iproute2) and the hub on loopback, the kiosk
+runs in its own network namespace, one veth link away (198.18.77.0/30, the benchmarking range
+no real network routes; removed at exit), reaching the hub through a small TCP forwarder. Type
+`cut 5` and Enter to take that link down for 5 s and watch the call heal.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import ipaddress
 import os
 import secrets
+import select
+import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from bench.netcut import ChildNetns, forward_tcp, veth_netns
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
@@ -89,7 +105,119 @@ def _wait_for_hub(url: str, hub: subprocess.Popen[bytes], timeout_s: float = 20.
     sys.exit(f"demo: the hub did not answer on {url} within {timeout_s:.0f} s")
 
 
+class _Forwarder:
+    """bench.netcut.forward_tcp on its own thread: the namespaced kiosk's way to the hub."""
+
+    def __init__(self, listen_host: str, target_port: int, target_host: str) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._stopped: asyncio.Future[None] = self._loop.create_future()
+        ready = threading.Event()
+        self.port = 0
+
+        async def serve() -> None:
+            async with forward_tcp(listen_host, target_port, target_host) as port:
+                self.port = port
+                ready.set()
+                await self._stopped
+
+        self._thread = threading.Thread(
+            target=self._loop.run_until_complete, args=(serve(),), daemon=True
+        )
+        self._thread.start()
+        if not ready.wait(10):
+            sys.exit("demo: the kiosk's TCP forwarder did not start")
+
+    def close(self) -> None:
+        self._loop.call_soon_threadsafe(self._stopped.set_result, None)
+        self._thread.join(5)
+
+
+def _netcut_problem(host: str) -> str | None:
+    if os.environ.get("DEMO_NETCUT", "1") == "0":
+        return "DEMO_NETCUT=0"
+    if os.geteuid() != 0:
+        return "it needs root"
+    if shutil.which("ip") is None:
+        return "it needs the ip tool (apt-get install iproute2)"
+    if not ipaddress.ip_address(host).is_loopback:
+        return "the hub is not on loopback (DEMO_HOST)"
+    return None
+
+
+@dataclass
+class KioskNetwork:
+    """Where the demo kiosk runs: its namespace (or None), command prefix, hub URL, ICE hosts."""
+
+    hub_url: str
+    ns: ChildNetns | None = None
+    prefix: list[str] = field(default_factory=list)
+    ice_hosts: list[str] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def _kiosk_network(host: str, port: str) -> Iterator[KioskNetwork]:
+    why = _netcut_problem(host)
+    if why is not None:
+        print(f"demo: the kiosk shares this machine's network ({why}): no `cut`", flush=True)
+        yield KioskNetwork(hub_url=f"ws://{host}:{port}")
+        return
+    with veth_netns(
+        name="branch-kiosk-demo",
+        host_dev="bkdemo0",
+        child_dev="bkdemo1",
+        host_addr="198.18.77.1",
+        child_addr="198.18.77.2",
+        prefix=30,
+    ) as ns:
+        forwarder = _Forwarder(ns.host_addr, int(port), host)
+        try:
+            yield KioskNetwork(
+                hub_url=f"ws://{ns.host_addr}:{forwarder.port}",
+                ns=ns,
+                prefix=ns.command(),
+                ice_hosts=[ns.child_addr],
+            )
+        finally:
+            forwarder.close()
+
+
+def _cut_later(ns: ChildNetns, seconds: float) -> None:
+    def run() -> None:
+        ns.cut()
+        print(f"demo: the kiosk's network is down for {seconds:.0f} s", flush=True)
+        time.sleep(seconds)
+        ns.heal()
+        print("demo: the kiosk's network is back", flush=True)
+
+    threading.Thread(target=run, daemon=True).start()
+
+
+def _command(line: str, ns: ChildNetns | None) -> None:
+    words = line.split()
+    if not words:
+        return
+    if words[0] != "cut" or len(words) > 2:
+        print("demo: commands: `cut [SECONDS]` (default 5)", flush=True)
+        return
+    if ns is None:
+        print("demo: `cut` needs the kiosk in its own network namespace (see above)", flush=True)
+        return
+    try:
+        seconds = float(words[1]) if len(words) == 2 else 5.0
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 600:
+        print("demo: `cut SECONDS` takes 1 to 600 seconds", flush=True)
+        return
+    _cut_later(ns, seconds)
+
+
 def main() -> int:
+    with contextlib.ExitStack() as stack:
+        return _run(stack)
+
+
+def _run(stack: contextlib.ExitStack) -> int:
     host = os.environ.get("DEMO_HOST", "127.0.0.1")
     port = os.environ.get("DEMO_PORT", "8080")
     VAR.mkdir(mode=0o700, exist_ok=True)
@@ -103,12 +231,15 @@ def main() -> int:
         start_new_session=True,
     )
     _wait_for_hub(url, hub)
+    net = stack.enter_context(_kiosk_network(host, port))
     kiosk_cmd = [
+        *net.prefix,
         str(BIN / "kiosk"),
         "run",
         "--simulate",
+        *[arg for addr in net.ice_hosts for arg in ("--ice-host", addr)],
         "--hub",
-        f"ws://{host}:{port}",
+        net.hub_url,
         "--token-file",
         str(token_file),
         # The demo's session vault lives under ./var, not the machine's /run/kiosk/session.
@@ -136,6 +267,11 @@ def main() -> int:
             if windowed
             else "  A simulated kiosk is waiting in the queue; accept it to start a call.\n"
         )
+        + (
+            "  Type `cut 5` and Enter to pull the kiosk's network for 5 s.\n"
+            if net.ns is not None
+            else ""
+        )
         + "  Ctrl-C stops hub and kiosk.\n",
         flush=True,
     )
@@ -148,8 +284,17 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
+    reading = not sys.stdin.closed  # commands on stdin until it ends (EOF)
     while not stopping and hub.poll() is None and kiosk.poll() is None:
-        time.sleep(0.2)
+        if not reading:
+            time.sleep(0.2)
+            continue
+        with contextlib.suppress(InterruptedError):
+            readable, _, _ = select.select([sys.stdin], [], [], 0.2)
+            if readable:
+                line = sys.stdin.readline()
+                reading = bool(line)
+                _command(line, net.ns)
     for proc in (kiosk, hub):  # kiosk first, so it can say goodbye to the hub
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
