@@ -4,12 +4,17 @@ A ``Call`` is used once: aiortc has no ICE restart, so when a call fails or ends
 closes it and builds a new one. The offer is prepared (candidates gathered) while the kiosk
 waits in the queue, so it can go out the moment an adviser accepts.
 
-Liveness (docs/reconnection.md): once the data channel is open both ends send ``beat`` every
-second; any frame counts as life, and ``dead_after_s`` of silence (or the connection going
-``failed``/``closed``) is a dead path, reported once through ``on_dead``. A ``bye`` from the
+Liveness (docs/reconnection.md): both ends send ``beat`` every second on the data channel;
+any frame counts as life, and ``dead_after_s`` of silence (or the connection going
+``failed``/``closed``) is a dead path, reported once through ``on_dead``. The watch starts
+when the connection is ``connected``, so a far end that completes DTLS but never opens the
+channel is a dead path too. A ``bye`` from the
 adviser is a deliberate end (``on_bye``), never a dead path. A call built with a
 ``Resumption`` (a later peer connection of a verified consultation) proves itself with
 ``resume_proof`` instead of ``sas_reveal``.
+
+``send`` and ``send_chat`` refuse (``CallError``) until the far end is verified: nothing of
+the customer's goes to a peer that has not proved itself.
 """
 
 from __future__ import annotations
@@ -304,15 +309,27 @@ class Call:
             raise CallError(f"the ICE candidate was refused ({type(exc).__name__})") from None
 
     def send_chat(self, text: str) -> channel.Chat:
-        """Send a chat line to the adviser; raises ``CallError`` until the channel is open."""
+        """Send a chat line to the adviser; ``CallError`` until the channel is open and the
+        adviser verified."""
         if self._channel is None or self._channel.readyState != "open":
             raise CallError("chat is not connected yet")
+        self._require_verified()
         message = channel.Chat(id=new_chat_id(), text=text, ts=int(time.time() * 1000))
         self._channel.send(channel.encode(message))
         return message
 
     def send(self, message: channel.ChannelMessage) -> None:
-        """Send any data-channel message; raises ``CallError`` until the channel is open."""
+        """Send any data-channel message; ``CallError`` until the channel is open and the
+        adviser verified (``sas_reveal``, ``resume_proof``, ``beat`` and ``bye`` go out by
+        themselves)."""
+        self._require_verified()
+        self._send_frame(message)
+
+    def _require_verified(self) -> None:
+        if self.verification is None:
+            raise CallError("the adviser is not verified (yet)")
+
+    def _send_frame(self, message: channel.ChannelMessage) -> None:
         if self._channel is None or self._channel.readyState != "open":
             raise CallError("the data channel is not connected yet")
         self._channel.send(channel.encode(message))
@@ -362,8 +379,17 @@ class Call:
         log.info("peer connection %s", state)
         if self._on_state is not None:
             self._on_state(state)
+        if state == "connected":
+            # From here the far end has dead_after_s to open the channel and say something.
+            self._watch()
         if state in ("failed", "closed") and not self._closed:
             self._declare_dead(f"connection_{state}")
+
+    def _watch(self) -> None:
+        """Start beating and watching for silence (once; the clock restarts each call)."""
+        self._last_rx = self._clock()
+        if self._beat_task is None and not self._closed:
+            self._beat_task = asyncio.get_running_loop().create_task(self._beat(), name="call-beat")
 
     def _declare_dead(self, cause: str) -> None:
         """Report the dead path once; a ``bye`` or our own close is never a dead path."""
@@ -387,14 +413,14 @@ class Call:
             if now >= next_beat:
                 next_beat = now + self._beat_interval_s
                 with contextlib.suppress(CallError, Exception):
-                    self.send(channel.Beat(ts=int(time.time() * 1000)))
+                    self._send_frame(channel.Beat(ts=int(time.time() * 1000)))
             await asyncio.sleep(tick)
 
     def _channel_opened(self) -> None:
         log.info("data channel open")
-        self._last_rx = self._clock()
-        if self._beat_task is None and not self._closed:
-            self._beat_task = asyncio.get_running_loop().create_task(self._beat(), name="call-beat")
+        self._watch()
+        with contextlib.suppress(Exception):  # the first beat at once: the watch ran before
+            self._send_frame(channel.Beat(ts=int(time.time() * 1000)))
         if self._channel is not None and self._fingerprint is not None:
             if self.resumption is not None:
                 self._send_resume_proof(self.resumption)

@@ -18,10 +18,14 @@ whose hub connection drops while a resume token is held (``HubLost``), or whose 
 (``PeerAway``) goes to ``reconnecting``: the call is closed, the grace timer starts, and a new
 call is offered, without a commitment, as soon as the hub has us back (``ResumeAccepted``, or
 at once if the hub never went) and the adviser is there (``peer_present``/``PeerBack``).
-``CallConnected`` brings it back to ``in_call``; grace expiry, ``ended`` or a refused resume
-end it (``peer_gone``). An unverified consultation is never resumed.
+Only the new call's checked ``resume_proof`` (``Reverified``) brings it back to ``in_call``:
+a far end that connects but never proves itself gets nothing of the session, and the grace
+timer keeps running. A new call that fails is retried after a pause (``RetryLater``, then
+``RetryDue``), never at once, and at most ``MAX_RESUME_ATTEMPTS`` times in a row; grace
+expiry, ``ended`` or a refused resume end it (``peer_gone``). An unverified consultation is
+never resumed.
 
-    in_call --dead path / hub lost / peer away--> reconnecting --connected--> in_call
+    in_call --dead path / hub lost / peer away--> reconnecting --proof checked--> in_call
                                                       |--grace / ended / refused--> ending
 """
 
@@ -157,6 +161,25 @@ class AdviserVerified:
 
 
 @dataclass(frozen=True)
+class Reverified:
+    """A resumed call's ``resume_proof`` checked out: the consultation is healed."""
+
+    consultation_id: str
+
+
+@dataclass(frozen=True)
+class CannotResume:
+    """The shell has nothing to prove a new call with (no continuity secret): end."""
+
+
+@dataclass(frozen=True)
+class RetryDue:
+    """The pause after a failed new call is over (``RetryLater``): try again."""
+
+    consultation_id: str
+
+
+@dataclass(frozen=True)
 class VerificationFailed:
     """The adviser's reveal or resume proof was wrong or missing: end, with the warning."""
 
@@ -236,6 +259,9 @@ Event = (
     | HangUp
     | Shutdown
     | AdviserVerified
+    | Reverified
+    | CannotResume
+    | RetryDue
     | VerificationFailed
     | ResumeGranted
     | DeadPath
@@ -330,9 +356,21 @@ class ReconnectStarted:
 
 @dataclass(frozen=True)
 class Reconnected:
-    """Bookkeeping: a new call of the consultation connected; stop the grace timer."""
+    """Bookkeeping: a new call of the consultation proved itself; stop the grace timer."""
 
     consultation_id: str
+
+
+@dataclass(frozen=True)
+class RetryLater:
+    """Report ``RetryDue`` after a pause that grows with ``attempt`` (1, 2, ...).
+
+    A new call that fails at once (preparing, say) must not be retried in the same breath:
+    the shell would never get back to its other inputs, the grace timer among them.
+    """
+
+    consultation_id: str
+    attempt: int
 
 
 @dataclass(frozen=True)
@@ -365,7 +403,11 @@ Action = (
     | SendResume
     | ReconnectStarted
     | Reconnected
+    | RetryLater
 )
+
+# Failed new calls in a row, in one reconnection, before the consultation is given up.
+MAX_RESUME_ATTEMPTS = 10
 
 _BOUND = (Phase.OFFERING, Phase.CONNECTING, Phase.IN_CALL)
 # Phases with a consultation (a call, or one being re-established).
@@ -389,6 +431,7 @@ class ConsultationState:
     present: bool = True
     peer_present: bool = True
     answered: bool = False
+    failures: int = 0  # new calls that failed in a row while reconnecting
 
 
 class Consultation:
@@ -541,6 +584,7 @@ class Consultation:
             present=hub_up,  # the hub never lost us if the connection is still up
             peer_present=peer_present,
             answered=False,
+            failures=0,
         )
         return actions + self._offer_if_possible()
 
@@ -608,13 +652,28 @@ class Consultation:
                 actions.append(ApplyAnswer(event.sdp))
             case CandidateReceived() if s.call is CallSlot.ACTIVE and event.consultation_id == cid:
                 actions.append(AddCandidate(event.candidate, event.sdp_mid, event.sdp_mline_index))
-            case CallConnected() if s.call is CallSlot.ACTIVE and s.answered:
-                self.state = replace(s, phase=Phase.IN_CALL)
+            case Reverified() if (
+                event.consultation_id == cid and s.call is CallSlot.ACTIVE and s.answered
+            ):
+                # Connected is not enough: only the checked proof heals the consultation.
+                self.state = replace(s, phase=Phase.IN_CALL, failures=0)
                 actions.append(Reconnected(cid))
-            case DeadPath() | CallFailed():
-                # The new call did not make it (or died too): try again while grace lasts.
-                actions += self._drop_call()
+            case DeadPath() | CallFailed() if s.call is not CallSlot.NONE:
+                # The new call did not make it (or died too): try again, after a pause, while
+                # grace lasts.
+                failures = s.failures + 1
+                if failures >= MAX_RESUME_ATTEMPTS:
+                    actions += [CallFinished(cid, "peer_gone")]
+                    actions += self._end(s, send_end="peer_gone")
+                else:
+                    actions += self._drop_call()
+                    self.state = replace(self.state, failures=failures)
+                    actions.append(RetryLater(cid, failures))
+            case RetryDue() if event.consultation_id == cid:
                 actions += self._offer_if_possible()
+            case CannotResume():
+                actions += [CallFinished(cid, "failed")]
+                actions += self._end(s, send_end="failed")
             case VerificationFailed():
                 actions += [CallFinished(cid, "failed")]
                 actions += self._end(s, send_end="failed")

@@ -814,9 +814,11 @@ class Exchange(CustomerDecisions):
             self._status(request)
         for transfer_id in list(self._incoming):
             self._send(FileCancel(id=transfer_id, reason=reason))
+        uploading: list[asyncio.Task[FileOffer]] = []
         for transfer_id, upload in list(self._uploads.items()):
             if upload.task is not None and not upload.task.done():
                 upload.task.cancel()
+                uploading.append(upload.task)
                 self._send(FileCancel(id=transfer_id, reason=reason))
         for task in list(self._incoming.values()):
             task.cancel()
@@ -825,7 +827,9 @@ class Exchange(CustomerDecisions):
         pending = [t for t in self._tasks if not t.done()]
         for task in pending:
             task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        # Uploads are not in self._tasks (send_file awaits them): wait for them here too, so
+        # none still reads the vault when the session's wipe starts.
+        await asyncio.gather(*pending, *uploading, return_exceptions=True)
         deletes = [*self._deletes, *(self._delete_blob(b) for b in blobs)]
         await asyncio.gather(*deletes, return_exceptions=True)
         for transfer in list(self._transfers.values()):

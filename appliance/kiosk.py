@@ -57,8 +57,14 @@ log = logging.getLogger(__name__)
 GREETING = "Hello, I would like some advice please."
 AUTO_REPLY = "Thank you, that helps."
 CONNECT_TIMEOUT_S = 30.0
-# After the data channel opens, the adviser's sas_reveal must arrive and check out within this.
+# After the call connects, the adviser's sas_reveal (or resume_proof) must arrive and check
+# out within this: from connected, not from the data channel's opening, so that a far end
+# that completes DTLS but never opens the channel cannot keep a call running unverified.
 VERIFY_TIMEOUT_S = 10.0
+# Pauses before a failed new call of a reconnecting consultation is tried again: the first,
+# doubled on every further failure, up to the last.
+RETRY_FIRST_S = 0.5
+RETRY_MAX_S = 5.0
 
 
 @dataclass
@@ -269,6 +275,7 @@ class Kiosk:
         self._max_file_bytes: int | None = None  # the tenant's, from welcome
         self.exchange: Exchange | None = None  # of this session, once the adviser is verified
         self._exchange_tasks: set[asyncio.Task[None]] = set()
+        self._retry_handle: asyncio.TimerHandle | None = None  # a pending RetryDue
 
     # -- public API ---------------------------------------------------------
 
@@ -315,9 +322,15 @@ class Kiosk:
         self.latest_local_frame = frame
 
     def send_chat(self, text: str) -> channel.Chat:
-        """Send a chat line in the current call; ``CallError`` when there is none."""
+        """Send a chat line in the current call; ``CallError`` when there is none.
+
+        Also ``CallError`` while the call's far end is not verified: on a resumed call the
+        channel opens before the adviser's resume proof is checked, and until then whoever
+        is at the far end must get nothing of the customer's.
+        """
         if self._call is None or self.phase not in (c.Phase.IN_CALL, c.Phase.CONNECTING):
             raise CallError("no consultation in progress")
+        self._require_verified(self._call)
         message = self._call.send_chat(text)
         self._remember_chat(message, "kiosk")
         if self._current is not None:
@@ -328,11 +341,19 @@ class Kiosk:
     def send(self, message: channel.ChannelMessage) -> None:
         """Send a data-channel message in the current call (the exchange uses this).
 
-        ``CallError`` while no call is open (reconnecting, say): the caller retries or waits.
+        ``CallError`` while no call is open (reconnecting, say), or its far end is not verified
+        (yet): the caller retries or waits (the exchange offers its files again after a
+        resumed call's proof checked out).
         """
         if self._call is None or not self._call.channel_open:
             raise CallError("no open call")
+        self._require_verified(self._call)
         self._call.send(message)
+
+    @staticmethod
+    def _require_verified(call: Call) -> None:
+        if call.verification is None:
+            raise CallError("the adviser is not verified (yet)")
 
     @property
     def service_problem(self) -> str | None:
@@ -348,6 +369,7 @@ class Kiosk:
         """
         if self._call is None:
             raise CallError("no consultation in progress")
+        self._require_verified(self._call)
         fields = tuple(channel.IntakeField(key=k, value=value) for k, value in values)
         self._call.send(channel.Intake(fields=fields))
 
@@ -551,9 +573,12 @@ class Kiosk:
                 return c.PeerAway(message.consultation_id)
             case messages.PeerBack():
                 return c.PeerBack(message.consultation_id)
-            case messages.Error() if self.phase is c.Phase.RECONNECTING:
-                log.warning("hub refused a request while reconnecting: %s", message.code)
-                return c.ResumeRefused()  # the machine only takes it while awaiting resumed
+            case messages.Error(code="not_found") if (
+                self.phase is c.Phase.RECONNECTING and not self.consultation.state.present
+            ):
+                # The hub's one answer to a resume it refuses (for every reason).
+                log.warning("hub refused our resume: %s", message.code)
+                return c.ResumeRefused()
             case messages.Error():
                 log.warning("hub refused a request: %s", message.code)
                 return None
@@ -632,6 +657,8 @@ class Kiosk:
                 self._reconnect_started(cause)
             case c.Reconnected():
                 self._reconnected()
+            case c.RetryLater(consultation_id=cid, attempt=attempt):
+                self._retry_later(cid, attempt)
             case c.CallStarted() if self._queue_on_request and not self._customer_waiting:
                 self._inputs.put_nowait(c.HangUp())  # accepted just after the customer left
             case c.CallStarted(consultation_id=cid):
@@ -654,7 +681,7 @@ class Kiosk:
         generation = self._generation
         if resume and self._continuity is None:
             log.warning("no continuity secret to resume with")
-            return c.CallFailed()
+            return c.CannotResume()
         call = Call(
             video=CameraTrack(
                 self._camera, blank=lambda: self.camera_off, on_frame=self._local_frame
@@ -732,6 +759,16 @@ class Kiosk:
         self._hub.fast_reconnect = False
         self._status("in call again: reconnected")
 
+    def _retry_later(self, consultation_id: str, attempt: int) -> None:
+        """Try a failed new call again after a pause (never at once: see RetryLater)."""
+        delay = min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** (attempt - 1))
+        log.info("new call failed (attempt %d): trying again in %.1f s", attempt, delay)
+        if self._retry_handle is not None:
+            self._retry_handle.cancel()
+        self._retry_handle = asyncio.get_running_loop().call_later(
+            delay, self._inputs.put_nowait, c.RetryDue(consultation_id)
+        )
+
     async def _grace_timer(self, consultation_id: str, seconds: float) -> None:
         await asyncio.sleep(seconds)
         self._inputs.put_nowait(_GraceTimeout(consultation_id))
@@ -744,6 +781,9 @@ class Kiosk:
     async def _forget_consultation(self) -> None:
         """The consultation is over: drop its secrets, its chat and its exchange."""
         self._cancel_grace()
+        if self._retry_handle is not None:
+            self._retry_handle.cancel()
+            self._retry_handle = None
         self._hub.fast_reconnect = False
         self._resume_token = None
         self._continuity = None
@@ -776,6 +816,11 @@ class Kiosk:
                     self._current.accepted_to_connected_ms = round(elapsed * 1000, 1)
             self._cancel_timeout()
             self._inputs.put_nowait(_FromCall(generation, c.CallConnected()))
+            # Nothing of the customer's goes out before the adviser is verified (_verified);
+            # and the far end has this long from now to prove itself, channel or not.
+            asyncio.get_running_loop().call_later(
+                VERIFY_TIMEOUT_S, self._verify_deadline, generation
+            )
         # ``failed``/``closed`` arrive as a dead path (Call's on_dead), a deliberate end as bye.
 
     def _dead_path(self, generation: int, cause: str, silence_ms: float) -> None:
@@ -806,15 +851,14 @@ class Kiosk:
     def _channel_opened(self, generation: int) -> None:
         if generation != self._generation:
             return
-        # Nothing of the customer's goes out before the adviser is verified (_verified).
-        asyncio.get_running_loop().call_later(VERIFY_TIMEOUT_S, self._verify_deadline, generation)
+        log.info("data channel open: waiting for the adviser's proof")
 
     def _verified(self, generation: int, code: str) -> None:
         if generation != self._generation:
             return
         call = self._call
         if call is not None and call.resumed:
-            self._reverified()
+            self._reverified(generation)
             return
         cid = self.consultation.state.consultation_id
         if call is not None and cid is not None:
@@ -855,9 +899,15 @@ class Kiosk:
 
     @property
     def verification_code(self) -> str | None:
-        """The current call's four words once the adviser is verified, else None."""
+        """The current call's four words once the adviser is verified, else None.
+
+        None while reconnecting too: the words come back only once the resumed call's proof
+        checked out, so the screen never vouches for a far end that has not proved itself.
+        """
         stats = self._current
-        return stats.verification_code if stats is not None and stats.verified else None
+        if stats is None or not stats.verified or self.reconnecting:
+            return None
+        return stats.verification_code
 
     @property
     def last_call_unverified(self) -> bool:
@@ -867,6 +917,11 @@ class Kiosk:
 
     def _chat_received(self, generation: int, message: channel.Chat) -> None:
         if generation != self._generation:
+            return
+        call = self._call
+        if call is None or call.verification is None:
+            # Not shown: on a resumed call the channel opens before the proof is checked.
+            log.info("dropped a chat line from an adviser not verified (yet)")
             return
         for observer in self._observers:
             observer.chat_received(message.text)  # shown to the customer, never logged
@@ -902,11 +957,17 @@ class Kiosk:
             )
         )
 
-    def _reverified(self) -> None:
-        """A resumed call proved itself: send the session so far again (the console merges)."""
+    def _reverified(self, generation: int) -> None:
+        """A resumed call proved itself: send the session so far again (the console merges).
+
+        Only now is the consultation healed (``Reverified``: back to ``in_call``, the grace
+        timer stops); until now the call got nothing of the session.
+        """
         call = self._call
-        if call is None:
+        cid = self.consultation.state.consultation_id
+        if call is None or cid is None:
             return
+        self._inputs.put_nowait(_FromCall(generation, c.Reverified(cid)))
         self._status("adviser verified again: the call is resumed")
         sent = 0
         for line in self._history:

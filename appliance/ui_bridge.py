@@ -30,6 +30,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import av
@@ -182,7 +183,12 @@ class UiBridge:
             self._carry_out(action)
         if isinstance(event, j.Tick):
             self._check_service()
-        self._view = self.journey.view(now, self._base)
+        view = self.journey.view(now, self._base)
+        if view.call.reconnecting and view.call.verification_code is not None:
+            # The words come back with the resumed call's proof (the kiosk's code is None
+            # until then), never for a far end that has not proved itself.
+            view = replace(view, call=replace(view.call, verification_code=None))
+        self._view = view
 
     def _carry_out(self, action: j.Action) -> None:
         self.actions.append(action)

@@ -83,6 +83,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=512,
         help="RAM for all sealed file blobs together, MiB",
     )
+    serve.add_argument(
+        "--relay-files-per-consultation",
+        type=int,
+        default=4,
+        help="one consultation's blobs together: at most this many of the tenant's largest file",
+    )
+    serve.add_argument(
+        "--relay-timeout-s",
+        type=float,
+        default=30.0,
+        help="seconds each 256 KiB of a relay upload or download may take (0-3600)",
+    )
 
     adviser = commands.add_parser("adviser", help="manage advisers").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -240,6 +252,8 @@ def _serve(args: argparse.Namespace) -> int:
             hello_timeout_s=args.hello_timeout,
             grace_s=args.grace_s,
             relay_max_bytes=args.relay_max_mib * MIB,
+            relay_files_per_consultation=args.relay_files_per_consultation,
+            relay_chunk_timeout_s=args.relay_timeout_s,
         )
     except ValueError as exc:
         raise CommandFailed(str(exc)) from None

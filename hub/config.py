@@ -42,6 +42,12 @@ class HubConfig:
     grace_s: int = 60
     # All sealed blobs in the relay together (RAM only) may not exceed this (docs/exchange.md).
     relay_max_bytes: int = 512 * 1024 * 1024
+    # The blobs of one consultation together may not exceed this many of the tenant's largest
+    # sealed file (so one party cannot fill the relay for everybody).
+    relay_files_per_consultation: int = 4
+    # Each 256 KiB of a relay upload must arrive, and of a download be taken, within this long;
+    # a stalled transfer is cut off and gives its memory back.
+    relay_chunk_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.heartbeat_s <= 300:
@@ -60,3 +66,7 @@ class HubConfig:
             raise ValueError("grace_s must be between 1 and 3600 seconds")
         if self.relay_max_bytes < 1:
             raise ValueError("relay_max_bytes must be positive")
+        if self.relay_files_per_consultation < 1:
+            raise ValueError("relay_files_per_consultation must be at least 1")
+        if not 0 < self.relay_chunk_timeout_s <= 3600:
+            raise ValueError("relay_chunk_timeout_s must be positive and at most 3600 seconds")

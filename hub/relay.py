@@ -7,12 +7,18 @@ disk, and go when their consultation ends and when the hub stops. Nothing about 
 logged but its size.
 
 The upload is streamed from ``request.content`` (so the application's ``client_max_size``
-does not apply) into memory, never more than the caller's limit: the declared length is
-checked first and reserved against the global ``relay_max_bytes`` before a byte is read.
+does not apply) into a buffer of the declared length, never more than the caller's limit: the
+length is checked first and reserved against the consultation's share
+(``relay_files_per_consultation`` of the tenant's largest sealed file) and the global
+``relay_max_bytes`` before a byte is read. Downloads are streamed in slices with backpressure,
+so a slow reader makes no copies. A transfer that stalls for ``relay_chunk_timeout_s`` on one
+256 KiB piece is cut off, and a blob deleted (or ended with its consultation) stops its
+downloads.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import secrets
@@ -30,7 +36,7 @@ from protocol.messages import ID_PATTERN, Role
 
 log = logging.getLogger("hub.relay")
 
-READ_CHUNK = 256 * 1024
+CHUNK = 256 * 1024  # the piece of an upload or download that must move within the timeout
 BEARER_MAX = 256  # device tokens are ~47 characters; anything much longer is junk
 _BLOB_ID = re.compile(BLOB_ID_PATTERN)
 _BEARER_TOKEN = re.compile(rf"[\x21-\x7e]{{1,{BEARER_MAX}}}")
@@ -72,7 +78,13 @@ class RelayRefused(Exception):
 
     def response(self) -> web.Response:
         """The JSON API's ``{"error", "message"}``."""
-        return web.json_response({"error": self.code, "message": self.message}, status=self.status)
+        response = web.json_response(
+            {"error": self.code, "message": self.message}, status=self.status
+        )
+        if self.status in (400, 408):
+            # the body was not read to its end: the connection cannot carry another request
+            response.force_close()
+        return response
 
 
 NO_SUCH = RelayRefused(404, "not_found", "no such live consultation or blob")
@@ -109,6 +121,7 @@ class Relay:
         self._by_consultation: dict[str, set[str]] = {}
         self._stored = 0  # bytes of all blobs held
         self._reserved = 0  # bytes promised to uploads still coming in
+        self._held: dict[str, int] = {}  # per consultation: its blobs' bytes plus reservations
         switchboard.end_listeners.append(self.consultation_ended)
 
     # -- handlers ---------------------------------------------------------
@@ -128,7 +141,7 @@ class Relay:
             return refused.response()
         if blob.uploader == party.role:
             return NO_SUCH.response()  # only the other party may fetch it
-        return web.Response(body=blob.data, content_type="application/octet-stream")
+        return await self._stream(request, request.match_info["blob"], blob)
 
     async def delete(self, request: web.Request) -> web.StreamResponse:
         """``DELETE /api/relay/{consultation_id}/{blob}``: the uploader drops its blob."""
@@ -150,9 +163,8 @@ class Relay:
 
     def clear(self) -> None:
         """Drop everything (the hub stops)."""
-        self._blobs.clear()
-        self._by_consultation.clear()
-        self._stored = 0
+        for blob_id in list(self._blobs):
+            self._discard(blob_id)
 
     def stats(self) -> dict[str, int]:
         """Counts for tests and health checks."""
@@ -167,27 +179,73 @@ class Relay:
         length = request.content_length
         if length is None:
             raise RelayRefused(411, "length_required", "send the blob with a Content-Length")
-        if length > sealed_limit(self._storage.max_file_bytes(party.tenant_id)):
+        limit = sealed_limit(self._storage.max_file_bytes(party.tenant_id))
+        if length > limit:
             raise RelayRefused(413, "too_large", "the blob is over this tenant's file size limit")
+        share = self._config.relay_files_per_consultation * limit
+        if self._held.get(consultation_id, 0) + length > share:
+            log.warning("relay: a consultation's share is full; refused a blob of %d bytes", length)
+            raise RelayRefused(
+                507, "relay_full", "this consultation's files fill its share of the relay"
+            )
         if self._stored + self._reserved + length > self._config.relay_max_bytes:
             log.warning("relay full: refused a blob of %d bytes", length)
             raise RelayRefused(507, "relay_full", "the relay is full; try again later")
         self._reserved += length
+        self._hold(consultation_id, length)
         try:
-            data = await _read_exactly(request, length)
+            data = await self._receive(request, length)
         finally:
             self._reserved -= length
-        if data is None:
-            log.info("relay: an upload of %d bytes was cut short; nothing kept", length)
-            raise RelayRefused(400, "truncated", "the body ended before its Content-Length")
+            self._hold(consultation_id, -length)
         if self._party(caller, consultation_id) != party:
             raise NO_SUCH  # the consultation ended while the bytes came in
         blob_id = secrets.token_urlsafe(24)
         self._blobs[blob_id] = Blob(consultation_id, party.role, data)
         self._by_consultation.setdefault(consultation_id, set()).add(blob_id)
         self._stored += len(data)
+        self._hold(consultation_id, len(data))
         log.info("relay: stored a blob of %d bytes", len(data))
         return web.json_response({"blob": blob_id}, status=201)
+
+    async def _receive(self, request: web.Request, length: int) -> bytearray:
+        """The body, exactly ``length`` bytes, or RelayRefused (nothing partial is kept)."""
+        try:
+            return await _read_exactly(request, length, self._config.relay_chunk_timeout_s)
+        except TimeoutError:
+            log.info("relay: an upload of %d bytes stalled; nothing kept", length)
+            raise RelayRefused(408, "timeout", "the body stopped coming; send it again") from None
+        except _Truncated:
+            log.info("relay: an upload of %d bytes was cut short; nothing kept", length)
+            raise RelayRefused(
+                400, "truncated", "the body ended before its Content-Length"
+            ) from None
+
+    async def _stream(self, request: web.Request, blob_id: str, blob: Blob) -> web.StreamResponse:
+        """Send a blob in slices, each awaited (backpressure: no copies pile up for a slow reader).
+
+        Stops, closing the connection, when the blob goes (deleted, consultation ended), the
+        reader stalls for ``relay_chunk_timeout_s`` on one slice, or goes away.
+        """
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        response.content_length = len(blob.data)
+        # not released by hand: the transport may still hold slices of it; nothing resizes it
+        view = memoryview(blob.data)
+        try:
+            await response.prepare(request)
+            for start in range(0, len(view), CHUNK):
+                if self._blobs.get(blob_id) is not blob:
+                    _cut_off(request, response)  # gone: not a byte more, not even buffered ones
+                    return response
+                async with asyncio.timeout(self._config.relay_chunk_timeout_s):
+                    await response.write(view[start : start + CHUNK])
+            await response.write_eof()
+        except TimeoutError:
+            log.info("relay: a download of %d bytes stalled; cut off", len(view))
+            _cut_off(request, response)
+        except ConnectionError:
+            response.force_close()  # the reader went away
+        return response
 
     def _find(self, request: web.Request) -> tuple[Party, Blob]:
         caller = self._caller(request)
@@ -204,11 +262,20 @@ class Relay:
         if blob is None:
             return
         self._stored -= len(blob.data)
+        self._hold(blob.consultation_id, -len(blob.data))
         ids = self._by_consultation.get(blob.consultation_id)
         if ids is not None:
             ids.discard(blob_id)
             if not ids:
                 del self._by_consultation[blob.consultation_id]
+
+    def _hold(self, consultation_id: str, delta: int) -> None:
+        """Count bytes for (or, negative, against) a consultation's share of the relay."""
+        held = self._held.get(consultation_id, 0) + delta
+        if held:
+            self._held[consultation_id] = held
+        else:
+            self._held.pop(consultation_id, None)
 
     def _caller(self, request: web.Request) -> Caller:
         """A kiosk by its bearer device token, else an adviser by session cookie and CSRF."""
@@ -237,18 +304,44 @@ class Relay:
         return party
 
 
-async def _read_exactly(request: web.Request, length: int) -> bytearray | None:
-    """The body, streamed; None when it ends early or overruns (nothing partial is kept)."""
-    data = bytearray()
-    try:
-        async for chunk in request.content.iter_chunked(READ_CHUNK):
-            if len(data) + len(chunk) > length:
-                return None
-            data += chunk
-    except (ConnectionError, HttpProcessingError):
-        return None  # the client went away mid-body
-    if len(data) != length:
-        return None
+def _cut_off(request: web.Request, response: web.StreamResponse) -> None:
+    """Drop a download's connection at once: short of its Content-Length, the reader knows.
+
+    An abort, not a close: a close would wait (without end) for a stalled reader to take what
+    the transport still buffers.
+    """
+    response.force_close()
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+
+
+class _Truncated(Exception):
+    """The body ended (or the client went away) before its Content-Length."""
+
+
+async def _read_exactly(request: web.Request, length: int, timeout_s: float) -> bytearray:
+    """The body, streamed into a buffer allocated once (the length is reserved already).
+
+    Each ``CHUNK`` of it must arrive within ``timeout_s`` (TimeoutError otherwise: a stalled or
+    trickling upload gives its reservation back); _Truncated when it ends early. aiohttp hands
+    over no more than the Content-Length, so the body cannot overrun the buffer.
+    """
+    data = bytearray(length)
+    filled = 0
+    with memoryview(data) as view:
+        try:
+            while filled < length:
+                end = min(filled + CHUNK, length)
+                async with asyncio.timeout(timeout_s):
+                    while filled < end:
+                        chunk = await request.content.read(end - filled)
+                        if not chunk:
+                            raise _Truncated
+                        view[filled : filled + len(chunk)] = chunk
+                        filled += len(chunk)
+        except (ConnectionError, HttpProcessingError):
+            raise _Truncated from None  # the client went away mid-body
     return data
 
 

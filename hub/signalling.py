@@ -538,13 +538,19 @@ class Switchboard:
             self._reply_error(kiosk, "conflict", "out of service: the kiosk must be repaired first")
             return
         assert kiosk.device is not None  # noqa: S101 - kiosks always carry their device
+        away = self._device_calls.get(kiosk.device.id)
         if (
             kiosk.waiting is not None
             or kiosk.call is not None
-            or kiosk.device.id in self._device_calls  # away from a live one: resume it
+            or (away is not None and away.kiosk is not None)
         ):
             self._reply_error(kiosk, "conflict", "already queued or in a consultation")
             return
+        if away is not None:
+            # Away from a live consultation and asking for a new one instead of resuming: the
+            # kiosk gave that one up (its own grace ran out first, its resume was refused, it
+            # restarted). Waiting for the hub's grace would only keep the customer out.
+            self._give_up(away, "kiosk")
         consultation_id = secrets.token_urlsafe(16)
         now = self._clock()
         self._queue(kiosk.tenant.id).add(Waiting(consultation_id, kiosk.name, now))
@@ -555,8 +561,9 @@ class Switchboard:
 
     async def _accept(self, adviser: Peer, consultation_id: str) -> None:
         assert adviser.adviser is not None  # noqa: S101 - advisers always carry their record
-        if adviser.call is not None or adviser.adviser.id in self._adviser_calls:
-            # also while that call waits for this adviser to resume (another tab, a reload)
+        away = self._adviser_calls.get(adviser.adviser.id)
+        if adviser.call is not None or (away is not None and away.adviser is not None):
+            # also while another tab of this adviser holds a consultation
             self._reply_error(adviser, "conflict", "already in a consultation")
             return
         kiosk = self._waiting.get(consultation_id)
@@ -568,6 +575,10 @@ class Switchboard:
                 self._reply_error(adviser, "not_found", "no such waiting consultation")
             return
         assert kiosk.device is not None  # noqa: S101 - kiosks always carry their device
+        if away is not None:
+            # Away from a live consultation (a reloaded tab without its token, another tab)
+            # and taking a new customer instead of resuming: that one is given up.
+            self._give_up(away, "adviser")
         self._queue(kiosk.tenant.id).remove(consultation_id)
         del self._waiting[consultation_id]
         kiosk.waiting = None
@@ -735,6 +746,11 @@ class Switchboard:
                 log.exception("a consultation end listener failed")
         ended = Ended(consultation_id=call.consultation_id, reason=reason)
         return _Outbox(messages=[(p, ended) for p in present if p is not by])
+
+    def _give_up(self, call: Call, role: Role) -> None:
+        """That side, away, started afresh instead of resuming: the consultation ends now."""
+        log.info("a consultation ended: its %s started afresh instead of resuming", role)
+        self._flush(self._finish(call, "peer_gone"))
 
     def _step_away(self, peer: Peer) -> _Outbox:
         """A party's connection is gone: the other side hears ``peer_away``; grace runs."""

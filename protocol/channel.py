@@ -31,7 +31,7 @@ class Chat:
 
     TYPE: ClassVar[str] = "chat"
     id: str = rule(pattern=r"[A-Za-z0-9_-]{1,64}", description="sender-chosen message id")
-    text: str = rule(max_len=CHAT_MAX, min_len=1)
+    text: str = rule(max_len=CHAT_MAX, min_len=1, secret=True)
     ts: int = rule(minimum=0, description="sender's clock, ms since the epoch")
 
 
@@ -40,7 +40,7 @@ class IntakeField:
     """One answer of the customer's intake form (``name``, ``topic``...)."""
 
     key: str = rule(pattern=INTAKE_KEY_PATTERN, description="the tenant's field key")
-    value: str = rule(max_len=INTAKE_VALUE_MAX, description="what the customer typed")
+    value: str = rule(max_len=INTAKE_VALUE_MAX, description="what the customer typed", secret=True)
 
 
 @CHANNEL.register
@@ -92,7 +92,7 @@ class Continuity:
     """
 
     TYPE: ClassVar[str] = "continuity"
-    secret: str = rule(pattern=HEX32_PATTERN, description="32 random bytes, hex")
+    secret: str = rule(pattern=HEX32_PATTERN, description="32 random bytes, hex", secret=True)
 
 
 @CHANNEL.register
@@ -124,7 +124,7 @@ class HistoryChat:
 
     TYPE: ClassVar[str] = "history_chat"
     id: str = rule(pattern=r"[A-Za-z0-9_-]{1,64}")
-    text: str = rule(max_len=CHAT_MAX, min_len=1)
+    text: str = rule(max_len=CHAT_MAX, min_len=1, secret=True)
     ts: int = rule(minimum=0)
     author: Literal["kiosk", "adviser"]
 
@@ -166,7 +166,9 @@ class FileOffer:
 
     TYPE: ClassVar[str] = "file_offer"
     id: str = rule(pattern=TRANSFER_ID_PATTERN, description="sender-chosen transfer id")
-    name: str = rule(min_len=1, max_len=FILE_NAME_MAX, description="shown, never logged")
+    name: str = rule(
+        min_len=1, max_len=FILE_NAME_MAX, description="shown, never logged", secret=True
+    )
     size: int = rule(minimum=0, maximum=1024 * 1024 * 1024)
     mime: str = rule(pattern=MIME_PATTERN, description="the sender's claim; receiver sniffs")
     sha256: str = rule(pattern=SHA256_PATTERN, description="of the plaintext, hex")
@@ -175,7 +177,9 @@ class FileOffer:
         default=None, pattern=TRANSFER_ID_PATTERN, description="the scan or photo request"
     )
     blob: str = rule(pattern=BLOB_ID_PATTERN)
-    key: str = rule(pattern=HEX32_PATTERN, description="AES-256-GCM key of this file, hex")
+    key: str = rule(
+        pattern=HEX32_PATTERN, description="AES-256-GCM key of this file, hex", secret=True
+    )
 
 
 @CHANNEL.register

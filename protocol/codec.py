@@ -51,13 +51,18 @@ class Rule:
     description: str = ""
 
 
-def rule(**kwargs: Any) -> Any:
-    """Field metadata helper: ``x: str = rule(max_len=64)``-style declarations."""
+def rule(*, secret: bool = False, **kwargs: Any) -> Any:
+    """Field metadata helper: ``x: str = rule(max_len=64)``-style declarations.
+
+    ``secret``: keys, tokens and personal data (chat, intake, file names) stay out of the
+    dataclass ``repr``, so a message that ends up in a log line or a traceback by mistake
+    does not carry them there. Validation and the JSON Schema are unchanged.
+    """
     default = kwargs.pop("default", dataclasses.MISSING)
     meta = {"rule": Rule(**kwargs)}
     if default is dataclasses.MISSING:
-        return field(metadata=meta)
-    return field(default=default, metadata=meta)
+        return field(metadata=meta, repr=not secret)
+    return field(default=default, metadata=meta, repr=not secret)
 
 
 class Message(Protocol):

@@ -58,8 +58,12 @@ class Hello:
 
     TYPE: ClassVar[str] = "hello"
     role: Role
-    token: str | None = rule(default=None, max_len=256, description="kiosk device token")
-    csrf: str | None = rule(default=None, max_len=128, description="adviser CSRF token")
+    token: str | None = rule(
+        default=None, max_len=256, description="kiosk device token", secret=True
+    )
+    csrf: str | None = rule(
+        default=None, max_len=128, description="adviser CSRF token", secret=True
+    )
     client: str | None = rule(default=None, max_len=64, description="software and version")
 
 
@@ -281,7 +285,7 @@ class ResumeGrant:
 
     TYPE: ClassVar[str] = "resume_grant"
     consultation_id: str = rule(pattern=ID_PATTERN)
-    token: str = rule(pattern=RESUME_TOKEN_PATTERN)
+    token: str = rule(pattern=RESUME_TOKEN_PATTERN, secret=True)
 
 
 @SIGNALLING.register
@@ -291,7 +295,7 @@ class Resume:
 
     TYPE: ClassVar[str] = "resume"
     consultation_id: str = rule(pattern=ID_PATTERN)
-    token: str = rule(pattern=RESUME_TOKEN_PATTERN)
+    token: str = rule(pattern=RESUME_TOKEN_PATTERN, secret=True)
 
 
 @SIGNALLING.register

@@ -103,6 +103,7 @@ class AdviserPeer:
         resume: AdviserResume | None = None,
         beat_interval_s: float = 1.0,
         share_screen: bool = False,
+        prove: bool = True,
     ) -> None:
         self.camera = SimulatedCamera(320, 240, 15)
         self.microphone = SimulatedMicrophone(frequency=tone_hz, amplitude=0.3)
@@ -128,6 +129,7 @@ class AdviserPeer:
         self._checked = asyncio.Event()
         # Reconnection: the kiosk's secret (from ``continuity``), our resume, history, bye.
         self.resume = resume
+        self._prove = prove  # False: a far end that connects and beats but never proves
         self.continuity: bytes | None = None
         self._continuity_event = asyncio.Event()
         self.history: list[channel.HistoryChat] = []
@@ -165,6 +167,8 @@ class AdviserPeer:
         assert self.channel is not None
         if self._beat_task is None:
             self._beat_task = asyncio.get_running_loop().create_task(self._beat())
+        if self.resume is not None and not self._prove:
+            return
         if self.resume is not None:
             assert self.offer_fingerprint is not None
             mac = sas.resume_mac(

@@ -7,13 +7,19 @@ import logging
 
 import pytest
 
-from appliance.call import MAX_REMOTE_CANDIDATES, Call, CallError, rtc_configuration
+from appliance.call import (
+    MAX_REMOTE_CANDIDATES,
+    Call,
+    CallError,
+    Resumption,
+    rtc_configuration,
+)
 from appliance.media import CameraTrack, MicrophoneTrack
 from drivers.camera.simulated import SimulatedCamera
 from drivers.microphone.simulated import SimulatedMicrophone
 from protocol import channel
 from protocol.messages import IceServer
-from tests.appliance.adviser import AdviserPeer, split_candidates
+from tests.appliance.adviser import AdviserPeer, AdviserResume, split_candidates
 
 SECRET = "my account number is 1234"
 
@@ -132,16 +138,18 @@ async def test_call_with_trickled_candidates_media_and_chat(
         assert adviser.probe.peak_audio_rms > 0.05
         assert adviser.captures_are_from_this_call()
 
-        kiosk.call.send_chat("hello from the kiosk")
         await adviser.send_chat("hello from the adviser")
         async with asyncio.timeout(5):
-            await adviser.wait_chat(1)
             await kiosk.chat_queue.get()
-        assert adviser.chat_in[0].text == "hello from the kiosk"
         assert kiosk.chat[0].text == "hello from the adviser"
-        # The adviser revealed, but this call never held a commitment: refused, not verified.
+        # The adviser revealed, but this call never held a commitment: refused, not verified,
+        # so nothing goes out to it.
         assert kiosk.call.verification is None
         assert kiosk.call.verification_error == "no_commitment"
+        with pytest.raises(CallError, match="not verified"):
+            kiosk.call.send_chat("hello from the kiosk")
+        with pytest.raises(CallError, match="not verified"):
+            kiosk.call.send(channel.Chat(id="k1", text="hello", ts=1))
         # The kiosk revealed its own fingerprint, the offer's: the adviser's check passes.
         assert adviser.verification is not None
 
@@ -256,3 +264,29 @@ async def test_verified_exchange_messages_pass_and_silence_is_a_dead_path() -> N
     finally:
         await kiosk.close()
         await adviser.close(bye=False)
+
+
+@pytest.mark.usefixtures("loopback_only_netns")
+async def test_a_resumed_call_sends_nothing_before_the_proof_but_beats() -> None:
+    # On a resumed call the channel opens before the far end's resume_proof: until it checks
+    # out, nothing of the session goes out (chat, files, history), only beats and our proof.
+    kiosk = KioskSide(dead_after_s=3.0, beat_interval_s=0.2)
+    kiosk.call.resumption = Resumption(consultation_id="consult1", secret=bytes(32), code="x")
+    adviser = AdviserPeer(
+        beat_interval_s=0.2, resume=AdviserResume("consult1", bytes(32)), prove=False
+    )
+    try:
+        await connect(kiosk, adviser)
+        checked = await adviser.wait_checked(10)  # our proof went out
+        assert checked is not None
+        assert adviser.beats_in > 0  # the first beat goes right before the proof
+        assert kiosk.call.verification is None
+        with pytest.raises(CallError, match="not verified"):
+            kiosk.call.send_chat("my account number")
+        with pytest.raises(CallError, match="not verified"):
+            kiosk.call.send(channel.HistoryChat(id="h1", text="hello", ts=1, author="kiosk"))
+        assert adviser.chat_in == [] and adviser.history == []
+        assert kiosk.dead == []  # the far end beats: alive, just not proven
+    finally:
+        await kiosk.close()
+        await adviser.close()

@@ -213,6 +213,9 @@ events = st.one_of(
     st.just(c.ResumeRefused()),
     st.builds(c.GraceExpired, st.sampled_from([CID, OTHER])),
     st.builds(c.ByeReceived, st.sampled_from([CID, OTHER])),
+    st.builds(c.Reverified, st.sampled_from([CID, OTHER])),
+    st.builds(c.RetryDue, st.sampled_from([CID, OTHER])),
+    st.just(c.CannotResume()),
 )
 
 
@@ -243,7 +246,11 @@ class ShellModel:
             case c.CallFinished(consultation_id=cid):
                 assert self.in_progress == cid
                 self.in_progress = None
-            case c.ReconnectStarted(consultation_id=cid) | c.Reconnected(consultation_id=cid):
+            case (
+                c.ReconnectStarted(consultation_id=cid)
+                | c.Reconnected(consultation_id=cid)
+                | c.RetryLater(consultation_id=cid)
+            ):
                 assert self.in_progress == cid
             case c.SendResume(consultation_id=cid):
                 assert self.in_progress == cid
@@ -312,7 +319,10 @@ def test_dead_path_with_the_hub_up_offers_again_at_once_without_a_commitment() -
     assert m.handle(c.AnswerReceived(CID, "sdp2")) == [c.ApplyAnswer("sdp2")]
     assert m.handle(c.AnswerReceived(CID, "sdp3")) == []  # one answer per call
     assert m.handle(c.CandidateReceived(CID, "c", None, 0)) == [c.AddCandidate("c", None, 0)]
-    assert m.handle(c.CallConnected()) == [c.Reconnected(CID)]
+    assert m.handle(c.CallConnected()) == []  # connected is not healed: the proof is
+    assert phase(m) is Phase.RECONNECTING
+    assert m.handle(c.Reverified(OTHER)) == []
+    assert m.handle(c.Reverified(CID)) == [c.Reconnected(CID)]
     assert phase(m) is Phase.IN_CALL
     assert m.state.consultation_id == CID
 
@@ -368,10 +378,64 @@ def test_a_new_call_that_dies_too_is_retried_while_grace_lasts() -> None:
     m = verified_call()
     run(m, c.DeadPath("silence"))
     assert m.state.call is c.CallSlot.ACTIVE
-    assert m.handle(c.DeadPath("connection_failed")) == [
-        c.CloseCall(),
-        c.PrepareCall(resume=True),
+    assert m.handle(c.DeadPath("connection_failed")) == [c.CloseCall(), c.RetryLater(CID, 1)]
+    assert m.handle(c.RetryDue(OTHER)) == []
+    assert m.handle(c.RetryDue(CID)) == [c.PrepareCall(resume=True)]
+
+
+def test_a_connected_but_unproven_call_keeps_reconnecting_until_grace_ends() -> None:
+    # A far end that completes ICE and DTLS but never proves itself heals nothing: the grace
+    # timer (ReconnectStarted, never Reconnected) still ends the consultation.
+    m = verified_call()
+    actions = run(m, c.DeadPath("silence"), c.AnswerReceived(CID, "sdp2"), c.CallConnected())
+    assert not any(isinstance(a, c.Reconnected) for a in actions)
+    assert phase(m) is Phase.RECONNECTING
+    assert m.handle(c.GraceExpired(CID))[0] == c.CallFinished(CID, "peer_gone")
+    assert phase(m) is Phase.ENDING
+    # A proof for a call that has no answer yet proves nothing.
+    m = verified_call()
+    run(m, c.DeadPath("silence"))
+    assert m.handle(c.Reverified(CID)) == []
+    assert phase(m) is Phase.RECONNECTING
+
+
+def test_new_calls_that_fail_at_once_wait_and_are_capped() -> None:
+    # A shell whose every new call fails while preparing: each failure asks for a pause
+    # (RetryLater), never for a new call in the same breath, so the shell's loop gets back
+    # to its inputs (the grace timer among them).
+    m = verified_call()
+    actions = m.handle(c.DeadPath("silence"))
+    assert actions[-1] == c.PrepareCall(resume=True)
+    for attempt in range(1, c.MAX_RESUME_ATTEMPTS):
+        actions = m.handle(c.CallFailed())
+        assert actions == [c.CloseCall(), c.RetryLater(CID, attempt)]
+        assert not any(isinstance(a, c.PrepareCall) for a in actions)
+        assert m.handle(c.RetryDue(CID)) == [c.PrepareCall(resume=True)]
+    assert m.handle(c.CallFailed()) == [
+        c.CallFinished(CID, "peer_gone"),
+        c.SendEnd(CID, "peer_gone"),
+        c.CloseCall(bye=True),
     ]
+    # The grace timer wins while the pauses run.
+    m = verified_call()
+    run(m, c.DeadPath("silence"), c.CallFailed())
+    assert m.handle(c.GraceExpired(CID))[0] == c.CallFinished(CID, "peer_gone")
+    # A proof that healed the consultation starts the count again.
+    m = verified_call()
+    run(m, c.DeadPath("silence"), c.CallFailed(), c.RetryDue(CID), c.CallPrepared())
+    run(m, c.AnswerReceived(CID, "sdp2"), c.CallConnected(), c.Reverified(CID))
+    assert m.state.failures == 0
+
+
+def test_nothing_to_resume_with_ends_the_session_as_failed() -> None:
+    m = verified_call()
+    run(m, c.DeadPath("silence"))
+    assert m.handle(c.CannotResume()) == [
+        c.CallFinished(CID, "failed"),
+        c.SendEnd(CID, "failed"),
+        c.CloseCall(bye=True),
+    ]
+    assert phase(m) is Phase.ENDING
 
 
 def test_grace_expiry_ends_and_wipes_as_peer_gone() -> None:

@@ -664,6 +664,22 @@ async def test_send_file_close_and_screen_share(setup: Setup) -> None:
     assert exchange.state.request is None
 
 
+async def test_closing_waits_for_uploads_before_the_wipe(setup: Setup) -> None:
+    # The session's wipe follows close(): no upload may still be reading the vault then.
+    exchange = setup.exchange(limits=ExchangeLimits(max_file_bytes=8 * MIB))
+    sending = asyncio.create_task(
+        exchange.send_file(ArtifactKind.FILE_SENT, "big.pdf", "application/pdf", PDF * 100)
+    )
+    await asyncio.sleep(0)  # send_file stored the file and started the upload
+    (upload,) = exchange._uploads.values()  # noqa: SLF001 - the task close() must finish
+    assert upload.task is not None and not upload.task.done()
+    await exchange.close("session_ending")
+    assert upload.task.done()
+    with pytest.raises(TransferCancelled):
+        await sending
+    assert not any(isinstance(m, FileOffer) for m in setup.console.received)
+
+
 async def test_closing_during_a_scan_cancels_it(setup: Setup) -> None:
     exchange = setup.exchange(scanner=SimulatedScanner(page_seconds=30))
     await exchange.handle(ScanRequest(id="scan-request-6"))

@@ -7,13 +7,15 @@ token. The full media journey is in test_call_loopback.py (network namespace onl
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
-from appliance.call import CallError
+from appliance import consultation as c
+from appliance.call import CallError, Resumption
 from appliance.config import KioskConfig
 from appliance.hub_client import HubRejected
 from appliance.kiosk import Kiosk
@@ -142,3 +144,91 @@ async def test_refused_token_stops_the_kiosk(tmp_path: Path) -> None:
         assert kiosk.phase == "stopped"
         with pytest.raises(Exception, match="start"):
             await camera.frame()  # released
+
+
+# -- the shell while reconnecting (docs/reconnection.md) -------------------------------------
+
+CID = "consult-1"
+
+
+def reconnecting_kiosk() -> Kiosk:
+    """A kiosk whose machine holds a verified, resumable consultation (no hub, no call yet).
+
+    Driven by hand like ``run()`` does (translate, dispatch), so that a shell that never
+    yields is a test that never returns (the pytest timeout), not a hang of the suite.
+    """
+    kiosk = Kiosk(
+        KioskConfig(token="t", hub_url="ws://127.0.0.1:9"),
+        SimulatedCamera(),
+        SimulatedMicrophone(),
+    )
+    for event in (
+        c.Welcomed(),
+        c.Accepted(CID, "Ann"),
+        c.CommitmentReceived(CID, "commitment"),
+        c.CallPrepared(),
+        c.AnswerReceived(CID, "sdp"),
+        c.CallConnected(),
+        c.AdviserVerified(CID),
+        c.ResumeGranted(CID),
+    ):
+        kiosk.consultation.handle(event)  # the shell's side of these is not needed here
+    assert kiosk.phase == "in_call"
+    return kiosk
+
+
+async def pump(kiosk: Kiosk, until: c.Phase) -> None:
+    """What ``run()`` does with its inputs, until the machine is in ``until``."""
+    while kiosk.phase is not until:
+        event = kiosk._translate(await kiosk._inputs.get())  # noqa: SLF001
+        if event is not None:
+            await kiosk._dispatch(event)  # noqa: SLF001
+
+
+@pytest.mark.usefixtures("loopback_only_netns")
+@pytest.mark.timeout(60)
+async def test_new_calls_that_fail_at_once_are_retried_later_and_grace_still_ends(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="appliance.kiosk")
+    kiosk = reconnecting_kiosk()
+    # Every new call fails while preparing: a TURN address this kiosk cannot parse.
+    kiosk._ice_servers = (messages.IceServer(urls=("turn:",)),)  # noqa: SLF001
+    kiosk._continuity = Resumption(CID, bytes(32), "four words here too")  # noqa: SLF001
+    kiosk._grace_s = 3.0  # noqa: SLF001
+    try:
+        await kiosk._dispatch(c.DeadPath("silence"))  # noqa: SLF001 - returns: no spin
+        assert kiosk.phase == "reconnecting"
+        async with asyncio.timeout(30):
+            await pump(kiosk, c.Phase.QUEUEING)
+        attempts = [r for r in caplog.records if "new call failed" in r.getMessage()]
+        # Retried after pauses, not in one breath; the grace timer ended it, not the cap.
+        assert 2 <= len(attempts) < c.MAX_RESUME_ATTEMPTS - 1
+        assert kiosk.consultation.state.consultation_id is None
+    finally:
+        await kiosk._close_call()  # noqa: SLF001
+
+
+@pytest.mark.timeout(60)
+async def test_nothing_to_resume_with_ends_the_session() -> None:
+    kiosk = reconnecting_kiosk()  # no continuity secret: the new call cannot prove itself
+    async with asyncio.timeout(10):
+        await kiosk._dispatch(c.DeadPath("silence"))  # noqa: SLF001
+        await pump(kiosk, c.Phase.QUEUEING)
+    assert kiosk.consultation.state.consultation_id is None
+
+
+def test_only_a_refused_resume_ends_a_reconnecting_session() -> None:
+    kiosk = reconnecting_kiosk()
+    kiosk.consultation.handle(c.DeadPath("silence"))
+    assert kiosk.phase == "reconnecting"
+    unrelated = messages.Error(code="rate_limited", message="slow down")
+    # The hub still has us (the path died, not the hub connection): no resume is pending.
+    for error in (unrelated, messages.Error(code="not_found", message="not in that call")):
+        assert kiosk._translate_message(error) is None  # noqa: SLF001
+    kiosk.consultation.handle(c.HubLost())
+    kiosk.consultation.handle(c.Welcomed())  # SendResume: now awaiting resumed
+    assert kiosk._translate_message(unrelated) is None  # noqa: SLF001
+    refused = messages.Error(code="not_found", message="no")
+    assert kiosk._translate_message(refused) == c.ResumeRefused()  # noqa: SLF001
+    assert kiosk.phase == "reconnecting"

@@ -26,14 +26,16 @@ import aiohttp
 import av
 import pytest
 
+from appliance.call import CallError
 from appliance.config import KioskConfig
 from appliance.custody import SessionCustody
 from appliance.ice import use_host_addresses
 from appliance.kiosk import AUTO_REPLY, GREETING, Kiosk
+from appliance.vault import ArtifactKind
 from appliance.vault_settings import VaultSettings
 from drivers.camera.simulated import SimulatedCamera
 from drivers.microphone.simulated import SimulatedMicrophone
-from protocol import messages
+from protocol import channel, messages
 from tests.appliance.adviser import AdviserPeer, AdviserResume, split_candidates
 from tests.support.hub import RunningHub, SignallingPeer, connect_adviser, http_session, running_hub
 from tests.support.netcut import ChildNetns, child_netns, forward_tcp
@@ -172,12 +174,17 @@ async def take_call(
 
 
 async def resumed_adviser(
-    console: Console, cid: str, secret: bytes, *, share_screen: bool = False
+    console: Console,
+    cid: str,
+    secret: bytes,
+    *,
+    share_screen: bool = False,
+    prove: bool = True,
 ) -> AdviserPeer:
     """Answer the kiosk's next offer with a new peer connection that proves ``secret``."""
     offer = await console.next_of(messages.Offer, within=30)
     assert offer.consultation_id == cid
-    adviser = AdviserPeer(resume=AdviserResume(cid, secret), share_screen=share_screen)
+    adviser = AdviserPeer(resume=AdviserResume(cid, secret), share_screen=share_screen, prove=prove)
     await answer(console, adviser, offer)
     return adviser
 
@@ -299,6 +306,56 @@ async def test_hostile_resume_proof_ends_with_the_verification_warning(tmp_path:
         assert done.end_reason == "failed"
         assert done.verification_failed == "proof_mismatch"
         assert not done.verified
+
+
+async def test_a_resumed_call_that_never_proves_gets_nothing_and_grace_ends_it(
+    tmp_path: Path,
+) -> None:
+    # A far end that connects (ICE, DTLS, even the channel) and beats but never proves the
+    # continuity secret: no file offer, no chat, no code on the screen, the phase stays
+    # reconnecting, and the kiosk's grace timer (not the verify deadline) ends the session.
+    async with running_hub(tmp_path, heartbeat_s=2, grace_s=7) as hub, http_session() as http:
+        token = hub.add_device("kiosk-1")
+        hub.add_adviser("ann", PASSWORD)
+        vault = VaultSettings(path=tmp_path / "vault", size_bytes=16 * 1024 * 1024)
+        custody = SessionCustody(vault, production=False, privileged=False)
+        async with running_kiosk(kiosk_config(hub, token), custody) as kiosk:
+            async with asyncio.timeout(10):
+                await kiosk.wait_state("queueing")
+            console, first, cid, secret = await take_call(http, hub, kiosk)
+            exchange = kiosk.exchange
+            assert exchange is not None and kiosk.verification_code is not None
+            try:
+                first.freeze()
+                async with asyncio.timeout(15):
+                    await kiosk.wait_state("reconnecting")
+                silent = await resumed_adviser(console, cid, secret, prove=False)
+                try:
+                    # The kiosk's own proof went out: its new call is connected, channel open.
+                    assert await silent.wait_checked(15) is not None
+                    assert kiosk.call is not None and kiosk.call.channel_open
+                    # A file the customer sends now is uploaded, but its offer (blob and
+                    # key) does not go to a far end that has not proved itself.
+                    await exchange.send_file(
+                        ArtifactKind.FILE_SENT, "note.pdf", "application/pdf", b"%PDF-1.4\n"
+                    )
+                    with pytest.raises(CallError):
+                        kiosk.send_chat("my account number")
+                    assert kiosk.phase == "reconnecting"
+                    assert kiosk.verification_code is None
+                    async with asyncio.timeout(20):
+                        await kiosk.wait_state("queueing")
+                    assert not any(isinstance(m, channel.FileOffer) for m in silent.other_in)
+                    assert silent.chat_in == [] and silent.history == []
+                finally:
+                    await silent.close()
+            finally:
+                await first.close(bye=False)
+                await console.close()
+        (stats,) = kiosk.stats
+        assert stats.end_reason == "peer_gone"  # the grace timer, not the verify deadline
+        assert stats.reconnect_ms == []  # never counted as healed
+        assert stats.verification_failed is None
 
 
 async def test_hub_restart_mid_call_heals(tmp_path: Path) -> None:

@@ -175,6 +175,46 @@ def test_verification_code_and_refusal_reach_the_screen() -> None:
     assert view.screen is Screen.GOODBYE and view.unverified
 
 
+def test_the_code_is_hidden_while_reconnecting_until_the_proof() -> None:
+    kiosk = FakeKiosk()
+    bridge = bridge_with(kiosk)
+    for intent in (v.Start(), v.ChooseLanguage("de"), v.AcceptConsent(), v.SubmitIntake(VALUES)):
+        bridge.handle(intent)
+    cid = "consult-0001"
+    for event in (
+        c.Welcomed(),
+        c.Accepted(cid, "Ann"),
+        c.CommitmentReceived(cid, "commitment"),
+        c.CallPrepared(),
+        c.AnswerReceived(cid, "sdp"),
+        c.CallConnected(),
+        c.AdviserVerified(cid),
+        c.ResumeGranted(cid),
+    ):
+        kiosk.consultation.handle(event)
+        bridge.changed()
+    kiosk.verification_code = "dog lake globe onion"
+    bridge.changed()
+    assert bridge.current_view().call.verification_code == "dog lake globe onion"
+    # The path dies: the kiosk's code is None until the resumed call's proof checks out.
+    kiosk.consultation.handle(c.DeadPath("silence"))
+    kiosk.verification_code = None
+    bridge.changed()
+    view = bridge.current_view()
+    assert view.call.reconnecting and view.call.verification_code is None
+    kiosk.consultation.handle(c.CallPrepared())
+    kiosk.consultation.handle(c.AnswerReceived(cid, "sdp2"))
+    kiosk.consultation.handle(c.CallConnected())
+    bridge.changed()
+    assert bridge.current_view().call.verification_code is None  # connected is not proven
+    kiosk.consultation.handle(c.Reverified(cid))
+    kiosk.verification_code = "dog lake globe onion"
+    bridge.changed()
+    view = bridge.current_view()
+    assert not view.call.reconnecting
+    assert view.call.verification_code == "dog lake globe onion"
+
+
 def test_failed_wipe_shows_out_of_service_and_a_repair_brings_attract_back() -> None:
     kiosk = FakeKiosk()
     bridge = bridge_with(kiosk)

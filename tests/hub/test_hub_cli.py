@@ -166,6 +166,11 @@ def test_serve_refuses_bad_grace_and_relay_sizes(
     assert "grace_s" in capsys.readouterr().err
     assert main(["serve", "--db", str(db), "--relay-max-mib", "0"]) == 1
     assert "relay_max_bytes" in capsys.readouterr().err
+    assert main(["serve", "--db", str(db), "--relay-files-per-consultation", "0"]) == 1
+    assert "relay_files_per_consultation" in capsys.readouterr().err
+    for timeout in ("0", "-1", "3601", "nan"):
+        assert main(["serve", "--db", str(db), "--relay-timeout-s", timeout]) == 1
+        assert "relay_chunk_timeout_s" in capsys.readouterr().err
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import os
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -335,6 +337,186 @@ async def test_a_truncated_upload_leaves_nothing(parties: Parties) -> None:
         await asyncio.sleep(0.02)
     assert parties.relay.stats() == {"blobs": 0, "bytes": 0, "reserved": 0}
     await upload_ok(parties, b"still works", parties.kiosk)
+
+
+async def test_a_consultation_has_its_share_of_the_relay(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    async with running_hub(tmp_path) as hub:
+        p = await parties_of(hub, http)
+        hub.storage.set_max_file_bytes("default", 1024)
+        limit = sealed_limit(1024)
+        assert hub.config.relay_files_per_consultation == 4
+        blobs = [await upload_ok(p, b"x" * limit, p.kiosk) for _ in range(3)]
+        await upload_ok(p, b"x" * (limit - 1), p.adviser)  # both parties' blobs count
+        status, body = await upload(p, b"x" * 2, p.kiosk)
+        assert (status, body["error"]) == (507, "relay_full")
+        await upload_ok(p, b"x", p.kiosk)  # exactly the share
+        # another consultation of the tenant is not held back by this one
+        hub.add_adviser("bob", PASSWORD)
+        async with http_session() as bob_http:
+            device_token = hub.add_device("kiosk-2")
+            other = await pair_call(bob_http, hub, device_token, "bob", PASSWORD)
+            async with bob_http.post(
+                f"{hub.url}/api/relay/{other.consultation_id}",
+                data=b"x" * limit,
+                headers={"Authorization": f"Bearer {device_token}"},
+            ) as response:
+                assert response.status == 201
+        assert await delete(p, blobs[0], p.kiosk) == 204  # deleting makes room again
+        await upload_ok(p, b"x" * limit, p.kiosk)
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Wait for something the hub does on its own (the test's timeout guards the wait)."""
+    while not condition():  # noqa: ASYNC110 - the hub offers no event to wait on
+        await asyncio.sleep(0.02)
+
+
+async def test_a_stalled_upload_gives_its_reservation_back(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    async with running_hub(tmp_path, relay_chunk_timeout_s=0.3) as hub:
+        p = await parties_of(hub, http)
+        hub.storage.set_max_file_bytes("default", MIB)
+        limit = sealed_limit(MIB)
+        head = (
+            f"POST /api/relay/{p.call.consultation_id} HTTP/1.1\r\n"
+            f"Host: 127.0.0.1\r\nAuthorization: Bearer {p.device_token}\r\n"
+            f"Content-Length: {limit}\r\n\r\n"
+        ).encode()
+        address = urlsplit(hub.url)
+        reader, writer = await asyncio.open_connection(address.hostname, address.port)
+        writer.write(head + b"x" * 1000)  # and then nothing, the connection open
+        await until(lambda: p.relay.stats()["reserved"] == limit)
+        await until(lambda: p.relay.stats()["reserved"] == 0)
+        line = await asyncio.wait_for(reader.readline(), 10)
+        assert line.split()[1] == b"408"
+        writer.close()
+        assert p.relay.stats() == {"blobs": 0, "bytes": 0, "reserved": 0}
+        for _ in range(4):  # the consultation's whole share is free again
+            await upload_ok(p, b"x" * limit, p.kiosk)
+
+
+async def test_a_trickling_upload_is_cut_off_too(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    # bytes keep coming, but no 256 KiB piece is ever complete within the timeout
+    async with running_hub(tmp_path, relay_chunk_timeout_s=0.3) as hub:
+        p = await parties_of(hub, http)
+        head = (
+            f"POST /api/relay/{p.call.consultation_id} HTTP/1.1\r\n"
+            f"Host: 127.0.0.1\r\nAuthorization: Bearer {p.device_token}\r\n"
+            f"Content-Length: {MIB}\r\n\r\n"
+        ).encode()
+        address = urlsplit(hub.url)
+        reader, writer = await asyncio.open_connection(address.hostname, address.port)
+        writer.write(head)
+        await until(lambda: p.relay.stats()["reserved"] == MIB)
+        while p.relay.stats()["reserved"]:
+            writer.write(b"x" * 100)
+            await writer.drain()
+            await asyncio.sleep(0.02)
+        line = await asyncio.wait_for(reader.readline(), 10)
+        assert line.split()[1] == b"408"
+        writer.close()
+        assert p.relay.stats() == {"blobs": 0, "bytes": 0, "reserved": 0}
+
+
+# -- streamed downloads ---------------------------------------------------
+
+
+async def test_a_slow_reader_gets_every_byte_with_a_content_length(parties: Parties) -> None:
+    data = os.urandom(3 * MIB + 12345)  # not a whole number of slices
+    blob = await upload_ok(parties, data, parties.kiosk)
+    url = f"{parties.url}/{blob}"
+    async with parties.adviser_http.get(url, headers=parties.adviser) as response:
+        assert response.status == 200
+        assert response.headers["Content-Length"] == str(len(data))
+        assert "Transfer-Encoding" not in response.headers
+        got = bytearray()
+        while chunk := await response.content.read(64 * 1024):
+            got += chunk
+            await asyncio.sleep(0.001)  # the hub waits for us, it does not pile up copies
+    assert got == data
+    assert parties.relay.stats() == {"blobs": 1, "bytes": len(data), "reserved": 0}
+
+
+async def large_blob(p: Parties, by: dict[str, str]) -> tuple[str, bytes]:
+    """A blob larger than everything the sockets and buffers between hub and test can hold."""
+    p.hub.storage.set_max_file_bytes("default", 64 * MIB)
+    data = os.urandom(48 * MIB)
+    return await upload_ok(p, data, by), data
+
+
+async def read_after(
+    p: Parties, blob: str, size: int, meanwhile: Callable[[], Awaitable[None]]
+) -> int:
+    """Start a download, run ``meanwhile`` once it is under way, return how much arrived."""
+    got = 0
+    async with p.adviser_http.get(f"{p.url}/{blob}", headers=p.adviser) as response:
+        assert response.status == 200
+        got += len(await response.content.readexactly(64 * 1024))
+        await meanwhile()
+        with pytest.raises((aiohttp.ClientPayloadError, aiohttp.ClientConnectionError)):
+            while chunk := await response.content.read(MIB):
+                got += len(chunk)
+    assert got < size
+    return got
+
+
+async def test_deleting_a_blob_stops_its_downloads(parties: Parties) -> None:
+    blob, data = await large_blob(parties, parties.kiosk)
+
+    async def delete_it() -> None:
+        assert await delete(parties, blob, parties.kiosk) == 204
+
+    await read_after(parties, blob, len(data), delete_it)
+    assert parties.relay.stats() == {"blobs": 0, "bytes": 0, "reserved": 0}
+    other = await upload_ok(parties, b"still works", parties.kiosk)  # the hub carries on
+    assert await fetch(parties, other, parties.adviser) == (200, b"still works")
+
+
+async def test_ending_the_consultation_stops_its_downloads(parties: Parties) -> None:
+    blob, data = await large_blob(parties, parties.kiosk)
+
+    async def end_it() -> None:
+        cid = parties.call.consultation_id
+        await parties.call.kiosk.send(End(consultation_id=cid, reason="hangup"))
+        assert await parties.call.adviser.expect(Ended) == Ended(
+            consultation_id=cid, reason="hangup"
+        )
+
+    await read_after(parties, blob, len(data), end_it)
+    assert parties.relay.stats() == {"blobs": 0, "bytes": 0, "reserved": 0}
+
+
+async def test_a_stalled_reader_is_cut_off(
+    tmp_path: Path, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="hub.relay")
+    async with running_hub(tmp_path, relay_chunk_timeout_s=0.3) as hub:
+        p = await parties_of(hub, http)
+        blob, data = await large_blob(p, p.adviser)
+        address = urlsplit(hub.url)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, (address.hostname, address.port))
+        reader, writer = await asyncio.open_connection(sock=sock)
+        writer.write(
+            f"GET /api/relay/{p.call.consultation_id}/{blob} HTTP/1.1\r\n"
+            f"Host: 127.0.0.1\r\nAuthorization: Bearer {p.device_token}\r\n\r\n".encode()
+        )
+        await writer.drain()
+        await until(lambda: "stalled" in caplog.text)
+        received = 0
+        with contextlib.suppress(ConnectionError):
+            while chunk := await reader.read(MIB):
+                received += len(chunk)
+        writer.close()
+        assert 0 < received < len(data)
+        assert await fetch(p, blob, p.kiosk) == (200, data)  # a reader that reads gets it whole
 
 
 # -- lifetime -------------------------------------------------------------

@@ -12,6 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from hub.relay import RELAY
 from hub.signalling import CLOSE_REPLACED, RESUME_REFUSED
 from hub.storage import secret_digest
 from protocol.messages import (
@@ -298,19 +299,103 @@ async def test_an_away_party_is_still_busy(hub: RunningHub, http: aiohttp.Client
     call = await paired(http, hub)
     await call.adviser.close()
     await call.kiosk.expect(PeerAway)
-    # the kiosk cannot queue while its consultation waits for the adviser
+    # the kiosk, still in its consultation, cannot queue while that waits for the adviser
     await call.kiosk.send(QueueRequest())
     assert (await call.kiosk.expect(Error)).code == "conflict"
+    async with http_session() as tab:
+        adviser = await reconnect_adviser(tab, hub)
+        # an accept that cannot succeed does not give the away consultation up
+        await adviser.send(Accept(consultation_id="unknown-consultation"))
+        assert (await adviser.expect(Error)).code == "not_found"
+        await settle()
+        assert hub.switchboard.stats()["calls"] == 1
+        await resumed(adviser, call.adviser_grant)
+        await call.kiosk.expect(PeerBack)
+        # and with the consultation held by this tab, another tab's accept is a conflict
+        other = await connect_kiosk(http, hub, hub.add_device("kiosk-2"))
+        await other.send(QueueRequest())
+        waiting = await other.expect(QueuePosition)
+        async with http_session() as second_tab:
+            second = await reconnect_adviser(second_tab, hub)
+            await second.send(Accept(consultation_id=waiting.consultation_id))
+            assert (await second.expect(Error)).code == "conflict"
+        await call.kiosk.expect_silence()
+
+
+async def relay_blob(http: aiohttp.ClientSession, hub: RunningHub, call: Call) -> None:
+    """The kiosk puts a blob into the relay for its consultation."""
+    async with http.post(
+        f"{hub.url}/api/relay/{call.cid}",
+        data=b"sealed" * 100,
+        headers={"Authorization": f"Bearer {call.device_token}"},
+    ) as response:
+        assert response.status == 201
+    assert hub.app[RELAY].stats()["blobs"] == 1
+
+
+def token_rows(hub: RunningHub, consultation_id: str) -> int:
+    with sqlite3.connect(hub.config.db_path) as conn:  # a reader beside the hub's connection
+        (count,) = conn.execute(
+            "SELECT count(*) FROM resume_tokens WHERE consultation_id = ?", (consultation_id,)
+        ).fetchone()
+    conn.close()
+    assert isinstance(count, int)
+    return count
+
+
+async def test_a_kiosk_that_queues_instead_of_resuming_ends_its_consultation(
+    hub: RunningHub, http: aiohttp.ClientSession
+) -> None:
+    # The kiosk's own grace ran out (or its resume was refused, or it restarted) while the
+    # hub's still runs: it comes back without a usable token and asks for a new adviser.
+    call = await paired(http, hub)
+    await relay_blob(http, hub, call)
+    await call.kiosk.close()
+    await call.adviser.expect(PeerAway)
+    kiosk = await connect_kiosk(http, hub, call.device_token)
+    await kiosk.send(QueueRequest())
+    assert await call.adviser.expect(Ended) == Ended(consultation_id=call.cid, reason="peer_gone")
+    waiting = await kiosk.expect(QueuePosition)
+    assert waiting.consultation_id != call.cid and waiting.position == 1
+    entries = (await call.adviser.expect(Queue)).entries
+    assert [e.consultation_id for e in entries] == [waiting.consultation_id]
+    records = {r.id: r.end_reason for r in hub.storage.consultations()}
+    assert records == {call.cid: "peer_gone", waiting.consultation_id: None}
+    assert hub.app[RELAY].stats()["blobs"] == 0
+    assert token_rows(hub, call.cid) == 0
+    assert hub.switchboard.stats()["calls"] == 0
+    # the adviser is free again and takes the kiosk's new request
+    await call.adviser.send(Accept(consultation_id=waiting.consultation_id))
+    assert (await call.adviser.expect(Accepted)).peer == "kiosk-1"
+
+
+async def test_an_away_adviser_taking_a_new_customer_ends_the_old_consultation(
+    hub: RunningHub, http: aiohttp.ClientSession
+) -> None:
+    # A reloaded tab that lost its token (or another tab) accepts instead of resuming.
+    call = await paired(http, hub)
+    await relay_blob(http, hub, call)
+    await call.adviser.close()
+    await call.kiosk.expect(PeerAway)
     other = await connect_kiosk(http, hub, hub.add_device("kiosk-2"))
     await other.send(QueueRequest())
     waiting = await other.expect(QueuePosition)
     async with http_session() as tab:
-        adviser = await connect_adviser(tab, hub, "alice", PASSWORD)
-        assert len((await adviser.expect(Queue)).entries) == 1
+        adviser = await reconnect_adviser(tab, hub)
         await adviser.send(Accept(consultation_id=waiting.consultation_id))
-        assert (await adviser.expect(Error)).code == "conflict"  # away, so still busy
-        await resumed(adviser, call.adviser_grant)
-        await call.kiosk.expect(PeerBack)
+        assert await call.kiosk.expect(Ended) == Ended(consultation_id=call.cid, reason="peer_gone")
+        assert await adviser.expect(Accepted) == Accepted(
+            consultation_id=waiting.consultation_id, peer="kiosk-2"
+        )
+        assert (await other.expect(Accepted)).peer == "alice"
+        records = {r.id: r.end_reason for r in hub.storage.consultations()}
+        assert records == {call.cid: "peer_gone", waiting.consultation_id: None}
+        assert hub.app[RELAY].stats()["blobs"] == 0
+        assert token_rows(hub, call.cid) == 0
+        assert hub.switchboard.stats()["calls"] == 1
+        # the old kiosk is free to queue again
+        await call.kiosk.send(QueueRequest())
+        assert (await call.kiosk.expect(QueuePosition)).position == 1
 
 
 async def test_a_replaced_kiosk_connection_goes_away_and_resumes(
@@ -321,8 +406,6 @@ async def test_a_replaced_kiosk_connection_goes_away_and_resumes(
     await expect_closed(call.kiosk, CLOSE_REPLACED)
     assert await call.adviser.expect(PeerAway) == PeerAway(consultation_id=call.cid)
     await call.adviser.expect_silence()  # not ended
-    await kiosk.send(QueueRequest())  # must not be queued while its call lives
-    assert (await kiosk.expect(Error)).code == "conflict"
     _grant, answer = await resumed(kiosk, call.kiosk_grant)
     assert answer.peer_present is True
     await call.adviser.expect(PeerBack)
@@ -355,8 +438,6 @@ async def test_live_consultations_survive_a_hub_restart(
     async with running_hub(tmp_path) as hub:
         assert hub.switchboard.stats()["calls"] == 1
         kiosk = await connect_kiosk(http, hub, call.device_token)
-        await kiosk.send(QueueRequest())  # its consultation is still live
-        assert (await kiosk.expect(Error)).code == "conflict"
         _grant, answer = await resumed(kiosk, call.kiosk_grant)
         assert answer == Resumed(consultation_id=call.cid, peer="alice", peer_present=False)
         adviser = await reconnect_adviser(http, hub)

@@ -252,3 +252,44 @@ def test_every_error_code_is_a_valid_error_message_code() -> None:
 
     allowed = set(get_args(messages.ErrorCode))
     assert {cls.code for cls in ERROR_CLASSES} <= allowed
+
+
+SECRET = "s3cr3t-c0ntent"
+HEX = "ab" * 32
+TOKEN = "T" * 43
+
+
+@pytest.mark.parametrize(
+    ("message", "hidden"),
+    [
+        (messages.ResumeGrant(consultation_id="abcdefgh", token=TOKEN), TOKEN),
+        (messages.Resume(consultation_id="abcdefgh", token=TOKEN), TOKEN),
+        (messages.Hello(role="kiosk", token=SECRET), SECRET),
+        (messages.Hello(role="adviser", csrf=SECRET), SECRET),
+        (channel.Continuity(secret=HEX), HEX),
+        (channel.Chat(id="a", text=SECRET, ts=1), SECRET),
+        (channel.HistoryChat(id="a", text=SECRET, ts=1, author="kiosk"), SECRET),
+        (channel.Intake(fields=(channel.IntakeField(key="name", value=SECRET),)), SECRET),
+        (
+            channel.FileOffer(
+                id="t" * 22,
+                name=SECRET,
+                size=1,
+                mime="application/pdf",
+                sha256="cd" * 32,
+                purpose="file",
+                blob="b" * 22,
+                key=HEX,
+            ),
+            HEX,
+        ),
+    ],
+)
+def test_secrets_stay_out_of_reprs(message: Any, hidden: str) -> None:
+    # A message in a log line or a traceback by mistake must not carry keys, tokens or
+    # personal data; the wire form still does (the repr flag changes nothing else).
+    assert hidden not in repr(message)
+    assert SECRET not in repr(message)
+    registry = messages.SIGNALLING if message.TYPE in messages.SIGNALLING.types else channel.CHANNEL
+    assert registry.decode(registry.encode(message)) == message
+    assert hidden in registry.encode(message)
