@@ -58,6 +58,7 @@ from drivers.errors import (
     ScanCancelled,
 )
 from drivers.scanner import ColourMode, DocumentScanner, ScannedPage, ScanProgress, ScanSettings
+from drivers.scanner.pdf import write_pdf
 from protocol.channel import (
     FILE_NAME_MAX,
     CancelReason,
@@ -191,9 +192,7 @@ def preview(frame: av.VideoFrame) -> Preview:
 def build_pdf(pages: Iterable[Picture]) -> bytes:
     """One PDF, one page per picture, each page the picture's size at its resolution.
 
-    Written by hand (like ``kiosk_ui.documents.sample_contract``): JPEGs go in unchanged as
-    DCTDecode images, so no PDF library runs here (pdfium is not thread-safe, and the UI
-    renders documents with it).
+    JPEGs go in unchanged as DCTDecode images (drivers.scanner.pdf writes the container).
     """
     pictures = list(pages)
     if not pictures:
@@ -218,20 +217,7 @@ def build_pdf(pages: Iterable[Picture]) -> bytes:
             + picture.jpeg
             + b"\nendstream"
         )
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    for offset in offsets:
-        out += b"%010d 00000 n \n" % offset
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref,
-    )
-    return bytes(out)
+    return write_pdf(objects)
 
 
 def _scanned_picture(page: ScannedPage) -> tuple[Picture, Preview]:

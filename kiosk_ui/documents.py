@@ -15,6 +15,7 @@ import threading
 import pygame
 import pypdfium2 as pdfium  # ships no type hints
 
+from drivers.scanner.pdf import write_pdf
 from kiosk_ui.viewmodels import Picture
 
 MAX_PAGES = 50  # a document bigger than this is shown in part (the kiosk has little RAM)
@@ -157,20 +158,7 @@ def sample_contract(title: str = "Kontoeröffnung / Account opening", pages: int
     objects.append(
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
     )
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    for offset in offsets:
-        out += b"%010d 00000 n \n" % offset
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref,
-    )
-    return bytes(out)
+    return write_pdf(objects)
 
 
 def _pdf_text(value: str) -> str:

@@ -35,6 +35,7 @@ from appliance.vault_settings import MIB, VaultSettings
 from bench.harness import Console, browser, chromium_missing_message, console_page, wait_until
 from drivers.camera.simulated import SimulatedCamera
 from drivers.microphone.simulated import SimulatedMicrophone
+from drivers.scanner.pdf import write_pdf
 from drivers.scanner.sane import SaneScanner
 from hub.relay import RELAY
 from protocol.channel import CHANNEL, FileOffer
@@ -64,20 +65,7 @@ def pdf_bytes(payload_size: int, seed: int) -> bytes:
     objects[3] = b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(content) + content
     objects[3] += b"\nendstream"
     objects.append(b"<< /Length %d >>\nstream\n" % len(payload) + payload + b"\nendstream")
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    for offset in offsets:
-        out += b"%010d 00000 n \n" % offset
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref,
-    )
-    return bytes(out)
+    return write_pdf(objects)
 
 
 def sha256(data: bytes) -> str:
