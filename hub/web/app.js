@@ -380,17 +380,7 @@ class AdviserConsole {
     clearTimeout(this.endTimer);
     this.signalling?.setCall(message.consultation_id);
     // Created at once (not after the camera prompt), because the kiosk's offer follows at once.
-    this.call = new Consultation({
-      consultationId: message.consultation_id,
-      peer: message.peer,
-      iceServers: this.iceServers,
-      iceTransportPolicy: this.iceTransportPolicy,
-      localMedia: this.ensureMedia(),
-      protocol: this.protocol,
-      send: (m) => this.signalling?.send(m),
-      words: this.words,
-      graceS: this.graceS,
-    });
+    this.call = this.newConsultation(message.consultation_id, message.peer);
     this.bindCall(this.call);
     this.showCall(message.peer);
   }
@@ -411,18 +401,7 @@ class AdviserConsole {
     if (saved !== null && saved.consultation_id === message.consultation_id && this.call === null) {
       // A reloaded tab: the call again, without a commitment; the kiosk offers anew.
       this.restoring = null;
-      this.call = new Consultation({
-        consultationId: saved.consultation_id,
-        peer: message.peer,
-        iceServers: this.iceServers,
-        iceTransportPolicy: this.iceTransportPolicy,
-        localMedia: this.ensureMedia(),
-        protocol: this.protocol,
-        send: (m) => this.signalling?.send(m),
-        words: this.words,
-        graceS: this.graceS,
-        restore: saved,
-      });
+      this.call = this.newConsultation(saved.consultation_id, message.peer, saved);
       this.bindCall(this.call);
       saveResume(this.call.snapshot());
     } else if (this.call?.id !== message.consultation_id) {
@@ -440,6 +419,22 @@ class AdviserConsole {
       this.call.close();
       this.finishCall(RESUME_FAILED_WORDS);
     }
+  }
+
+  /** A Consultation for `consultationId`; `restore` is a reloaded tab's saved record. */
+  newConsultation(consultationId, peer, restore = undefined) {
+    return new Consultation({
+      consultationId,
+      peer,
+      iceServers: this.iceServers,
+      iceTransportPolicy: this.iceTransportPolicy,
+      localMedia: this.ensureMedia(),
+      protocol: this.protocol,
+      send: (m) => this.signalling?.send(m),
+      words: this.words,
+      graceS: this.graceS,
+      restore,
+    });
   }
 
   bindCall(call) {

@@ -145,10 +145,10 @@ async def answer(console: Console, adviser: AdviserPeer, offer: messages.Offer) 
         )
 
 
-async def take_call(
-    http: aiohttp.ClientSession, hub: RunningHub, kiosk: Kiosk
-) -> tuple[Console, AdviserPeer, str, bytes]:
-    """Accept, commit, answer; wait until both ends verified and the greeting came."""
+async def accept_first(
+    http: aiohttp.ClientSession, hub: RunningHub
+) -> tuple[Console, AdviserPeer, str]:
+    """Log in as the adviser, accept the first waiting kiosk, commit and answer its offer."""
     console = Console(await connect_adviser(http, hub, "ann", PASSWORD))
     async with asyncio.timeout(10):
         while True:
@@ -161,6 +161,14 @@ async def take_call(
     adviser = AdviserPeer()
     await console.peer.send(messages.SasCommit(consultation_id=cid, commitment=adviser.commitment))
     await answer(console, adviser, await console.next_of(messages.Offer))
+    return console, adviser, cid
+
+
+async def take_call(
+    http: aiohttp.ClientSession, hub: RunningHub, kiosk: Kiosk
+) -> tuple[Console, AdviserPeer, str, bytes]:
+    """Accept, commit, answer; wait until both ends verified and the greeting came."""
+    console, adviser, cid = await accept_first(http, hub)
     async with asyncio.timeout(20):
         await kiosk.wait_state("in_call")
         verified = await adviser.wait_checked(10)
@@ -498,18 +506,7 @@ async def take_remote_call(
     http: aiohttp.ClientSession, hub: RunningHub
 ) -> tuple[Console, AdviserPeer, str, bytes]:
     """Like ``take_call``, for a kiosk in another process: the adviser's view only."""
-    console = Console(await connect_adviser(http, hub, "ann", PASSWORD))
-    async with asyncio.timeout(10):
-        while True:
-            queue = await console.next_of(messages.Queue)
-            if queue.entries:
-                break
-    cid = queue.entries[0].consultation_id
-    await console.peer.send(messages.Accept(consultation_id=cid))
-    await console.next_of(messages.Accepted)
-    adviser = AdviserPeer()
-    await console.peer.send(messages.SasCommit(consultation_id=cid, commitment=adviser.commitment))
-    await answer(console, adviser, await console.next_of(messages.Offer))
+    console, adviser, cid = await accept_first(http, hub)
     async with asyncio.timeout(30):
         assert await adviser.wait_checked(20) is not None, adviser.verification_error
         secret = await adviser.wait_continuity(10)
