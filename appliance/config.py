@@ -27,6 +27,7 @@ Layout of the file (every key optional except a token source)::
     scan_dpi = 200
     scan_mode = "colour"                    # or "grey"
     photo_countdown_s = 3
+    upload_mib_s = 32
 
     [devices.camera]                        # one table per fitted device class:
     backend = "pyav"                        # see appliance.device_settings
@@ -65,6 +66,8 @@ class ExchangeSettings:
     scan_dpi: int = 200
     scan_mode: str = "colour"  # "colour" or "grey" (drivers.scanner.ColourMode)
     photo_countdown_s: int = 3
+    # Uploads are paced to this rate so a transfer never starves the call's video (0: unpaced).
+    upload_mib_s: int = 32
 
 
 class ConfigError(ValueError):
@@ -122,7 +125,14 @@ _SECTIONS: dict[str, set[str]] = {
     "video": {"width", "height", "fps"},
     "reconnect": {"min_s", "max_s"},
     "vault": vs.KEYS,
-    "exchange": {"allowed_types", "max_file_mib", "scan_dpi", "scan_mode", "photo_countdown_s"},
+    "exchange": {
+        "allowed_types",
+        "max_file_mib",
+        "scan_dpi",
+        "scan_mode",
+        "photo_countdown_s",
+        "upload_mib_s",
+    },
 }
 
 
@@ -256,6 +266,7 @@ def _exchange(section: Mapping[str, Any]) -> ExchangeSettings:
         photo_countdown_s=_int(
             section, "exchange.photo_countdown_s", "photo_countdown_s", 3, 0, 10
         ),
+        upload_mib_s=_int(section, "exchange.upload_mib_s", "upload_mib_s", 32, 0, 1024),
     )
 
 

@@ -238,6 +238,7 @@ def limits_from(settings: ExchangeSettings, tenant_max_file_bytes: int) -> Excha
         tenant_max_file_bytes,
         settings.max_file_bytes,
         (TYPE_NAMES[name] for name in settings.allowed_types),
+        settings.upload_mib_s * 1024 * 1024 or None,
     )
 
 
@@ -531,6 +532,7 @@ class Exchange(CustomerDecisions):
             artifact,
             transfer_id,
             progress=lambda done, size: self._upload_progress(transfer_id, done, size),
+            pace_bytes_s=self._limits.upload_bytes_s,
         )
         return FileOffer(
             id=transfer_id,

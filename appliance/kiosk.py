@@ -36,17 +36,17 @@ from appliance.call import (
 )
 from appliance.config import KioskConfig
 from appliance.custody import SessionCustody
-from appliance.exchange import Exchange
+from appliance.exchange import Exchange, limits_from, scan_settings_from
 from appliance.exchange_state import ExchangeState
 from appliance.hub_client import Backoff, HubClient, HubDown, HubEvent, HubMessage, HubUp
 from appliance.media import CameraTrack, MediaProbe, MicrophoneTrack
-from appliance.transfer import TYPE_NAMES, ExchangeLimits, RelayClient
+from appliance.transfer import RelayClient
 from appliance.vault import SessionVault
 from appliance.wipe import WipeTrigger
 from drivers.camera import Camera
 from drivers.errors import DriverError
 from drivers.microphone import Microphone
-from drivers.scanner import ColourMode, DocumentScanner, ScanSettings
+from drivers.scanner import DocumentScanner
 from drivers.speaker import Speaker
 from protocol import channel, messages
 from protocol.messages import IcePolicy, IceServer, ServiceState, Status
@@ -1007,12 +1007,9 @@ class Kiosk:
         )
         settings = self.config.exchange
         tenant_max = self._max_file_bytes
-        limits = ExchangeLimits.combine(
-            tenant_max if tenant_max is not None else settings.max_file_bytes,
-            settings.max_file_bytes,
-            (TYPE_NAMES[name] for name in settings.allowed_types),
+        limits = limits_from(
+            settings, tenant_max if tenant_max is not None else settings.max_file_bytes
         )
-        mode: ColourMode = "grey" if settings.scan_mode == "grey" else "colour"
         return Exchange(
             vault=self._custody.vault,
             send=self.send,
@@ -1023,7 +1020,7 @@ class Kiosk:
             auto_confirm=self._simulated_customer,
             observer=_ExchangeForward(self),
             photo_countdown_s=settings.photo_countdown_s,
-            scan_settings=ScanSettings(mode=mode, dpi=settings.scan_dpi),
+            scan_settings=scan_settings_from(settings),
         )
 
     def _http_session(self) -> aiohttp.ClientSession:

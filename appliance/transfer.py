@@ -77,6 +77,7 @@ class ExchangeLimits:
 
     max_file_bytes: int
     allowed_types: frozenset[str] = DEFAULT_ALLOWED_TYPES
+    upload_bytes_s: int | None = None  # pace of our uploads; None: as fast as it goes
 
     @classmethod
     def combine(
@@ -84,9 +85,14 @@ class ExchangeLimits:
         tenant_max_file_bytes: int,
         kiosk_max_file_bytes: int,
         allowed_types: Iterable[str] = DEFAULT_ALLOWED_TYPES,
+        upload_bytes_s: int | None = None,
     ) -> ExchangeLimits:
         """``welcome.max_file_bytes`` and the kiosk's ``[exchange]`` limit: the smaller wins."""
-        return cls(min(tenant_max_file_bytes, kiosk_max_file_bytes), frozenset(allowed_types))
+        return cls(
+            min(tenant_max_file_bytes, kiosk_max_file_bytes),
+            frozenset(allowed_types),
+            upload_bytes_s,
+        )
 
 
 def sniff(head: bytes) -> str | None:
@@ -215,19 +221,31 @@ async def upload_artifact(
     *,
     progress: Progress | None = None,
     chunk_size: int = DEFAULT_CHUNK,
+    pace_bytes_s: int | None = None,
 ) -> Uploaded:
-    """Seal ``artifact`` from the vault as it is uploaded; never holds the whole blob."""
+    """Seal ``artifact`` from the vault as it is uploaded; never holds the whole blob.
+
+    With ``pace_bytes_s`` the upload goes no faster than that: on a two-core kiosk an unpaced
+    upload, the hub and the browser's decryption take the CPU the call's video encoder needs
+    (`python -m bench transfer` measures both).
+    """
     key = new_key()
     sealer = seal(key, transfer_id, chunk_size)
     length = sealed_size(artifact.size, chunk_size)
+    loop = asyncio.get_running_loop()
 
     async def body() -> AsyncIterator[bytes]:
+        started = loop.time()
         pieces = vault.read_chunks(artifact)
         try:
             for piece in pieces:
                 out = sealer.feed(piece)
                 if out:
                     yield out
+                    if pace_bytes_s:
+                        ahead = sealer.size / pace_bytes_s - (loop.time() - started)
+                        if ahead > 0:
+                            await asyncio.sleep(ahead)
                 if progress is not None:
                     progress(sealer.size, artifact.size)
                 await asyncio.sleep(0)  # let the call's media run between batches

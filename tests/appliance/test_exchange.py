@@ -752,12 +752,13 @@ def test_the_exchange_section_of_the_config() -> None:
                 "scan_dpi": 150,
                 "scan_mode": "grey",
                 "photo_countdown_s": 5,
+                "upload_mib_s": 0,
             },
         },
         base_dir=Path("."),
     )
     limits = limits_from(config.exchange, tenant_max_file_bytes=25 * MIB)
-    assert limits == ExchangeLimits(10 * MIB, frozenset({"application/pdf"}))
+    assert limits == ExchangeLimits(10 * MIB, frozenset({"application/pdf"}), None)
     assert limits_from(config.exchange, 2 * MIB).max_file_bytes == 2 * MIB
     assert scan_settings_from(config.exchange) == ScanSettings(mode="grey", dpi=150)
     assert config.exchange.photo_countdown_s == 5
@@ -765,6 +766,7 @@ def test_the_exchange_section_of_the_config() -> None:
     assert limits_from(default, 25 * MIB).allowed_types == frozenset(
         {"application/pdf", "image/jpeg", "image/png"}
     )
+    assert limits_from(default, 25 * MIB).upload_bytes_s == 32 * MIB
     for key, value in [
         ("allowed_types", ["gif"]),
         ("allowed_types", "pdf"),
@@ -772,6 +774,8 @@ def test_the_exchange_section_of_the_config() -> None:
         ("scan_dpi", 5000),
         ("scan_mode", "sepia"),
         ("photo_countdown_s", 60),
+        ("upload_mib_s", -1),
+        ("upload_mib_s", 2000),
         ("colour", True),
     ]:
         with pytest.raises(ConfigError) as caught:

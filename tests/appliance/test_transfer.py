@@ -266,6 +266,28 @@ async def pair(http: aiohttp.ClientSession, hub: RunningHub, token: str) -> tupl
     return position.consultation_id, csrf
 
 
+async def test_a_paced_upload_is_not_faster_than_its_pace(tmp_path: Path) -> None:
+    """The pace protects the call's video: 2 MiB at 8 MiB/s cannot be done before 0.25 s."""
+    async with running_hub(tmp_path) as hub, http_session() as http:
+        hub.add_adviser("alice", PASSWORD)
+        token = hub.add_device("kiosk-1")
+        consultation, _csrf = await pair(http, hub, token)
+        vault = make_vault(tmp_path)
+        data = b"%PDF-1.4\n" + os.urandom(2 * MIB)
+        artifact = vault.store(ArtifactKind.SCAN, "scan.pdf", data)
+        async with aiohttp.ClientSession() as kiosk_http:
+            relay = RelayClient(
+                kiosk_http, hub_url=hub.ws_url, token=token, consultation_id=consultation
+            )
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            sent = await upload_artifact(relay, vault, artifact, TID, pace_bytes_s=8 * MIB)
+            paced = loop.time() - started
+        assert sent.size == len(data)
+        # 2 MiB at 8 MiB/s: the last of the eight 256 KiB records waits until 0.25 s.
+        assert paced >= len(data) / (8 * MIB) - 256 * 1024 / (8 * MIB)
+
+
 async def test_upload_and_download_through_the_real_relay(tmp_path: Path) -> None:
     async with running_hub(tmp_path) as hub, http_session() as http:
         hub.add_adviser("alice", PASSWORD)
