@@ -4,7 +4,7 @@ A ``Call`` is used once: aiortc has no ICE restart, so when a call fails or ends
 closes it and builds a new one. The offer is prepared (candidates gathered) while the kiosk
 waits in the queue, so it can go out the moment an adviser accepts.
 
-Liveness (docs/reconnection.md): both ends send ``beat`` every second on the data channel;
+Liveness (docs/reconnection.md): both ends send ``beat`` every half second on the data channel;
 any frame counts as life, and ``dead_after_s`` of silence (or the connection going
 ``failed``/``closed``) is a dead path, reported once through ``on_dead``. The watch starts
 when the connection is ``connected``, so a far end that completes DTLS but never opens the
@@ -57,8 +57,8 @@ DeadListener = Callable[[str, float], None]
 ExchangeListener = Callable[["ExchangeMessage"], None]
 
 # Liveness on the data channel (docs/reconnection.md); tests make them shorter.
-BEAT_INTERVAL_S = 1.0
-DEAD_AFTER_S = 3.0
+BEAT_INTERVAL_S = 0.5
+DEAD_AFTER_S = 2.5
 
 # What the adviser may send that belongs to appliance.exchange, once verified.
 ExchangeMessage = (
@@ -403,7 +403,7 @@ class Call:
 
     async def _beat(self) -> None:
         """Send ``beat`` every interval, and watch for silence from the adviser."""
-        tick = min(self._beat_interval_s, self._dead_after_s / 4)
+        tick = min(self._beat_interval_s, self._dead_after_s / 10)
         next_beat = self._clock()
         while not self._closed and not self._dead:
             now = self._clock()

@@ -3,7 +3,7 @@
 // only SDP and candidates pass through the hub.
 //
 // A consultation outlives its peer connections (docs/reconnection.md): when the path dies
-// (3 s without a frame, or the connection fails) we close it and answer the kiosk's next offer
+// (2.5 s without a frame, or the connection fails) we close it and answer the kiosk's next offer
 // with a new RTCPeerConnection, a "leg". The first leg is verified with the four words; every
 // later leg with resume_proof over the continuity secret the kiosk sent once verified.
 
@@ -26,9 +26,9 @@ export const CHANNEL_LABEL = "consultation";
 // After the data channel opens, the kiosk's sas_reveal (or resume_proof) must arrive and
 // check out within this.
 export const VERIFY_TIMEOUT_MS = 10000;
-// Liveness on the data channel: a beat every second, a path silent for 3 s is dead.
-export const BEAT_INTERVAL_MS = 1000;
-export const SILENCE_MS = 3000;
+// Liveness on the data channel: a beat every half second; a path silent for 2.5 s is dead (noticed within 3 s).
+export const BEAT_INTERVAL_MS = 500;
+export const SILENCE_MS = 2500;
 // Beyond the hub's grace period the hub has ended the call; this is only a backstop.
 const GRACE_SLACK_MS = 5000;
 // getStats() may lag DTLS by its cache period: retry the remote certificate this often.

@@ -26,7 +26,7 @@ import aiohttp
 import av
 import pytest
 
-from appliance.call import CallError
+from appliance.call import DEAD_AFTER_S, CallError
 from appliance.config import KioskConfig
 from appliance.custody import SessionCustody
 from appliance.ice import use_host_addresses
@@ -280,7 +280,7 @@ async def test_dead_media_path_is_noticed_by_beat_and_heals_with_history(
         # Noticed by beat silence (not by ICE, which the frozen peer still answers).
         assert stats.reconnect_causes == ["silence"]
         (detected,) = stats.detection_ms
-        assert detected >= 3000  # silent for the whole dead-after period, then noticed
+        assert detected >= DEAD_AFTER_S * 1000  # silent for the whole dead-after period
         assert len(stats.reconnect_ms) == 1
         assert stats.verified and stats.verification_failed is None
 
