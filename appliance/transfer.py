@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
@@ -222,6 +222,8 @@ async def upload_artifact(
     progress: Progress | None = None,
     chunk_size: int = DEFAULT_CHUNK,
     pace_bytes_s: int | None = None,
+    clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> Uploaded:
     """Seal ``artifact`` from the vault as it is uploaded; never holds the whole blob.
 
@@ -232,10 +234,10 @@ async def upload_artifact(
     key = new_key()
     sealer = seal(key, transfer_id, chunk_size)
     length = sealed_size(artifact.size, chunk_size)
-    loop = asyncio.get_running_loop()
+    now = clock if clock is not None else asyncio.get_running_loop().time
 
     async def body() -> AsyncIterator[bytes]:
-        started = loop.time()
+        started = now()
         pieces = vault.read_chunks(artifact)
         try:
             for piece in pieces:
@@ -243,9 +245,9 @@ async def upload_artifact(
                 if out:
                     yield out
                     if pace_bytes_s:
-                        ahead = sealer.size / pace_bytes_s - (loop.time() - started)
+                        ahead = sealer.size / pace_bytes_s - (now() - started)
                         if ahead > 0:
-                            await asyncio.sleep(ahead)
+                            await sleep(ahead)
                 if progress is not None:
                     progress(sealer.size, artifact.size)
                 await asyncio.sleep(0)  # let the call's media run between batches
