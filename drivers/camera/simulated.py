@@ -216,6 +216,7 @@ class SimulatedCamera:
         self._clock = clock
         self._period = 1.0 / fps
         self._started_at: float | None = None  # event-loop time of frame 0
+        self._anchor: tuple[int, float] | None = None  # (slot, capture clock) of the first frame
         self._index = -1
 
     @property
@@ -227,6 +228,7 @@ class SimulatedCamera:
         """Start the frame clock; idempotent."""
         if self._started_at is None:
             self._started_at = asyncio.get_running_loop().time()
+            self._anchor = None
             self._index = -1
 
     async def frame(self) -> av.VideoFrame:
@@ -244,7 +246,12 @@ class SimulatedCamera:
         if self._started_at is None:  # stopped while we slept
             raise DeviceNotStarted("camera was stopped", device=self._info.name)
         self._index = due_index
-        captured = self._clock()
+        # The capture time is the slot's, as a real sensor stamps its exposures: frames stay one
+        # period apart even when this task wakes late, and a late wake counts as latency.
+        if self._anchor is None:
+            self._anchor = (due_index, self._clock())
+        first_slot, first_capture = self._anchor
+        captured = first_capture + (due_index - first_slot) * self._period
         buf = self._picture.render(int(captured * 1000), due_index)
         frame = av.VideoFrame.from_ndarray(buf, format="yuv420p")
         frame.pts = int(captured * 1_000_000)
