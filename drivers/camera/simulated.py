@@ -249,7 +249,10 @@ class SimulatedCamera:
         # The capture time is the slot's, as a real sensor stamps its exposures: frames stay one
         # period apart even when this task wakes late, and a late wake counts as latency.
         if self._anchor is None:
-            self._anchor = (due_index, self._clock())
+            # Anchor on the slot, not on this (possibly late) wake: anchored late, every later
+            # frame would carry a capture time still to come when it is delivered.
+            late = max(0.0, loop.time() - (self._started_at + due_index * self._period))
+            self._anchor = (due_index, self._clock() - late)
         first_slot, first_capture = self._anchor
         captured = first_capture + (due_index - first_slot) * self._period
         buf = self._picture.render(int(captured * 1000), due_index)

@@ -49,9 +49,11 @@ async def test_is_a_camera() -> None:
 async def test_clock_reads_back_from_raw_luma_and_rgb() -> None:
     frame = await one_frame(SimulatedCamera(clock=fixed_clock))
     assert (frame.width, frame.height, frame.format.name) == (640, 480, "yuv420p")
-    assert read_capture_clock(luma_plane(frame)) == expected_code(FIXED_S)
-    assert read_capture_clock(frame.to_ndarray(format="rgb24")) == expected_code(FIXED_S)
-    assert frame.time == pytest.approx(FIXED_S, abs=1e-6)
+    # Stamped with its slot's time: the clock's reading less however late the frame woke.
+    assert FIXED_S - 1 < frame.time <= FIXED_S
+    code = expected_code(frame.time)
+    assert read_capture_clock(luma_plane(frame)) == code
+    assert read_capture_clock(frame.to_ndarray(format="rgb24")) == code
     assert frame.time_base == Fraction(1, 1_000_000)
 
 
@@ -145,6 +147,26 @@ async def test_slow_consumer_gets_fresh_frames_not_a_backlog() -> None:
     code = read_capture_clock(luma_plane(frame))
     # The picture carries exactly the frame's own capture time (ms, mod 2^32).
     assert code == (frame.pts // 1000) % 2**32
+
+
+async def test_a_late_first_wake_does_not_stamp_later_frames_in_the_future() -> None:
+    camera = SimulatedCamera(fps=50)
+    await camera.start()
+    await asyncio.sleep(0.005)  # the first frame now has a slot ahead to sleep for
+    first_task = asyncio.create_task(camera.frame())
+    await asyncio.sleep(0)  # it picks its slot and sleeps
+    # The event loop stalls (a busy machine): the first frame wakes some 150 ms late.
+    asyncio.get_running_loop().call_soon(time.sleep, 0.15)
+    first = await first_task
+    assert first.time <= time.time() - 0.1  # its capture time is its slot's, before the stall
+    captures: list[tuple[float, float]] = []
+    for _ in range(5):
+        frame = await camera.frame()
+        captures.append((frame.time, time.time()))
+    await camera.stop()
+    # Every frame is captured before it is delivered: never a stamp from the future.
+    assert all(taken <= delivered + 0.001 for taken, delivered in captures)
+    assert all(b[0] - a[0] >= 0.019 for a, b in zip(captures, captures[1:], strict=False))
 
 
 async def test_frame_before_start_is_a_typed_error() -> None:
