@@ -107,6 +107,7 @@ class Leg {
     this.dead = false;
     this.screen = null; // the screen-share transceiver, once answered
     this.early = []; // channel messages that came before this leg was verified
+    this.proofSent = Promise.resolve(); // our resume_proof on its way (resumed legs)
   }
 
   get resumed() {
@@ -498,7 +499,7 @@ export class Consultation extends EventTarget {
     if (this.closed || leg.dead || leg.verifyTimer !== null) return;
     this.startBeats(leg);
     if (leg.resumed) {
-      this.sendResumeProof(leg);
+      leg.proofSent = this.sendResumeProof(leg);
     } else {
       // The kiosk's fingerprint is fixed in the offer we applied: now we may reveal.
       const reveal = { type: "sas_reveal", fingerprint: leg.fingerprint, nonce: this.nonce };
@@ -573,6 +574,9 @@ export class Consultation extends EventTarget {
       return;
     }
     leg.verifying = true;
+    // Our proof goes out before any verdict on theirs: the kiosk judges it for itself even
+    // when we are about to refuse and hang up (it may be us who holds the wrong secret).
+    await leg.proofSent;
     try {
       const received = await settledRemoteCertificate(leg.pc);
       await verifyResumeProof({

@@ -378,6 +378,15 @@ async def test_a_kiosk_that_never_comes_back_ends_the_call(tmp_path: Path) -> No
         stack.stop()
 
 
+SLOW_SIGNING_JS = """(() => {
+  const sign = crypto.subtle.sign.bind(crypto.subtle);
+  crypto.subtle.sign = async (...args) => {
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    return sign(...args);
+  };
+})();"""
+
+
 async def test_a_tab_with_the_wrong_secret_is_refused(stack: Stack) -> None:
     async with browser() as chromium, console_page(chromium, stack.url) as console:
         with diagnosed(console, stack):
@@ -391,6 +400,9 @@ async def test_a_tab_with_the_wrong_secret_is_refused(stack: Stack) -> None:
             await page.evaluate(
                 "([k, v]) => sessionStorage.setItem(k, v)", [RESUME_KEY, json.dumps(forged)]
             )
+            # A console slower to sign its proof than to check the kiosk's (a busy laptop): its
+            # proof must still go out before it refuses and hangs up, so the kiosk judges it too.
+            await page.add_init_script(SLOW_SIGNING_JS)
             await page.reload()
             await page.wait_for_function(
                 "(w) => document.getElementById('notice').textContent === w",
