@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -101,9 +102,28 @@ async def running_hub(
         await runner.cleanup()
 
 
-def http_session() -> aiohttp.ClientSession:
-    """A client session that keeps cookies set by 127.0.0.1 (aiohttp drops them by default)."""
-    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+@asynccontextmanager
+async def http_session() -> AsyncIterator[aiohttp.ClientSession]:
+    """A client session that keeps cookies set by 127.0.0.1 (aiohttp drops them by default).
+
+    WebSockets it opened and a test left open are closed with it: left to the garbage
+    collector, they warn "Unclosed connection" in whichever later test collects them.
+    """
+    sockets: weakref.WeakSet[aiohttp.ClientWebSocketResponse] = weakref.WeakSet()
+
+    class TrackedWebSocket(aiohttp.ClientWebSocketResponse):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            sockets.add(self)
+
+    async with aiohttp.ClientSession(
+        cookie_jar=aiohttp.CookieJar(unsafe=True), ws_response_class=TrackedWebSocket
+    ) as session:
+        try:
+            yield session
+        finally:
+            for ws in list(sockets):
+                await ws.close()
 
 
 class SignallingPeer:
