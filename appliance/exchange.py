@@ -371,6 +371,16 @@ class Exchange(CustomerDecisions):
                 self._screen_share = message.active
                 self._changed()
 
+    def connection_lost(self) -> None:
+        """The call's connection is gone, and a shared screen with it.
+
+        The screen is a track of that connection; a resumed console that still shares says so
+        again once verified, and a reloaded one has nothing to share.
+        """
+        if self._screen_share:
+            self._screen_share = False
+            self._changed()
+
     # -- receiving ----------------------------------------------------------------------
 
     def _on_offer(self, offer: FileOffer) -> None:

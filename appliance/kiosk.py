@@ -743,6 +743,8 @@ class Kiosk:
             if self._pending_detection_ms is not None:
                 stats.detection_ms.append(self._pending_detection_ms)
         self._pending_detection_ms = None
+        if self.exchange is not None:
+            self.exchange.connection_lost()
         cid = self.consultation.state.consultation_id
         if (self._grace_task is None or self._grace_task.done()) and cid is not None:
             self._grace_task = asyncio.create_task(self._grace_timer(cid, self._grace_s))

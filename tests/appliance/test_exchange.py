@@ -656,6 +656,12 @@ async def test_send_file_close_and_screen_share(setup: Setup) -> None:
     assert exchange.state.screen_share
     await exchange.handle(ScreenShare(active=False))
     assert not exchange.state.screen_share
+    # A lost connection takes the shared screen with it, until the adviser says so again.
+    await exchange.handle(ScreenShare(active=True))
+    exchange.connection_lost()
+    assert not exchange.state.screen_share
+    await exchange.handle(ScreenShare(active=True))
+    assert exchange.state.screen_share
     await exchange.close("session_ending")
     assert await setup.console.blob_status(offer.blob) == 404
     with pytest.raises(TransferCancelled):

@@ -80,6 +80,7 @@ class KioskWatch:
     screen_frames: int = 0
     screen_size: tuple[int, int] | None = None
     chats: list[str] = field(default_factory=list)
+    sharing: list[bool] = field(default_factory=list)  # screen_share, each change
 
     def changed(self) -> None:
         pass
@@ -95,6 +96,9 @@ class KioskWatch:
 
     def exchange_changed(self, state: ExchangeState | None) -> None:
         self.state = state
+        sharing = state is not None and state.screen_share
+        if not self.sharing or self.sharing[-1] != sharing:
+            self.sharing.append(sharing)
 
     def screen_frame(self, frame: av.VideoFrame) -> None:
         self.screen_frames += 1
@@ -393,6 +397,36 @@ async def test_screen_share_reaches_the_kiosk(tmp_path: Path) -> None:
             "the end of the screen share at the kiosk",
         )
         assert await page.get_attribute("#btn-share-screen", "aria-pressed") == "false"
+        await chat_still_works(scene)
+
+
+async def test_a_shared_screen_comes_back_after_the_call_heals(tmp_path: Path) -> None:
+    async with call_scene(tmp_path) as scene:
+        page = scene.page
+        await page.click("#btn-share-screen")
+        await scene.until(lambda: scene.watch.screen_frames >= 15, "screen frames at the kiosk")
+        # The path dies under the call (the console's peer connection is gone); the kiosk
+        # notices the silence and offers a new connection, which the console answers.
+        await page.evaluate("() => window.__pcs[window.__pcs.length - 1].close()")
+        await page.wait_for_function("() => window.__pcs.length >= 2", timeout=20000)
+        before = scene.watch.screen_frames
+        await page.wait_for_function(
+            "(w) => document.getElementById('call-state').textContent === w",
+            arg="Connected — end-to-end encrypted (DTLS-SRTP)",
+            timeout=20000,
+        )
+        # Still sharing: the screen track rides the new connection, no click needed.
+        assert await page.text_content("#btn-share-screen") == "Stop sharing"
+        await scene.until(
+            lambda: scene.watch.screen_frames >= before + 15, "screen frames after the heal"
+        )
+        # The kiosk dropped the shared screen with the dead connection and showed it again
+        # when the resumed console, verified, said it still shares.
+        await scene.until(
+            lambda: scene.watch.sharing[-3:] == [True, False, True], "screen_share again"
+        )
+        stats = scene.kiosk.stats[-1]
+        assert stats.reconnects >= 1 and stats.reconnect_ms, stats
         await chat_still_works(scene)
 
 
