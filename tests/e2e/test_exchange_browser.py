@@ -427,6 +427,13 @@ async def test_a_shared_screen_comes_back_after_the_call_heals(tmp_path: Path) -
         )
         stats = scene.kiosk.stats[-1]
         assert stats.reconnects >= 1 and stats.reconnect_ms, stats
+
+        # A reload loses the capture: back in the call, the kiosk shows no (frozen) screen.
+        await page.reload()
+        await page.wait_for_selector('#exchange[data-ready="true"]', timeout=30000)
+        assert await page.text_content("#btn-share-screen") == "Share screen"
+        await scene.until(lambda: scene.kiosk.verification_code is not None, "verified again")
+        assert scene.watch.sharing[-1] is False, scene.watch.sharing
         await chat_still_works(scene)
 
 
