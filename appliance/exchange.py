@@ -19,7 +19,7 @@ import contextlib
 import logging
 import re
 import secrets
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any, Final, Literal
@@ -600,18 +600,29 @@ class Exchange(CustomerDecisions):
 
     def _drop_upload(self, transfer_id: str) -> None:
         upload = self._uploads.pop(transfer_id, None)
-        if upload is not None and upload.offer is not None:
-            # Not in self._tasks: closing waits for deletes instead of cancelling them.
-            task = asyncio.ensure_future(self._delete_blob(upload.offer.blob))
-            self._deletes.add(task)
-            task.add_done_callback(self._deletes.discard)
+        if upload is None:
+            return
+        if upload.offer is not None:
+            action = self._delete_blob(upload.offer.blob)
+        else:
+            # Stopped mid-upload: its last bytes may still reach the hub, and the blob id with
+            # them is lost to us. Cancel it by its name.
+            action = self._relay_quietly(lambda: self._relay.cancel(transfer_id))
+        # Not in self._tasks: closing waits for deletes instead of cancelling them.
+        task = asyncio.ensure_future(action)
+        self._deletes.add(task)
+        task.add_done_callback(self._deletes.discard)
 
     async def _delete_blob(self, blob: str) -> None:
+        await self._relay_quietly(lambda: self._relay.delete(blob))
+
+    async def _relay_quietly(self, action: Callable[[], Awaitable[None]]) -> None:
+        """Run a clean-up at the relay; a failure is logged (the hub drops it at the end)."""
         try:
             async with asyncio.timeout(DELETE_TIMEOUT_S):
-                await self._relay.delete(blob)
+                await action()
         except (RelayError, TimeoutError) as exc:
-            log.info("exchange: could not delete a blob (%s)", type(exc).__name__)
+            log.info("exchange: could not clean up at the relay (%s)", type(exc).__name__)
 
     async def resend_offers(self) -> None:
         """After a resume: offer again every file we uploaded this session (same blob, key).

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 
 from appliance.vault import Artifact, ArtifactKind, SessionVault, VaultClosed, VaultFull
-from protocol.channel import BLOB_ID_PATTERN, FileErrorCode, FileOffer
+from protocol.channel import BLOB_ID_PATTERN, TRANSFER_ID_PATTERN, FileErrorCode, FileOffer
 from protocol.sealed import (
     DEFAULT_CHUNK,
     Opener,
@@ -50,6 +50,7 @@ CONNECT_TIMEOUT_S: Final = 10.0
 
 Progress = Callable[[int, int], None]  # (plaintext bytes done, size)
 _BLOB_ID: Final = re.compile(BLOB_ID_PATTERN)
+_TRANSFER_ID: Final = re.compile(TRANSFER_ID_PATTERN)
 
 
 class TransferError(Exception):
@@ -143,13 +144,21 @@ class RelayClient:
     def __repr__(self) -> str:
         return "RelayClient(<consultation>)"  # neither the token nor the ids
 
-    async def upload(self, body: AsyncIterator[bytes], length: int) -> str:
-        """POST the sealed ``body`` of exactly ``length`` bytes; returns the blob id."""
+    async def upload(
+        self, body: AsyncIterator[bytes], length: int, transfer_id: str | None = None
+    ) -> str:
+        """POST the sealed ``body`` of exactly ``length`` bytes; returns the blob id.
+
+        Named by ``transfer_id``, the upload can be cancelled by that name (:meth:`cancel`)
+        even when the hub stored it after we stopped waiting for its answer.
+        """
         headers = {
             **self._headers,
             "Content-Type": "application/octet-stream",
             "Content-Length": str(length),
         }
+        if transfer_id is not None:
+            headers["X-Transfer-Id"] = transfer_id
         try:
             async with self._http.post(
                 self._base, data=body, headers=headers, timeout=self._timeout
@@ -178,6 +187,19 @@ class RelayClient:
                     yield data
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise RelayError("download_failed", 0, type(exc).__name__) from None
+
+    async def cancel(self, transfer_id: str) -> None:
+        """Cancel our named upload: the hub drops its blob, stored or still coming in."""
+        if not _TRANSFER_ID.fullmatch(transfer_id):
+            return
+        try:
+            async with self._http.delete(
+                f"{self._base}/transfer/{transfer_id}", headers=self._headers, timeout=self._timeout
+            ) as response:
+                if response.status not in (204, 404):
+                    raise _refused(response.status, "upload_failed")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise RelayError("upload_failed", 0, type(exc).__name__) from None
 
     async def delete(self, blob: str) -> None:
         """DELETE our blob (204; a blob already gone counts as deleted)."""
@@ -257,7 +279,7 @@ async def upload_artifact(
                 close()
         yield sealer.finish()
 
-    blob = await relay.upload(body(), length)
+    blob = await relay.upload(body(), length, transfer_id)
     if sealer.size != artifact.size:
         raise TransferError("corrupt", "the artifact changed while it was sent")
     log.info("exchange: uploaded %d bytes (%d sealed)", artifact.size, length)

@@ -58,6 +58,7 @@ def create_app(config: HubConfig, *, clock: Clock = time.time) -> web.Applicatio
     app.router.add_post("/api/relay/{consultation_id}", _relay_upload)
     app.router.add_get("/api/relay/{consultation_id}/{blob}", _relay_download)
     app.router.add_delete("/api/relay/{consultation_id}/{blob}", _relay_delete)
+    app.router.add_delete("/api/relay/{consultation_id}/transfer/{transfer_id}", _relay_cancel)
     app.router.add_get("/ws/kiosk", _kiosk_ws)
     app.router.add_get("/ws/adviser", _adviser_ws)
     return app
@@ -132,6 +133,10 @@ async def _relay_download(request: web.Request) -> web.StreamResponse:
 
 async def _relay_delete(request: web.Request) -> web.StreamResponse:
     return await request.app[RELAY].delete(request)
+
+
+async def _relay_cancel(request: web.Request) -> web.StreamResponse:
+    return await request.app[RELAY].cancel(request)
 
 
 async def _kiosk_ws(request: web.Request) -> web.StreamResponse:

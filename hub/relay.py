@@ -14,6 +14,11 @@ length is checked first and reserved against the consultation's share
 so a slow reader makes no copies. A transfer that stalls for ``relay_chunk_timeout_s`` on one
 256 KiB piece is cut off, and a blob deleted (or ended with its consultation) stops its
 downloads.
+
+An upload may name its transfer (``X-Transfer-Id``, the id of the ``file_offer`` to come). The
+uploader can then cancel it by that name, ``DELETE .../transfer/{id}``, whether the blob is
+stored or its bytes are still coming in. Without that name, a client that gave up after the
+last byte was sent never learnt the blob id, and the blob stayed until the consultation ended.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from hub.auth import ConsoleAuth
 from hub.config import HubConfig
 from hub.signalling import Party, Switchboard
 from hub.storage import Storage
-from protocol.channel import BLOB_ID_PATTERN
+from protocol.channel import BLOB_ID_PATTERN, TRANSFER_ID_PATTERN
 from protocol.messages import ID_PATTERN, Role
 
 log = logging.getLogger("hub.relay")
@@ -41,6 +46,8 @@ BEARER_MAX = 256  # device tokens are ~47 characters; anything much longer is ju
 _BLOB_ID = re.compile(BLOB_ID_PATTERN)
 _BEARER_TOKEN = re.compile(rf"[\x21-\x7e]{{1,{BEARER_MAX}}}")
 _CONSULTATION_ID = re.compile(ID_PATTERN)
+_TRANSFER_ID = re.compile(TRANSFER_ID_PATTERN)
+TRANSFER_HEADER = "X-Transfer-Id"
 # sealed format (docs/exchange.md): 8-byte header, 25 bytes of framing and tag per record,
 # at least 1024 plaintext bytes per record but the last
 SEALED_HEADER = 8
@@ -81,7 +88,7 @@ class RelayRefused(Exception):
         response = web.json_response(
             {"error": self.code, "message": self.message}, status=self.status
         )
-        if self.status in (400, 408):
+        if self.status in (400, 408, 409):
             # the body was not read to its end: the connection cannot carry another request
             response.force_close()
         return response
@@ -105,6 +112,11 @@ class Blob:
     consultation_id: str
     uploader: Role
     data: bytes | bytearray
+    transfer_id: str | None = None  # as named by the uploader, for a cancel by that name
+
+
+# (consultation id, uploader's role, transfer id): an upload named by its uploader
+_Transfer = tuple[str, Role, str]
 
 
 class Relay:
@@ -122,6 +134,8 @@ class Relay:
         self._stored = 0  # bytes of all blobs held
         self._reserved = 0  # bytes promised to uploads still coming in
         self._held: dict[str, int] = {}  # per consultation: its blobs' bytes plus reservations
+        self._incoming: dict[_Transfer, bool] = {}  # named uploads under way: cancelled yet?
+        self._named: dict[_Transfer, str] = {}  # named transfers stored: their blob ids
         switchboard.end_listeners.append(self.consultation_ended)
 
     # -- handlers ---------------------------------------------------------
@@ -154,6 +168,28 @@ class Relay:
         self._discard(request.match_info["blob"])
         return web.Response(status=204)
 
+    async def cancel(self, request: web.Request) -> web.StreamResponse:
+        """``DELETE /api/relay/{consultation_id}/transfer/{transfer_id}``: the uploader cancels.
+
+        A stored blob of that transfer is deleted; an upload of it still coming in is not kept
+        (it is answered 410). Idempotent: 204 whatever there was.
+        """
+        try:
+            consultation_id = request.match_info["consultation_id"]
+            party = self._party(self._caller(request), consultation_id)
+            transfer_id = request.match_info["transfer_id"]
+            if not _TRANSFER_ID.fullmatch(transfer_id):
+                raise NO_SUCH
+        except RelayRefused as refused:
+            return refused.response()
+        key = (consultation_id, party.role, transfer_id)
+        if key in self._incoming:
+            self._incoming[key] = True
+        blob_id = self._named.get(key)
+        if blob_id is not None:
+            self._discard(blob_id)
+        return web.Response(status=204)
+
     # -- state ------------------------------------------------------------
 
     def consultation_ended(self, consultation_id: str) -> None:
@@ -176,6 +212,7 @@ class Relay:
         caller = self._caller(request)
         consultation_id = request.match_info["consultation_id"]
         party = self._party(caller, consultation_id)
+        transfer = self._transfer(request, consultation_id, party)
         length = request.content_length
         if length is None:
             raise RelayRefused(411, "length_required", "send the blob with a Content-Length")
@@ -193,15 +230,25 @@ class Relay:
             raise RelayRefused(507, "relay_full", "the relay is full; try again later")
         self._reserved += length
         self._hold(consultation_id, length)
+        if transfer is not None:
+            self._incoming[transfer] = False
         try:
             data = await self._receive(request, length)
         finally:
             self._reserved -= length
             self._hold(consultation_id, -length)
+            cancelled = transfer is not None and self._incoming.pop(transfer)
         if self._party(caller, consultation_id) != party:
             raise NO_SUCH  # the consultation ended while the bytes came in
+        if cancelled:
+            log.info("relay: an upload of %d bytes was cancelled; nothing kept", length)
+            raise RelayRefused(410, "cancelled", "the transfer was cancelled while it came in")
         blob_id = secrets.token_urlsafe(24)
-        self._blobs[blob_id] = Blob(consultation_id, party.role, data)
+        self._blobs[blob_id] = Blob(
+            consultation_id, party.role, data, transfer[2] if transfer is not None else None
+        )
+        if transfer is not None:
+            self._named[transfer] = blob_id
         self._by_consultation.setdefault(consultation_id, set()).add(blob_id)
         self._stored += len(data)
         self._hold(consultation_id, len(data))
@@ -247,6 +294,20 @@ class Relay:
             response.force_close()  # the reader went away
         return response
 
+    def _transfer(
+        self, request: web.Request, consultation_id: str, party: Party
+    ) -> _Transfer | None:
+        """The upload's named transfer, if it names one (refused if malformed or in use)."""
+        transfer_id = request.headers.get(TRANSFER_HEADER)
+        if transfer_id is None:
+            return None
+        if not _TRANSFER_ID.fullmatch(transfer_id):
+            raise RelayRefused(400, "bad_transfer_id", f"{TRANSFER_HEADER} is not a transfer id")
+        key = (consultation_id, party.role, transfer_id)
+        if key in self._incoming or key in self._named:
+            raise RelayRefused(409, "duplicate_transfer", "this transfer is already uploaded")
+        return key
+
     def _find(self, request: web.Request) -> tuple[Party, Blob]:
         caller = self._caller(request)
         consultation_id = request.match_info["consultation_id"]
@@ -263,6 +324,8 @@ class Relay:
             return
         self._stored -= len(blob.data)
         self._hold(blob.consultation_id, -len(blob.data))
+        if blob.transfer_id is not None:
+            self._named.pop((blob.consultation_id, blob.uploader, blob.transfer_id), None)
         ids = self._by_consultation.get(blob.consultation_id)
         if ids is not None:
             ids.discard(blob_id)

@@ -373,6 +373,8 @@ export class Exchange {
       xhr.open("POST", `/api/relay/${encodeURIComponent(consultationId)}`);
       xhr.setRequestHeader("Content-Type", "application/octet-stream");
       xhr.setRequestHeader("Accept", "application/json");
+      // Named, so a cancel reaches it even if the hub stored it before we learnt its id.
+      xhr.setRequestHeader("X-Transfer-Id", entry.id);
       const token = this.csrf();
       if (token !== null) xhr.setRequestHeader("X-CSRF-Token", token);
       xhr.responseType = "json";
@@ -394,10 +396,15 @@ export class Exchange {
     if (entry.blob === null) return;
     const blob = entry.blob;
     entry.blob = null;
+    this.relayDelete(consultationId, encodeURIComponent(blob));
+  }
+
+  /** DELETE /api/relay/{consultation}/{what}: a blob, or `transfer/{id}` to cancel by name. */
+  relayDelete(consultationId, what) {
     const headers = { Accept: "application/json" };
     const token = this.csrf();
     if (token !== null) headers["X-CSRF-Token"] = token;
-    fetch(`/api/relay/${encodeURIComponent(consultationId)}/${encodeURIComponent(blob)}`, {
+    fetch(`/api/relay/${encodeURIComponent(consultationId)}/${what}`, {
       method: "DELETE",
       headers,
       credentials: "same-origin",
@@ -419,6 +426,9 @@ export class Exchange {
     if (entry.xhr !== null) {
       entry.xhr.abort();
       entry.xhr = null;
+      // Its last bytes may be at the hub already: cancel the transfer by its name there.
+      const name = `transfer/${encodeURIComponent(entry.id)}`;
+      if (this.call !== null) this.relayDelete(this.call.id, name);
     }
     if (this.call !== null) this.deleteBlob(this.call.id, entry);
   }

@@ -25,6 +25,7 @@ from appliance.transfer import (
     upload_artifact,
 )
 from appliance.vault import ArtifactKind, SessionVault
+from hub.relay import RELAY
 from protocol.channel import FileOffer
 from protocol.messages import Accept, Accepted, Queue, QueuePosition, QueueRequest
 from protocol.sealed import HEADER_SIZE, MIN_CHUNK, RECORD_HEADER_SIZE, new_key, seal_bytes
@@ -300,6 +301,26 @@ async def test_a_paced_upload_is_not_faster_than_its_pace(tmp_path: Path) -> Non
         assert sent.size == len(data)
         # 2 MiB at 8 MiB/s: the last of the eight 256 KiB records waits until 0.25 s.
         assert paced >= len(data) / (8 * MIB) - 256 * 1024 / (8 * MIB)
+
+
+async def test_an_upload_the_kiosk_gave_up_on_is_cancelled_by_its_name(tmp_path: Path) -> None:
+    """The hub may store a blob whose answer the kiosk no longer waits for: its name finds it."""
+    async with running_hub(tmp_path) as hub, http_session() as http:
+        hub.add_adviser("alice", PASSWORD)
+        token = hub.add_device("kiosk-1")
+        consultation, _csrf = await pair(http, hub, token)
+        vault = make_vault(tmp_path)
+        artifact = vault.store(ArtifactKind.SCAN, "scan.pdf", b"%PDF-1.4\n" + os.urandom(MIB))
+        async with aiohttp.ClientSession() as kiosk_http:
+            relay = RelayClient(
+                kiosk_http, hub_url=hub.ws_url, token=token, consultation_id=consultation
+            )
+            await upload_artifact(relay, vault, artifact, TID)  # its blob id is "lost"
+            assert hub.app[RELAY].stats()["blobs"] == 1
+            await relay.cancel(TID)
+            assert hub.app[RELAY].stats() == {"blobs": 0, "bytes": 0, "reserved": 0}
+            await relay.cancel(TID)  # nothing left: still fine
+            await relay.cancel("not a transfer id")  # never sent
 
 
 async def test_upload_and_download_through_the_real_relay(tmp_path: Path) -> None:

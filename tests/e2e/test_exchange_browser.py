@@ -537,6 +537,36 @@ async def test_a_cancel_halfway_leaves_nothing_at_the_kiosk(tmp_path: Path) -> N
         assert sha256(scene.vault_bytes(received)) == sha256(small)
 
 
+# Hold back every XMLHttpRequest's "load" for 3 s: the relay has stored an upload whose answer
+# the console has not read yet (a slow tab), the moment a cancel can lose the blob's id.
+SLOW_UPLOAD_ANSWERS_JS = """() => {
+  const add = XMLHttpRequest.prototype.addEventListener;
+  XMLHttpRequest.prototype.addEventListener = function (type, listener, ...rest) {
+    if (type !== "load") return add.call(this, type, listener, ...rest);
+    return add.call(this, type, (e) => setTimeout(() => listener.call(this, e), 3000), ...rest);
+  };
+}"""
+
+
+async def test_a_cancel_after_the_relay_stored_the_upload_leaves_nothing(tmp_path: Path) -> None:
+    async with call_scene(tmp_path) as scene:
+        page = scene.page
+        await page.evaluate(SLOW_UPLOAD_ANSWERS_JS)
+        await choose_file(
+            scene, "late.pdf", "application/pdf", pdf_bytes(50_000, seed=6), show=False
+        )
+        transfer_id = await sent_entry(scene, "uploading")
+        await scene.until(lambda: scene.relay_blobs() == 1, "the blob stored at the relay")
+        await page.click(f'#sent-list .transfer[data-transfer-id="{transfer_id}"] .transfer-cancel')
+        await page.wait_for_selector(
+            f'#sent-list .transfer[data-transfer-id="{transfer_id}"][data-state="cancelled"]'
+        )
+        # The console never learnt the blob's id; its cancel by the transfer's name found it.
+        await scene.until(lambda: scene.relay_blobs() == 0, "an empty relay")
+        assert scene.artifacts(ArtifactKind.FILE_RECEIVED) == []
+        await chat_still_works(scene)
+
+
 async def test_the_exchange_is_cleared_when_the_call_ends(tmp_path: Path) -> None:
     async with call_scene(tmp_path) as scene:
         page = scene.page

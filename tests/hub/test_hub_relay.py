@@ -423,6 +423,76 @@ async def test_a_trickling_upload_is_cut_off_too(
         assert p.relay.stats() == {"blobs": 0, "bytes": 0, "reserved": 0}
 
 
+# -- cancelling a named transfer --------------------------------------------
+
+TID = "transfer-0001"
+
+
+async def cancel(p: Parties, transfer_id: str, headers: dict[str, str]) -> int:
+    async with p.adviser_http.delete(f"{p.url}/transfer/{transfer_id}", headers=headers) as r:
+        return r.status
+
+
+async def test_a_stored_transfer_is_cancelled_by_its_name(parties: Parties) -> None:
+    named = {**parties.adviser, "X-Transfer-Id": TID}
+    blob = await upload_ok(parties, b"sealed bytes", named)
+    # Only the uploader's cancel counts: the kiosk naming the same transfer drops nothing.
+    assert await cancel(parties, TID, parties.kiosk) == 204
+    assert await fetch(parties, blob, parties.kiosk) == (200, b"sealed bytes")
+    assert await cancel(parties, TID, parties.adviser) == 204
+    assert (await fetch(parties, blob, parties.kiosk))[0] == 404
+    assert await cancel(parties, TID, parties.adviser) == 204  # idempotent
+    assert parties.relay.stats() == {"blobs": 0, "bytes": 0, "reserved": 0}
+    # The name is free again once its blob is gone.
+    await upload_ok(parties, b"again", named)
+
+
+async def test_an_upload_cancelled_while_it_comes_in_is_not_kept(parties: Parties) -> None:
+    # The client gave up after its last byte was on its way: the blob id it never read
+    # would be lost to it, so the cancel by name must catch the upload still coming in.
+    head = (
+        f"POST /api/relay/{parties.call.consultation_id} HTTP/1.1\r\n"
+        f"Host: 127.0.0.1\r\nAuthorization: Bearer {parties.device_token}\r\n"
+        f"X-Transfer-Id: {TID}\r\nContent-Length: {MIB}\r\n\r\n"
+    ).encode()
+    address = urlsplit(parties.hub.url)
+    reader, writer = await asyncio.open_connection(address.hostname, address.port)
+    try:
+        writer.write(head + b"x" * 1000)
+        await writer.drain()
+        await until(lambda: parties.relay.stats()["reserved"] == MIB)
+        assert await cancel(parties, TID, parties.kiosk) == 204
+        writer.write(b"x" * (MIB - 1000))
+        await writer.drain()
+        line = await asyncio.wait_for(reader.readline(), 10)
+        assert line.split()[1] == b"410"
+    finally:
+        writer.close()
+    assert parties.relay.stats() == {"blobs": 0, "bytes": 0, "reserved": 0}
+    await upload_ok(parties, b"the next one", {**parties.kiosk, "X-Transfer-Id": TID})
+
+
+@pytest.mark.parametrize("bad", ["short", "x" * 65, "has space", "dots.are.out", ""])
+async def test_a_bad_transfer_name_is_400(parties: Parties, bad: str) -> None:
+    status, body = await upload(parties, b"x", {**parties.kiosk, "X-Transfer-Id": bad})
+    assert (status, body["error"]) == (400, "bad_transfer_id")
+    assert parties.relay.stats() == {"blobs": 0, "bytes": 0, "reserved": 0}
+
+
+async def test_a_transfer_name_in_use_is_409_and_bad_cancels_are_404(parties: Parties) -> None:
+    named = {**parties.kiosk, "X-Transfer-Id": TID}
+    await upload_ok(parties, b"first", named)
+    status, body = await upload(parties, b"second", named)
+    assert (status, body["error"]) == (409, "duplicate_transfer")
+    assert parties.relay.stats()["blobs"] == 1
+    assert await cancel(parties, "bad id!", parties.kiosk) == 404
+    async with http_session() as stranger:
+        url = f"{parties.url}/transfer/{TID}"
+        async with stranger.delete(url, headers={"Authorization": "Bearer bkd_nope"}) as r:
+            assert r.status == 401
+    assert parties.relay.stats()["blobs"] == 1
+
+
 # -- streamed downloads ---------------------------------------------------
 
 
