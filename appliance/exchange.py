@@ -519,7 +519,7 @@ class Exchange(CustomerDecisions):
                 code = "upload_failed"
                 log.error("exchange: upload failed unexpectedly (%s)", type(exc).__name__)
             log.info("exchange: an upload failed: %s", code)
-            self._uploads.pop(transfer_id, None)
+            self._drop_upload(transfer_id)  # the hub may have stored it all the same
             self._finish_transfer(transfer_id, "failed", code)
             raise TransferError(code, "upload failed")
         upload.offer = task.result()

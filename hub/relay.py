@@ -120,7 +120,7 @@ _Transfer = tuple[str, Role, str]
 
 
 class Relay:
-    """The blobs of every live consultation, and the three HTTP handlers."""
+    """The blobs of every live consultation, and its HTTP handlers."""
 
     def __init__(
         self, config: HubConfig, storage: Storage, switchboard: Switchboard, auth: ConsoleAuth

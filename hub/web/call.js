@@ -577,6 +577,7 @@ export class Consultation extends EventTarget {
     // Our proof goes out before any verdict on theirs: the kiosk judges it for itself even
     // when we are about to refuse and hang up (it may be us who holds the wrong secret).
     await leg.proofSent;
+    if (this.closed || leg.dead || leg !== this.leg) return;
     try {
       const received = await settledRemoteCertificate(leg.pc);
       await verifyResumeProof({

@@ -359,6 +359,8 @@ export class Exchange {
       this.renderOutgoing(entry);
     } catch (exc) {
       if (entry.state === "cancelled" || call !== this.call) return;
+      // A network error after the last byte: the hub may have stored it all the same.
+      if (entry.state === "uploading") this.cancelByName(call.id, entry);
       entry.state = "failed";
       entry.error = uploadErrorWords(exc);
       this.renderOutgoing(entry);
@@ -399,6 +401,11 @@ export class Exchange {
     this.relayDelete(consultationId, encodeURIComponent(blob));
   }
 
+  /** The hub drops our upload named entry.id, stored or still coming in (docs/exchange.md). */
+  cancelByName(consultationId, entry) {
+    this.relayDelete(consultationId, `transfer/${encodeURIComponent(entry.id)}`);
+  }
+
   /** DELETE /api/relay/{consultation}/{what}: a blob, or `transfer/{id}` to cancel by name. */
   relayDelete(consultationId, what) {
     const headers = { Accept: "application/json" };
@@ -427,8 +434,7 @@ export class Exchange {
       entry.xhr.abort();
       entry.xhr = null;
       // Its last bytes may be at the hub already: cancel the transfer by its name there.
-      const name = `transfer/${encodeURIComponent(entry.id)}`;
-      if (this.call !== null) this.relayDelete(this.call.id, name);
+      if (this.call !== null) this.cancelByName(this.call.id, entry);
     }
     if (this.call !== null) this.deleteBlob(this.call.id, entry);
   }
