@@ -190,29 +190,23 @@ class RelayClient:
 
     async def cancel(self, transfer_id: str) -> None:
         """Cancel our named upload: the hub drops its blob, stored or still coming in."""
-        if not _TRANSFER_ID.fullmatch(transfer_id):
-            return
-        try:
-            async with self._http.delete(
-                f"{self._base}/transfer/{transfer_id}", headers=self._headers, timeout=self._timeout
-            ) as response:
-                if response.status not in (204, 404):
-                    raise _refused(response.status, "upload_failed")
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise RelayError("upload_failed", 0, type(exc).__name__) from None
+        if _TRANSFER_ID.fullmatch(transfer_id):
+            await self._delete(f"transfer/{transfer_id}", "upload_failed")
 
     async def delete(self, blob: str) -> None:
         """DELETE our blob (204; a blob already gone counts as deleted)."""
-        if not _BLOB_ID.fullmatch(blob):
-            return
+        if _BLOB_ID.fullmatch(blob):
+            await self._delete(blob, "download_failed")
+
+    async def _delete(self, path: str, code: FileErrorCode) -> None:
         try:
             async with self._http.delete(
-                f"{self._base}/{blob}", headers=self._headers, timeout=self._timeout
+                f"{self._base}/{path}", headers=self._headers, timeout=self._timeout
             ) as response:
                 if response.status not in (204, 404):
-                    raise _refused(response.status)
+                    raise _refused(response.status, code)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise RelayError("download_failed", 0, type(exc).__name__) from None
+            raise RelayError(code, 0, type(exc).__name__) from None
 
 
 def _refused(status: int, otherwise: FileErrorCode = "download_failed") -> RelayError:

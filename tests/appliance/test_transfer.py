@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import os
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
@@ -267,37 +268,45 @@ async def pair(http: aiohttp.ClientSession, hub: RunningHub, token: str) -> tupl
     return position.consultation_id, csrf
 
 
-async def test_a_paced_upload_is_not_faster_than_its_pace(tmp_path: Path) -> None:
-    """The pace protects the call's video: 2 MiB at 8 MiB/s is spread over 0.25 s."""
+@asynccontextmanager
+async def kiosk_in_a_call(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[RunningHub, RelayClient, SessionVault]]:
+    """A hub with a live consultation, the kiosk's relay client for it, and a session vault."""
     async with running_hub(tmp_path) as hub, http_session() as http:
         hub.add_adviser("alice", PASSWORD)
         token = hub.add_device("kiosk-1")
         consultation, _csrf = await pair(http, hub, token)
-        vault = make_vault(tmp_path)
-        data = b"%PDF-1.4\n" + os.urandom(2 * MIB)
-        artifact = vault.store(ArtifactKind.SCAN, "scan.pdf", data)
         async with aiohttp.ClientSession() as kiosk_http:
             relay = RelayClient(
                 kiosk_http, hub_url=hub.ws_url, token=token, consultation_id=consultation
             )
-            # A virtual clock that only the pacing's sleeps move: the test reads how long the
-            # upload chose to take, not how fast this machine is.
-            virtual = [0.0]
+            yield hub, relay, make_vault(tmp_path)
 
-            async def sleep(seconds: float) -> None:
-                virtual[0] += seconds
-                await asyncio.sleep(0)
 
-            sent = await upload_artifact(
-                relay,
-                vault,
-                artifact,
-                TID,
-                pace_bytes_s=8 * MIB,
-                clock=lambda: virtual[0],
-                sleep=sleep,
-            )
-            paced = virtual[0]
+async def test_a_paced_upload_is_not_faster_than_its_pace(tmp_path: Path) -> None:
+    """The pace protects the call's video: 2 MiB at 8 MiB/s is spread over 0.25 s."""
+    async with kiosk_in_a_call(tmp_path) as (_hub, relay, vault):
+        data = b"%PDF-1.4\n" + os.urandom(2 * MIB)
+        artifact = vault.store(ArtifactKind.SCAN, "scan.pdf", data)
+        # A virtual clock that only the pacing's sleeps move: the test reads how long the
+        # upload chose to take, not how fast this machine is.
+        virtual = [0.0]
+
+        async def sleep(seconds: float) -> None:
+            virtual[0] += seconds
+            await asyncio.sleep(0)
+
+        sent = await upload_artifact(
+            relay,
+            vault,
+            artifact,
+            TID,
+            pace_bytes_s=8 * MIB,
+            clock=lambda: virtual[0],
+            sleep=sleep,
+        )
+        paced = virtual[0]
         assert sent.size == len(data)
         # 2 MiB at 8 MiB/s: the last of the eight 256 KiB records waits until 0.25 s.
         assert paced >= len(data) / (8 * MIB) - 256 * 1024 / (8 * MIB)
@@ -305,22 +314,14 @@ async def test_a_paced_upload_is_not_faster_than_its_pace(tmp_path: Path) -> Non
 
 async def test_an_upload_the_kiosk_gave_up_on_is_cancelled_by_its_name(tmp_path: Path) -> None:
     """The hub may store a blob whose answer the kiosk no longer waits for: its name finds it."""
-    async with running_hub(tmp_path) as hub, http_session() as http:
-        hub.add_adviser("alice", PASSWORD)
-        token = hub.add_device("kiosk-1")
-        consultation, _csrf = await pair(http, hub, token)
-        vault = make_vault(tmp_path)
+    async with kiosk_in_a_call(tmp_path) as (hub, relay, vault):
         artifact = vault.store(ArtifactKind.SCAN, "scan.pdf", b"%PDF-1.4\n" + os.urandom(MIB))
-        async with aiohttp.ClientSession() as kiosk_http:
-            relay = RelayClient(
-                kiosk_http, hub_url=hub.ws_url, token=token, consultation_id=consultation
-            )
-            await upload_artifact(relay, vault, artifact, TID)  # its blob id is "lost"
-            assert hub.app[RELAY].stats()["blobs"] == 1
-            await relay.cancel(TID)
-            assert hub.app[RELAY].stats() == {"blobs": 0, "bytes": 0, "reserved": 0}
-            await relay.cancel(TID)  # nothing left: still fine
-            await relay.cancel("not a transfer id")  # never sent
+        await upload_artifact(relay, vault, artifact, TID)  # its blob id is "lost"
+        assert hub.app[RELAY].stats()["blobs"] == 1
+        await relay.cancel(TID)
+        assert hub.app[RELAY].stats() == {"blobs": 0, "bytes": 0, "reserved": 0}
+        await relay.cancel(TID)  # nothing left: still fine
+        await relay.cancel("not a transfer id")  # never sent
 
 
 async def test_upload_and_download_through_the_real_relay(tmp_path: Path) -> None:

@@ -114,6 +114,18 @@ async def raw_request(hub: RunningHub, head: bytes, body: bytes = b"") -> tuple[
     return (int(line.split()[1]) if line else 0), line
 
 
+def upload_head(p: Parties, length: int | None, *headers: str) -> bytes:
+    """The head of a kiosk's raw relay upload (Content-Length unless None, extra header lines)."""
+    lines = [
+        f"POST /api/relay/{p.call.consultation_id} HTTP/1.1",
+        "Host: 127.0.0.1",
+        f"Authorization: Bearer {p.device_token}",
+        *headers,
+        *([f"Content-Length: {length}"] if length is not None else []),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
 # -- round trips ----------------------------------------------------------
 
 
@@ -266,11 +278,7 @@ async def test_over_the_tenant_limit_is_413(parties: Parties) -> None:
 async def test_an_announced_length_over_the_limit_is_refused_before_the_body(
     parties: Parties,
 ) -> None:
-    head = (
-        f"POST /api/relay/{parties.call.consultation_id} HTTP/1.1\r\n"
-        f"Host: 127.0.0.1\r\nAuthorization: Bearer {parties.device_token}\r\n"
-        f"Content-Length: {2 * 1024**3}\r\n\r\n"
-    ).encode()
+    head = upload_head(parties, 2 * 1024**3)
     status, _ = await raw_request(parties.hub, head)  # not a byte of the body sent
     assert status == 413
     assert parties.relay.stats() == {"blobs": 0, "bytes": 0, "reserved": 0}
@@ -295,10 +303,7 @@ async def test_a_body_without_length_is_411(parties: Parties) -> None:
         parties.url, data=huge(), headers=parties.kiosk
     ) as response:
         assert response.status == 411
-    head = (
-        f"POST /api/relay/{parties.call.consultation_id} HTTP/1.1\r\n"
-        f"Host: 127.0.0.1\r\nAuthorization: Bearer {parties.device_token}\r\n\r\n"
-    ).encode()
+    head = upload_head(parties, None)
     assert (await raw_request(parties.hub, head))[0] == 411
     assert parties.relay.stats()["blobs"] == 0
 
@@ -315,11 +320,7 @@ async def test_a_full_relay_is_507(tmp_path: Path, http: aiohttp.ClientSession) 
 
 
 async def test_a_truncated_upload_leaves_nothing(parties: Parties) -> None:
-    head = (
-        f"POST /api/relay/{parties.call.consultation_id} HTTP/1.1\r\n"
-        f"Host: 127.0.0.1\r\nAuthorization: Bearer {parties.device_token}\r\n"
-        f"Content-Length: {4 * MIB}\r\n\r\n"
-    ).encode()
+    head = upload_head(parties, 4 * MIB)
     address = urlsplit(parties.hub.url)
     _reader, writer = await asyncio.open_connection(address.hostname, address.port)
     writer.write(head + b"x" * (1 * MIB))
@@ -380,11 +381,7 @@ async def test_a_stalled_upload_gives_its_reservation_back(
         p = await parties_of(hub, http)
         hub.storage.set_max_file_bytes("default", MIB)
         limit = sealed_limit(MIB)
-        head = (
-            f"POST /api/relay/{p.call.consultation_id} HTTP/1.1\r\n"
-            f"Host: 127.0.0.1\r\nAuthorization: Bearer {p.device_token}\r\n"
-            f"Content-Length: {limit}\r\n\r\n"
-        ).encode()
+        head = upload_head(p, limit)
         address = urlsplit(hub.url)
         reader, writer = await asyncio.open_connection(address.hostname, address.port)
         writer.write(head + b"x" * 1000)  # and then nothing, the connection open
@@ -404,11 +401,7 @@ async def test_a_trickling_upload_is_cut_off_too(
     # bytes keep coming, but no 256 KiB piece is ever complete within the timeout
     async with running_hub(tmp_path, relay_chunk_timeout_s=0.3) as hub:
         p = await parties_of(hub, http)
-        head = (
-            f"POST /api/relay/{p.call.consultation_id} HTTP/1.1\r\n"
-            f"Host: 127.0.0.1\r\nAuthorization: Bearer {p.device_token}\r\n"
-            f"Content-Length: {MIB}\r\n\r\n"
-        ).encode()
+        head = upload_head(p, MIB)
         address = urlsplit(hub.url)
         reader, writer = await asyncio.open_connection(address.hostname, address.port)
         writer.write(head)
@@ -450,11 +443,7 @@ async def test_a_stored_transfer_is_cancelled_by_its_name(parties: Parties) -> N
 async def test_an_upload_cancelled_while_it_comes_in_is_not_kept(parties: Parties) -> None:
     # The client gave up after its last byte was on its way: the blob id it never read
     # would be lost to it, so the cancel by name must catch the upload still coming in.
-    head = (
-        f"POST /api/relay/{parties.call.consultation_id} HTTP/1.1\r\n"
-        f"Host: 127.0.0.1\r\nAuthorization: Bearer {parties.device_token}\r\n"
-        f"X-Transfer-Id: {TID}\r\nContent-Length: {MIB}\r\n\r\n"
-    ).encode()
+    head = upload_head(parties, MIB, f"X-Transfer-Id: {TID}")
     address = urlsplit(parties.hub.url)
     reader, writer = await asyncio.open_connection(address.hostname, address.port)
     try:
