@@ -135,7 +135,6 @@ class Relay:
         self._reserved = 0  # bytes promised to uploads still coming in
         self._held: dict[str, int] = {}  # per consultation: its blobs' bytes plus reservations
         self._incoming: dict[_Transfer, bool] = {}  # named uploads under way: cancelled yet?
-        self._named: dict[_Transfer, str] = {}  # named transfers stored: their blob ids
         switchboard.end_listeners.append(self.consultation_ended)
 
     # -- handlers ---------------------------------------------------------
@@ -185,7 +184,7 @@ class Relay:
         key = (consultation_id, party.role, transfer_id)
         if key in self._incoming:
             self._incoming[key] = True
-        blob_id = self._named.get(key)
+        blob_id = self._named_blob(key)
         if blob_id is not None:
             self._discard(blob_id)
         return web.Response(status=204)
@@ -247,8 +246,6 @@ class Relay:
         self._blobs[blob_id] = Blob(
             consultation_id, party.role, data, transfer[2] if transfer is not None else None
         )
-        if transfer is not None:
-            self._named[transfer] = blob_id
         self._by_consultation.setdefault(consultation_id, set()).add(blob_id)
         self._stored += len(data)
         self._hold(consultation_id, len(data))
@@ -304,9 +301,18 @@ class Relay:
         if not _TRANSFER_ID.fullmatch(transfer_id):
             raise RelayRefused(400, "bad_transfer_id", f"{TRANSFER_HEADER} is not a transfer id")
         key = (consultation_id, party.role, transfer_id)
-        if key in self._incoming or key in self._named:
+        if key in self._incoming or self._named_blob(key) is not None:
             raise RelayRefused(409, "duplicate_transfer", "this transfer is already uploaded")
         return key
+
+    def _named_blob(self, key: _Transfer) -> str | None:
+        """The id of the stored blob of a named transfer, if there is one."""
+        consultation_id, role, transfer_id = key
+        for blob_id in self._by_consultation.get(consultation_id, ()):
+            blob = self._blobs[blob_id]
+            if blob.uploader == role and blob.transfer_id == transfer_id:
+                return blob_id
+        return None
 
     def _find(self, request: web.Request) -> tuple[Party, Blob]:
         caller = self._caller(request)
@@ -324,8 +330,6 @@ class Relay:
             return
         self._stored -= len(blob.data)
         self._hold(blob.consultation_id, -len(blob.data))
-        if blob.transfer_id is not None:
-            self._named.pop((blob.consultation_id, blob.uploader, blob.transfer_id), None)
         ids = self._by_consultation.get(blob.consultation_id)
         if ids is not None:
             ids.discard(blob_id)
