@@ -4,11 +4,17 @@
 
 - a tmpfs already mounted there (``systemd/run-kiosk-session.mount``): used as is;
 - nothing mounted and we are root: we mount a tmpfs (mode 0700, nodev, nosuid, noexec,
-  size-capped, ``noswap`` when the kernel knows it, Linux 6.4+);
+  size-capped, ``noswap`` when the kernel knows it, Linux 6.4+), creating missing parent
+  directories 0755 so the service user can reach it;
 - another file system mounted there (e.g. a test's loop-mounted ext4): used with a warning,
   refused in production;
 - not root and nothing mounted: a plain directory with a loud warning (developers only),
   refused in production.
+
+Every tmpfs we mount (first mount or the wipe's remount) belongs to ``owner`` when one is
+given (``kiosk wipe --owner kiosk:kiosk`` in kiosk.service); otherwise a remount keeps the
+owner of the tmpfs root it replaces and a first mount belongs to root. Without that the
+unprivileged kiosk could not write the vault a root wipe had just remounted.
 
 Mounting goes through the small :class:`Mounter` port so failure paths (a busy mount, no
 permission) can be tested with a stand-in; :class:`LinuxMounter` calls mount(2) directly.
@@ -19,8 +25,10 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
+import grp
 import logging
 import os
+import pwd
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -55,13 +63,18 @@ class VaultLocation:
     size_bytes: int
     noswap: bool | None  # None: not a tmpfs, the question does not apply
     remountable: bool  # we may unmount and mount a fresh tmpfs there (root, tmpfs)
+    owner: tuple[int, int] | None = None  # uid, gid of tmpfs we mount; None: keep / root
 
 
 class Mounter(Protocol):
     """The mount operations the vault needs."""
 
     def filesystem_at(self, path: Path) -> tuple[str, frozenset[str]] | None:
-        """File system type and super-block options if ``path`` is a mount point."""
+        """File system type and options if ``path`` is a mount point.
+
+        The options hold both the per-mount flags (``nodev``, ``nosuid``, ``noexec``) and the
+        super-block options (``size=``, ``noswap``).
+        """
         ...
 
     def mount_tmpfs(self, path: Path, options: str) -> None:
@@ -81,7 +94,9 @@ class LinuxMounter:
 
     def filesystem_at(self, path: Path) -> tuple[str, frozenset[str]] | None:
         """See :class:`Mounter`."""
-        return filesystem_at(path, Path("/proc/self/mountinfo").read_text())
+        found = mount_at(path, Path("/proc/self/mountinfo").read_text())
+        # The kernel lists nodev/nosuid/noexec with the mount, not with the super block.
+        return None if found is None else (found[0], found[1] | found[2])
 
     def mount_tmpfs(self, path: Path, options: str) -> None:
         """See :class:`Mounter`."""
@@ -98,10 +113,13 @@ class LinuxMounter:
             raise OSError(err, os.strerror(err))
 
 
-def filesystem_at(path: Path, mountinfo: str) -> tuple[str, frozenset[str]] | None:
-    """Parse ``mountinfo`` (proc(5) format): the topmost mount at ``path``, if any."""
+def mount_at(path: Path, mountinfo: str) -> tuple[str, frozenset[str], frozenset[str]] | None:
+    """Parse ``mountinfo`` (proc(5) format): the topmost mount at ``path``, if any.
+
+    Returns the file system type, the per-mount flags and the super-block options.
+    """
     target = os.path.normpath(path)
-    found: tuple[str, frozenset[str]] | None = None
+    found: tuple[str, frozenset[str], frozenset[str]] | None = None
     for line in mountinfo.splitlines():
         fields = line.split(" ")
         if len(fields) < 10 or "-" not in fields[6:]:
@@ -109,9 +127,16 @@ def filesystem_at(path: Path, mountinfo: str) -> tuple[str, frozenset[str]] | No
         mount_point = _unescape(fields[4])
         dash = fields.index("-", 6)
         if mount_point == target and len(fields) > dash + 3:
+            flags = frozenset(fields[5].split(","))
             options = frozenset(fields[dash + 3].split(","))
-            found = (fields[dash + 1], options)  # later lines are mounted on top
+            found = (fields[dash + 1], flags, options)  # later lines are mounted on top
     return found
+
+
+def filesystem_at(path: Path, mountinfo: str) -> tuple[str, frozenset[str]] | None:
+    """Parse ``mountinfo``: type and super-block options of the topmost mount at ``path``."""
+    found = mount_at(path, mountinfo)
+    return None if found is None else (found[0], found[2])
 
 
 def _unescape(field: str) -> str:
@@ -128,21 +153,49 @@ def _unescape(field: str) -> str:
     return "".join(out)
 
 
-def tmpfs_options(size_bytes: int, *, noswap: bool) -> str:
-    """The data string for our tmpfs."""
-    return f"mode=0700,size={size_bytes}" + (",noswap" if noswap else "")
+def resolve_owner(spec: str) -> tuple[int, int]:
+    """``USER[:GROUP]`` (names or numbers, like chown) as uid and gid; group: the user's.
+
+    Raises :class:`VaultLocationError` when the user or group does not exist here.
+    """
+    user, _, group = spec.partition(":")
+    try:
+        entry = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
+    except (KeyError, OverflowError):
+        raise VaultLocationError(
+            f"no user {user!r} on this system for the session tmpfs owner: create it "
+            "(kiosk.service runs as User=kiosk) or fix --owner"
+        ) from None
+    if not group:
+        return entry.pw_uid, entry.pw_gid
+    try:
+        gid = grp.getgrgid(int(group)).gr_gid if group.isdigit() else grp.getgrnam(group).gr_gid
+    except (KeyError, OverflowError):
+        raise VaultLocationError(
+            f"no group {group!r} on this system for the session tmpfs owner: create it or "
+            "fix --owner"
+        ) from None
+    return entry.pw_uid, gid
 
 
-def mount_tmpfs(mounter: Mounter, path: Path, size_bytes: int) -> bool:
+def tmpfs_options(size_bytes: int, *, noswap: bool, owner: tuple[int, int] | None = None) -> str:
+    """The data string for our tmpfs (``owner``: uid and gid of its root; None: ours)."""
+    ids = f"uid={owner[0]},gid={owner[1]}," if owner is not None else ""
+    return f"mode=0700,{ids}size={size_bytes}" + (",noswap" if noswap else "")
+
+
+def mount_tmpfs(
+    mounter: Mounter, path: Path, size_bytes: int, *, owner: tuple[int, int] | None = None
+) -> bool:
     """Mount our tmpfs at ``path``; returns whether ``noswap`` was accepted."""
     try:
-        mounter.mount_tmpfs(path, tmpfs_options(size_bytes, noswap=True))
+        mounter.mount_tmpfs(path, tmpfs_options(size_bytes, noswap=True, owner=owner))
         return True
     except OSError as exc:
         if exc.errno != errno.EINVAL:
             raise
     # Kernels before 6.4 refuse the unknown option: mount without it and say so.
-    mounter.mount_tmpfs(path, tmpfs_options(size_bytes, noswap=False))
+    mounter.mount_tmpfs(path, tmpfs_options(size_bytes, noswap=False, owner=owner))
     log.warning(
         "the kernel does not support tmpfs noswap: session data could reach swap; "
         "the image must keep swap off"
@@ -157,8 +210,12 @@ def prepare_location(
     production: bool,
     mounter: Mounter | None = None,
     privileged: bool | None = None,
+    owner: tuple[int, int] | None = None,
 ) -> VaultLocation:
-    """Make ``path`` ready to hold session vaults (see the module docstring)."""
+    """Make ``path`` ready to hold session vaults (see the module docstring).
+
+    ``owner`` (uid, gid) owns every tmpfs we mount there, see :func:`resolve_owner`.
+    """
     mounter = mounter if mounter is not None else LinuxMounter()
     privileged = os.geteuid() == 0 if privileged is None else privileged
     try:
@@ -171,8 +228,15 @@ def prepare_location(
             raise VaultLocationError(
                 f"the tmpfs at {path} must be mounted nodev,nosuid,noexec in production"
             )
+        if not privileged:
+            _require_access(path)
         return VaultLocation(
-            path, LocationKind.TMPFS, size_bytes, "noswap" in options, remountable=privileged
+            path,
+            LocationKind.TMPFS,
+            size_bytes,
+            "noswap" in options,
+            remountable=privileged,
+            owner=owner,
         )
     if found is not None:
         if production:
@@ -186,15 +250,19 @@ def prepare_location(
             path,
             found[0],
         )
+        if not privileged:
+            _require_access(path)
         return VaultLocation(path, LocationKind.MOUNTED, size_bytes, None, remountable=False)
     if privileged:
         try:
-            path.mkdir(mode=0o700, parents=True, exist_ok=True)
-            noswap = mount_tmpfs(mounter, path, size_bytes)
+            _make_mount_point(path)
+            noswap = mount_tmpfs(mounter, path, size_bytes, owner=owner)
         except OSError as exc:
             raise VaultLocationError(f"cannot mount a tmpfs at {path}: {exc.strerror}") from None
         log.info("mounted the session tmpfs at %s (noswap=%s)", path, noswap)
-        return VaultLocation(path, LocationKind.TMPFS, size_bytes, noswap, remountable=True)
+        return VaultLocation(
+            path, LocationKind.TMPFS, size_bytes, noswap, remountable=True, owner=owner
+        )
     if production:
         raise VaultLocationError(
             f"no tmpfs at {path} and not root: install systemd/run-kiosk-session.mount "
@@ -213,7 +281,50 @@ def prepare_location(
     return VaultLocation(path, LocationKind.DIRECTORY, size_bytes, None, remountable=False)
 
 
+def _make_mount_point(path: Path) -> None:
+    """Create ``path`` (0700, a tmpfs covers it) and missing parents 0755, whatever the umask.
+
+    The parents must let the unprivileged service user through; they hold nothing but the
+    mount point, and the tmpfs root (0700, the owner's) guards the content.
+    """
+    missing = []
+    for directory in (path, *path.parents):
+        if os.path.lexists(directory):
+            break
+        missing.append(directory)
+    for directory in reversed(missing):
+        try:
+            directory.mkdir()
+        except FileExistsError:
+            continue  # made by someone else meanwhile: not ours to chmod
+        os.chmod(directory, 0o700 if directory == path else 0o755)
+
+
+def _require_access(path: Path) -> None:
+    """Refuse a mounted location this (unprivileged) user cannot use, saying how to fix it."""
+    if os.access(path, os.R_OK | os.W_OK | os.X_OK):
+        return
+    try:
+        st = os.stat(path)
+        held = f"owned by uid {st.st_uid}, mode {st.st_mode & 0o7777:04o}"
+    except OSError as exc:
+        held = exc.strerror or "not reachable"
+    raise VaultLocationError(
+        f"{path} is not usable by this user (uid {os.geteuid()}): {held}; the tmpfs must "
+        "belong to the kiosk's user (kiosk.service runs `kiosk wipe --owner USER:GROUP`) "
+        "and its parent directories must let that user through"
+    )
+
+
 def remount(location: VaultLocation, mounter: Mounter) -> bool:
-    """Unmount the tmpfs and mount a fresh one; returns ``noswap``. Raises ``OSError``."""
+    """Unmount the tmpfs and mount a fresh one; returns ``noswap``. Raises ``OSError``.
+
+    The fresh tmpfs belongs to ``location.owner``, or else to whoever owned the one it
+    replaces (the service user the unit or an earlier ``kiosk wipe --owner`` gave it to).
+    """
+    owner = location.owner
+    if owner is None:
+        st = os.stat(location.path)  # the root of the tmpfs about to be replaced
+        owner = (st.st_uid, st.st_gid)
     mounter.unmount(location.path)
-    return mount_tmpfs(mounter, location.path, location.size_bytes)
+    return mount_tmpfs(mounter, location.path, location.size_bytes, owner=owner)

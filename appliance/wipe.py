@@ -5,7 +5,7 @@
     1. zero and drop the session key (every ciphertext copy becomes noise)
     2. overwrite every file in place (``passes`` random passes), fsync once per file
     3. unlink everything below the location
-    4. unmount and mount a fresh tmpfs (when we may)
+    4. unmount and mount a fresh tmpfs (when we may) for the same owner (``remount``)
     5. verify: no entries, usage back to the baseline, key gone
 
 The random pattern is one AES-CTR keystream buffer generated per wipe and reused for every

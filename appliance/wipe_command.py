@@ -1,11 +1,14 @@
-"""``kiosk wipe [--config F] [--vault DIR] [--verify] [--json]``: the wipe routine on demand.
+"""``kiosk wipe [--config F] [--vault DIR] [--owner USER[:GROUP]] [--verify] [--json]``.
 
-For technicians, and for systemd ``ExecStartPre=`` so nothing survives a crash or power loss.
-Prepares the configured location like ``kiosk run`` does (mounting the tmpfs when root), wipes
-everything below it, verifies, and prints the :class:`~appliance.wipe.WipeReport`.
-``--verify`` additionally reads every overwritten file back before unlinking it.
+The wipe routine on demand: for technicians, and for systemd ``ExecStartPre=`` so nothing
+survives a crash or power loss. Prepares the configured location like ``kiosk run`` does
+(mounting the tmpfs when root), wipes everything below it, verifies, and prints the
+:class:`~appliance.wipe.WipeReport`. ``--verify`` additionally reads every overwritten file
+back before unlinking it. ``--owner`` hands every tmpfs it mounts (first mount and remount) to
+the service's user; without it a remount keeps the owner of the tmpfs it replaces.
 
-Exit status: 0 wiped and verified, 2 bad configuration, 5 the wipe failed (the cause is printed).
+Exit status: 0 wiped and verified, 2 bad configuration (or no such ``--owner``), 5 the wipe
+failed (the cause is printed).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.config import ConfigError, load_config
-from appliance.mount import LinuxMounter, VaultLocationError, prepare_location
+from appliance.mount import LinuxMounter, VaultLocationError, prepare_location, resolve_owner
 from appliance.wipe import WipeFailed, wipe_location
 
 EXIT_USAGE = 2
@@ -32,6 +35,11 @@ def add_wipe_command(commands: Any) -> None:
     wipe = commands.add_parser("wipe", help="wipe the session storage and verify it is empty")
     wipe.add_argument("--config", type=Path, help="TOML configuration file")
     wipe.add_argument("--vault", help="session storage directory (default from the config)")
+    wipe.add_argument(
+        "--owner",
+        metavar="USER[:GROUP]",
+        help="owner of the tmpfs it mounts (the service's User=/Group=; default: keep)",
+    )
     wipe.add_argument(
         "--verify", action="store_true", help="read every overwritten file back before unlinking"
     )
@@ -47,10 +55,20 @@ def run_wipe(args: argparse.Namespace) -> int:
         print(f"kiosk: {exc}", file=sys.stderr)
         return EXIT_USAGE
     settings = config.vault
+    try:
+        owner = resolve_owner(args.owner) if args.owner else None
+    except VaultLocationError as exc:
+        # A missing user is a setup mistake, like a bad configuration: same exit status.
+        print(f"kiosk: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     mounter = LinuxMounter()
     try:
         location = prepare_location(
-            settings.path, settings.size_bytes, production=config.production, mounter=mounter
+            settings.path,
+            settings.size_bytes,
+            production=config.production,
+            mounter=mounter,
+            owner=owner,
         )
         report = wipe_location(
             location,

@@ -1,4 +1,5 @@
-"""Real file systems for the vault tests: a tmpfs or a loop-mounted ext4 image in ``tmp_path``.
+"""Real file systems for the vault tests: a tmpfs or a loop-mounted ext4 image in ``tmp_path``,
+and a private mount namespace where a test may mount over system paths such as ``/run``.
 
 Mounting needs root; under CI=true a test that cannot mount fails with what to do, elsewhere
 it is skipped with the reason.
@@ -9,11 +10,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.support.requirements import require
+from tests.support.requirements import require, require_tool
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def require_root(what: str) -> None:
@@ -61,3 +64,66 @@ def loop_ext4(image: Path, mount_point: Path, size: str = "32M") -> Iterator[Pat
         yield mount_point
     finally:
         unmount(mount_point)
+
+
+class MountNamespace:
+    """A private mount namespace, kept alive by a holder process; commands run inside it."""
+
+    def __init__(self, holder_pid: int) -> None:
+        self._enter = [
+            require_tool("nsenter", "util-linux"),
+            f"--mount=/proc/{holder_pid}/ns/mnt",
+            f"--wd={ROOT}",
+            "--",
+        ]
+        self._setpriv = require_tool("setpriv", "util-linux")
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        user: tuple[int, int] | None = None,
+        umask: int = 0o022,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` in the namespace: as root, or as ``user`` (uid, gid; no other groups)."""
+        drop = []
+        if user is not None:
+            uid, gid = user
+            drop = [self._setpriv, f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--"]
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
+        return subprocess.run(
+            [*self._enter, *drop, *argv],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=env,
+            umask=umask,
+        )
+
+
+@contextmanager
+def private_mount_namespace() -> Iterator[MountNamespace]:
+    """A new mount namespace (propagation private): nothing mounted there reaches the host.
+
+    It ends, with every mount in it, when the holder process exits at the end of the block.
+    """
+    require_root("a private mount namespace")
+    unshare = require_tool("unshare", "util-linux")
+    holder = subprocess.Popen(
+        [unshare, "--mount", "--propagation", "private", "--", "sh", "-c", "echo ready; exec cat"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdin and holder.stdout and holder.stderr  # all three are pipes
+    try:
+        # Printed only once the namespace exists; end of output means unshare failed.
+        if holder.stdout.readline() != "ready\n":
+            require(False, f"cannot make a mount namespace: {holder.stderr.read().strip()}")
+        yield MountNamespace(holder.pid)
+    finally:
+        holder.stdin.close()  # `cat` sees end of input and exits
+        holder.wait()
+        holder.stdout.close()
+        holder.stderr.close()

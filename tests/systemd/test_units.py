@@ -90,3 +90,24 @@ def test_session_mount_unit_matches_the_vault_defaults() -> None:
         check=True,
     ).stdout.strip()
     assert escaped == unit.name
+
+
+def _settings(unit: Path) -> dict[str, str]:
+    lines = unit.read_text().splitlines()
+    return dict(ln.split("=", 1) for ln in lines if "=" in ln and not ln.startswith("#"))
+
+
+def test_the_kiosk_user_gets_the_session_tmpfs_and_can_reach_it() -> None:
+    """Root's ExecStartPre wipe remounts the tmpfs: it must hand it to User=/Group=, and the
+    parent directory the mount unit creates must let that user through (the real thing, in a
+    mount namespace: tests/appliance/test_wipe_mounts.py)."""
+    service = _settings(SYSTEMD / "kiosk.service")
+    mount = _settings(SYSTEMD / "run-kiosk-session.mount")
+    wipe = service["ExecStartPre"].split()
+    assert wipe[0].startswith("+") and wipe[1] == "wipe"
+    assert wipe[wipe.index("--owner") + 1] == f"{service['User']}:{service['Group']}"
+    assert int(mount["DirectoryMode"], 8) & 0o005 == 0o005  # others may traverse /run/kiosk
+    assert "mode=0700" in mount["Options"].split(",")  # the tmpfs root itself stays private
+    where = mount["Where"]
+    assert where in service["ReadWritePaths"].split()
+    assert where in service["RequiresMountsFor"].split()
