@@ -34,16 +34,12 @@ export class HubApi {
     return session;
   }
 
-  /** The current session, or null when not signed in. */
+  /** The current session, or null when not signed in (the hub answers 200 either way). */
   async session() {
-    try {
-      const session = await this.request("GET", "/api/session");
-      this.csrf = session.csrf;
-      return session;
-    } catch (exc) {
-      if (exc instanceof ApiError && exc.status === 401) return null;
-      throw exc;
-    }
+    const session = await this.request("GET", "/api/session");
+    if (session.signed_in !== true) return null;
+    this.csrf = session.csrf;
+    return session;
   }
 
   /** Sign out; the session cookie is cleared by the hub. */

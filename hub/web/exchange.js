@@ -272,6 +272,9 @@ export class Exchange {
     }
     this.showError("");
     const purpose = this.el.showAtKiosk.checked ? "document" : "file";
+    // One send, one decision: the next file (or a retry of a refused one) is shown at the
+    // kiosk only if the adviser ticks the box again.
+    this.el.showAtKiosk.checked = false;
     for (const file of files) this.sendFile(file, purpose);
   }
 
