@@ -19,9 +19,10 @@ from typing import TextIO
 
 from aiohttp import web
 
-from hub.access_log import HubAccessLogger
+from hub.admission import HubSite, fit_file_limit, make_runner
 from hub.app import create_app
 from hub.config import HubConfig
+from hub.forwarded import InvalidTrustedProxy, IPNetwork, parse_trusted_proxy
 from hub.storage import (
     DEFAULT_TENANT,
     MIB,
@@ -49,8 +50,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     serve.add_argument("--heartbeat", type=int, default=10, help="seconds (1-300)")
     serve.add_argument(
-        "--trust-proxy", action="store_true", help="honour X-Forwarded-Proto from a reverse proxy"
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        type=_trusted_proxy,
+        metavar="CIDR",
+        help="reverse proxy address or network (repeatable); only requests from these have "
+        "X-Forwarded-For and X-Forwarded-Proto believed",
     )
+    # Removed: it believed forwarded headers from anyone. Refused unless --trusted-proxy is given.
+    serve.add_argument("--trust-proxy", action="store_true", help=argparse.SUPPRESS)
     serve.add_argument(
         "--turn-url",
         action="append",
@@ -94,6 +103,28 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=30.0,
         help="seconds each 256 KiB of a relay upload or download may take (0-3600)",
+    )
+    serve.add_argument(
+        "--max-pending-connections",
+        type=int,
+        default=4096,
+        metavar="N",
+        help="connections without a complete request or WebSocket hello yet, in all; more get "
+        "503 (README: Connection limits)",
+    )
+    serve.add_argument(
+        "--max-pending-per-address",
+        type=int,
+        default=128,
+        metavar="N",
+        help="the same from one source address (IPv6: per /64; trusted proxies are exempt)",
+    )
+    serve.add_argument(
+        "--first-request-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="seconds a new connection has to send a complete request before it is closed (0-300)",
     )
 
     adviser = commands.add_parser("adviser", help="manage advisers").add_subparsers(
@@ -225,6 +256,26 @@ def _read_password(password_file: Path | None, stdin: TextIO) -> str:
     return password
 
 
+def _trusted_proxy(text: str) -> IPNetwork:
+    """argparse type of ``--trusted-proxy``: its message is shown as is (exit code 2)."""
+    try:
+        return parse_trusted_proxy(text)
+    except InvalidTrustedProxy as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _trusted_proxies(args: argparse.Namespace) -> tuple[IPNetwork, ...]:
+    if args.trust_proxy and not args.trusted_proxy:
+        raise CommandFailed(
+            "--trust-proxy is gone: it believed X-Forwarded-For from any client. Name your "
+            "reverse proxy instead: --trusted-proxy ADDRESS or --trusted-proxy NETWORK/PREFIX "
+            "(repeatable; e.g. --trusted-proxy 127.0.0.1)"
+        )
+    if args.trust_proxy:
+        print("kiosk-hub: --trust-proxy is ignored; --trusted-proxy decides", file=sys.stderr)
+    return tuple(args.trusted_proxy)
+
+
 def _turn_settings(args: argparse.Namespace) -> TurnSettings | None:
     if not args.turn_url and args.turn_secret_file is None:
         if args.relay_only:
@@ -247,31 +298,30 @@ def _serve(args: argparse.Namespace) -> int:
             port=args.port,
             db_path=args.db,
             heartbeat_s=args.heartbeat,
-            trust_proxy=args.trust_proxy,
+            trusted_proxies=_trusted_proxies(args),
             turn=_turn_settings(args),
             hello_timeout_s=args.hello_timeout,
             grace_s=args.grace_s,
             relay_max_bytes=args.relay_max_mib * MIB,
             relay_files_per_consultation=args.relay_files_per_consultation,
             relay_chunk_timeout_s=args.relay_timeout_s,
+            max_pending_connections=args.max_pending_connections,
+            max_pending_per_address=args.max_pending_per_address,
+            first_request_timeout_s=args.first_request_timeout,
         )
     except ValueError as exc:
         raise CommandFailed(str(exc)) from None
     logging.basicConfig(level=logging.INFO, format="%(name)s %(levelname)s %(message)s")
-    asyncio.run(serve(config))
+    asyncio.run(serve(fit_file_limit(config)))
     return 0
 
 
 async def serve(config: HubConfig) -> None:
     """Run the hub until SIGTERM or SIGINT, then shut down cleanly (WebSockets get 1001)."""
-    runner = web.AppRunner(
-        create_app(config),
-        access_log_class=HubAccessLogger,
-        access_log=logging.getLogger("hub.access"),
-    )
+    runner = make_runner(create_app(config), access_log=logging.getLogger("hub.access"))
     await runner.setup()
     try:
-        site = web.TCPSite(runner, config.host, config.port)
+        site = HubSite(runner, config.host, config.port)
         await site.start()
         port = _bound_port(runner, config.port)
         print(f"hub listening on http://{config.host}:{port}", flush=True)

@@ -8,8 +8,18 @@ import logging
 import re
 import time
 
-from aiohttp import web
+from aiohttp import HttpVersion10, web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import (
+    BadHttpMethod,
+    BadStatusLine,
+    HttpProcessingError,
+    InvalidHeader,
+    InvalidURLError,
+    LineTooLong,
+)
+
+from hub.log_throttle import ThrottledLog
 
 
 def anonymise_ip(address: str | None) -> str:
@@ -53,11 +63,49 @@ def _anonymise_text(text: str) -> str:
     return _ADDRESS_LIKE.sub(replace, text)
 
 
+# aiohttp's parser errors, most specific first: their messages and tracebacks quote the
+# request's bytes, so a record carrying one becomes a fixed text per class.
+_MALFORMED: tuple[tuple[type[HttpProcessingError], str, str], ...] = (
+    (LineTooLong, "line_too_long", "malformed HTTP request: request line or a header too long"),
+    (BadHttpMethod, "bad_method", "malformed HTTP request: bad method (TLS or not HTTP at all?)"),
+    (BadStatusLine, "bad_request_line", "malformed HTTP request: bad request line"),
+    (InvalidURLError, "bad_url", "malformed HTTP request: invalid URL"),
+    (InvalidHeader, "bad_header", "malformed HTTP request: invalid header"),
+    (HttpProcessingError, "bad_message", "malformed HTTP request: bad headers or framing"),
+)
+# aiohttp messages whose arguments are request bytes: logged as a fixed text instead.
+_ECHOING = {
+    "%s: Client protocols %r don\u2019t overlap server-known ones %r": (
+        "a WebSocket client offered only subprotocols the hub does not speak"
+    ),
+    "Cannot load cookie. Illegal cookie names: %r": "ignored cookies with illegal names",
+}
+
+
+def malformed_kind(record: logging.LogRecord) -> tuple[str, str] | None:
+    """(event class, fixed text) when ``record`` reports a request aiohttp could not parse."""
+    exc = record.exc_info[1] if isinstance(record.exc_info, tuple) else None
+    for kind, key, text in _MALFORMED:
+        if isinstance(exc, kind):
+            return key, text
+    return None
+
+
 class AnonymisingFilter(logging.Filter):
-    """Rewrites a log record so that no full IP address is left in its message or traceback."""
+    """Rewrites a log record so that no full IP address is left in its message or traceback.
+
+    Records that would quote a client's bytes (a malformed request's parser error, a few
+    aiohttp warnings) become a fixed text without traceback.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Anonymise, never drop."""
+        malformed = malformed_kind(record)
+        fixed = malformed[1] if malformed else _ECHOING.get(str(record.msg))
+        if fixed is not None:
+            record.msg, record.args = fixed, None
+            record.exc_info, record.exc_text = None, None
+            return True
         message = record.getMessage()
         record.msg = _anonymise_text(message)
         record.args = None
@@ -76,7 +124,47 @@ def install_log_filter() -> None:
             logger.addFilter(AnonymisingFilter())
 
 
+SERVER_LOGGER = "aiohttp.server"
+
+
+class MalformedRequestFilter(logging.Filter):
+    """Counts malformed requests into a ``ThrottledLog`` (one line per class and interval).
+
+    Other records pass if ``aiohttp.server`` is enabled for their level.
+    """
+
+    def __init__(self, summary: ThrottledLog) -> None:
+        super().__init__()
+        self._summary = summary
+        self._upstream = logging.getLogger(SERVER_LOGGER)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Drop (and count) a malformed request's record; keep the rest at their level."""
+        kind = malformed_kind(record)
+        if kind is not None:
+            self._summary.hit(*kind)
+            return False
+        return self._upstream.isEnabledFor(record.levelno)
+
+
+def server_logger(malformed: ThrottledLog) -> logging.Logger:
+    """The logger for one hub's request handlers (``AppRunner(logger=...)``).
+
+    Not registered with ``logging``, so its filters and counts belong to this hub alone; its
+    records go on to ``aiohttp.server``'s handlers. It lets every level through to the filter
+    (aiohttp reports some malformed requests at DEBUG), which applies the real level.
+    """
+    logger = logging.Logger(SERVER_LOGGER, logging.DEBUG)
+    logger.parent = logging.getLogger(SERVER_LOGGER)
+    logger.addFilter(MalformedRequestFilter(malformed))
+    logger.addFilter(AnonymisingFilter())
+    return logger
+
+
 RELAY_PREFIX = "/api/relay/"
+# The client address the app resolved (behind trusted proxies: the forwarded one); a request
+# that never reached the app's middlewares is logged by its TCP peer (malformed ones not at all).
+CLIENT_ADDRESS = web.RequestKey("client_address", str)
 
 
 def _loggable_path(path: str) -> str:
@@ -84,6 +172,17 @@ def _loggable_path(path: str) -> str:
     if path.startswith(RELAY_PREFIX):
         return RELAY_PREFIX + "-"
     return path[:300]
+
+
+def _unparsed(request: web.BaseRequest, response: web.StreamResponse) -> bool:
+    # aiohttp answers a request it could not parse as this placeholder: UNKNOWN / HTTP/1.0,
+    # no headers at all (a parsed request without a route gets 404/405, not 400)
+    return (
+        response.status == 400
+        and request.method == "UNKNOWN"
+        and request.version == HttpVersion10
+        and not request.raw_headers
+    )
 
 
 class HubAccessLogger(AbstractAccessLogger):
@@ -94,13 +193,15 @@ class HubAccessLogger(AbstractAccessLogger):
     """
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time_: float) -> None:
-        """Write the line for one finished request."""
+        """Write the line for one finished request (not for one that could not be parsed)."""
+        if _unparsed(request, response):
+            return  # counted by MalformedRequestFilter: one line per class and interval
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         agent = request.headers.get("User-Agent", "-")[:200]
         self.logger.info(
             "%s %s %s %s %d %d %s %.3f",
             stamp,
-            anonymise_ip(request.remote),
+            anonymise_ip(request.get(CLIENT_ADDRESS, request.remote)),
             request.method[:16],
             json.dumps(_loggable_path(request.rel_url.path)),
             response.status,

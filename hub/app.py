@@ -7,8 +7,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
-from hub.access_log import install_log_filter
+from hub.access_log import CLIENT_ADDRESS, install_log_filter
+from hub.admission import install as install_admission
 from hub.auth import Clock, ConsoleAuth, LoginThrottle
 from hub.config import HubConfig
 from hub.relay import RELAY, Relay
@@ -43,9 +45,10 @@ def create_app(config: HubConfig, *, clock: Clock = time.time) -> web.Applicatio
     throttling and session expiry.
     """
     install_log_filter()  # aiohttp's own error messages name the client's IP
-    app = web.Application(client_max_size=API_BODY_MAX)
+    app = web.Application(client_max_size=API_BODY_MAX, middlewares=[_client_address])
     app[CONFIG] = config
     app[CLOCK] = clock
+    install_admission(app, config)  # bounds unauthenticated connections (run it with HubSite)
     app.cleanup_ctx.append(_hub_state)
     app.on_response_prepare.append(_security_headers)
     app.on_shutdown.append(_close_websockets)
@@ -93,6 +96,14 @@ async def _close_websockets(app: web.Application) -> None:
         await app[SWITCHBOARD].shutdown()
     if RELAY in app:
         app[RELAY].clear()  # blobs never outlive the hub
+
+
+@web.middleware
+async def _client_address(request: web.Request, handler: Handler) -> web.StreamResponse:
+    # For the access log: behind trusted proxies the client they saw, not the proxy.
+    if AUTH in request.app:
+        request[CLIENT_ADDRESS] = request.app[AUTH].client_ip(request)
+    return await handler(request)
 
 
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import ipaddress
+import logging
 import math
 import secrets
 from collections import OrderedDict, deque
@@ -18,7 +19,10 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from hub.config import HubConfig
+from hub.forwarded import TrustedProxies
 from hub.storage import PASSWORD_MAX, AdviserLogin, Storage, WebSession, secret_digest
+
+log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "kh_session"
 CSRF_COOKIE = "kh_csrf"
@@ -165,6 +169,8 @@ class ConsoleAuth:
         # argon2 is deliberately slow and memory-hungry: only a few checks at a time.
         self._verifications = asyncio.Semaphore(config.login_verify_concurrency)
         self.logout_listeners: list[LogoutListener] = []
+        self._proxies = TrustedProxies(config.trusted_proxies)
+        self._warned_no_forwarded_for = False
 
     # -- helpers ----------------------------------------------------------
 
@@ -172,21 +178,27 @@ class ConsoleAuth:
         """Whether cookies get the Secure flag for this request."""
         if self._config.cookie_secure is not None:
             return self._config.cookie_secure
+        return self.secure_request(request)
+
+    def secure_request(self, request: web.BaseRequest) -> bool:
+        """Whether the client used TLS: to the hub, or to a trusted proxy that says so."""
         if request.secure:
             return True
-        if self._config.trust_proxy:
-            proto = request.headers.get("X-Forwarded-Proto", "")
-            return proto.split(",")[0].strip().lower() == "https"
-        return False
+        forwarded = request.headers.getall("X-Forwarded-Proto", [])
+        return self._proxies.proto(request.remote, forwarded) == "https"
 
     def client_ip(self, request: web.BaseRequest) -> str:
-        """The client's address; behind a trusted proxy, the one the proxy appended last."""
-        if self._config.trust_proxy:
-            forwarded = request.headers.get("X-Forwarded-For", "")
-            last = forwarded.rsplit(",", 1)[-1].strip()
-            if last:
-                return last[:64]
-        return request.remote or "unknown"
+        """The client's address: the TCP peer, or what trusted proxies saw (hub/forwarded.py)."""
+        forwarded = request.headers.getall("X-Forwarded-For", [])
+        if not forwarded and not self._warned_no_forwarded_for:
+            if self._proxies.trusts_peer(request.remote):
+                # Every client would share the proxy's throttle key: say so once.
+                self._warned_no_forwarded_for = True
+                log.warning(
+                    "a trusted proxy sent a request without X-Forwarded-For; configure it to "
+                    "set the header (README: production), or all clients share one login limit"
+                )
+        return self._proxies.client(request.remote, forwarded) or "unknown"
 
     def _set_cookie(
         self, request: web.BaseRequest, response: web.StreamResponse, name: str, value: str
@@ -277,13 +289,22 @@ class ConsoleAuth:
         return candidate if ok and candidate is not None else None
 
     async def session(self, request: web.Request) -> web.StreamResponse:
-        """``GET /api/session``: who is logged in, with the session's CSRF token."""
+        """``GET /api/session``: who is logged in, with the session's CSRF token.
+
+        Signed out is an answer, not an error: 200 ``{"signed_in": false}``, so the console's
+        check on every page load leaves no failed request behind.
+        """
         current = self.current_session(request)
         if current is None:
-            return _json_error(401, "unauthorized", "not logged in")
+            return web.json_response({"signed_in": False})
         adviser = current.session.adviser
         return web.json_response(
-            {"adviser": adviser.name, "tenant": adviser.tenant.name, "csrf": current.session.csrf}
+            {
+                "signed_in": True,
+                "adviser": adviser.name,
+                "tenant": adviser.tenant.name,
+                "csrf": current.session.csrf,
+            }
         )
 
     async def logout(self, request: web.Request) -> web.StreamResponse:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from hub.forwarded import IPNetwork
 from hub.turn import TurnSettings
 from protocol.messages import IceServer
 
@@ -36,8 +37,9 @@ class HubConfig:
     session_lifetime_s: float = 12 * 3600.0
     # None = automatic: Secure when the request came over TLS (or via a trusted proxy over https).
     cookie_secure: bool | None = None
-    # Honour X-Forwarded-Proto only when a reverse proxy we control sets it.
-    trust_proxy: bool = False
+    # Reverse proxies whose X-Forwarded-For/-Proto the hub believes (hub/forwarded.py); a
+    # request from any other address has those headers ignored.
+    trusted_proxies: tuple[IPNetwork, ...] = ()
     # How long a consultation waits for a dropped party to resume (docs/reconnection.md).
     grace_s: int = 60
     # All sealed blobs in the relay together (RAM only) may not exceed this (docs/exchange.md).
@@ -48,6 +50,17 @@ class HubConfig:
     # Each 256 KiB of a relay upload must arrive, and of a download be taken, within this long;
     # a stalled transfer is cut off and gives its memory back.
     relay_chunk_timeout_s: float = 30.0
+    # Connections that sent no complete request yet, or WebSockets that did not say hello yet,
+    # in all and per source address (TCP peer; IPv6 per /64; trusted proxies count in all
+    # only); more are answered 503 at once (hub/admission.py, README "Connection limits").
+    max_pending_connections: int = 4096
+    max_pending_per_address: int = 128
+    # A connection that sent no complete request within this long is closed, so silent
+    # connections give their pending slot (and descriptor) back long before keep-alive would.
+    first_request_timeout_s: float = 10.0
+    # Recurring log events (limits hit, accept() failing, malformed requests) are written at
+    # most once per this many seconds, with a count.
+    log_repeat_interval_s: float = 60.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.heartbeat_s <= 300:
@@ -70,3 +83,11 @@ class HubConfig:
             raise ValueError("relay_files_per_consultation must be at least 1")
         if not 0 < self.relay_chunk_timeout_s <= 3600:
             raise ValueError("relay_chunk_timeout_s must be positive and at most 3600 seconds")
+        if not 1 <= self.max_pending_connections <= 1_000_000:
+            raise ValueError("--max-pending-connections must be between 1 and 1000000")
+        if not 1 <= self.max_pending_per_address <= 1_000_000:
+            raise ValueError("--max-pending-per-address must be between 1 and 1000000")
+        if not 0 < self.first_request_timeout_s <= 300:
+            raise ValueError("--first-request-timeout must be positive and at most 300 seconds")
+        if not 0 < self.log_repeat_interval_s <= 3600:
+            raise ValueError("log_repeat_interval_s must be positive and at most 3600 seconds")

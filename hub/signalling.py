@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from hub.admission import said_hello
 from hub.auth import Clock, ConsoleAuth, SessionCookie
 from hub.config import HubConfig
 from hub.queue import ConsultationQueue, Waiting
@@ -126,6 +127,10 @@ class Peer:
     waiting: str | None = None  # consultation id while the kiosk is queued
     out_of_service: str | None = None  # the kiosk's reason code while it cannot serve
     call: Call | None = None
+    # The consultation this connection was in when it ended: both sides send `end` (the console
+    # also says `bye` end to end, and the kiosk answers it with its own), so whichever arrives
+    # second finds it over; that is the expected race, not an error.
+    last_ended: str | None = None
     outgoing: asyncio.Queue[str | _Announce] = field(default_factory=_outgoing)
     announce_pending: bool = False  # an ANNOUNCE is in ``outgoing``
     writer: asyncio.Task[None] | None = None
@@ -249,7 +254,7 @@ class Switchboard:
     async def kiosk_endpoint(self, request: web.Request) -> web.StreamResponse:
         """``GET /ws/kiosk``: authenticated by the device token in the first frame."""
         ws = await self._open(request)
-        await self._serve(ws, self._kiosk_hello)
+        await self._serve(request, ws, self._kiosk_hello)
         return ws
 
     async def adviser_endpoint(self, request: web.Request) -> web.StreamResponse:
@@ -264,17 +269,15 @@ class Switchboard:
         async def hello(ws: web.WebSocketResponse, msg: Hello) -> Peer | None:
             return await self._adviser_hello(ws, msg, current)
 
-        await self._serve(ws, hello)
+        await self._serve(request, ws, hello)
         return ws
 
     def _same_origin(self, request: web.Request) -> bool:
         origin = request.headers.get("Origin")
         if not origin:
             return False
-        secure = request.secure
-        if self._config.trust_proxy:
-            proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
-            secure = secure or proto == "https"
+        # X-Forwarded-Proto counts only from a trusted proxy; the Host header is passed through.
+        secure = self._auth.secure_request(request)
         expected = f"{'https' if secure else 'http'}://{request.host}"
         return hmac.compare_digest(origin.lower().encode(), expected.lower().encode())
 
@@ -287,6 +290,7 @@ class Switchboard:
 
     async def _serve(
         self,
+        request: web.Request,
         ws: web.WebSocketResponse,
         hello: Callable[[web.WebSocketResponse, Hello], Awaitable[Peer | None]],
     ) -> None:
@@ -326,6 +330,7 @@ class Switchboard:
                     peer = await self._authenticate(ws, message, problem, hello)
                     if peer is None:
                         break
+                    said_hello(request)  # no longer counts as pending (hub/admission.py)
                 elif problem is not None:
                     self._reply_error(peer, _code(problem.code), str(problem))
                 elif message is not None:
@@ -692,6 +697,8 @@ class Switchboard:
             self._flush(self._hang_up(peer, reason))
         elif peer.waiting is not None and peer.waiting == consultation_id:
             self._flush(self._unqueue(peer, reason))
+        elif peer.last_ended == consultation_id:
+            log.debug("a %s's end came after its consultation had ended", peer.role)
         else:
             self._reply_error(peer, "not_found", "not in that consultation")
 
@@ -735,6 +742,7 @@ class Switchboard:
         present = [p for p in (call.kiosk, call.adviser) if p is not None]
         for p in present:
             p.call = None
+            p.last_ended = call.consultation_id
         call.kiosk = call.adviser = None
         self._record(
             self._storage.consultation_ended, call.consultation_id, reason, now=self._clock()

@@ -40,12 +40,12 @@ async def test_log_line_has_no_query_or_cookies(
     async with aiohttp.ClientSession(cookie_jar=jar) as http:
         url = f"{hub.url}/api/session?token=query-secret-value"
         async with http.get(url, headers={"User-Agent": 'evil" 200 "x\tz'}) as response:
-            assert response.status == 401
+            assert response.status == 200  # a forged cookie is signed out, not an error
     lines = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
     assert len(lines) == 1
     line = lines[0]
     assert "127.0.0.0" in line and "127.0.0.1" not in line
-    assert ' GET "/api/session" 401 ' in line
+    assert ' GET "/api/session" 200 ' in line
     assert "query-secret-value" not in line and "cookie-secret-value" not in line
     assert line.endswith('"evil\\" 200 \\"x\\tz"' + line[line.rindex(" ") :])
 
@@ -68,7 +68,7 @@ def test_filter_anonymises_addresses_in_messages(text: str, anonymised: str) -> 
 async def test_aiohttp_errors_carry_no_full_ip(
     hub: RunningHub, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="aiohttp")
+    caplog.set_level(logging.DEBUG)
     port = int(hub.url.rsplit(":", 1)[1])
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nBad Header Line\r\n\r\n")  # not a header
@@ -77,10 +77,11 @@ async def test_aiohttp_errors_carry_no_full_ip(
     writer.close()
     await writer.wait_closed()
     assert b" 400 " in reply.split(b"\r\n", 1)[0]
-    records = [r for r in caplog.records if r.name == "aiohttp.server"]
-    assert any("Error handling request" in r.getMessage() for r in records)
+    # counted as a malformed request (tests/hub/test_hub_malformed_http.py), without address
+    assert [r.getMessage() for r in caplog.records if r.name == "hub.http"] == [
+        "malformed HTTP request: bad headers or framing "
+        "(repeats are counted and logged at most every 60 s)"
+    ]
     handler = logging.StreamHandler(io.StringIO())
-    for record in records:
-        text = handler.format(record)
-        assert "127.0.0.1" not in text, text
-        assert "127.0.0.0" in text or "Error handling" not in text
+    for record in caplog.records:
+        assert "127.0.0.1" not in handler.format(record), handler.format(record)

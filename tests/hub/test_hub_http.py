@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
 from collections.abc import AsyncIterator
 from http.cookies import SimpleCookie
@@ -18,6 +19,8 @@ from hub.auth import LOGIN_FAILED, LoginThrottle, throttle_key
 from tests.support.hub import FakeClock, RunningHub, http_session, running_hub
 
 PASSWORD = "correct horse battery"
+# The test client connects from 127.0.0.1: trusting it makes it play the reverse proxy.
+LOCAL_PROXY = (ipaddress.ip_network("127.0.0.1/32"),)
 
 
 @pytest.fixture
@@ -87,7 +90,7 @@ async def test_login_session_logout(site: RunningHub, http: aiohttp.ClientSessio
 
     async with http.get(f"{site.url}/api/session") as r:
         assert r.status == 200
-        assert await r.json() == body
+        assert await r.json() == {"signed_in": True, **body}
 
     async with http.post(f"{site.url}/api/logout") as r:
         assert r.status == 403  # no CSRF header
@@ -98,7 +101,7 @@ async def test_login_session_logout(site: RunningHub, http: aiohttp.ClientSessio
         cleared = set_cookie(r, "kh_session")
         assert "max-age=0" in cleared.lower() or "expires" in cleared.lower()
     async with http.get(f"{site.url}/api/session") as r:
-        assert r.status == 401
+        assert (r.status, await r.json()) == (200, {"signed_in": False})
     async with http.post(f"{site.url}/api/logout", headers={"X-CSRF-Token": body["csrf"]}) as r:
         assert r.status == 401
 
@@ -184,15 +187,32 @@ async def test_oversized_login_body_is_refused(
     assert (await try_login(http, site, "alice", PASSWORD)).status == 200
 
 
+async def test_signed_out_session_is_an_answer_not_an_error(
+    site: RunningHub, http: aiohttp.ClientSession
+) -> None:
+    # The console asks on every page load; a 401 there is a red line in the browser console.
+    async with http.get(f"{site.url}/api/session") as r:
+        assert (r.status, await r.json()) == (200, {"signed_in": False})
+        assert r.headers["Cache-Control"] == "no-store"
+        assert "Set-Cookie" not in r.headers
+    # The endpoints that need a session still refuse without one.
+    relay = f"{site.url}/api/relay/{'c' * 22}"
+    async with http.post(f"{site.url}/api/logout") as r:
+        assert r.status == 401
+    async with http.post(relay, data=b"x") as r:
+        assert r.status == 401
+    async with http.get(f"{relay}/{'b' * 32}") as r:
+        assert r.status == 401
+
+
 async def test_session_with_bogus_cookie(site: RunningHub) -> None:
     async with http_session() as http:
         http.cookie_jar.update_cookies({"kh_session": "forged"}, URL(site.url))
         async with http.get(f"{site.url}/api/session") as r:
-            assert r.status == 401
-            assert (await r.json())["error"] == "unauthorized"
+            assert (r.status, await r.json()) == (200, {"signed_in": False})
         http.cookie_jar.update_cookies({"kh_session": "x" * 5000}, URL(site.url))
         async with http.get(f"{site.url}/api/session") as r:
-            assert r.status == 401
+            assert (r.status, await r.json()) == (200, {"signed_in": False})
 
 
 async def test_session_expires(
@@ -201,7 +221,7 @@ async def test_session_expires(
     assert (await try_login(http, site, "alice", PASSWORD)).status == 200
     clock.advance(site.config.session_lifetime_s + 1)
     async with http.get(f"{site.url}/api/session") as r:
-        assert r.status == 401
+        assert (r.status, await r.json()) == (200, {"signed_in": False})
 
 
 # -- throttling -----------------------------------------------------------
@@ -236,7 +256,9 @@ async def test_login_rate_limit_per_ip(
 
 async def test_rate_limit_behind_a_trusted_proxy(tmp_path: Path, clock: FakeClock) -> None:
     async with (
-        running_hub(tmp_path, clock=clock, trust_proxy=True, login_failures_per_ip=2) as hub,
+        running_hub(
+            tmp_path, clock=clock, trusted_proxies=LOCAL_PROXY, login_failures_per_ip=2
+        ) as hub,
         http_session() as http,
     ):
         hub.add_adviser("alice", PASSWORD)
@@ -282,7 +304,7 @@ async def test_busy_password_checks_get_429_and_do_not_count(
         running_hub(
             tmp_path,
             clock=clock,
-            trust_proxy=True,
+            trusted_proxies=LOCAL_PROXY,
             login_verify_concurrency=1,
             login_verify_wait_s=0.05,
         ) as hub,
@@ -397,8 +419,9 @@ async def test_csrf_cookie_attributes(site: RunningHub, http: aiohttp.ClientSess
         ({"cookie_secure": True}, {}, True),
         ({"cookie_secure": False}, {"X-Forwarded-Proto": "https"}, False),
         ({}, {"X-Forwarded-Proto": "https"}, False),  # proxy header not trusted by default
-        ({"trust_proxy": True}, {"X-Forwarded-Proto": "https"}, True),
-        ({"trust_proxy": True}, {"X-Forwarded-Proto": "http"}, False),
+        ({"trusted_proxies": LOCAL_PROXY}, {"X-Forwarded-Proto": "https"}, True),
+        ({"trusted_proxies": LOCAL_PROXY}, {"X-Forwarded-Proto": "http"}, False),
+        ({"trusted_proxies": LOCAL_PROXY}, {"X-Forwarded-Proto": "http, https"}, True),  # last
     ],
 )
 async def test_secure_flag(

@@ -405,6 +405,25 @@ async def test_accept_relay_and_end(hub: RunningHub, http: aiohttp.ClientSession
     ]
 
 
+@pytest.mark.parametrize("first", ["adviser", "kiosk"])
+async def test_the_second_end_of_a_consultation_is_no_error(
+    hub: RunningHub, http: aiohttp.ClientSession, first: str
+) -> None:
+    # The console says `bye` end to end and `end` to the hub; the kiosk answers the bye with its
+    # own `end`. Whichever reaches the hub second finds the consultation over: a normal race.
+    kiosk, adviser, cid = await pair(http, hub)
+    early, late = (adviser, kiosk) if first == "adviser" else (kiosk, adviser)
+    await early.send(End(consultation_id=cid, reason="hangup"))
+    assert await late.expect(Ended) == Ended(consultation_id=cid, reason="hangup")
+    await late.send(End(consultation_id=cid, reason="hangup"))
+    await late.expect_silence()
+    await early.expect_silence()
+    await late.send(End(consultation_id="x" * 22, reason="hangup"))  # never its consultation
+    await expect_error(late, "not_found")
+    (record,) = hub.storage.consultations()
+    assert record.end_reason == "hangup"
+
+
 async def test_relay_only_within_the_pair(hub: RunningHub, http: aiohttp.ClientSession) -> None:
     kiosk, adviser, cid = await pair(http, hub)
     hub.add_adviser("bob", PASSWORD)

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import aiohttp
 from aiohttp import web
 
-from hub.access_log import HubAccessLogger
+from hub.admission import HubSite, make_runner
 from hub.app import STORAGE, create_app
 from hub.config import HubConfig
 from hub.signalling import SWITCHBOARD, Switchboard
@@ -86,10 +86,10 @@ async def running_hub(
     settings.update(config_overrides)
     config = HubConfig(**settings)
     app = create_app(config, clock=clock)
-    runner = web.AppRunner(app, access_log_class=HubAccessLogger)
+    runner = make_runner(app)  # as `kiosk-hub serve` does: connection limits, quiet errors
     await runner.setup()
     try:
-        site = web.TCPSite(runner, "127.0.0.1", config.port)
+        site = HubSite(runner, "127.0.0.1", config.port)
         await site.start()
         port = int(runner.addresses[0][1])
         yield RunningHub(
