@@ -8,7 +8,15 @@ This is the only place that chooses between real and simulated drivers.
     kiosk selftest [--config F] [--json] [--simulate]
 """
 
+# ruff: noqa: E402 - the imports below wait for the environment variable set before them
+
 from __future__ import annotations
+
+import os
+
+# pygame greets on stdout when first imported, and the UI modules below import it even with
+# --no-ui: hide that before anything can load it (the kiosk's console is for status lines).
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 import argparse
 import asyncio
@@ -19,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from appliance.code_announcer import CodeAnnouncer
 from appliance.config import ConfigError, KioskConfig, load_config
 from appliance.custody import SessionCustody
 from appliance.devices import build_devices as build_configured_devices
@@ -198,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         speaker=speaker,
         scanner=scanner,
     )
+    kiosk.add_observer(CodeAnnouncer(kiosk, status))
     try:
         if mode is None:
             asyncio.run(serve(kiosk))

@@ -4,6 +4,9 @@
 restarts it reconnects after an exponentially growing, jittered delay (so a fleet of kiosks
 does not stampede a restarted hub). A refused token is fatal: retrying cannot fix it and would
 only hammer the hub, so ``run`` raises ``HubRejected``.
+
+Non-fatal ``error`` frames are passed on for the kiosk to judge (and log); the client logs only
+what it acts on itself.
 """
 
 from __future__ import annotations
@@ -200,7 +203,9 @@ class HubClient:
                 with contextlib.suppress(asyncio.CancelledError):
                     await heartbeat
                 self._ws = None
-            log.warning("hub session ended: %s", reason)
+            # Our own close is the normal way out, not a problem worth a warning.
+            level = logging.INFO if self._closing.is_set() else logging.WARNING
+            log.log(level, "hub session ended: %s", reason)
             deliver(HubDown(reason))
         finally:
             await ws.close()
@@ -250,8 +255,8 @@ class HubClient:
             if isinstance(message, Heartbeat):
                 continue
             if isinstance(message, messages.Error):
-                log.warning("the hub reported an error: %s", message.code)
                 if message.fatal:
+                    log.warning("the hub reported a fatal error: %s", message.code)
                     if message.code in ("unauthorized", "forbidden"):
                         raise HubRejected("the hub revoked this kiosk's token")
                     return f"fatal error from the hub ({message.code})"

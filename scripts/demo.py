@@ -5,7 +5,12 @@ demo exercises the same entry points as production. Ctrl-C stops everything clea
 
 Environment: DEMO_HOST (default 127.0.0.1), DEMO_PORT (default 8080), DEMO_ICE_HOST (addresses
 the kiosk offers for media; default: the machine's own, as in production), DEMO_NETCUT=0 (do not
-give the kiosk its own network namespace).
+give the kiosk its own network namespace), DEMO_VERBOSE=1 (show the hub's and the kiosk's logs
+here too), DEMO_VAR (where database, secrets, session and log live; default ./var).
+
+The terminal stays readable: the banner comes once hub and kiosk are up, then the kiosk's status
+lines, the four words of each verified call, and warnings or errors. Everything the hub and the
+kiosk print (access log, routine INFO lines) goes to var/demo.log.
 
 Pulling the kiosk's network: as root with `ip` (iproute2) and the hub on loopback, the kiosk
 runs in its own network namespace, one veth link away (198.18.77.0/30, the benchmarking range
@@ -19,6 +24,7 @@ import asyncio
 import contextlib
 import ipaddress
 import os
+import re
 import secrets
 import select
 import shutil
@@ -29,16 +35,19 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from bench.netcut import ChildNetns, forward_tcp, veth_netns
 
 ROOT = Path(__file__).resolve().parent.parent
-VAR = ROOT / "var"
+VAR = Path(os.environ.get("DEMO_VAR") or ROOT / "var").resolve()
 DB = VAR / "hub.sqlite3"
 VAULT = VAR / "session"
+LOG = VAR / "demo.log"
+PASSWORD_FILE = VAR / "demo-adviser.password"
 BIN = Path(sys.executable).parent
 ADVISER = "demo"
 DEVICE = "demo-kiosk"
@@ -62,7 +71,7 @@ def _hub(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[st
 
 def _ensure_adviser() -> str:
     """Create the demo adviser once; its password lives in var/demo-adviser.password."""
-    pw_file = VAR / "demo-adviser.password"
+    pw_file = PASSWORD_FILE
     listed = _hub("adviser", "list")
     exists = listed.returncode == 0 and any(
         line.split("\t")[1:2] == [ADVISER] for line in listed.stdout.splitlines()
@@ -92,11 +101,95 @@ def _device_token_file() -> Path:
     return token_file
 
 
-def _wait_for_hub(url: str, hub: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:
+def _shown(path: Path) -> str:
+    """``path`` as the person at the terminal can use it: relative to here when inside."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+# A log record's start as the hub and the kiosk format them: "[asctime] [logger] LEVEL ...".
+_RECORD = re.compile(
+    r"^(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ )?(?:[\w.]+ )?"
+    r"(DEBUG|INFO|WARNING|ERROR|CRITICAL) "
+)
+CODE_PREFIX = "verification code: "  # the kiosk's status line (appliance/code_announcer.py)
+
+
+class Output:
+    """Where the children's lines go: all of them to var/demo.log, to the terminal only what
+    matters (unless ``verbose``): problems, and the kiosk's status lines once the banner is out.
+    """
+
+    def __init__(self, log_path: Path, *, verbose: bool) -> None:
+        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        self._log = os.fdopen(fd, "w", encoding="utf-8", buffering=1)
+        self._verbose = verbose
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self.kiosk_ready = threading.Event()  # the kiosk said "kiosk ready" (start-up is over)
+        self.banner_out = False
+
+    def say(self, text: str, *, log: bool = True) -> None:
+        """A line (or lines) of the demo's own, to the terminal and (unless not) the log."""
+        with self._lock:
+            print(text, flush=True)
+            if log:
+                self._log.write(text + "\n")
+
+    def follow(self, source: str, stream: IO[str], kind: str) -> None:
+        """Read ``stream`` on a thread until it ends; ``kind``: ``status`` (the kiosk's stdout),
+        ``stderr`` (logs: problems are shown) or ``quiet`` (the log file only)."""
+        show = {"status": self._status_shown, "stderr": self._problem}.get(kind, _never)
+        thread = threading.Thread(target=self._read, args=(source, stream, show), daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def drain(self) -> None:
+        """Wait for the children's last lines (they have exited)."""
+        for thread in self._threads:
+            thread.join(5)
+        self._log.close()
+
+    def _read(self, source: str, stream: IO[str], show: Callable[[str], bool]) -> None:
+        for raw in stream:
+            line = raw.rstrip("\n")
+            shown = show(line) or self._verbose  # show() first: it notices "kiosk ready"
+            with self._lock:
+                self._log.write(f"{source}: {line}\n")
+                if line.startswith(CODE_PREFIX) and not self._verbose:
+                    words = line.removeprefix(CODE_PREFIX)
+                    print(
+                        "demo: the call is verified; the kiosk shows these four words "
+                        f"(the console must show the same):\n\n    {words}\n",
+                        flush=True,
+                    )
+                elif shown:
+                    print(f"{source}: {line}", flush=True)
+
+    def _status_shown(self, line: str) -> bool:
+        if line.startswith("kiosk ready"):
+            self.kiosk_ready.set()
+        return self.banner_out and not line.startswith(CODE_PREFIX)
+
+    @staticmethod
+    def _problem(line: str) -> bool:
+        # Log records below WARNING stay in the log; anything else on stderr (a warning, an
+        # error, its traceback, a fatal message) is shown.
+        record = _RECORD.match(line)
+        return record is None or record.group(1) not in ("DEBUG", "INFO")
+
+
+def _never(_line: str) -> bool:
+    return False
+
+
+def _wait_for_hub(url: str, hub: subprocess.Popen[str], timeout_s: float = 20.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if hub.poll() is not None:
-            sys.exit("demo: the hub exited during start-up (see its messages above)")
+            sys.exit(f"demo: the hub exited during start-up (see {_shown(LOG)})")
         try:
             with urllib.request.urlopen(url + "/api/csrf", timeout=1):  # noqa: S310 (our own URL)
                 return
@@ -152,17 +245,17 @@ class KioskNetwork:
     ns: ChildNetns | None = None
     prefix: list[str] = field(default_factory=list)
     ice_hosts: list[str] = field(default_factory=list)
+    no_cut: str | None = None  # why the kiosk is not in its own namespace
 
 
 @contextlib.contextmanager
 def _kiosk_network(host: str, port: str) -> Iterator[KioskNetwork]:
     why = _netcut_problem(host)
     if why is not None:
-        print(f"demo: the kiosk shares this machine's network ({why}): no `cut`", flush=True)
-        yield KioskNetwork(hub_url=f"ws://{host}:{port}")
+        yield KioskNetwork(hub_url=f"ws://{host}:{port}", no_cut=why)
         return
     with veth_netns(
-        name="branch-kiosk-demo",
+        name=f"branch-kiosk-demo-{os.getpid()}",  # namespace names are machine-wide
         host_dev="bkdemo0",
         child_dev="bkdemo1",
         host_addr="198.18.77.1",
@@ -217,75 +310,139 @@ def main() -> int:
         return _run(stack)
 
 
+class _Stop:
+    """Set by Ctrl-C (SIGINT) or SIGTERM; from the first moment, so start-up stops cleanly too."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        signal.signal(signal.SIGINT, self._set)
+        signal.signal(signal.SIGTERM, self._set)
+
+    def _set(self, _signum: int, _frame: object) -> None:
+        self.requested = True
+
+
+def _spawn(cmd: list[str], source: str, output: Output) -> subprocess.Popen[str]:
+    # Own sessions: Ctrl-C reaches only this script, which stops kiosk first, then hub.
+    proc = subprocess.Popen(
+        cmd,
+        start_new_session=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        bufsize=1,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stdout is not None and proc.stderr is not None  # noqa: S101 - PIPE above
+    output.follow(source, proc.stdout, "status" if source == "kiosk" else "quiet")
+    output.follow(source, proc.stderr, "stderr")
+    return proc
+
+
+def _banner(url: str, password: str, *, windowed: bool, net: KioskNetwork) -> str:
+    lines = [
+        "",
+        "  Branch Kiosk demo is running.",
+        f"  Adviser console:  {url}/",
+        f"  Name:             {ADVISER}",
+        f"  Password:         {password}   (also in {_shown(PASSWORD_FILE)})",
+        "  The kiosk window is open: start a consultation there as the customer,\n"
+        "  then accept it in the console."
+        if windowed
+        else "  A simulated kiosk is waiting in the queue; accept it to start a call.",
+        "  When a call is verified, the kiosk's four words are printed here.",
+        "  Type `cut 5` and Enter to pull the kiosk's network for 5 s."
+        if net.ns is not None
+        else f"  The kiosk shares this machine's network ({net.no_cut}): no `cut`.",
+        f"  Logs of hub and kiosk: {_shown(LOG)} (DEMO_VERBOSE=1 shows them here).",
+        "  Ctrl-C stops hub and kiosk.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def _run(stack: contextlib.ExitStack) -> int:
+    stop = _Stop()
     host = os.environ.get("DEMO_HOST", "127.0.0.1")
     port = os.environ.get("DEMO_PORT", "8080")
     VAR.mkdir(mode=0o700, exist_ok=True)
     password = _ensure_adviser()
     token_file = _device_token_file()
     url = f"http://{host}:{port}"
+    output = Output(LOG, verbose=os.environ.get("DEMO_VERBOSE", "0") not in ("", "0"))
 
-    # Own sessions: Ctrl-C reaches only this script, which stops kiosk first, then hub.
-    hub = subprocess.Popen(
+    hub = _spawn(
         [str(BIN / "kiosk-hub"), "serve", "--host", host, "--port", port, "--db", str(DB)],
-        start_new_session=True,
+        "hub",
+        output,
     )
-    _wait_for_hub(url, hub)
-    net = stack.enter_context(_kiosk_network(host, port))
-    kiosk_cmd = [
-        *net.prefix,
-        str(BIN / "kiosk"),
-        "run",
-        "--simulate",
-        *[arg for addr in net.ice_hosts for arg in ("--ice-host", addr)],
-        "--hub",
-        net.hub_url,
-        "--token-file",
-        str(token_file),
-        # The demo's session vault lives under ./var, not the machine's /run/kiosk/session.
-        "--vault",
-        str(VAULT),
-    ]
-    for addr in filter(None, os.environ.get("DEMO_ICE_HOST", "").split(",")):
-        kiosk_cmd += ["--ice-host", addr]
-    # With a screen, the kiosk opens its touch UI and a person plays the customer; without one
-    # (a server, SSH) a simulated customer queues by itself and answers chat messages.
-    windowed = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    if not windowed:
-        kiosk_cmd.append("--no-ui")
-    kiosk = subprocess.Popen(kiosk_cmd, start_new_session=True)
+    procs = {"hub": hub}
 
-    print(
-        "\n"
-        "  Branch Kiosk demo is running.\n"
-        f"  Adviser console:  {url}/\n"
-        f"  Name:             {ADVISER}\n"
-        f"  Password:         {password}\n"
-        + (
-            "  The kiosk window is open: start a consultation there as the customer,\n"
-            "  then accept it in the console.\n"
-            if windowed
-            else "  A simulated kiosk is waiting in the queue; accept it to start a call.\n"
-        )
-        + (
-            "  Type `cut 5` and Enter to pull the kiosk's network for 5 s.\n"
-            if net.ns is not None
-            else ""
-        )
-        + "  Ctrl-C stops hub and kiosk.\n",
-        flush=True,
-    )
+    def running() -> bool:
+        return not stop.requested and all(p.poll() is None for p in procs.values())
 
-    stopping = False
+    try:
+        _wait_for_hub(url, hub)
+        net = stack.enter_context(_kiosk_network(host, port))
+        kiosk_cmd = [
+            *net.prefix,
+            str(BIN / "kiosk"),
+            "run",
+            "--simulate",
+            *[arg for addr in net.ice_hosts for arg in ("--ice-host", addr)],
+            "--hub",
+            net.hub_url,
+            "--token-file",
+            str(token_file),
+            # The demo's session vault lives under ./var, not the machine's /run/kiosk/session.
+            "--vault",
+            str(VAULT),
+        ]
+        for addr in filter(None, os.environ.get("DEMO_ICE_HOST", "").split(",")):
+            kiosk_cmd += ["--ice-host", addr]
+        # With a screen, the kiosk opens its touch UI and a person plays the customer; without
+        # one (a server, SSH) a simulated customer queues by itself and answers chat messages.
+        windowed = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+        if not windowed:
+            kiosk_cmd.append("--no-ui")
+        # Listed first: stopped first, so that it can say goodbye to the hub.
+        procs = {"kiosk": _spawn(kiosk_cmd, "kiosk", output), **procs}
 
-    def _stop(_signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
+        # The banner comes after the start-up lines, so that it stays on the screen.
+        deadline = time.monotonic() + 30
+        while running() and not output.kiosk_ready.wait(0.2) and time.monotonic() < deadline:
+            pass
+        if running():
+            output.banner_out = True
+            output.say(_banner(url, password, windowed=windowed, net=net), log=False)  # password
+            if not output.kiosk_ready.is_set():
+                output.say(f"demo: the kiosk is not ready yet (see {_shown(LOG)})")
+        _serve_commands(stop, running, net.ns)
+    finally:
+        exited = {name: p.returncode for name, p in procs.items() if p.poll() is not None}
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        output.drain()
+    for name, status in exited.items():
+        print(f"demo: the {name} exited by itself (status {status})", flush=True)
+    # As root the kiosk mounted a tmpfs for its vault (wiped at its exit): take it down.
+    if os.path.ismount(VAULT):
+        subprocess.run(["umount", str(VAULT)], check=False)  # noqa: S607
+    print("demo: stopped", flush=True)
+    return 0 if stop.requested else 1
 
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
+
+def _serve_commands(stop: _Stop, running: Callable[[], bool], ns: ChildNetns | None) -> None:
+    """Read commands (`cut`) from stdin until stopped, or until hub or kiosk exits."""
     reading = not sys.stdin.closed  # commands on stdin until it ends (EOF)
-    while not stopping and hub.poll() is None and kiosk.poll() is None:
+    while running():
         if not reading:
             time.sleep(0.2)
             continue
@@ -294,19 +451,7 @@ def _run(stack: contextlib.ExitStack) -> int:
             if readable:
                 line = sys.stdin.readline()
                 reading = bool(line)
-                _command(line, net.ns)
-    for proc in (kiosk, hub):  # kiosk first, so it can say goodbye to the hub
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-    # As root the kiosk mounted a tmpfs for its vault (wiped at its exit): take it down.
-    if os.path.ismount(VAULT):
-        subprocess.run(["umount", str(VAULT)], check=False)  # noqa: S607
-    print("demo: stopped", flush=True)
-    return 0 if stopping else 1
+                _command(line, ns)
 
 
 if __name__ == "__main__":
