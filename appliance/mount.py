@@ -93,8 +93,17 @@ class LinuxMounter:
         self._libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
     def filesystem_at(self, path: Path) -> tuple[str, frozenset[str]] | None:
-        """See :class:`Mounter`."""
-        found = mount_at(path, Path("/proc/self/mountinfo").read_text())
+        """See :class:`Mounter`.
+
+        Only the mount ``path`` really shows counts: one listed there but covered by a later
+        mount on a parent (its device is not the one ``stat`` sees) is not ours to use.
+        """
+        try:
+            st = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None  # nothing can be mounted on a path that does not resolve
+        device = f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}"
+        found = mount_at(path, Path("/proc/self/mountinfo").read_text(), device=device)
         # The kernel lists nodev/nosuid/noexec with the mount, not with the super block.
         return None if found is None else (found[0], found[1] | found[2])
 
@@ -113,10 +122,13 @@ class LinuxMounter:
             raise OSError(err, os.strerror(err))
 
 
-def mount_at(path: Path, mountinfo: str) -> tuple[str, frozenset[str], frozenset[str]] | None:
+def mount_at(
+    path: Path, mountinfo: str, *, device: str | None = None
+) -> tuple[str, frozenset[str], frozenset[str]] | None:
     """Parse ``mountinfo`` (proc(5) format): the topmost mount at ``path``, if any.
 
     Returns the file system type, the per-mount flags and the super-block options.
+    ``device`` ("major:minor"): count only mounts of that device (the one ``path`` shows).
     """
     target = os.path.normpath(path)
     found: tuple[str, frozenset[str], frozenset[str]] | None = None
@@ -126,6 +138,8 @@ def mount_at(path: Path, mountinfo: str) -> tuple[str, frozenset[str], frozenset
             continue
         mount_point = _unescape(fields[4])
         dash = fields.index("-", 6)
+        if device is not None and fields[2] != device:
+            continue
         if mount_point == target and len(fields) > dash + 3:
             flags = frozenset(fields[5].split(","))
             options = frozenset(fields[dash + 3].split(","))

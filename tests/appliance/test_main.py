@@ -70,7 +70,9 @@ def test_usage_errors_exit_2() -> None:
     assert info.value.code == 2
 
 
-async def start_kiosk(*args: str) -> asyncio.subprocess.Process:
+async def start_kiosk(tmp_path: Path, *args: str) -> asyncio.subprocess.Process:
+    # The vault in tmp_path: as root the kiosk would otherwise mount its tmpfs on the real
+    # /run/kiosk/session and leave it there for every later test of the run.
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -79,6 +81,8 @@ async def start_kiosk(*args: str) -> asyncio.subprocess.Process:
         "--simulate",
         "--ice-host",
         "127.0.0.1",
+        "--vault",
+        str(tmp_path / "vault"),
         *args,
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
@@ -88,7 +92,7 @@ async def start_kiosk(*args: str) -> asyncio.subprocess.Process:
 
 async def test_refused_token_exits_3_without_retrying(tmp_path: Path) -> None:
     async with running_hub(tmp_path) as hub:
-        process = await start_kiosk("--hub", hub.ws_url, "--token", "wrong-token-value")
+        process = await start_kiosk(tmp_path, "--hub", hub.ws_url, "--token", "wrong-token-value")
         async with asyncio.timeout(30):
             out, err = await process.communicate()
     assert process.returncode == EXIT_REJECTED
@@ -103,6 +107,7 @@ async def test_sigterm_leaves_the_queue_and_exits_0(tmp_path: Path) -> None:
         token_file = tmp_path / "token"
         token_file.write_text(token + "\n", encoding="utf-8")
         process = await start_kiosk(
+            tmp_path,
             "--hub",
             hub.ws_url,
             "--token-file",

@@ -325,3 +325,20 @@ def test_kiosk_wipe_mounts_the_first_tmpfs_for_the_service_user(tmp_path: Path) 
         parent = ns.run(["stat", "-c", "%u %a", str(Path(where).parent)]).stdout.split()
         assert parent == ["0", "755"]  # root's, and the kiosk user may pass through
         assert_the_kiosk_user_served_a_session(ns, where)
+
+
+def test_a_session_tmpfs_covered_by_a_later_mount_is_not_taken_for_the_vault(
+    tmp_path: Path,
+) -> None:
+    """mountinfo still lists a tmpfs at the vault path after a new /run covers it (as when an
+    earlier run left it mounted); the wipe must mount its own, not inventory a missing path."""
+    where = unit_settings("run-kiosk-session.mount")["Where"]
+    config = production_config(tmp_path, where)
+    with private_mount_namespace() as ns:
+        assert ns.run(["mkdir", "-p", where]).returncode == 0
+        covered = ns.run(["mount", "-t", "tmpfs", "-o", "mode=0700", "tmpfs", where])
+        assert covered.returncode == 0, covered.stderr
+        assert ns.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", "/run"]).returncode == 0
+        report = run_exec_start_pre(ns, config)
+        assert report["verified"] and report["remounted"]
+        assert_the_kiosk_user_served_a_session(ns, where)
