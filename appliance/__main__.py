@@ -27,15 +27,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from appliance.code_announcer import CodeAnnouncer
-from appliance.config import ConfigError, KioskConfig, load_config
-from appliance.custody import SessionCustody
-from appliance.devices import build_devices as build_configured_devices
-from appliance.hub_client import HubRejected
-from appliance.ice import use_host_addresses
-from appliance.kiosk import Kiosk
-from appliance.selftest import add_selftest_command, run_selftest
-from appliance.ui_bridge import (
+from appliance.call.ice import use_host_addresses
+from appliance.commands.selftest import add_selftest_command, run_selftest
+from appliance.commands.wipe import add_wipe_command, run_wipe
+from appliance.config.kiosk import ConfigError, KioskConfig, load_config
+from appliance.custody.session import SessionCustody
+from appliance.runner.code_announcer import CodeAnnouncer
+from appliance.runner.devices import build_devices as build_configured_devices
+from appliance.runner.hub_client import HubRejected
+from appliance.runner.kiosk import Kiosk
+from appliance.ui.bridge import (
     UiBridge,
     add_ui_arguments,
     base_view,
@@ -44,7 +45,6 @@ from appliance.ui_bridge import (
     ui_mode,
     window_size,
 )
-from appliance.wipe_command import add_wipe_command, run_wipe
 from drivers.camera import Camera
 from drivers.camera.simulated import SimulatedCamera
 from drivers.errors import DriverError

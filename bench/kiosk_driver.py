@@ -19,11 +19,11 @@ import sys
 from pathlib import Path
 
 from appliance.__main__ import build_devices, build_parser, configure_logging
-from appliance.config import load_config
-from appliance.custody import SessionCustody
-from appliance.ice import use_host_addresses
-from appliance.kiosk import Kiosk
-from appliance.vault import ArtifactKind
+from appliance.call.ice import use_host_addresses
+from appliance.config.kiosk import load_config
+from appliance.custody.session import SessionCustody
+from appliance.custody.vault import ArtifactKind
+from appliance.runner.kiosk import Kiosk
 
 
 def _emit(**fields: object) -> None:

@@ -196,7 +196,7 @@ async def run_project(workdir: Path, repeats: int) -> dict[str, Any]:
 
 
 async def main(repeats: int = 5) -> dict[str, Any]:
-    from appliance.ice import use_host_addresses
+    from appliance.call.ice import use_host_addresses
 
     use_host_addresses(["127.0.0.1"])
     with tempfile.TemporaryDirectory(prefix="bench-transfer-") as tmp:

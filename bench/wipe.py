@@ -23,11 +23,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from appliance.custody import SessionCustody
-from appliance.mount import LinuxMounter
-from appliance.vault import ArtifactKind, SessionVault
-from appliance.vault_settings import MIB, VaultSettings
-from appliance.wipe import random_pattern
+from appliance.config.vault import MIB, VaultSettings
+from appliance.custody.mount import LinuxMounter
+from appliance.custody.session import SessionCustody
+from appliance.custody.vault import ArtifactKind, SessionVault
+from appliance.custody.wipe import random_pattern
 
 TOTAL = 256 * MIB
 FILES = 200

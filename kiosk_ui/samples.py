@@ -1,7 +1,7 @@
 """Representative views of every screen, and a media feed with test pictures.
 
 Used by ``kiosk screenshots``, the layout tests and the UI benchmark; the simulator in
-``appliance.ui_bridge`` feeds the same kinds of content during a real call.
+``appliance.ui.bridge`` feeds the same kinds of content during a real call.
 """
 
 from __future__ import annotations

@@ -114,7 +114,7 @@ _RECORD = re.compile(
     r"^(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ )?(?:[\w.]+ )?"
     r"(DEBUG|INFO|WARNING|ERROR|CRITICAL) "
 )
-CODE_PREFIX = "verification code: "  # the kiosk's status line (appliance/code_announcer.py)
+CODE_PREFIX = "verification code: "  # the kiosk's status line (appliance/runner/code_announcer.py)
 
 
 class Output:

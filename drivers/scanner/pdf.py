@@ -2,7 +2,7 @@
 
 Our PDFs are simple (a catalogue, pages, images or a text stream), so we write them directly
 instead of running a PDF library next to the UI's renderer (pdfium is not thread-safe). Used
-for scans (appliance.exchange), the simulator's sample contract (kiosk_ui.documents) and
+for scans (appliance.exchange.service), the simulator's sample contract (kiosk_ui.documents) and
 test documents.
 """
 

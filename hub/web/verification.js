@@ -1,4 +1,4 @@
-// The short authentication string, console side (the same computations as appliance/sas.py;
+// The short authentication string, console side (the same computations as appliance/call/sas.py;
 // docs/verification.md). The adviser commits to its DTLS fingerprint and a nonce before the
 // kiosk's offer travels, reveals both once the data channel is open, and checks the kiosk's
 // reveal against the offer it applied and the certificate its DTLS received (getStats).
@@ -9,7 +9,7 @@ const FINGERPRINT = /^sha-256 [0-9A-F]{2}(?::[0-9A-F]{2}){31}$/;
 const NONCE = /^[0-9a-f]{64}$/;
 const SDP_FINGERPRINT = /^a=fingerprint:(\S+) (\S+)\s*$/gm;
 
-/** Why a peer could not be verified; ``code`` matches appliance.sas's error codes. */
+/** Why a peer could not be verified; ``code`` matches appliance.call.sas's error codes. */
 export class VerificationError extends Error {
   constructor(code, message) {
     super(message);
@@ -57,7 +57,7 @@ export function newNonce() {
   return toHex(crypto.getRandomValues(new Uint8Array(32)));
 }
 
-// Each part length-prefixed (4 bytes, big-endian): the encoding appliance/sas.py uses.
+// Each part length-prefixed (4 bytes, big-endian): the encoding appliance/call/sas.py uses.
 async function digest(purpose, ...parts) {
   const encoder = new TextEncoder();
   const all = [encoder.encode(DOMAIN), encoder.encode(purpose), ...parts];
@@ -183,7 +183,7 @@ export function continuitySecret(secret) {
 }
 
 // domain 0x00 role 0x00 consultation_id 0x00 sender's fingerprint 0x00 receiver's fingerprint:
-// the byte layout of appliance/sas.py resume_mac (no part can hold a 0x00).
+// the byte layout of appliance/call/sas.py resume_mac (no part can hold a 0x00).
 function resumeMessage(role, consultationId, ownFingerprint, peerFingerprint) {
   if (!ROLES.has(role)) throw new VerificationError("unverified", "role must be kiosk or adviser");
   const parts = [

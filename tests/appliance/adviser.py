@@ -20,8 +20,8 @@ import av
 import numpy as np
 from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 
-from appliance import sas
-from appliance.media import CameraTrack, MediaProbe, MicrophoneTrack
+from appliance.call import sas
+from appliance.call.media import CameraTrack, MediaProbe, MicrophoneTrack
 from drivers.camera.simulated import BARS_RGB, SimulatedCamera, luma_plane, read_capture_clock
 from drivers.microphone.simulated import SimulatedMicrophone
 from protocol import channel

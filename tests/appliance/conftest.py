@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from appliance.ice import restore_host_addresses, use_host_addresses
+from appliance.call.ice import restore_host_addresses, use_host_addresses
 from tests.support.netns import require_loopback_only_netns
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.kiosk import Kiosk
+from appliance.runner.kiosk import Kiosk
 from protocol import channel, messages
 from tests.appliance.test_reconnect import (
     PASSWORD,

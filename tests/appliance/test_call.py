@@ -7,14 +7,14 @@ import logging
 
 import pytest
 
-from appliance.call import (
+from appliance.call.connection import (
     MAX_REMOTE_CANDIDATES,
     Call,
     CallError,
     Resumption,
     rtc_configuration,
 )
-from appliance.media import CameraTrack, MicrophoneTrack
+from appliance.call.media import CameraTrack, MicrophoneTrack
 from drivers.camera.simulated import SimulatedCamera
 from drivers.microphone.simulated import SimulatedMicrophone
 from protocol import channel

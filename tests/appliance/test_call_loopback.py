@@ -18,8 +18,8 @@ from typing import TypeVar
 import aiohttp
 import pytest
 
-from appliance.config import KioskConfig
-from appliance.kiosk import AUTO_REPLY, GREETING, Kiosk
+from appliance.config.kiosk import KioskConfig
+from appliance.runner.kiosk import AUTO_REPLY, GREETING, Kiosk
 from drivers.camera.simulated import SimulatedCamera
 from drivers.microphone.simulated import SimulatedMicrophone
 from protocol import messages

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from appliance.code_announcer import CodeAnnouncer
+from appliance.runner.code_announcer import CodeAnnouncer
 
 
 class FakeKiosk:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from appliance.config import (
+from appliance.config.kiosk import (
     DEFAULT_HUB_URL,
     ConfigError,
     KioskConfig,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance import consultation as c
-from appliance.consultation import Consultation, Phase
+from appliance.session import consultation as c
+from appliance.session.consultation import Consultation, Phase
 
 CID = "consult-0001"
 OTHER = "consult-0002"
@@ -54,7 +54,7 @@ def test_happy_path() -> None:
     assert m.handle(c.AnswerReceived(CID, "v=0")) == [c.ApplyAnswer("v=0")]
     assert phase(m) is Phase.CONNECTING
     assert m.handle(c.CandidateReceived(CID, "cand", "0", 0)) == [c.AddCandidate("cand", "0", 0)]
-    assert m.handle(c.CallConnected()) == []
+    assert m.handle(c.MediaConnected()) == []
     assert phase(m) is Phase.IN_CALL
     assert m.handle(c.EndedByPeer(CID, "hangup")) == [
         c.CallFinished(CID, "hangup"),
@@ -123,7 +123,7 @@ def test_customer_hangs_up() -> None:
         c.Accepted(CID, "Ann"),
         COMMITTED,
         c.AnswerReceived(CID, "s"),
-        c.CallConnected(),
+        c.MediaConnected(),
     )
     actions = m.handle(c.HangUp())
     assert actions == [
@@ -141,7 +141,7 @@ def test_hub_lost_closes_the_call() -> None:
         c.Accepted(CID, "Ann"),
         COMMITTED,
         c.AnswerReceived(CID, "s"),
-        c.CallConnected(),
+        c.MediaConnected(),
     )
     assert m.handle(c.HubLost()) == [c.CallFinished(CID, "peer_gone"), c.CloseCall()]
     assert phase(m) is Phase.DISCONNECTED
@@ -166,7 +166,12 @@ def test_messages_for_other_consultations_are_ignored() -> None:
 
 def test_out_of_phase_events_are_ignored() -> None:
     m = Consultation()
-    for event in (c.Accepted(CID, "Ann"), COMMITTED, c.AnswerReceived(CID, "s"), c.CallConnected()):
+    for event in (
+        c.Accepted(CID, "Ann"),
+        COMMITTED,
+        c.AnswerReceived(CID, "s"),
+        c.MediaConnected(),
+    ):
         assert m.handle(event) == []
         assert phase(m) is Phase.DISCONNECTED
 
@@ -198,7 +203,7 @@ events = st.one_of(
     ),
     st.builds(c.EndedByPeer, st.sampled_from([CID, OTHER]), st.just("hangup")),
     st.just(c.CallPrepared()),
-    st.just(c.CallConnected()),
+    st.just(c.MediaConnected()),
     st.just(c.CallFailed()),
     st.just(c.CallClosed()),
     st.just(c.HangUp()),
@@ -299,7 +304,7 @@ def verified_call(*, token: bool = True) -> Consultation:
     """A machine in a verified call (with a resume token unless told otherwise)."""
     m = Consultation()
     run(m, c.Welcomed(), c.Accepted(CID, "Ann"), COMMITTED, c.AnswerReceived(CID, "sdp"))
-    run(m, c.CallConnected(), c.AdviserVerified(CID))
+    run(m, c.MediaConnected(), c.AdviserVerified(CID))
     if token:
         run(m, c.ResumeGranted(CID))
     assert phase(m) is Phase.IN_CALL
@@ -319,7 +324,7 @@ def test_dead_path_with_the_hub_up_offers_again_at_once_without_a_commitment() -
     assert m.handle(c.AnswerReceived(CID, "sdp2")) == [c.ApplyAnswer("sdp2")]
     assert m.handle(c.AnswerReceived(CID, "sdp3")) == []  # one answer per call
     assert m.handle(c.CandidateReceived(CID, "c", None, 0)) == [c.AddCandidate("c", None, 0)]
-    assert m.handle(c.CallConnected()) == []  # connected is not healed: the proof is
+    assert m.handle(c.MediaConnected()) == []  # connected is not healed: the proof is
     assert phase(m) is Phase.RECONNECTING
     assert m.handle(c.Reverified(OTHER)) == []
     assert m.handle(c.Reverified(CID)) == [c.Reconnected(CID)]
@@ -356,7 +361,7 @@ def test_hub_lost_without_a_token_or_unverified_ends_as_before() -> None:
 def test_an_unverified_call_is_never_resumed() -> None:
     m = Consultation()
     run(m, c.Welcomed(), c.Accepted(CID, "Ann"), COMMITTED, c.AnswerReceived(CID, "sdp"))
-    run(m, c.CallConnected(), c.ResumeGranted(CID))
+    run(m, c.MediaConnected(), c.ResumeGranted(CID))
     actions = m.handle(c.DeadPath("silence"))
     assert actions[:2] == [c.CallFinished(CID, "failed"), c.SendEnd(CID, "failed")]
     m = Consultation()
@@ -387,7 +392,7 @@ def test_a_connected_but_unproven_call_keeps_reconnecting_until_grace_ends() -> 
     # A far end that completes ICE and DTLS but never proves itself heals nothing: the grace
     # timer (ReconnectStarted, never Reconnected) still ends the consultation.
     m = verified_call()
-    actions = run(m, c.DeadPath("silence"), c.AnswerReceived(CID, "sdp2"), c.CallConnected())
+    actions = run(m, c.DeadPath("silence"), c.AnswerReceived(CID, "sdp2"), c.MediaConnected())
     assert not any(isinstance(a, c.Reconnected) for a in actions)
     assert phase(m) is Phase.RECONNECTING
     assert m.handle(c.GraceExpired(CID))[0] == c.CallFinished(CID, "peer_gone")
@@ -423,7 +428,7 @@ def test_new_calls_that_fail_at_once_wait_and_are_capped() -> None:
     # A proof that healed the consultation starts the count again.
     m = verified_call()
     run(m, c.DeadPath("silence"), c.CallFailed(), c.RetryDue(CID), c.CallPrepared())
-    run(m, c.AnswerReceived(CID, "sdp2"), c.CallConnected(), c.Reverified(CID))
+    run(m, c.AnswerReceived(CID, "sdp2"), c.MediaConnected(), c.Reverified(CID))
     assert m.state.failures == 0
 
 

@@ -23,8 +23,9 @@ import pypdfium2 as pdfium
 import pytest
 from aiohttp import web
 
-from appliance.config import ConfigError, config_from_mapping
-from appliance.exchange import (
+from appliance.config.kiosk import ConfigError, config_from_mapping
+from appliance.custody.vault import ArtifactKind, SessionVault
+from appliance.exchange.service import (
     PREVIEW_MAX_WIDTH,
     Exchange,
     TransferCancelled,
@@ -34,9 +35,8 @@ from appliance.exchange import (
     pnm_frame,
     scan_settings_from,
 )
-from appliance.exchange_state import ExchangeState
-from appliance.transfer import ExchangeLimits, RelayClient, TransferError, sniff
-from appliance.vault import ArtifactKind, SessionVault
+from appliance.exchange.state import ExchangeState
+from appliance.exchange.transfer import ExchangeLimits, RelayClient, TransferError, sniff
 from drivers.camera.simulated import SimulatedCamera
 from drivers.scanner import ScanSettings
 from drivers.scanner.sane import SaneScanner

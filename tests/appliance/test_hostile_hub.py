@@ -37,9 +37,9 @@ from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
-from appliance import sas
-from appliance.config import KioskConfig
-from appliance.kiosk import Kiosk
+from appliance.call import sas
+from appliance.config.kiosk import KioskConfig
+from appliance.runner.kiosk import Kiosk
 from protocol import channel, messages
 from tests.appliance.adviser import AdviserPeer, aiortc_fingerprint, split_candidates
 from tests.appliance.test_call_loopback import (

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from appliance.hub_client import (
+from appliance.runner.hub_client import (
     Backoff,
     HubClient,
     HubDown,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aioice.ice
 import pytest
 
-from appliance.ice import restore_host_addresses, use_host_addresses
+from appliance.call.ice import restore_host_addresses, use_host_addresses
 
 
 async def test_gathering_uses_exactly_the_configured_addresses() -> None:

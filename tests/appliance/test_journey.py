@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance import journey as j
+from appliance.session import journey as j
 from kiosk_ui import viewmodels as v
 from kiosk_ui.viewmodels import Screen
 
@@ -161,15 +161,15 @@ def test_wipe_failure_is_out_of_service() -> None:
 
 def test_hub_loss_while_waiting_reconnects_and_resumes() -> None:
     jr, _ = at(Screen.WAITING)
-    jr.handle(j.HubDown(), 1)
+    jr.handle(j.HubUnreachable(), 1)
     assert where(jr) is Screen.RECONNECTING
-    jr.handle(j.HubUp(), 2)
+    jr.handle(j.HubReachable(), 2)
     assert where(jr) is Screen.WAITING
 
 
 def test_hub_loss_in_call_ends_in_goodbye() -> None:
     jr, _ = at(Screen.CALL)
-    jr.handle(j.HubDown(), 1)
+    jr.handle(j.HubUnreachable(), 1)
     assert where(jr) is Screen.RECONNECTING
     jr.handle(j.CallEnded(), 1)
     assert where(jr) is Screen.GOODBYE
@@ -177,13 +177,13 @@ def test_hub_loss_in_call_ends_in_goodbye() -> None:
 
 def test_hub_gone_for_long_is_out_of_service_then_back() -> None:
     jr, _ = at(Screen.WAITING)
-    jr.handle(j.HubDown(), 1)
+    jr.handle(j.HubUnreachable(), 1)
     assert jr.handle(j.Tick(), 1 + T.hub_out_of_service) == [
         j.LeaveQueue(),
         j.EndSession("hub_lost"),
     ]
     assert where(jr) is Screen.OUT_OF_SERVICE
-    jr.handle(j.HubUp(), 500)
+    jr.handle(j.HubReachable(), 500)
     assert where(jr) is Screen.ATTRACT
 
 
@@ -246,8 +246,8 @@ INTENTS = st.sampled_from(
 )
 APPLIANCE = st.sampled_from(
     [
-        j.HubUp(),
-        j.HubDown(),
+        j.HubReachable(),
+        j.HubUnreachable(),
         j.QueueUpdate(1),
         j.AdviserAccepted(),
         j.CallConnected(),
@@ -305,5 +305,5 @@ def test_hub_clock_starts_at_the_first_tick_not_at_zero() -> None:
     assert where(jr) is Screen.ATTRACT
     jr.handle(j.Tick(), 50_000.0 + T.hub_out_of_service)
     assert where(jr) is Screen.OUT_OF_SERVICE
-    jr.handle(j.HubUp(), 50_200.0)
+    jr.handle(j.HubReachable(), 50_200.0)
     assert where(jr) is Screen.ATTRACT

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from appliance import consultation as c
-from appliance.call import CallError, Resumption
-from appliance.config import KioskConfig
-from appliance.hub_client import HubRejected
-from appliance.kiosk import Kiosk
+from appliance.call.connection import CallError, Resumption
+from appliance.config.kiosk import KioskConfig
+from appliance.runner.hub_client import HubRejected
+from appliance.runner.kiosk import Kiosk
+from appliance.session import consultation as c
 from drivers.camera.simulated import SimulatedCamera
 from drivers.microphone.simulated import SimulatedMicrophone
 from protocol import messages
@@ -168,7 +168,7 @@ def reconnecting_kiosk() -> Kiosk:
         c.CommitmentReceived(CID, "commitment"),
         c.CallPrepared(),
         c.AnswerReceived(CID, "sdp"),
-        c.CallConnected(),
+        c.MediaConnected(),
         c.AdviserVerified(CID),
         c.ResumeGranted(CID),
     ):
@@ -190,7 +190,7 @@ async def pump(kiosk: Kiosk, until: c.Phase) -> None:
 async def test_new_calls_that_fail_at_once_are_retried_later_and_grace_still_ends(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="appliance.kiosk")
+    caplog.set_level(logging.INFO, logger="appliance.runner.kiosk")
     kiosk = reconnecting_kiosk()
     # Every new call fails while preparing: a TURN address this kiosk cannot parse.
     kiosk._ice_servers = (messages.IceServer(urls=("turn:",)),)  # noqa: SLF001

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from appliance.__main__ import EXIT_REJECTED, EXIT_USAGE, build_devices, main
-from appliance.config import load_config
+from appliance.config.kiosk import load_config
 from protocol import messages
 from tests.support.hub import connect_adviser, http_session, running_hub
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from appliance.media import (
+from appliance.call.media import (
     AUDIO_TIME_BASE,
     VIDEO_TIME_BASE,
     CameraTrack,

@@ -26,13 +26,13 @@ import aiohttp
 import av
 import pytest
 
-from appliance.call import DEAD_AFTER_S, CallError
-from appliance.config import KioskConfig
-from appliance.custody import SessionCustody
-from appliance.ice import use_host_addresses
-from appliance.kiosk import AUTO_REPLY, GREETING, Kiosk
-from appliance.vault import ArtifactKind
-from appliance.vault_settings import VaultSettings
+from appliance.call.connection import DEAD_AFTER_S, CallError
+from appliance.call.ice import use_host_addresses
+from appliance.config.kiosk import KioskConfig
+from appliance.config.vault import VaultSettings
+from appliance.custody.session import SessionCustody
+from appliance.custody.vault import ArtifactKind
+from appliance.runner.kiosk import AUTO_REPLY, GREETING, Kiosk
 from drivers.camera.simulated import SimulatedCamera
 from drivers.microphone.simulated import SimulatedMicrophone
 from protocol import channel, messages

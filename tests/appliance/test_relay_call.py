@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance.call import rtc_configuration
-from appliance.config import KioskConfig
+from appliance.call.connection import rtc_configuration
+from appliance.config.kiosk import KioskConfig
 from protocol import messages
 from tests.appliance.adviser import AdviserPeer, split_candidates
 from tests.appliance.test_call_loopback import (

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from appliance import sas
+from appliance.call import sas
 
 ROOT = Path(__file__).resolve().parents[2]
 FP_K = "sha-256 " + ":".join(f"{i:02X}" for i in range(32))

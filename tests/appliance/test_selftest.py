@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from appliance.__main__ import main
-from appliance.config import ConfigError
-from appliance.device_settings import parse_devices
-from appliance.devices import load_devices
+from appliance.config.devices import parse_devices
+from appliance.config.kiosk import ConfigError
+from appliance.runner.devices import load_devices
 
 
 def _fail(key: str, problem: str) -> None:

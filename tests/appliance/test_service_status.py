@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from appliance.config import KioskConfig
-from appliance.custody import SessionCustody
-from appliance.kiosk import Kiosk
-from appliance.vault_settings import VaultSettings
+from appliance.config.kiosk import KioskConfig
+from appliance.config.vault import VaultSettings
+from appliance.custody.session import SessionCustody
+from appliance.runner.kiosk import Kiosk
 from drivers.camera.simulated import SimulatedCamera
 from drivers.microphone.simulated import SimulatedMicrophone
 from tests.support.hub import running_hub

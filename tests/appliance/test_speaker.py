@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance.config import KioskConfig
-from appliance.kiosk import Kiosk
+from appliance.config.kiosk import KioskConfig
+from appliance.runner.kiosk import Kiosk
 from drivers.camera.simulated import SimulatedCamera
 from drivers.errors import DeviceGone
 from drivers.microphone.simulated import SimulatedMicrophone

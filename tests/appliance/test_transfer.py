@@ -13,7 +13,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from appliance.transfer import (
+from appliance.custody.vault import ArtifactKind, SessionVault
+from appliance.exchange.transfer import (
     ExchangeLimits,
     RelayClient,
     RelayError,
@@ -25,7 +26,6 @@ from appliance.transfer import (
     sniff,
     upload_artifact,
 )
-from appliance.vault import ArtifactKind, SessionVault
 from hub.relay import RELAY
 from protocol.channel import FileOffer
 from protocol.messages import Accept, Accepted, Queue, QueuePosition, QueueRequest

@@ -15,13 +15,13 @@ import numpy as np
 import pygame
 import pytest
 
-from appliance import consultation as c
-from appliance import journey as j
-from appliance.config import KioskConfig
-from appliance.custody import SessionCustody
-from appliance.kiosk import Kiosk
-from appliance.ui_bridge import UiBridge, run_with_ui
-from appliance.vault_settings import MIB, VaultSettings
+from appliance.config.kiosk import KioskConfig
+from appliance.config.vault import MIB, VaultSettings
+from appliance.custody.session import SessionCustody
+from appliance.runner.kiosk import Kiosk
+from appliance.session import consultation as c
+from appliance.session import journey as j
+from appliance.ui.bridge import UiBridge, run_with_ui
 from drivers.camera.simulated import SimulatedCamera
 from drivers.microphone.simulated import SimulatedMicrophone
 from kiosk_ui import viewmodels as v
@@ -187,7 +187,7 @@ def test_the_code_is_hidden_while_reconnecting_until_the_proof() -> None:
         c.CommitmentReceived(cid, "commitment"),
         c.CallPrepared(),
         c.AnswerReceived(cid, "sdp"),
-        c.CallConnected(),
+        c.MediaConnected(),
         c.AdviserVerified(cid),
         c.ResumeGranted(cid),
     ):
@@ -204,7 +204,7 @@ def test_the_code_is_hidden_while_reconnecting_until_the_proof() -> None:
     assert view.call.reconnecting and view.call.verification_code is None
     kiosk.consultation.handle(c.CallPrepared())
     kiosk.consultation.handle(c.AnswerReceived(cid, "sdp2"))
-    kiosk.consultation.handle(c.CallConnected())
+    kiosk.consultation.handle(c.MediaConnected())
     bridge.changed()
     assert bridge.current_view().call.verification_code is None  # connected is not proven
     kiosk.consultation.handle(c.Reverified(cid))

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance import ui_settings as us
-from appliance.config import ConfigError, config_from_mapping, load_config
-from appliance.ui_bridge import base_view, journey_for
+from appliance.config import ui as us
+from appliance.config.kiosk import ConfigError, config_from_mapping, load_config
+from appliance.ui.bridge import base_view, journey_for
 from kiosk_ui import viewmodels as v
 from kiosk_ui.colours import WCAG_AA, contrast
 

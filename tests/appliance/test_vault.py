@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from appliance.config import ConfigError, config_from_mapping
-from appliance.vault import (
+from appliance.config.kiosk import ConfigError, config_from_mapping
+from appliance.custody.vault import (
     CHUNK,
     RECORD,
     ArtifactKind,

@@ -13,17 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from appliance.custody import SessionCustody, VaultUnavailable
-from appliance.mount import (
+from appliance.config.vault import MIB, VaultSettings
+from appliance.custody.mount import (
     LocationKind,
     VaultLocation,
     VaultLocationError,
     filesystem_at,
     prepare_location,
 )
-from appliance.vault import ArtifactKind, SessionVault, VaultClosed
-from appliance.vault_settings import MIB, VaultSettings
-from appliance.wipe import SessionReferences, WipeFailed, random_pattern, wipe_location
+from appliance.custody.session import SessionCustody, VaultUnavailable
+from appliance.custody.vault import ArtifactKind, SessionVault, VaultClosed
+from appliance.custody.wipe import SessionReferences, WipeError, random_pattern, wipe_location
 
 CANARY = b"CANARY-wipe-0042"
 
@@ -129,7 +129,7 @@ def test_a_busy_mount_fails_loudly_at_the_remount_step(tmp_path: Path) -> None:
     mounter = StrictMounter({tmp_path: ("tmpfs", frozenset({"noswap"}))})
     mounter.unmount_error = errno.EBUSY
     location = VaultLocation(tmp_path, LocationKind.TMPFS, MIB, True, remountable=True)
-    with pytest.raises(WipeFailed) as info:
+    with pytest.raises(WipeError) as info:
         wipe_location(location, mounter=mounter)
     assert info.value.step == "remount" and "busy" in info.value.cause.lower()
 

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from appliance.custody import SessionCustody
-from appliance.mount import LinuxMounter, LocationKind, prepare_location
-from appliance.vault import ArtifactKind, SessionVault, VaultFull
-from appliance.vault_settings import MIB, VaultSettings
-from appliance.wipe import used_bytes, wipe_location
+from appliance.config.vault import MIB, VaultSettings
+from appliance.custody.mount import LinuxMounter, LocationKind, prepare_location
+from appliance.custody.session import SessionCustody
+from appliance.custody.vault import ArtifactKind, SessionVault, VaultFull
+from appliance.custody.wipe import used_bytes, wipe_location
 from tests.support.mounts import (
     MountNamespace,
     loop_ext4,
@@ -193,9 +193,9 @@ def test_kiosk_wipe_reports_a_refused_location(tmp_path: Path) -> None:
 KIOSK_USER_SESSION = """
 import asyncio, json, sys
 from pathlib import Path
-from appliance.custody import SessionCustody
-from appliance.vault import ArtifactKind
-from appliance.vault_settings import MIB, VaultSettings
+from appliance.custody.session import SessionCustody
+from appliance.custody.vault import ArtifactKind
+from appliance.config.vault import MIB, VaultSettings
 
 async def session():
     where = Path(sys.argv[1])

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.ice import restore_host_addresses, use_host_addresses
+from appliance.call.ice import restore_host_addresses, use_host_addresses
 from protocol import channel, messages
 from tests.appliance.adviser import AdviserPeer
 from tests.appliance.test_reconnect import Console, answer
@@ -173,7 +173,7 @@ async def test_demo_banner_words_and_a_quiet_stop(tmp_path: Path, netcut: bool) 
     assert "Traceback" not in text
     assert out[-1] == "demo: stopped"
     # The routine lines went to the log the banner names.
-    assert "hub.access" in log and "INFO appliance.kiosk" in log
+    assert "hub.access" in log and "INFO appliance.runner.kiosk" in log
     assert password not in log
 
 

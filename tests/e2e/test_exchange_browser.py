@@ -25,13 +25,13 @@ from typing import Any
 import av
 import pytest
 
-from appliance.config import KioskConfig
-from appliance.custody import SessionCustody
-from appliance.exchange_state import ExchangeState
-from appliance.ice import restore_host_addresses, use_host_addresses
-from appliance.kiosk import Kiosk
-from appliance.vault import Artifact, ArtifactKind
-from appliance.vault_settings import MIB, VaultSettings
+from appliance.call.ice import restore_host_addresses, use_host_addresses
+from appliance.config.kiosk import KioskConfig
+from appliance.config.vault import MIB, VaultSettings
+from appliance.custody.session import SessionCustody
+from appliance.custody.vault import Artifact, ArtifactKind
+from appliance.exchange.state import ExchangeState
+from appliance.runner.kiosk import Kiosk
 from bench.harness import Console, browser, chromium_missing_message, console_page, wait_until
 from drivers.camera.simulated import SimulatedCamera
 from drivers.microphone.simulated import SimulatedMicrophone

@@ -4,7 +4,7 @@ Real hub and simulated kiosk as processes: the adviser reloads the tab mid-call,
 restarts mid-call, and the call comes back with a new peer connection: the same consultation,
 video decoding again, the same four words on both ends, the chat once. A tab whose stored
 continuity secret was tampered with cannot prove itself and the call ends with the warning.
-The console's resume MAC (hub/web/verification.js) is checked against appliance/sas.py, and
+The console's resume MAC (hub/web/verification.js) is checked against appliance/call/sas.py, and
 its stored-state parser (hub/web/resume.js) against a Python oracle.
 """
 
@@ -26,7 +26,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance import sas
+from appliance.call import sas
 from bench.harness import (
     Console,
     Stack,
@@ -42,7 +42,7 @@ from tests.support.requirements import require
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 RESUME_KEY = "branch-kiosk.resume"
-# The simulated customer's fixed lines (appliance/kiosk.py).
+# The simulated customer's fixed lines (appliance/runner/kiosk.py).
 GREETING = "Hello, I would like some advice please."
 AUTO_REPLY = "Thank you, that helps."
 UNVERIFIED_WORDS = "The connection could not be verified and was ended for your protection."

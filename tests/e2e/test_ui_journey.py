@@ -25,13 +25,13 @@ from typing import Any, TypeVar
 import pygame
 import pytest
 
-from appliance.config import KioskConfig
-from appliance.custody import SessionCustody
-from appliance.ice import restore_host_addresses, use_host_addresses
-from appliance.journey import Journey
-from appliance.kiosk import Kiosk
-from appliance.ui_bridge import UiBridge, run_with_ui
-from appliance.vault_settings import MIB, VaultSettings
+from appliance.call.ice import restore_host_addresses, use_host_addresses
+from appliance.config.kiosk import KioskConfig
+from appliance.config.vault import MIB, VaultSettings
+from appliance.custody.session import SessionCustody
+from appliance.runner.kiosk import Kiosk
+from appliance.session.journey import Journey
+from appliance.ui.bridge import UiBridge, run_with_ui
 from drivers.camera.simulated import SimulatedCamera
 from drivers.microphone.simulated import SimulatedMicrophone
 from kiosk_ui import layout as lay

@@ -1,4 +1,4 @@
-"""hub/web/verification.js computes the same commitments and words as appliance/sas.py.
+"""hub/web/verification.js computes the same commitments and words as appliance/call/sas.py.
 
 Runs the console's module in headless Chromium (WebCrypto) against the Python functions, on the
 fixed vector of tests/appliance/test_sas.py and on seeded random inputs, and checks that both
@@ -11,7 +11,7 @@ import random
 
 import pytest
 
-from appliance import sas
+from appliance.call import sas
 from tests.appliance.test_sas import FP_A, FP_K, NONCE, VECTOR_CODE, VECTOR_COMMITMENT
 from tests.e2e.test_protocol_js import blank_page
 

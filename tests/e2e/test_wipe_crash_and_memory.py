@@ -108,9 +108,9 @@ async def test_sigkill_mid_session_leftovers_are_wiped_before_ready(tmp_path: Pa
 PROBE = r"""
 import asyncio, ctypes, gc, json, sys
 from pathlib import Path
-from appliance.custody import SessionCustody
-from appliance.vault import ArtifactKind
-from appliance.vault_settings import MIB, VaultSettings
+from appliance.custody.session import SessionCustody
+from appliance.custody.vault import ArtifactKind
+from appliance.config.vault import MIB, VaultSettings
 
 def address(buffer):
     view = (ctypes.c_char * len(buffer)).from_buffer(buffer)

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from appliance.config import KioskConfig
-from appliance.custody import SessionCustody
-from appliance.kiosk import Kiosk
-from appliance.vault import ArtifactKind
-from appliance.vault_settings import MIB, VaultSettings
+from appliance.config.kiosk import KioskConfig
+from appliance.config.vault import MIB, VaultSettings
+from appliance.custody.session import SessionCustody
+from appliance.custody.vault import ArtifactKind
+from appliance.runner.kiosk import Kiosk
 from drivers.camera.simulated import SimulatedCamera
 from drivers.microphone.simulated import SimulatedMicrophone
 from protocol import messages

@@ -16,17 +16,17 @@ import numpy as np
 import pygame
 import pytest
 
-from appliance import consultation as c
-from appliance import journey as j
-from appliance.exchange_state import (
+from appliance.custody.vault import ArtifactKind, SessionVault
+from appliance.exchange.state import (
     ExchangeState,
     Preview,
     ReceivedDocument,
     RequestView,
     Transfer,
 )
-from appliance.ui_bridge import UiBridge
-from appliance.vault import ArtifactKind, SessionVault
+from appliance.session import consultation as c
+from appliance.session import journey as j
+from appliance.ui.bridge import UiBridge
 from kiosk_ui import viewmodels as v
 from kiosk_ui.documents import sample_contract
 from kiosk_ui.viewmodels import Screen

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from appliance import journey as j
+from appliance.session import journey as j
 from kiosk_ui import layout as lay
 from kiosk_ui import viewmodels as v
 from kiosk_ui.samples import SampleFeed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pygame
 
-from appliance import journey as j
+from appliance.session import journey as j
 from kiosk_ui import layout as lay
 from kiosk_ui import viewmodels as v
 from kiosk_ui.viewmodels import Screen

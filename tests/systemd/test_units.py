@@ -68,7 +68,7 @@ def test_verify_catches_typos(tmp_path: Path) -> None:
 
 def test_session_mount_unit_matches_the_vault_defaults() -> None:
     """The mount unit's name, path and options agree with what the kiosk expects."""
-    from appliance.vault_settings import DEFAULT_VAULT_PATH
+    from appliance.config.vault import DEFAULT_VAULT_PATH
 
     unit = SYSTEMD / "run-kiosk-session.mount"
     text = unit.read_text()

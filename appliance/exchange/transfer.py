@@ -24,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
-from appliance.vault import Artifact, ArtifactKind, SessionVault, VaultClosed, VaultFull
+from appliance.custody.vault import Artifact, ArtifactKind, SessionVault, VaultClosed, VaultFull
 from protocol.channel import BLOB_ID_PATTERN, TRANSFER_ID_PATTERN, FileErrorCode, FileOffer
 from protocol.sealed import (
     DEFAULT_CHUNK,

@@ -16,7 +16,7 @@
     max_length = 40                       # at most 200 characters
 
 Every key is optional; without the section the kiosk shows our template. Validation raises
-through ``error(key, problem)`` (see ``appliance.vault_settings``) so no import cycle arises.
+through ``error(key, problem)`` (see ``appliance.config.vault``) so no import cycle arises.
 """
 
 from __future__ import annotations

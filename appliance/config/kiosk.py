@@ -6,7 +6,7 @@ Layout of the file (every key optional except a token source)::
     token_file = "/etc/branch-kiosk/token"  # or token = "..." (prefer the file: mode 0600)
     simulate = false                        # simulated camera and microphone
     production = true                       # requires wss:// and refuses simulate
-    ice_host_addresses = []                 # see appliance.ice
+    ice_host_addresses = []                 # see appliance.call.ice
     stats_file = "/var/lib/branch-kiosk/calls.jsonl"
 
     [video]
@@ -18,7 +18,7 @@ Layout of the file (every key optional except a token source)::
     min_s = 0.5
     max_s = 30.0
 
-    [vault]                                 # see appliance.vault_settings
+    [vault]                                 # see appliance.config.vault
     path = "/run/kiosk/session"
 
     [exchange]                              # files, scans, photos (docs/exchange.md)
@@ -30,7 +30,7 @@ Layout of the file (every key optional except a token source)::
     upload_mib_s = 32
 
     [devices.camera]                        # one table per fitted device class:
-    backend = "pyav"                        # see appliance.device_settings
+    backend = "pyav"                        # see appliance.config.devices
 
 Every mistake raises :class:`ConfigError` naming the key, so a technician can fix the file.
 """
@@ -46,9 +46,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
-from appliance import device_settings as ds
-from appliance import ui_settings as us
-from appliance import vault_settings as vs
+from appliance.config import devices as ds
+from appliance.config import ui as us
+from appliance.config import vault as vs
 
 DEFAULT_HUB_URL = "ws://127.0.0.1:8080"
 TOKEN_MAX = 256  # protocol.messages.Hello.token
@@ -117,8 +117,8 @@ _TOP_KEYS = {
     "video",
     "reconnect",
     "vault",
-    "devices",  # [devices.*]: see appliance.device_settings
-    "ui",  # [ui]: tenant branding, consent text, intake fields (appliance.ui_settings)
+    "devices",  # [devices.*]: see appliance.config.devices
+    "ui",  # [ui]: tenant branding, consent text, intake fields (appliance.config.ui)
     "exchange",
 }
 _SECTIONS: dict[str, set[str]] = {

@@ -9,7 +9,7 @@ out; ``Journey.view(now)`` is what the screen shows.
        +---------+-----------+----------+         +-> goodbye (wipe verified) -> attract
     reconnecting (hub lost while waiting or in a call); out of service (wipe failed, hub gone)
 
-In the call, the exchange (``appliance.exchange_state``) reaches the screen as
+In the call, the exchange (``appliance.exchange.state``) reaches the screen as
 ``ExchangeUpdate`` (the adviser's scan/photo request, files on their way, screen share) and
 ``DocumentReceived``; the customer's answers leave as ``RequestDecision`` actions. A call
 whose path dropped stays on the call screen with a "reconnecting" notice (``CallInterrupted``)
@@ -64,12 +64,12 @@ class Tick:
 
 
 @dataclass(frozen=True)
-class HubUp:
+class HubReachable:
     """The hub accepted the kiosk."""
 
 
 @dataclass(frozen=True)
-class HubDown:
+class HubUnreachable:
     """The hub connection is lost."""
 
 
@@ -169,8 +169,8 @@ class InkChanged:
 Event = (
     v.Intent
     | Tick
-    | HubUp
-    | HubDown
+    | HubReachable
+    | HubUnreachable
     | QueueUpdate
     | AdviserAccepted
     | CallConnected
@@ -446,7 +446,7 @@ class Journey:
     def _appliance(self, event: Event, now: float) -> list[Action]:  # noqa: C901 - a dispatch
         s = self.state
         match event:
-            case HubUp():
+            case HubReachable():
                 self.state = replace(s, hub_up=True, hub_down_since=None)
                 if s.screen is Screen.RECONNECTING:
                     if s.resume is Screen.WAITING:
@@ -456,7 +456,7 @@ class Journey:
                         self._session_over(now)  # the call could not survive
                 elif s.screen is Screen.OUT_OF_SERVICE and s.problem == _HUB_GONE:
                     self._to_attract()
-            case HubDown():
+            case HubUnreachable():
                 self.state = replace(s, hub_up=False, hub_down_since=s.hub_down_since or now)
                 if s.screen in (Screen.WAITING, *_IN_CALL):
                     self._reconnecting(s.screen, now)

@@ -27,8 +27,8 @@ from typing import Literal
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from appliance.mount import LocationKind, Mounter, VaultLocation, remount
-from appliance.vault import SessionVault, zero
+from appliance.custody.mount import LocationKind, Mounter, VaultLocation, remount
+from appliance.custody.vault import SessionVault, zero
 
 PATTERN_MAX = 4 * 1024 * 1024
 
@@ -45,7 +45,7 @@ WipeTrigger = Literal[
 ]
 
 
-class WipeFailed(Exception):
+class WipeError(Exception):
     """A step of the wipe failed; the kiosk must not serve the next customer."""
 
     def __init__(self, step: str, cause: str) -> None:
@@ -128,7 +128,7 @@ def wipe_location(
     readback: bool = False,
     usage: Callable[[Path], int] | None = None,
 ) -> WipeReport:
-    """Run the whole routine on ``location``; raises :class:`WipeFailed` naming the step.
+    """Run the whole routine on ``location``; raises :class:`WipeError` naming the step.
 
     ``usage`` measures bytes in use (default: statvfs); tests that fake a tmpfs pass their own.
     """
@@ -148,22 +148,22 @@ def wipe_location(
         try:
             noswap = remount(location, mounter)
         except OSError as exc:
-            raise WipeFailed("remount", exc.strerror or str(exc)) from None
+            raise WipeError("remount", exc.strerror or str(exc)) from None
         remounted = True
     try:
         leftover = os.listdir(location.path)
         in_use = (usage or used_bytes)(location.path)
     except OSError as exc:
-        raise WipeFailed("verify", exc.strerror or str(exc)) from None
+        raise WipeError("verify", exc.strerror or str(exc)) from None
     if leftover:
-        raise WipeFailed("verify", f"{len(leftover)} entries remain")
+        raise WipeError("verify", f"{len(leftover)} entries remain")
     if location.kind is LocationKind.TMPFS and in_use != 0:
-        raise WipeFailed("verify", f"the tmpfs still uses {in_use} bytes")
+        raise WipeError("verify", f"the tmpfs still uses {in_use} bytes")
     if baseline_used is not None and location.kind is LocationKind.MOUNTED:
         if in_use > baseline_used:
-            raise WipeFailed("verify", f"usage {in_use} is above the baseline {baseline_used}")
+            raise WipeError("verify", f"usage {in_use} is above the baseline {baseline_used}")
     if vault is not None and not vault.key_erased:
-        raise WipeFailed("verify", "the session key is still in memory")
+        raise WipeError("verify", "the session key is still in memory")
     steps = ["crypto-erase"] if vault is not None else []
     if passes:
         steps.append(f"{passes} random pass{'es' if passes > 1 else ''}, fsync")
@@ -195,7 +195,7 @@ def _wipe_tree(
     try:
         entries = list(os.scandir(top))
     except OSError as exc:
-        raise WipeFailed("inventory", exc.strerror or str(exc)) from None
+        raise WipeError("inventory", exc.strerror or str(exc)) from None
     for entry in entries:
         try:
             if entry.is_dir(follow_symlinks=False):
@@ -208,11 +208,11 @@ def _wipe_tree(
                 try:
                     counts[1] += _overwrite(entry.path, patterns, readback=readback)
                 except OSError as exc:
-                    raise WipeFailed("overwrite", exc.strerror or str(exc)) from None
+                    raise WipeError("overwrite", exc.strerror or str(exc)) from None
             os.unlink(entry.path)
             counts[0] += 1
         except OSError as exc:
-            raise WipeFailed("unlink", exc.strerror or str(exc)) from None
+            raise WipeError("unlink", exc.strerror or str(exc)) from None
 
 
 def _overwrite(path: str, patterns: list[bytearray], *, readback: bool) -> int:
@@ -235,7 +235,7 @@ def _overwrite(path: str, patterns: list[bytearray], *, readback: bool) -> int:
                 while offset < size:
                     n = min(len(view), size - offset)
                     if os.pread(fd, n, offset) != view[:n]:
-                        raise WipeFailed("readback", "overwritten content did not read back")
+                        raise WipeError("readback", "overwritten content did not read back")
                     offset += n
     finally:
         os.close(fd)

@@ -20,9 +20,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from appliance.config import ConfigError, load_config
-from appliance.mount import LinuxMounter, VaultLocationError, prepare_location, resolve_owner
-from appliance.wipe import WipeFailed, wipe_location
+from appliance.config.kiosk import ConfigError, load_config
+from appliance.custody.mount import (
+    LinuxMounter,
+    VaultLocationError,
+    prepare_location,
+    resolve_owner,
+)
+from appliance.custody.wipe import WipeError, wipe_location
 
 EXIT_USAGE = 2
 EXIT_WIPE_FAILED = 5
@@ -77,7 +82,7 @@ def run_wipe(args: argparse.Namespace) -> int:
             trigger="manual",
             readback=args.verify,
         )
-    except (VaultLocationError, WipeFailed) as exc:
+    except (VaultLocationError, WipeError) as exc:
         if args.json:
             print(json.dumps({"verified": False, "error": str(exc)}))
         print(f"kiosk: {exc}", file=sys.stderr)

@@ -1,7 +1,7 @@
 """The exchange of one consultation: files both ways, document push, scan and photo requests.
 
 Control messages come and go on the data channel (``send``/``handle``); bytes go sealed through
-the hub's relay (``appliance.transfer``); everything received or produced is written to the
+the hub's relay (``appliance.exchange.transfer``); everything received or produced is written to the
 session vault and nowhere else. The customer sees ``ExchangeState`` snapshots (through the
 ``ExchangeObserver``) and decides through the ``CustomerDecisions`` methods; the adviser hears
 ``request_status`` at every change of a request, ``file_progress`` while we upload, and
@@ -27,8 +27,9 @@ from typing import Any, Final, Literal
 import av
 import numpy as np
 
-from appliance.config import ExchangeSettings
-from appliance.exchange_state import (
+from appliance.config.kiosk import ExchangeSettings
+from appliance.custody.vault import Artifact, ArtifactKind, SessionVault, VaultClosed, VaultFull
+from appliance.exchange.state import (
     CustomerDecisions,
     ExchangeObserver,
     ExchangeState,
@@ -38,7 +39,7 @@ from appliance.exchange_state import (
     Transfer,
     TransferPhase,
 )
-from appliance.transfer import (
+from appliance.exchange.transfer import (
     TYPE_NAMES,
     ExchangeLimits,
     RelayClient,
@@ -47,7 +48,6 @@ from appliance.transfer import (
     receive_offer,
     upload_artifact,
 )
-from appliance.vault import Artifact, ArtifactKind, SessionVault, VaultClosed, VaultFull
 from drivers.errors import (
     DeviceBusy,
     DeviceGone,
@@ -100,7 +100,7 @@ class TransferCancelled(Exception):
 
 
 @dataclass(frozen=True)
-class Picture:
+class JpegPicture:
     """One encoded JPEG with its size in pixels and the resolution it was taken at."""
 
     jpeg: bytes = field(repr=False)
@@ -168,7 +168,7 @@ def _decode_image(data: bytes, codec: str) -> av.VideoFrame:
     return frame
 
 
-def encode_jpeg(frame: av.VideoFrame, dpi: int = 72) -> Picture:
+def encode_jpeg(frame: av.VideoFrame, dpi: int = 72) -> JpegPicture:
     """``frame`` as a baseline JPEG (PyAV's mjpeg encoder; no imaging library needed)."""
     context = av.CodecContext.create("mjpeg", "w")
     context.width = frame.width
@@ -178,7 +178,7 @@ def encode_jpeg(frame: av.VideoFrame, dpi: int = 72) -> Picture:
     context.options = {"qmin": str(JPEG_QUALITY), "qmax": str(JPEG_QUALITY)}
     context.open()
     packets = context.encode(frame.reformat(format="yuvj420p")) + context.encode(None)
-    return Picture(b"".join(bytes(p) for p in packets), frame.width, frame.height, dpi)
+    return JpegPicture(b"".join(bytes(p) for p in packets), frame.width, frame.height, dpi)
 
 
 def preview(frame: av.VideoFrame) -> Preview:
@@ -189,7 +189,7 @@ def preview(frame: av.VideoFrame) -> Preview:
     return Preview(width, height, np.ascontiguousarray(rgb).tobytes())
 
 
-def build_pdf(pages: Iterable[Picture]) -> bytes:
+def build_pdf(pages: Iterable[JpegPicture]) -> bytes:
     """One PDF, one page per picture, each page the picture's size at its resolution.
 
     JPEGs go in unchanged as DCTDecode images (drivers.scanner.pdf writes the container).
@@ -220,12 +220,12 @@ def build_pdf(pages: Iterable[Picture]) -> bytes:
     return write_pdf(objects)
 
 
-def _scanned_picture(page: ScannedPage) -> tuple[Picture, Preview]:
+def _scanned_picture(page: ScannedPage) -> tuple[JpegPicture, Preview]:
     frame = decode_page(page)
     return encode_jpeg(frame, page.dpi), preview(frame)
 
 
-def _photo(frame: av.VideoFrame) -> tuple[Picture, Preview]:
+def _photo(frame: av.VideoFrame) -> tuple[JpegPicture, Preview]:
     return encode_jpeg(frame), preview(frame)
 
 
@@ -724,7 +724,7 @@ class Exchange(CustomerDecisions):
     async def _scan(self, request: _Request) -> None:
         scanner = self._scanner
         assert scanner is not None  # noqa: S101 - scan requests are refused without one
-        pictures: list[Picture] = []
+        pictures: list[JpegPicture] = []
         previews: list[Preview] = []
 
         async def sink(page: ScannedPage) -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import av
 
 if TYPE_CHECKING:
-    from appliance.kiosk import Kiosk
+    from appliance.runner.kiosk import Kiosk
 
 PREFIX = "verification code: "
 

@@ -1,5 +1,5 @@
 """Which driver backend each device class uses: the ``[devices.*]`` tables of the kiosk
-config, validated (pure: no drivers imported; :mod:`appliance.devices` builds them).
+config, validated (pure: no drivers imported; :mod:`appliance.runner.devices` builds them).
 
     [devices.camera]
     backend = "pyav"            # pyav | picamera2 | simulated

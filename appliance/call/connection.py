@@ -38,8 +38,8 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
-from appliance import sas
-from appliance.media import MediaProbe
+from appliance.call import sas
+from appliance.call.media import MediaProbe
 from protocol import channel
 from protocol.errors import ProtocolError
 from protocol.messages import IcePolicy, IceServer
@@ -60,7 +60,7 @@ ExchangeListener = Callable[["ExchangeMessage"], None]
 BEAT_INTERVAL_S = 0.5
 DEAD_AFTER_S = 2.5
 
-# What the adviser may send that belongs to appliance.exchange, once verified.
+# What the adviser may send that belongs to appliance.exchange.service, once verified.
 ExchangeMessage = (
     channel.FileOffer
     | channel.FileProgress
@@ -183,7 +183,7 @@ class Call:
         self._early_candidates: list[tuple[str, str | None, int | None]] = []
         self._remote_candidates = 0
         self._closed = False
-        # Short authentication string (appliance.sas): our fingerprint (from the offer), the
+        # Short authentication string (appliance.call.sas): our fingerprint (from the offer), the
         # adviser's commitment, the fingerprint our DTLS checks the adviser against (answer).
         self._fingerprint: str | None = None
         self._commitment: str | None = None

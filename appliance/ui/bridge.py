@@ -35,26 +35,26 @@ from typing import TYPE_CHECKING
 
 import av
 
-from appliance import consultation as c
-from appliance import journey as j
-from appliance.call import CallError
-from appliance.exchange_state import (
+from appliance.call.connection import CallError
+from appliance.config.ui import UiSettings
+from appliance.custody.vault import VaultError
+from appliance.exchange.state import (
     CustomerDecisions,
     ExchangeState,
     Preview,
     ReceivedDocument,
     RequestView,
 )
-from appliance.kiosk import Kiosk
-from appliance.ui_settings import UiSettings
-from appliance.vault import VaultError
+from appliance.runner.kiosk import Kiosk
+from appliance.session import consultation as c
+from appliance.session import journey as j
 from kiosk_ui import viewmodels as v
 from kiosk_ui.documents import DocumentError, render_document
 from protocol.errors import ProtocolError
 
 if TYPE_CHECKING:
-    from appliance.custody import SessionCustody
-    from appliance.wipe import WipeReport, WipeTrigger
+    from appliance.custody.session import SessionCustody
+    from appliance.custody.wipe import WipeReport, WipeTrigger
     from kiosk_ui.app import KioskUi
 
 log = logging.getLogger(__name__)
@@ -247,9 +247,9 @@ class UiBridge:
         events: list[j.Event] = []
         if after is not before:
             if after is c.Phase.DISCONNECTED:
-                events.append(j.HubDown())
+                events.append(j.HubUnreachable())
             elif before is c.Phase.DISCONNECTED:
-                events.append(j.HubUp())
+                events.append(j.HubReachable())
             if after is c.Phase.OFFERING:
                 events.append(j.AdviserAccepted())
             elif after is c.Phase.IN_CALL:

@@ -1,6 +1,6 @@
 """The kiosk runner: wires configuration, drivers, hub client, calls and the state machine.
 
-All decisions live in ``appliance.consultation``; this shell turns hub messages and call
+All decisions live in ``appliance.session.consultation``; this shell turns hub messages and call
 callbacks into its events and carries out the actions it returns, one event at a time.
 
 Across reconnections (docs/reconnection.md) the shell keeps what belongs to the consultation,
@@ -24,9 +24,8 @@ from typing import Any, Protocol
 import aiohttp
 import av
 
-from appliance import consultation as c
-from appliance import sas
-from appliance.call import (
+from appliance.call import sas
+from appliance.call.connection import (
     BEAT_INTERVAL_S,
     DEAD_AFTER_S,
     Call,
@@ -34,15 +33,16 @@ from appliance.call import (
     ExchangeMessage,
     Resumption,
 )
-from appliance.config import KioskConfig
-from appliance.custody import SessionCustody
-from appliance.exchange import Exchange, limits_from, scan_settings_from
-from appliance.exchange_state import ExchangeState
-from appliance.hub_client import Backoff, HubClient, HubDown, HubEvent, HubMessage, HubUp
-from appliance.media import CameraTrack, MediaProbe, MicrophoneTrack
-from appliance.transfer import RelayClient
-from appliance.vault import SessionVault
-from appliance.wipe import WipeTrigger
+from appliance.call.media import CameraTrack, MediaProbe, MicrophoneTrack
+from appliance.config.kiosk import KioskConfig
+from appliance.custody.session import SessionCustody
+from appliance.custody.vault import SessionVault
+from appliance.custody.wipe import WipeTrigger
+from appliance.exchange.service import Exchange, limits_from, scan_settings_from
+from appliance.exchange.state import ExchangeState
+from appliance.exchange.transfer import RelayClient
+from appliance.runner.hub_client import Backoff, HubClient, HubDown, HubEvent, HubMessage, HubUp
+from appliance.session import consultation as c
 from drivers.camera import Camera
 from drivers.errors import DriverError
 from drivers.microphone import Microphone
@@ -256,7 +256,7 @@ class Kiosk:
         self._custody = custody
         self._custody_started = False  # startup() ran: out_of_service now means a failure
         self._repair_task: asyncio.Task[None] | None = None
-        # With a touch UI the customer decides when to queue (see appliance.ui_bridge).
+        # With a touch UI the customer decides when to queue (see appliance.ui.bridge).
         self._queue_on_request = queue_on_request
         self._customer_waiting = False
         self._observers: list[KioskObserver] = []
@@ -817,7 +817,7 @@ class Kiosk:
                     elapsed = self._clock() - self._accepted_at
                     self._current.accepted_to_connected_ms = round(elapsed * 1000, 1)
             self._cancel_timeout()
-            self._inputs.put_nowait(_FromCall(generation, c.CallConnected()))
+            self._inputs.put_nowait(_FromCall(generation, c.MediaConnected()))
             # Nothing of the customer's goes out before the adviser is verified (_verified);
             # and the far end has this long from now to prove itself, channel or not.
             asyncio.get_running_loop().call_later(

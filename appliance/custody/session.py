@@ -1,6 +1,6 @@
 """Custody of session content: opens a vault per consultation and wipes it when it ends.
 
-The kiosk runner (``appliance.kiosk``) asks :class:`SessionCustody` three things:
+The kiosk runner (``appliance.runner.kiosk``) asks :class:`SessionCustody` three things:
 
 - ``await startup()`` before it queues: prepare the location, wipe crash leftovers;
 - ``vault`` / ``open_session(consultation_id)`` while a customer is served;
@@ -20,7 +20,8 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-from appliance.mount import (
+from appliance.config.vault import VaultSettings
+from appliance.custody.mount import (
     LinuxMounter,
     LocationKind,
     Mounter,
@@ -28,11 +29,10 @@ from appliance.mount import (
     VaultLocationError,
     prepare_location,
 )
-from appliance.vault import SessionVault
-from appliance.vault_settings import VaultSettings
-from appliance.wipe import (
+from appliance.custody.vault import SessionVault
+from appliance.custody.wipe import (
     SessionReferences,
-    WipeFailed,
+    WipeError,
     WipeReport,
     WipeTrigger,
     used_bytes,
@@ -193,7 +193,7 @@ class SessionCustody:
                         readback=self._readback,
                         usage=self._usage,
                     )
-                except WipeFailed as exc:
+                except WipeError as exc:
                     cause = str(exc)
                     log.error("session wipe attempt %d/%d: %s", attempt, self._retries, cause)
                     vault = None  # destroyed by the first attempt; its key is gone

@@ -1,5 +1,5 @@
 """Build the drivers the ``[devices.*]`` tables ask for (validated by
-:mod:`appliance.device_settings`, whose docstring shows the tables): the composition root's
+:mod:`appliance.config.devices`, whose docstring shows the tables): the composition root's
 factory, the only place that picks a real or simulated backend."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from appliance.config import ConfigError
-from appliance.device_settings import DeviceConfig, DevicesConfig, parse_devices
+from appliance.config.devices import DeviceConfig, DevicesConfig, parse_devices
+from appliance.config.kiosk import ConfigError
 from drivers.camera import Camera
 from drivers.camera.picamera2 import Picamera2Camera
 from drivers.camera.pyav import PyAVCamera

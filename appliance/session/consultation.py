@@ -1,6 +1,6 @@
 """The kiosk's side of a consultation as a pure state machine (no I/O, no clock).
 
-``Consultation.handle(event)`` returns the actions the shell (``appliance.kiosk``) must carry
+``Consultation.handle(event)`` returns the actions the shell (``appliance.runner.kiosk``) must carry
 out, in order. The shell reports outcomes back as events (``CallPrepared``, ``CallClosed``...).
 
     disconnected --welcome--> queueing --accepted--> offering --answer--> connecting
@@ -129,7 +129,7 @@ class CallPrepared:
 
 
 @dataclass(frozen=True)
-class CallConnected:
+class MediaConnected:
     """The peer connection reached ``connected``."""
 
 
@@ -253,7 +253,7 @@ Event = (
     | CandidateReceived
     | EndedByPeer
     | CallPrepared
-    | CallConnected
+    | MediaConnected
     | CallFailed
     | CallClosed
     | HangUp
@@ -518,7 +518,7 @@ class Consultation:
                 and event.consultation_id == s.consultation_id
             ):
                 actions.append(AddCandidate(event.candidate, event.sdp_mid, event.sdp_mline_index))
-            case CallConnected() if s.phase is Phase.CONNECTING:
+            case MediaConnected() if s.phase is Phase.CONNECTING:
                 self.state = replace(s, phase=Phase.IN_CALL)
             case AdviserVerified() if (
                 s.phase in _BOUND and event.consultation_id == s.consultation_id

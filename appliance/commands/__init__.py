@@ -1,0 +1,1 @@
+"""One-shot commands for technicians and systemd: wipe, self-test."""

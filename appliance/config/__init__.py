@@ -1,0 +1,1 @@
+"""Configuration: the kiosk's TOML file, validated into typed settings."""

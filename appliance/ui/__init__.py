@@ -1,0 +1,1 @@
+"""The bridge between the kiosk runner and the touch UI's journey."""
