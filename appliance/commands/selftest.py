@@ -23,8 +23,8 @@ from typing import Any
 import av
 import numpy as np
 
-from appliance.config.kiosk import ConfigError
-from appliance.runner.devices import Devices, build_devices, load_devices
+from appliance.config.kiosk import ConfigError, load_devices
+from appliance.runner.devices import Devices, build_devices
 from drivers.camera import Camera
 from drivers.errors import (
     BackendUnavailable,

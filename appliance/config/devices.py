@@ -1,5 +1,6 @@
 """Which driver backend each device class uses: the ``[devices.*]`` tables of the kiosk
-config, validated (pure: no drivers imported; :mod:`appliance.runner.devices` builds them).
+config, one struct per backend (pure: no drivers imported; :mod:`appliance.runner.devices`
+builds them).
 
     [devices.camera]
     backend = "pyav"            # pyav | picamera2 | simulated
@@ -28,127 +29,172 @@ A device class without a table is not fitted. ``simulate = true`` makes every cl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Annotated, Literal
 
-ErrorFn = Callable[[str, str], NoReturn]
+from msgspec import Meta, Struct
+
+from appliance.config.schema import NO_NUL, decode
 
 DEVICE_CLASSES = ("camera", "microphone", "speaker", "tablet", "scanner")
-BACKENDS: dict[str, dict[str, set[str]]] = {
-    # backend → the keys it accepts besides ``backend``
-    "camera": {
-        "pyav": {"device", "format", "options", "capture_width", "capture_height"},
-        "picamera2": {"index"},
-        "simulated": set(),
-    },
-    "microphone": {
-        "alsa": {"device", "sample_rate"},
-        "pyav": {"device", "format", "options", "sample_rate"},
-        "simulated": {"frequency"},
-    },
-    "speaker": {"alsa": {"device", "sample_rate"}, "simulated": set()},
-    "tablet": {
-        "evdev": {"device", "report_rate_hz", "grab"},
-        "isdv4": {"device", "baud", "report_rate_hz"},
-        "simulated": set(),
-    },
-    "scanner": {
-        "sane": {"device", "scanimage"},
-        "escl": {"url"},
-        "simulated": {"feeder_pages"},
-    },
-}
-# Backends that cannot work without a device path or URL.
-REQUIRED = {"pyav": "device", "isdv4": "device", "sane": "device", "escl": "url"}
-BAUD_RATES = (38400, 19200)
+
+Text = Annotated[str, Meta(min_length=1, pattern=NO_NUL, description="must be a non-empty string")]
+Count = Annotated[int, Meta(ge=0, le=20000)]
+RateHz = Annotated[float, Meta(ge=1, le=2000)]
+Options = Annotated[dict[str, str], Meta(description="must be a table of strings")]
+Url = Annotated[
+    str, Meta(pattern=r"^https?://[^\x00]+\Z", description="must start with http:// or https://")
+]
+Baud = Annotated[
+    Literal[38400, 19200], Meta(description="must be 38400 or 19200 (ISDV4 baud rates)")
+]
 
 
-@dataclass(frozen=True)
-class DeviceConfig:
-    """One device class's backend and its validated parameters."""
+class DeviceSettings(Struct, frozen=True, forbid_unknown_fields=True, tag_field="backend"):
+    """One device class's backend (the table's ``backend`` key picks the subclass)."""
 
-    backend: str
-    params: Mapping[str, Any] = field(default_factory=dict)
+    @property
+    def backend(self) -> str:
+        """The backend's name as written in the file (``"pyav"``)."""
+        return str(self.__struct_config__.tag)
 
 
-@dataclass(frozen=True)
-class DevicesConfig:
+class PyAVCameraSettings(DeviceSettings, frozen=True, tag="pyav"):
+    """A camera FFmpeg can open: V4L2, a file, a lavfi test source."""
+
+    device: Text
+    format: Text | None = None
+    options: Options | None = None
+    capture_width: Count | None = None
+    capture_height: Count | None = None
+
+
+class Picamera2CameraSettings(DeviceSettings, frozen=True, tag="picamera2"):
+    """A Raspberry Pi camera module."""
+
+    index: Count = 0
+
+
+class SimulatedCameraSettings(DeviceSettings, frozen=True, tag="simulated"):
+    """The test picture with a clock."""
+
+
+class AlsaMicrophoneSettings(DeviceSettings, frozen=True, tag="alsa"):
+    """An ALSA capture device."""
+
+    device: Text = "default"
+    sample_rate: Count = 48000
+
+
+class PyAVMicrophoneSettings(DeviceSettings, frozen=True, tag="pyav"):
+    """Any FFmpeg audio input."""
+
+    device: Text
+    format: Text | None = None
+    options: Options | None = None
+    sample_rate: Count = 48000
+
+
+class SimulatedMicrophoneSettings(DeviceSettings, frozen=True, tag="simulated"):
+    """A sine tone."""
+
+    frequency: RateHz = 440.0
+
+
+class AlsaSpeakerSettings(DeviceSettings, frozen=True, tag="alsa"):
+    """An ALSA playback device."""
+
+    device: Text = "default"
+    sample_rate: Count = 48000
+
+
+class SimulatedSpeakerSettings(DeviceSettings, frozen=True, tag="simulated"):
+    """A speaker that measures what it is given."""
+
+
+class EvdevTabletSettings(DeviceSettings, frozen=True, tag="evdev"):
+    """A USB pen tablet through the kernel's input layer."""
+
+    device: Text = "auto"
+    report_rate_hz: RateHz = 200.0
+    grab: bool = True
+
+
+class Isdv4TabletSettings(DeviceSettings, frozen=True, tag="isdv4"):
+    """A serial (ISDV4) pen tablet."""
+
+    device: Text
+    baud: Baud = 38400
+    report_rate_hz: RateHz = 133.0
+
+
+class SimulatedTabletSettings(DeviceSettings, frozen=True, tag="simulated"):
+    """Recorded signature strokes."""
+
+
+class SaneScannerSettings(DeviceSettings, frozen=True, tag="sane"):
+    """A scanner ``scanimage`` can drive."""
+
+    device: Text
+    scanimage: Text = "scanimage"
+
+
+class EsclScannerSettings(DeviceSettings, frozen=True, tag="escl"):
+    """A network (AirScan/eSCL) scanner."""
+
+    url: Url
+
+
+class SimulatedScannerSettings(DeviceSettings, frozen=True, tag="simulated"):
+    """Generated pages from a feeder."""
+
+    feeder_pages: Count = 3
+
+
+CameraSettings = PyAVCameraSettings | Picamera2CameraSettings | SimulatedCameraSettings
+MicrophoneSettings = AlsaMicrophoneSettings | PyAVMicrophoneSettings | SimulatedMicrophoneSettings
+SpeakerSettings = AlsaSpeakerSettings | SimulatedSpeakerSettings
+TabletSettings = EvdevTabletSettings | Isdv4TabletSettings | SimulatedTabletSettings
+ScannerSettings = SaneScannerSettings | EsclScannerSettings | SimulatedScannerSettings
+
+
+class DevicesConfig(Struct, frozen=True, forbid_unknown_fields=True):
     """The fitted devices; ``None`` for a class the kiosk does not have."""
 
-    camera: DeviceConfig | None = None
-    microphone: DeviceConfig | None = None
-    speaker: DeviceConfig | None = None
-    tablet: DeviceConfig | None = None
-    scanner: DeviceConfig | None = None
+    camera: CameraSettings | None = None
+    microphone: MicrophoneSettings | None = None
+    speaker: SpeakerSettings | None = None
+    tablet: TabletSettings | None = None
+    scanner: ScannerSettings | None = None
 
     @classmethod
     def simulated(cls) -> DevicesConfig:
         """Every class fitted with its simulator."""
-        return cls(**{name: DeviceConfig("simulated") for name in DEVICE_CLASSES})
+        return cls(
+            SimulatedCameraSettings(),
+            SimulatedMicrophoneSettings(),
+            SimulatedSpeakerSettings(),
+            SimulatedTabletSettings(),
+            SimulatedScannerSettings(),
+        )
 
-    def fitted(self) -> list[tuple[str, DeviceConfig]]:
-        """(class, config) of each fitted device, in a fixed order."""
-        out = []
-        for name in DEVICE_CLASSES:
-            cfg = getattr(self, name)
-            if cfg is not None:
-                out.append((name, cfg))
-        return out
+    def fitted(self) -> list[tuple[str, DeviceSettings]]:
+        """(class, settings) of each fitted device, in a fixed order."""
+        devices = (self.camera, self.microphone, self.speaker, self.tablet, self.scanner)
+        return [(name, d) for name, d in zip(DEVICE_CLASSES, devices, strict=True) if d is not None]
 
 
-def parse_devices(value: Any, *, error: ErrorFn) -> DevicesConfig:
-    """Validate the ``devices`` table; ``error(key, problem)`` reports a mistake (raises)."""
+DevicesTable = Annotated[
+    DevicesConfig,
+    Meta(
+        description="must be a table ([devices.camera], ...)",
+        extra={"unknown_key": f"unknown device class (use {', '.join(DEVICE_CLASSES)})"},
+    ),
+]
+
+
+def parse_devices(value: object) -> DevicesConfig:
+    """The ``devices`` table (``None`` when absent), or :class:`ConfigError` naming the key."""
     if value is None:
         return DevicesConfig()
-    if not isinstance(value, Mapping):
-        error("devices", "must be a table ([devices.camera], ...)")
-    parsed: dict[str, DeviceConfig] = {}
-    for name, table in value.items():
-        if name not in BACKENDS:
-            error(f"devices.{name}", f"unknown device class (use {', '.join(DEVICE_CLASSES)})")
-        if not isinstance(table, Mapping):
-            error(f"devices.{name}", "must be a table")
-        parsed[name] = _device(name, table, error)
-    return DevicesConfig(**parsed)
-
-
-def _device(name: str, table: Mapping[str, Any], error: ErrorFn) -> DeviceConfig:
-    backend = table.get("backend")
-    choices = BACKENDS[name]
-    if not isinstance(backend, str) or backend not in choices:
-        error(
-            f"devices.{name}.backend",
-            f"unknown backend {str(backend)[:40]!r} (choose {', '.join(sorted(choices))})",
-        )
-    params = {k: v for k, v in table.items() if k != "backend"}
-    for key in params:
-        if key not in choices[backend]:
-            error(f"devices.{name}.{key}", f"not a setting of the {backend} backend")
-    required = REQUIRED.get(backend)
-    if required is not None and required not in params:
-        error(f"devices.{name}.{required}", f"missing: the {backend} backend needs a {required}")
-    for key, v in params.items():
-        where = f"devices.{name}.{key}"
-        if key in ("device", "format", "url", "scanimage"):
-            if not isinstance(v, str) or not v or "\x00" in v:
-                error(where, "must be a non-empty string")
-        elif key == "options":
-            if not isinstance(v, Mapping) or not all(
-                isinstance(k, str) and isinstance(x, str) for k, x in v.items()
-            ):
-                error(where, "must be a table of strings")
-        elif key == "baud":
-            if isinstance(v, bool) or v not in BAUD_RATES:
-                error(where, f"{v!r} is not 38400 or 19200 (ISDV4 baud rates)")
-        elif key == "grab":
-            if not isinstance(v, bool):
-                error(where, "must be true or false")
-        elif key in ("report_rate_hz", "frequency"):
-            if isinstance(v, bool) or not isinstance(v, int | float) or not 1 <= v <= 2000:
-                error(where, "must be a number between 1 and 2000")
-        elif isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 20000:
-            error(where, "must be a whole number")
-    if backend == "escl" and not str(params["url"]).startswith(("http://", "https://")):
-        error(f"devices.{name}.url", "must start with http:// or https://")
-    return DeviceConfig(backend, params)
+    config: DevicesConfig = decode(value, DevicesTable, at="devices")
+    return config

@@ -32,29 +32,95 @@ Layout of the file (every key optional except a token source)::
     [devices.camera]                        # one table per fitted device class:
     backend = "pyav"                        # see appliance.config.devices
 
-Every mistake raises :class:`ConfigError` naming the key, so a technician can fix the file.
+msgspec checks the file's shape (:class:`KioskFile`: unknown keys, types, ranges); small checks
+after it look at values (URLs, tokens, addresses, limits that depend on each other). Every
+mistake raises :class:`ConfigError` naming the key, so a technician can fix the file.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
+
+import msgspec
+from msgspec import Meta, Struct
 
 from appliance.config import devices as ds
 from appliance.config import ui as us
 from appliance.config import vault as vs
+from appliance.config.schema import NO_NUL, decode
+from appliance.config.schema import ConfigError as ConfigError  # its home for most callers
 
 DEFAULT_HUB_URL = "ws://127.0.0.1:8080"
 TOKEN_MAX = 256  # protocol.messages.Hello.token
+ExchangeType = Literal["pdf", "jpeg", "png"]  # appliance.exchange.transfer.TYPE_NAMES
+EXCHANGE_TYPES: tuple[ExchangeType, ...] = get_args(ExchangeType)
+ADDRESSES_MAX = 16
+
+FilePath = Annotated[str, Meta(min_length=1, pattern=NO_NUL, description="must be a file path")]
+Seconds = Annotated[
+    float, Meta(ge=0.01, le=3600, description="must be a number of seconds (0.01..3600)")
+]
 
 
-EXCHANGE_TYPES = ("pdf", "jpeg", "png")  # appliance.transfer.TYPE_NAMES
+class VideoTable(Struct, frozen=True, forbid_unknown_fields=True):
+    """``[video]``: the size the camera is scaled to; width in the test picture's clock blocks."""
+
+    width: Annotated[int, Meta(ge=64, le=4096, multiple_of=32)] = 640
+    height: Annotated[int, Meta(ge=64, le=2304, multiple_of=2)] = 480
+    fps: Annotated[int, Meta(ge=1, le=60)] = 30
+
+
+class ReconnectTable(Struct, frozen=True, forbid_unknown_fields=True):
+    """``[reconnect]``: the back-off while the hub is unreachable."""
+
+    min_s: Seconds = 0.5
+    max_s: Seconds = 30.0
+
+
+class ExchangeTable(Struct, frozen=True, forbid_unknown_fields=True):
+    """``[exchange]`` as written in the file."""
+
+    allowed_types: Annotated[
+        list[ExchangeType], Meta(description="must be a list of: " + ", ".join(EXCHANGE_TYPES))
+    ] = msgspec.field(default_factory=lambda: list(EXCHANGE_TYPES))
+    max_file_mib: Annotated[int, Meta(ge=1, le=1024)] = 25
+    scan_dpi: Annotated[int, Meta(ge=75, le=600)] = 200
+    scan_mode: Annotated[
+        Literal["colour", "grey"], Meta(description="must be 'colour' or 'grey'")
+    ] = "colour"
+    photo_countdown_s: Annotated[int, Meta(ge=0, le=10)] = 3
+    upload_mib_s: Annotated[int, Meta(ge=0, le=1024)] = 32
+
+
+class KioskFile(Struct, frozen=True, forbid_unknown_fields=True):
+    """The kiosk's TOML file as written: every key, its type and its range."""
+
+    hub_url: Annotated[str, Meta(description="must be a string such as wss://hub.example.org")] = (
+        DEFAULT_HUB_URL
+    )
+    token: str | None = None
+    token_file: FilePath | None = None
+    simulate: bool = False
+    production: bool = False
+    ice_host_addresses: Annotated[
+        list[str],
+        Meta(
+            max_length=ADDRESSES_MAX,
+            description=f"must be a list of at most {ADDRESSES_MAX} IP addresses",
+        ),
+    ] = []
+    stats_file: FilePath | None = None
+    video: VideoTable = VideoTable()
+    reconnect: ReconnectTable = ReconnectTable()
+    vault: vs.VaultTable = vs.VaultTable()
+    devices: ds.DevicesTable = ds.DevicesConfig()
+    ui: us.UiTable | None = None
+    exchange: ExchangeTable = ExchangeTable()
 
 
 @dataclass(frozen=True)
@@ -68,15 +134,6 @@ class ExchangeSettings:
     photo_countdown_s: int = 3
     # Uploads are paced to this rate so a transfer never starves the call's video (0: unpaced).
     upload_mib_s: int = 32
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing or wrong; ``key`` names it (dotted for sections)."""
-
-    def __init__(self, key: str, problem: str) -> None:
-        super().__init__(f"configuration key {key!r}: {problem}")
-        self.key = key
-        self.problem = problem
 
 
 @dataclass(frozen=True)
@@ -106,38 +163,24 @@ class KioskConfig:
         return base if base.endswith("/ws/kiosk") else base + "/ws/kiosk"
 
 
-_TOP_KEYS = {
-    "hub_url",
-    "token",
-    "token_file",
-    "simulate",
-    "production",
-    "ice_host_addresses",
-    "stats_file",
-    "video",
-    "reconnect",
-    "vault",
-    "devices",  # [devices.*]: see appliance.config.devices
-    "ui",  # [ui]: tenant branding, consent text, intake fields (appliance.config.ui)
-    "exchange",
-}
-_SECTIONS: dict[str, set[str]] = {
-    "video": {"width", "height", "fps"},
-    "reconnect": {"min_s", "max_s"},
-    "vault": vs.KEYS,
-    "exchange": {
-        "allowed_types",
-        "max_file_mib",
-        "scan_dpi",
-        "scan_mode",
-        "photo_countdown_s",
-        "upload_mib_s",
-    },
-}
-
-
 # Overrides that are file paths (relative ones resolve against the current directory).
 _PATH_OVERRIDES = frozenset({"token_file", "stats_file", "vault.path"})
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """The TOML file at ``path`` as a table; a missing, unreadable or broken file is a
+    :class:`ConfigError` for the key ``config``."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError("config", f"file {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError("config", f"cannot read {path}: {exc.strerror}") from None
+    try:
+        data: dict[str, Any] = msgspec.toml.decode(raw, type=dict[str, Any])
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError("config", f"{path} is not valid TOML: {exc}") from None
+    return data
 
 
 def load_config(
@@ -150,19 +193,8 @@ def load_config(
     ignored so argparse defaults can be passed straight through. A token given as an
     override replaces any token source of the file, and so does a token file.
     """
-    data: dict[str, Any] = {}
-    base_dir = Path.cwd()
-    if path is not None:
-        try:
-            with path.open("rb") as f:
-                data = tomllib.load(f)
-        except FileNotFoundError:
-            raise ConfigError("config", f"file {path} does not exist") from None
-        except OSError as exc:
-            raise ConfigError("config", f"cannot read {path}: {exc.strerror}") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError("config", f"{path} is not valid TOML: {exc}") from None
-        base_dir = path.parent
+    data = {} if path is None else read_toml(path)
+    base_dir = Path.cwd() if path is None else path.parent
     for key, value in (overrides or {}).items():
         if value is None:
             continue
@@ -183,125 +215,58 @@ def load_config(
     return config_from_mapping(data, base_dir=base_dir)
 
 
+def load_devices(path: Path | None, *, simulate: bool = False) -> ds.DevicesConfig:
+    """Read only the ``devices`` table of a kiosk config (for ``kiosk selftest``)."""
+    if simulate:
+        return ds.DevicesConfig.simulated()
+    if path is None:
+        return ds.DevicesConfig()
+    data = read_toml(path)
+    if data.get("simulate") is True:
+        return ds.DevicesConfig.simulated()
+    return ds.parse_devices(data.get("devices"))
+
+
 def config_from_mapping(data: Mapping[str, Any], *, base_dir: Path) -> KioskConfig:
     """Validate an already parsed configuration (relative paths resolve from ``base_dir``)."""
-    if not isinstance(data, Mapping):
-        raise ConfigError("config", "must be a table of keys")
-    for key in data:
-        if key not in _TOP_KEYS:
-            raise ConfigError(str(key), "unknown key (check the spelling)")
-    sections: dict[str, Mapping[str, Any]] = {}
-    for name, allowed in _SECTIONS.items():
-        section = data.get(name, {})
-        if not isinstance(section, Mapping):
-            raise ConfigError(name, "must be a table ([" + name + "])")
-        for key in section:
-            if key not in allowed:
-                raise ConfigError(f"{name}.{key}", "unknown key (check the spelling)")
-        sections[name] = section
-
-    production = _bool(data, "production", False)
-    simulate = _bool(data, "simulate", False)
-    hub_url = _hub_url(data.get("hub_url", DEFAULT_HUB_URL), production=production)
-    if production and simulate:
+    file: KioskFile = decode(dict(data) if isinstance(data, Mapping) else data, KioskFile)
+    hub_url = _hub_url(file.hub_url, production=file.production)
+    if file.production and file.simulate:
         raise ConfigError("simulate", "cannot be true in production (real devices only)")
-    token = _token(data, base_dir)
-    addresses = _addresses(data.get("ice_host_addresses", []))
-    stats_file = data.get("stats_file")
-    if stats_file is not None:
-        if not isinstance(stats_file, str) or not stats_file or "\x00" in stats_file:
-            raise ConfigError("stats_file", "must be a file path")
-        stats_path: Path | None = base_dir / stats_file
-    else:
-        stats_path = None
-
-    video = sections["video"]
-    width = _int(video, "video.width", "width", 640, 64, 4096)
-    height = _int(video, "video.height", "height", 480, 64, 2304)
-    fps = _int(video, "video.fps", "fps", 30, 1, 60)
-    if width % 32:
-        raise ConfigError("video.width", f"{width} must be a multiple of 32")
-    if height % 2:
-        raise ConfigError("video.height", f"{height} must be even")
-
-    reconnect = sections["reconnect"]
-    rmin = _seconds(reconnect, "reconnect.min_s", "min_s", 0.5)
-    rmax = _seconds(reconnect, "reconnect.max_s", "max_s", 30.0)
-    if rmax < rmin:
-        raise ConfigError("reconnect.max_s", f"{rmax:g} must not be below min_s ({rmin:g})")
-
+    token = _token(file, base_dir)
+    if file.reconnect.max_s < file.reconnect.min_s:
+        raise ConfigError(
+            "reconnect.max_s",
+            f"{file.reconnect.max_s:g} must not be below min_s ({file.reconnect.min_s:g})",
+        )
+    exchange = file.exchange
     return KioskConfig(
         token=token,
         hub_url=hub_url,
-        simulate=simulate,
-        production=production,
-        ice_host_addresses=addresses,
-        video_width=width,
-        video_height=height,
-        video_fps=fps,
-        reconnect_min_s=rmin,
-        reconnect_max_s=rmax,
-        stats_file=stats_path,
-        vault=vs.vault_settings(sections["vault"], base_dir=base_dir, error=_fail),
-        devices=ds.parse_devices(data.get("devices"), error=_fail),
-        ui=us.ui_settings(data.get("ui"), base_dir=base_dir, error=_fail),
-        exchange=_exchange(sections["exchange"]),
-    )
-
-
-def _exchange(section: Mapping[str, Any]) -> ExchangeSettings:
-    types = section.get("allowed_types", list(EXCHANGE_TYPES))
-    if not isinstance(types, list) or not all(t in EXCHANGE_TYPES for t in types):
-        raise ConfigError("exchange.allowed_types", "must be a list of: pdf, jpeg, png")
-    mode = section.get("scan_mode", "colour")
-    if mode not in ("colour", "grey"):
-        raise ConfigError("exchange.scan_mode", "must be 'colour' or 'grey'")
-    return ExchangeSettings(
-        allowed_types=tuple(dict.fromkeys(types)),
-        max_file_bytes=_int(section, "exchange.max_file_mib", "max_file_mib", 25, 1, 1024)
-        * 1024
-        * 1024,
-        scan_dpi=_int(section, "exchange.scan_dpi", "scan_dpi", 200, 75, 600),
-        scan_mode=mode,
-        photo_countdown_s=_int(
-            section, "exchange.photo_countdown_s", "photo_countdown_s", 3, 0, 10
+        simulate=file.simulate,
+        production=file.production,
+        ice_host_addresses=_addresses(file.ice_host_addresses),
+        video_width=file.video.width,
+        video_height=file.video.height,
+        video_fps=file.video.fps,
+        reconnect_min_s=file.reconnect.min_s,
+        reconnect_max_s=file.reconnect.max_s,
+        stats_file=None if file.stats_file is None else base_dir / file.stats_file,
+        vault=vs.vault_settings(file.vault, base_dir=base_dir),
+        devices=file.devices,
+        ui=us.UiSettings() if file.ui is None else us.settings(file.ui, base_dir=base_dir),
+        exchange=ExchangeSettings(
+            allowed_types=tuple(dict.fromkeys(exchange.allowed_types)),
+            max_file_bytes=exchange.max_file_mib * 1024 * 1024,
+            scan_dpi=exchange.scan_dpi,
+            scan_mode=exchange.scan_mode,
+            photo_countdown_s=exchange.photo_countdown_s,
+            upload_mib_s=exchange.upload_mib_s,
         ),
-        upload_mib_s=_int(section, "exchange.upload_mib_s", "upload_mib_s", 32, 0, 1024),
     )
 
 
-def _fail(key: str, problem: str) -> NoReturn:
-    raise ConfigError(key, problem)
-
-
-def _bool(data: Mapping[str, Any], key: str, default: bool) -> bool:
-    value = data.get(key, default)
-    if not isinstance(value, bool):
-        raise ConfigError(key, "must be true or false")
-    return value
-
-
-def _int(data: Mapping[str, Any], key: str, name: str, default: int, lo: int, hi: int) -> int:
-    value = data.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(key, "must be an integer")
-    if not lo <= value <= hi:
-        raise ConfigError(key, f"{value} must be between {lo} and {hi}")
-    return value
-
-
-def _seconds(data: Mapping[str, Any], key: str, name: str, default: float) -> float:
-    value = data.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(key, "must be a number of seconds")
-    if not (math.isfinite(value) and 0.01 <= value <= 3600):
-        raise ConfigError(key, "must be between 0.01 and 3600 seconds")
-    return float(value)
-
-
-def _hub_url(value: Any, *, production: bool) -> str:
-    if not isinstance(value, str):
-        raise ConfigError("hub_url", "must be a string such as wss://hub.example.org")
+def _hub_url(value: str, *, production: bool) -> str:
     try:
         parts = urlsplit(value)
         _ = parts.port  # raises ValueError for a bad port
@@ -318,28 +283,23 @@ def _hub_url(value: Any, *, production: bool) -> str:
     return value
 
 
-def _token(data: Mapping[str, Any], base_dir: Path) -> str:
-    if "token" in data and "token_file" in data:
+def _token(file: KioskFile, base_dir: Path) -> str:
+    if file.token is not None and file.token_file is not None:
         raise ConfigError("token", "give either token or token_file, not both")
-    if "token_file" in data:
-        name = data["token_file"]
-        if not isinstance(name, str) or not name or "\x00" in name:
-            raise ConfigError("token_file", "must be a file path")
-        path = base_dir / name
+    if file.token_file is not None:
+        path = base_dir / file.token_file
         try:
-            token: Any = path.read_text(encoding="utf-8").strip()
+            token = path.read_text(encoding="utf-8").strip()
         except FileNotFoundError:
             raise ConfigError("token_file", f"{path} does not exist") from None
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
             raise ConfigError("token_file", f"cannot read {path}: {reason}") from None
         key = "token_file"
-    elif "token" in data:
-        token, key = data["token"], "token"
+    elif file.token is not None:
+        token, key = file.token, "token"
     else:
         raise ConfigError("token", "missing: set token_file (from `kiosk-hub device add`) or token")
-    if not isinstance(token, str):
-        raise ConfigError(key, "must be a string")
     if not token:
         raise ConfigError(key, "is empty")
     if len(token) > TOKEN_MAX or not token.isprintable() or any(c.isspace() for c in token):
@@ -347,17 +307,11 @@ def _token(data: Mapping[str, Any], base_dir: Path) -> str:
     return token
 
 
-def _addresses(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list | tuple):
-        raise ConfigError("ice_host_addresses", "must be a list of IP addresses")
+def _addresses(values: list[str]) -> tuple[str, ...]:
     out: list[str] = []
-    for item in value:
-        if not isinstance(item, str):
-            raise ConfigError("ice_host_addresses", "must be a list of IP addresses")
+    for item in values:
         try:
             out.append(str(ipaddress.ip_address(item)))
         except ValueError:
             raise ConfigError("ice_host_addresses", f"{item[:60]!r} is not an IP address") from None
-    if len(out) > 16:
-        raise ConfigError("ice_host_addresses", "at most 16 addresses")
     return tuple(out)

@@ -15,42 +15,99 @@
     required = true
     max_length = 40                       # at most 200 characters
 
-Every key is optional; without the section the kiosk shows our template. Validation raises
-through ``error(key, problem)`` (see ``appliance.config.vault``) so no import cycle arises.
+Every key is optional; without the section the kiosk shows our template. msgspec checks the
+shape (:class:`UiTable`); :func:`settings` checks values, contrast and the files named.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Annotated
 
+from msgspec import Meta, Struct
+
+from appliance.config.schema import NO_NUL, ConfigError, decode
 from kiosk_ui.colours import WCAG_AA, contrast
 from kiosk_ui.viewmodels import DEFAULT_FIELDS, LANGUAGES, RGB, Branding, FieldSpec
 from protocol.channel import INTAKE_FIELDS_MAX, INTAKE_KEY_PATTERN, INTAKE_VALUE_MAX
 
-KEYS = {
-    "tenant_name",
-    "logo",
-    "primary",
-    "background",
-    "text",
-    "default_language",
-    "consent",
-    "fields",
-}
-FIELD_KEYS = {"key", "label", "required", "max_length"}
 NAME_MAX = 40  # the header shows it in one line
 LABEL_MAX = 40
 CONSENT_MAX_CHARS = 20_000
 LOGO_MAX_BYTES = 1024 * 1024
 UI_CONTRAST_MIN = 3.0  # WCAG 1.4.11: buttons must stand out from the background
-_COLOUR = re.compile(r"#[0-9A-Fa-f]{6}")
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_DEFAULT = Branding()
+_NAME_PROBLEM = f"must be one line of 1 to {NAME_MAX} printable characters"
+_LABEL_PROBLEM = f"must give a label in each of {', '.join(LANGUAGES)}"
 
-Error = Callable[[str, str], NoReturn]
+# The types of the keys: each description is the problem a technician reads for a wrong value.
+Colour = Annotated[
+    str,
+    Meta(
+        pattern=r"^#[0-9A-Fa-f]{6}\Z",
+        description='must be a colour written "#RRGGBB", e.g. "#00549F"',
+    ),
+]
+TenantName = Annotated[str, Meta(description=_NAME_PROBLEM)]
+LogoFile = Annotated[
+    str, Meta(min_length=1, pattern=NO_NUL, description="must be the path of a PNG file")
+]
+Language = Annotated[str, Meta(description=f"must be one of {', '.join(LANGUAGES)}")]
+ConsentFile = Annotated[str, Meta(description="must be the path of a UTF-8 text file")]
+ConsentFiles = Annotated[
+    dict[str, ConsentFile],
+    Meta(min_length=1, description='must be a table of files per language, e.g. { de = "a.txt" }'),
+]
+FieldKey = Annotated[
+    str,
+    Meta(
+        pattern=rf"^(?:{INTAKE_KEY_PATTERN})\Z",
+        description="must be 1 to 32 of a-z, 0-9 and _, starting with a letter",
+    ),
+]
+Label = Annotated[str, Meta(description=f"must be 1 to {LABEL_MAX} characters")]
+Labels = Annotated[dict[str, Label], Meta(description=_LABEL_PROBLEM)]
+
+
+def _hex(colour: RGB) -> str:
+    return "#{:02X}{:02X}{:02X}".format(*colour)
+
+
+class FieldTable(Struct, frozen=True, forbid_unknown_fields=True):
+    """One ``[[ui.fields]]`` table as written in the file."""
+
+    key: FieldKey
+    label: Labels
+    required: bool = False
+    max_length: Annotated[int, Meta(ge=1, le=INTAKE_VALUE_MAX)] = 60
+
+
+Fields = Annotated[
+    list[Annotated[FieldTable, Meta(description="must be a table with key and label")]],
+    Meta(
+        max_length=INTAKE_FIELDS_MAX,
+        description=f"must be a list of at most {INTAKE_FIELDS_MAX} [[ui.fields]] tables",
+    ),
+]
+
+
+class UiTable(Struct, frozen=True, forbid_unknown_fields=True):
+    """The ``[ui]`` table as written in the file."""
+
+    tenant_name: TenantName = _DEFAULT.name
+    logo: LogoFile | None = None
+    primary: Colour = _hex(_DEFAULT.primary)
+    background: Colour = _hex(_DEFAULT.background)
+    text: Colour = _hex(_DEFAULT.text)
+    default_language: Language = "de"
+    consent: ConsentFiles | None = None
+    fields: Fields | None = None
+
+
+KEYS = frozenset(UiTable.__struct_fields__)
+FIELD_KEYS = frozenset(FieldTable.__struct_fields__)
 
 
 @dataclass(frozen=True)
@@ -63,142 +120,110 @@ class UiSettings:
     fields: tuple[FieldSpec, ...] = DEFAULT_FIELDS
 
 
-def parse_colour(value: Any, key: str, error: Error) -> RGB:
-    """``"#RRGGBB"`` as an RGB tuple."""
-    if not isinstance(value, str) or not _COLOUR.fullmatch(value):
-        error(key, 'must be a colour written "#RRGGBB", e.g. "#00549F"')
-    return (int(value[1:3], 16), int(value[3:5], 16), int(value[5:7], 16))
+def parse_colour(value: object, key: str) -> RGB:
+    """``"#RRGGBB"`` as an RGB tuple, or :class:`ConfigError` naming ``key``."""
+    text: str = decode(value, Colour, at=key)
+    return (int(text[1:3], 16), int(text[3:5], 16), int(text[5:7], 16))
 
 
-def ui_settings(section: Any, *, base_dir: Path, error: Error) -> UiSettings:
-    """Validate the ``[ui]`` table (``None`` when absent); ``error(key, problem)`` must raise."""
+def ui_settings(section: object, *, base_dir: Path) -> UiSettings:
+    """The ``[ui]`` table (``None`` when absent) checked; files resolve from ``base_dir``."""
     if section is None:
         return UiSettings()
-    if not isinstance(section, Mapping):
-        error("ui", "must be a table ([ui])")
-    for key in section:
-        if key not in KEYS:
-            error(f"ui.{key}", "unknown key (check the spelling)")
-    default = Branding()
-    name = section.get("tenant_name", default.name)
-    if not _one_line(name, NAME_MAX):
-        error("ui.tenant_name", f"must be one line of 1 to {NAME_MAX} printable characters")
-    primary = parse_colour(section.get("primary", _hex(default.primary)), "ui.primary", error)
-    background = parse_colour(
-        section.get("background", _hex(default.background)), "ui.background", error
-    )
-    text = parse_colour(section.get("text", _hex(default.text)), "ui.text", error)
+    table: UiTable = decode(section, UiTable, at="ui")
+    return settings(table, base_dir=base_dir)
+
+
+def settings(table: UiTable, *, base_dir: Path) -> UiSettings:
+    """Check the decoded ``[ui]`` table's values: contrast, languages, the files it names."""
+    if not _one_line(table.tenant_name, NAME_MAX):
+        raise ConfigError("ui.tenant_name", _NAME_PROBLEM)
+    primary = parse_colour(table.primary, "ui.primary")
+    background = parse_colour(table.background, "ui.background")
+    text = parse_colour(table.text, "ui.text")
     ratio = contrast(text, background)
     if ratio < WCAG_AA:
-        error("ui.text", f"contrast with ui.background is {ratio:.2f}:1; WCAG AA needs 4.5:1")
+        raise ConfigError(
+            "ui.text", f"contrast with ui.background is {ratio:.2f}:1; WCAG AA needs 4.5:1"
+        )
     ratio = contrast(primary, background)
     if ratio < UI_CONTRAST_MIN:
-        error(
+        raise ConfigError(
             "ui.primary",
             f"contrast with ui.background is {ratio:.2f}:1; buttons need 3:1 (WCAG 1.4.11)",
         )
-    logo = _logo(section.get("logo"), base_dir, error)
-    language = section.get("default_language", "de")
-    if language not in LANGUAGES:
-        error("ui.default_language", f"must be one of {', '.join(LANGUAGES)}")
+    logo = None if table.logo is None else _logo(base_dir / table.logo)
+    if table.default_language not in LANGUAGES:
+        raise ConfigError("ui.default_language", f"must be one of {', '.join(LANGUAGES)}")
     return UiSettings(
         branding=Branding(
-            name=name, primary=primary, background=background, text=text, logo_path=logo
+            name=table.tenant_name,
+            primary=primary,
+            background=background,
+            text=text,
+            logo_path=logo,
         ),
-        default_language=language,
-        consent_text=_consent(section.get("consent"), base_dir, error),
-        fields=_fields(section.get("fields"), error),
+        default_language=table.default_language,
+        consent_text=None if table.consent is None else _consent(table.consent, base_dir),
+        fields=DEFAULT_FIELDS if table.fields is None else _fields(table.fields),
     )
 
 
-def _hex(colour: RGB) -> str:
-    return "#{:02X}{:02X}{:02X}".format(*colour)
+def _one_line(value: str, limit: int) -> bool:
+    return 0 < len(value.strip()) <= limit and value.isprintable()
 
 
-def _one_line(value: Any, limit: int) -> bool:
-    return isinstance(value, str) and 0 < len(value.strip()) <= limit and value.isprintable()
-
-
-def _logo(value: Any, base_dir: Path, error: Error) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value or "\x00" in value:
-        error("ui.logo", "must be the path of a PNG file")
-    path = base_dir / value
+def _logo(path: Path) -> str:
     try:
         with path.open("rb") as f:
             head = f.read(LOGO_MAX_BYTES + 1)
     except OSError as exc:
-        error("ui.logo", f"cannot read {path}: {exc.strerror}")
+        raise ConfigError("ui.logo", f"cannot read {path}: {exc.strerror}") from None
     if not head.startswith(_PNG_MAGIC):
-        error("ui.logo", f"{path} is not a PNG file")
+        raise ConfigError("ui.logo", f"{path} is not a PNG file")
     if len(head) > LOGO_MAX_BYTES:
-        error("ui.logo", f"{path} is larger than 1 MiB")
+        raise ConfigError("ui.logo", f"{path} is larger than 1 MiB")
     return str(path)
 
 
-def _consent(value: Any, base_dir: Path, error: Error) -> dict[str, str] | None:
-    if value is None:
-        return None
-    if not isinstance(value, Mapping) or not value:
-        error("ui.consent", 'must be a table of files per language, e.g. { de = "consent.txt" }')
+def _consent(files: dict[str, str], base_dir: Path) -> dict[str, str]:
     texts: dict[str, str] = {}
-    for language, name in value.items():
+    for language, name in files.items():
         key = f"ui.consent.{language}"
         if language not in LANGUAGES:
-            error(key, f"unknown language (one of {', '.join(LANGUAGES)})")
-        if not isinstance(name, str) or not name or "\x00" in name:
-            error(key, "must be the path of a UTF-8 text file")
+            raise ConfigError(key, f"unknown language (one of {', '.join(LANGUAGES)})")
+        if not name or "\x00" in name:
+            raise ConfigError(key, "must be the path of a UTF-8 text file")
         path = base_dir / name
         try:
-            raw = path.read_bytes()[: CONSENT_MAX_CHARS * 4 + 1]
-            body = raw.decode("utf-8")
+            body = path.read_bytes()[: CONSENT_MAX_CHARS * 4 + 1].decode("utf-8")
         except OSError as exc:
-            error(key, f"cannot read {path}: {exc.strerror}")
+            raise ConfigError(key, f"cannot read {path}: {exc.strerror}") from None
         except UnicodeDecodeError:
-            error(key, f"{path} is not UTF-8 text")
+            raise ConfigError(key, f"{path} is not UTF-8 text") from None
         body = body.replace("\r\n", "\n").strip()
         if not body:
-            error(key, f"{path} is empty")
+            raise ConfigError(key, f"{path} is empty")
         if len(body) > CONSENT_MAX_CHARS:
-            error(key, f"{path} is longer than {CONSENT_MAX_CHARS} characters")
+            raise ConfigError(key, f"{path} is longer than {CONSENT_MAX_CHARS} characters")
         if any(not (ch.isprintable() or ch == "\n") for ch in body):
-            error(key, f"{path} contains control characters")
+            raise ConfigError(key, f"{path} contains control characters")
         texts[language] = body
     return texts
 
 
-def _fields(value: Any, error: Error) -> tuple[FieldSpec, ...]:
-    if value is None:
-        return DEFAULT_FIELDS
-    if not isinstance(value, list) or len(value) > INTAKE_FIELDS_MAX:
-        error("ui.fields", f"must be a list of at most {INTAKE_FIELDS_MAX} [[ui.fields]] tables")
+def _fields(tables: list[FieldTable]) -> tuple[FieldSpec, ...]:
     specs: list[FieldSpec] = []
-    for i, item in enumerate(value):
+    for i, table in enumerate(tables):
         where = f"ui.fields[{i}]"
-        if not isinstance(item, Mapping):
-            error(where, "must be a table with key and label")
-        for name in item:
-            if name not in FIELD_KEYS:
-                error(f"{where}.{name}", "unknown key (check the spelling)")
-        key = item.get("key")
-        if not isinstance(key, str) or not re.fullmatch(INTAKE_KEY_PATTERN, key):
-            error(f"{where}.key", "must be 1 to 32 of a-z, 0-9 and _, starting with a letter")
-        if any(spec.key == key for spec in specs):
-            error(f"{where}.key", f"{key!r} is used twice")
-        label = item.get("label")
-        if not isinstance(label, Mapping) or set(label) != set(LANGUAGES):
-            error(f"{where}.label", f"must give a label in each of {', '.join(LANGUAGES)}")
-        for language, words in label.items():
+        if any(spec.key == table.key for spec in specs):
+            raise ConfigError(f"{where}.key", f"{table.key!r} is used twice")
+        if set(table.label) != set(LANGUAGES):
+            raise ConfigError(f"{where}.label", _LABEL_PROBLEM)
+        for language, words in table.label.items():
             if not _one_line(words, LABEL_MAX):
-                error(f"{where}.label.{language}", f"must be 1 to {LABEL_MAX} characters")
-        required = item.get("required", False)
-        if not isinstance(required, bool):
-            error(f"{where}.required", "must be true or false")
-        limit = item.get("max_length", 60)
-        if isinstance(limit, bool) or not isinstance(limit, int):
-            error(f"{where}.max_length", "must be a whole number")
-        if not 1 <= limit <= INTAKE_VALUE_MAX:
-            error(f"{where}.max_length", f"must be between 1 and {INTAKE_VALUE_MAX}")
-        specs.append(FieldSpec(key, dict(label), required, limit))
+                raise ConfigError(
+                    f"{where}.label.{language}", f"must be 1 to {LABEL_MAX} characters"
+                )
+        specs.append(FieldSpec(table.key, dict(table.label), table.required, table.max_length))
     return tuple(specs)

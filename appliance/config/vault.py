@@ -1,26 +1,39 @@
 """The ``[vault]`` section of the kiosk configuration: where session content lives and its limits.
 
-    [vault]
-    path = "/run/kiosk/session"   # a dedicated tmpfs (mounted by the unit, or by us as root)
-    size_mb = 512                 # size of the tmpfs we mount
-    max_file_mb = 64              # one scan, photo or received file
-    max_session_mb = 256          # everything one consultation stores
-    overwrite_passes = 1          # random passes over every file before it is unlinked
-
-Validation raises :class:`appliance.config.ConfigError`-compatible errors through the callback
-``error(key, problem)`` so this module does not import the config module (no cycle).
+[vault]
+path = "/run/kiosk/session"   # a dedicated tmpfs (mounted by the unit, or by us as root)
+size_mb = 512                 # size of the tmpfs we mount
+max_file_mb = 64              # one scan, photo or received file
+max_session_mb = 256          # everything one consultation stores
+overwrite_passes = 1          # random passes over every file before it is unlinked
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Annotated
+
+from msgspec import Meta, Struct
+
+from appliance.config.schema import NO_NUL, ConfigError
 
 DEFAULT_VAULT_PATH = Path("/run/kiosk/session")
 MIB = 1024 * 1024
-KEYS = {"path", "size_mb", "max_file_mb", "max_session_mb", "overwrite_passes"}
+Mib = Annotated[int, Meta(ge=1, le=65536, description="must be a whole number of MiB (1..65536)")]
+DirectoryPath = Annotated[
+    str, Meta(min_length=1, pattern=NO_NUL, description="must be a directory path")
+]
+
+
+class VaultTable(Struct, frozen=True, forbid_unknown_fields=True):
+    """The ``[vault]`` table as written in the file."""
+
+    path: DirectoryPath | None = None
+    size_mb: Mib = 512
+    max_file_mb: Mib = 64
+    max_session_mb: Mib = 256
+    overwrite_passes: Annotated[int, Meta(ge=0, le=7)] = 1
 
 
 @dataclass(frozen=True)
@@ -34,47 +47,21 @@ class VaultSettings:
     overwrite_passes: int = 1
 
 
-def vault_settings(
-    section: Mapping[str, Any],
-    *,
-    base_dir: Path,
-    error: Callable[[str, str], NoReturn],
-) -> VaultSettings:
-    """Validate the ``[vault]`` table; ``error(key, problem)`` must raise."""
-    for key in section:
-        if key not in KEYS:
-            error(f"vault.{key}", "unknown key (check the spelling)")
-    path = DEFAULT_VAULT_PATH
-    if "path" in section:
-        raw = section["path"]
-        if not isinstance(raw, str) or not raw or "\x00" in raw:
-            error("vault.path", "must be a directory path")
-        path = base_dir / raw
-        if path == Path(path.anchor):
-            error("vault.path", "must not be a file system root")
-
-    def mib(name: str, default: int, lo: int, hi: int) -> int:
-        value = section.get(name, default)
-        if isinstance(value, bool) or not isinstance(value, int):
-            error(f"vault.{name}", "must be a whole number of MiB")
-        if not lo <= value <= hi:
-            error(f"vault.{name}", f"{value} must be between {lo} and {hi}")
-        return value * MIB
-
-    size = mib("size_mb", 512, 1, 65536)
-    max_file = mib("max_file_mb", 64, 1, 65536)
-    max_session = mib("max_session_mb", 256, 1, 65536)
-    if max_file > max_session:
-        error("vault.max_file_mb", "must not exceed max_session_mb")
-    if max_session > size:
-        error("vault.max_session_mb", "must not exceed size_mb (the tmpfs would fill first)")
-    passes = section.get("overwrite_passes", 1)
-    if isinstance(passes, bool) or not isinstance(passes, int) or not 0 <= passes <= 7:
-        error("vault.overwrite_passes", "must be a whole number between 0 and 7")
+def vault_settings(table: VaultTable, *, base_dir: Path) -> VaultSettings:
+    """Check the ``[vault]`` table's values (relative paths resolve from ``base_dir``)."""
+    path = DEFAULT_VAULT_PATH if table.path is None else base_dir / table.path
+    if path == Path(path.anchor):
+        raise ConfigError("vault.path", "must not be a file system root")
+    if table.max_file_mb > table.max_session_mb:
+        raise ConfigError("vault.max_file_mb", "must not exceed max_session_mb")
+    if table.max_session_mb > table.size_mb:
+        raise ConfigError(
+            "vault.max_session_mb", "must not exceed size_mb (the tmpfs would fill first)"
+        )
     return VaultSettings(
         path=path,
-        size_bytes=size,
-        max_file_bytes=max_file,
-        max_session_bytes=max_session,
-        overwrite_passes=passes,
+        size_bytes=table.size_mb * MIB,
+        max_file_bytes=table.max_file_mb * MIB,
+        max_session_bytes=table.max_session_mb * MIB,
+        overwrite_passes=table.overwrite_passes,
     )

@@ -1,20 +1,19 @@
-"""Build the drivers the ``[devices.*]`` tables ask for (validated by
-:mod:`appliance.config.devices`, whose docstring shows the tables): the composition root's
-factory, the only place that picks a real or simulated backend."""
+"""The device factory: builds the drivers the ``[devices.*]`` tables ask for (validated by
+:mod:`appliance.config.devices`, whose docstring shows the tables). The only place that picks a
+real or simulated backend; the composition root and ``kiosk selftest`` both call it."""
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
-from pathlib import Path
-from typing import NoReturn
+from typing import NamedTuple
 
-from appliance.config.devices import DeviceConfig, DevicesConfig, parse_devices
-from appliance.config.kiosk import ConfigError
+from appliance.config import devices as ds
+from appliance.config.kiosk import KioskConfig
 from drivers.camera import Camera
 from drivers.camera.picamera2 import Picamera2Camera
 from drivers.camera.pyav import PyAVCamera
 from drivers.camera.simulated import SimulatedCamera
+from drivers.errors import DriverError
 from drivers.microphone import Microphone
 from drivers.microphone.pyav import PyAVMicrophone
 from drivers.microphone.simulated import SimulatedMicrophone
@@ -31,30 +30,6 @@ from drivers.tablet.isdv4 import Isdv4Tablet
 from drivers.tablet.simulated import SimulatedTablet
 
 
-def load_devices(path: Path | None, *, simulate: bool = False) -> DevicesConfig:
-    """Read only the ``devices`` table of a kiosk config (for ``kiosk selftest``)."""
-    if simulate:
-        return DevicesConfig.simulated()
-    if path is None:
-        return DevicesConfig()
-    try:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError("config", f"file {path} does not exist") from None
-    except OSError as exc:
-        raise ConfigError("config", f"cannot read {path}: {exc.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError("config", f"{path} is not valid TOML: {exc}") from None
-    if data.get("simulate") is True:
-        return DevicesConfig.simulated()
-    return parse_devices(data.get("devices"), error=_fail)
-
-
-def _fail(key: str, problem: str) -> NoReturn:
-    raise ConfigError(key, problem)
-
-
 @dataclass
 class Devices:
     """The built drivers; ``None`` for classes not fitted."""
@@ -66,78 +41,100 @@ class Devices:
     scanner: DocumentScanner | None = None
 
 
-def build_camera(cfg: DeviceConfig, width: int = 640, height: int = 480, fps: int = 30) -> Camera:
-    """The camera backend for ``cfg``."""
-    p = cfg.params
-    if cfg.backend == "pyav":
-        size = None
-        if "capture_width" in p and "capture_height" in p:
-            size = (int(p["capture_width"]), int(p["capture_height"]))
-        return PyAVCamera(
-            str(p["device"]),
-            fmt=p.get("format"),
-            options=p.get("options"),
-            width=width,
-            height=height,
-            fps=fps,
-            capture_size=size,
-        )
-    if cfg.backend == "picamera2":
-        return Picamera2Camera(width, height, fps, camera_index=int(p.get("index", 0)))
-    return SimulatedCamera(width, height, fps)
+class CallDevices(NamedTuple):
+    """The devices a consultation uses; the speaker and the scanner may be missing."""
+
+    camera: Camera
+    microphone: Microphone
+    speaker: Speaker | None
+    scanner: DocumentScanner | None
 
 
 def build_devices(
-    config: DevicesConfig, *, width: int = 640, height: int = 480, fps: int = 30
+    config: ds.DevicesConfig, *, width: int = 640, height: int = 480, fps: int = 30
 ) -> Devices:
-    """Build every fitted device's driver (nothing is opened yet)."""
-    devices = Devices()
-    if config.camera is not None:
-        devices.camera = build_camera(config.camera, width, height, fps)
-    if (mic := config.microphone) is not None:
-        p = mic.params
-        rate = int(p.get("sample_rate", 48000))
-        if mic.backend == "simulated":
-            devices.microphone = SimulatedMicrophone(frequency=float(p.get("frequency", 440.0)))
-        else:
-            devices.microphone = PyAVMicrophone(
-                str(p.get("device", "default")),
-                fmt="alsa" if mic.backend == "alsa" else p.get("format"),
-                options=p.get("options"),
-                sample_rate=rate,
+    """Build every fitted device's driver (nothing is opened yet); the camera delivers
+    ``width`` x ``height`` at ``fps``."""
+    return Devices(
+        camera=None if config.camera is None else _camera(config.camera, width, height, fps),
+        microphone=None if config.microphone is None else _microphone(config.microphone),
+        speaker=None if config.speaker is None else _speaker(config.speaker),
+        tablet=None if config.tablet is None else _tablet(config.tablet),
+        scanner=None if config.scanner is None else _scanner(config.scanner),
+    )
+
+
+def build_call_devices(config: KioskConfig) -> CallDevices:
+    """The call's devices for ``kiosk run``: every simulator with ``simulate = true``, else
+    the ``[devices.*]`` tables, which must fit a camera and a microphone."""
+    fitted = ds.DevicesConfig.simulated() if config.simulate else config.devices
+    devices = build_devices(
+        fitted, width=config.video_width, height=config.video_height, fps=config.video_fps
+    )
+    if devices.camera is None or devices.microphone is None:
+        raise DriverError(
+            "no camera or microphone is configured: add [devices.camera] and "
+            "[devices.microphone] to the config (see docs/hardware.md), or run with --simulate"
+        )
+    return CallDevices(devices.camera, devices.microphone, devices.speaker, devices.scanner)
+
+
+def _camera(cfg: ds.CameraSettings, width: int, height: int, fps: int) -> Camera:
+    match cfg:
+        case ds.PyAVCameraSettings():
+            size = None
+            if cfg.capture_width is not None and cfg.capture_height is not None:
+                size = (cfg.capture_width, cfg.capture_height)
+            return PyAVCamera(
+                cfg.device,
+                fmt=cfg.format,
+                options=cfg.options,
+                width=width,
+                height=height,
+                fps=fps,
+                capture_size=size,
             )
-    if (spk := config.speaker) is not None:
-        if spk.backend == "simulated":
-            devices.speaker = SimulatedSpeaker()
-        else:
-            devices.speaker = PyAVSpeaker(
-                str(spk.params.get("device", "default")),
-                sample_rate=int(spk.params.get("sample_rate", 48000)),
+        case ds.Picamera2CameraSettings():
+            return Picamera2Camera(width, height, fps, camera_index=cfg.index)
+        case ds.SimulatedCameraSettings():
+            return SimulatedCamera(width, height, fps)
+
+
+def _microphone(cfg: ds.MicrophoneSettings) -> Microphone:
+    match cfg:
+        case ds.AlsaMicrophoneSettings():
+            return PyAVMicrophone(cfg.device, fmt="alsa", sample_rate=cfg.sample_rate)
+        case ds.PyAVMicrophoneSettings():
+            return PyAVMicrophone(
+                cfg.device, fmt=cfg.format, options=cfg.options, sample_rate=cfg.sample_rate
             )
-    if (tab := config.tablet) is not None:
-        p = tab.params
-        if tab.backend == "evdev":
-            devices.tablet = EvdevTablet(
-                str(p.get("device", "auto")),
-                report_rate_hz=float(p.get("report_rate_hz", 200.0)),
-                grab=bool(p.get("grab", True)),
-            )
-        elif tab.backend == "isdv4":
-            devices.tablet = Isdv4Tablet(
-                str(p["device"]),
-                baud=int(p.get("baud", 38400)),
-                report_rate_hz=float(p.get("report_rate_hz", 133.0)),
-            )
-        else:
-            devices.tablet = SimulatedTablet()
-    if (scn := config.scanner) is not None:
-        p = scn.params
-        if scn.backend == "sane":
-            devices.scanner = SaneScanner(
-                str(p["device"]), scanimage=str(p.get("scanimage", "scanimage"))
-            )
-        elif scn.backend == "escl":
-            devices.scanner = EsclScanner(str(p["url"]))
-        else:
-            devices.scanner = SimulatedScanner(feeder_pages=int(p.get("feeder_pages", 3)))
-    return devices
+        case ds.SimulatedMicrophoneSettings():
+            return SimulatedMicrophone(frequency=cfg.frequency)
+
+
+def _speaker(cfg: ds.SpeakerSettings) -> Speaker:
+    match cfg:
+        case ds.AlsaSpeakerSettings():
+            return PyAVSpeaker(cfg.device, sample_rate=cfg.sample_rate)
+        case ds.SimulatedSpeakerSettings():
+            return SimulatedSpeaker()
+
+
+def _tablet(cfg: ds.TabletSettings) -> SignatureTablet:
+    match cfg:
+        case ds.EvdevTabletSettings():
+            return EvdevTablet(cfg.device, report_rate_hz=cfg.report_rate_hz, grab=cfg.grab)
+        case ds.Isdv4TabletSettings():
+            return Isdv4Tablet(cfg.device, baud=cfg.baud, report_rate_hz=cfg.report_rate_hz)
+        case ds.SimulatedTabletSettings():
+            return SimulatedTablet()
+
+
+def _scanner(cfg: ds.ScannerSettings) -> DocumentScanner:
+    match cfg:
+        case ds.SaneScannerSettings():
+            return SaneScanner(cfg.device, scanimage=cfg.scanimage)
+        case ds.EsclScannerSettings():
+            return EsclScanner(cfg.url)
+        case ds.SimulatedScannerSettings():
+            return SimulatedScanner(feeder_pages=cfg.feeder_pages)

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from appliance.__main__ import EXIT_REJECTED, EXIT_USAGE, build_devices, main
+from appliance.__main__ import EXIT_REJECTED, EXIT_USAGE, main
 from appliance.config.kiosk import load_config
+from appliance.runner.devices import build_call_devices
 from protocol import messages
 from tests.support.hub import connect_adviser, http_session, running_hub
 
@@ -41,7 +42,7 @@ def test_real_devices_come_from_the_config(tmp_path: Path) -> None:
         "[devices.speaker]\n"
         'backend = "simulated"\n'
     )
-    camera, microphone, speaker, _scanner = build_devices(load_config(config_file))
+    camera, microphone, speaker, _scanner = build_call_devices(load_config(config_file))
     assert type(camera).__name__ == "PyAVCamera"
     assert type(microphone).__name__ == "PyAVMicrophone"
     assert type(speaker).__name__ == "SimulatedSpeaker"

@@ -12,19 +12,11 @@ from hypothesis import strategies as st
 
 from appliance.config import ui as us
 from appliance.config.kiosk import ConfigError, config_from_mapping, load_config
-from appliance.ui.bridge import base_view, journey_for
+from appliance.ui.launch import base_view, journey_for
 from kiosk_ui import viewmodels as v
 from kiosk_ui.colours import WCAG_AA, contrast
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
-
-
-def fail(key: str, problem: str) -> Any:
-    raise ConfigError(key, problem)
-
-
-def parse(section: Any, base_dir: Path) -> us.UiSettings:
-    return us.ui_settings(section, base_dir=base_dir, error=fail)
 
 
 def test_a_whole_ui_section_from_the_toml_file(tmp_path: Path) -> None:
@@ -101,6 +93,7 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     ({"consent": {}}, "ui.consent", "table of files"),
     ({"consent": {"fr": "de.txt"}}, "ui.consent.fr", "unknown language"),
     ({"consent": {"de": "missing.txt"}}, "ui.consent.de", "cannot read"),
+    ({"consent": {"de": "de.txt", "en": 7}}, "ui.consent.en", "path of a UTF-8 text file"),
     ({"consent": {"de": "latin1.txt"}}, "ui.consent.de", "not UTF-8"),
     ({"consent": {"de": "empty.txt"}}, "ui.consent.de", "empty"),
     ({"consent": {"de": "control.txt"}}, "ui.consent.de", "control characters"),
@@ -123,6 +116,7 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     ({"fields": [{"key": "a", "label": "Name"}]}, "ui.fields[0].label", "each of"),
     ({"fields": [{"key": "a", "label": {"de": "", "en": "a"}}]}, "ui.fields[0].label.de", "1 to"),
     ({"fields": [{"key": "a", "label": {"de": LONG, "en": "a"}}]}, "ui.fields[0].label.de", "40"),
+    ({"fields": [{"key": "a", "label": {"de": "a", "en": 5}}]}, "ui.fields[0].label.en", "1 to"),
     (
         {"fields": [{"key": "a", "label": {"de": "a", "en": "a"}, "required": "yes"}]},
         "ui.fields[0].required",
@@ -169,13 +163,13 @@ def test_ui_must_be_a_table(tmp_path: Path) -> None:
 @given(st.text(max_size=12) | st.integers() | st.none())
 def test_colour_parser_accepts_exactly_hex_triplets(value: Any) -> None:
     try:
-        rgb = us.parse_colour(value, "ui.primary", fail)
+        rgb = us.parse_colour(value, "ui.primary")
     except ConfigError as exc:
         assert exc.key == "ui.primary"
         return
     assert isinstance(value, str) and len(value) == 7 and value[0] == "#"
     assert set(value[1:]) <= set(string.hexdigits)
-    assert us.parse_colour("#{:02x}{:02x}{:02x}".format(*rgb), "k", fail) == rgb
+    assert us.parse_colour("#{:02x}{:02x}{:02x}".format(*rgb), "k") == rgb
 
 
 colours = st.tuples(*[st.integers(0, 255)] * 3).map(lambda c: "#{:02X}{:02X}{:02X}".format(*c))
@@ -190,7 +184,6 @@ def test_accepted_colours_always_meet_the_contrast_rules(
         ui = us.ui_settings(
             {"text": text, "background": background, "primary": primary},
             base_dir=Path("."),
-            error=fail,
         )
     except ConfigError as exc:
         assert exc.key in ("ui.text", "ui.primary") and ":1" in exc.problem
@@ -215,7 +208,7 @@ field_tables = st.dictionaries(
 @given(st.dictionaries(section_keys, json_values | st.lists(field_tables, max_size=3), max_size=4))
 def test_any_ui_table_is_accepted_or_refused_with_a_config_error(section: dict[str, Any]) -> None:
     try:
-        ui = us.ui_settings(section, base_dir=Path("/nonexistent"), error=fail)
+        ui = us.ui_settings(section, base_dir=Path("/nonexistent"))
     except ConfigError as exc:
         assert exc.key.startswith("ui")
         return
