@@ -1,8 +1,8 @@
 """Documents to pictures: PDF pages (pypdfium2), JPEG and PNG images (SDL_image via pygame).
 
-Also a small sample contract for the simulator. The bytes come from the session vault, where
-the transfer already checked type and hash; still, anything that does not decode, or that
-would decode into more pixels than the kiosk's RAM should hold, is a ``DocumentError``.
+The bytes come from the session vault, where the transfer already checked type and hash;
+still, anything that does not decode, or that would decode into more pixels than the kiosk's
+RAM should hold, is a ``DocumentError``.
 """
 
 from __future__ import annotations
@@ -10,18 +10,16 @@ from __future__ import annotations
 import io
 import math
 import struct
-import threading
 
 import pygame
 import pypdfium2 as pdfium  # ships no type hints
 
-from drivers.scanner.pdf import write_pdf
+from kiosk_ui.pdfium_lock import PDFIUM_LOCK
 from kiosk_ui.viewmodels import Picture
 
 MAX_PAGES = 50  # a document bigger than this is shown in part (the kiosk has little RAM)
 MAX_PIXELS = 25_000_000  # an image (or a rendered page) larger than this is refused / shrunk
 IMAGE_EDGE = 1600  # images are shrunk to at most this many pixels on their longer side
-_PDFIUM = threading.Lock()  # pdfium is not thread-safe; renders may run in a worker thread
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -41,7 +39,7 @@ def render_document(data: bytes, mime: str, width: int = 900) -> tuple[Picture, 
 
 def render_pdf(data: bytes, width: int = 900) -> tuple[Picture, ...]:
     """Render each page of ``data`` to an RGB picture about ``width`` pixels wide."""
-    with _PDFIUM:
+    with PDFIUM_LOCK:
         try:
             pdf = pdfium.PdfDocument(data)
         except pdfium.PdfiumError:
@@ -135,31 +133,3 @@ def _rgb(bitmap: pdfium.PdfBitmap) -> bytes:
     out[1::3] = packed[1::n]
     out[2::3] = packed[2::n]
     return bytes(out)
-
-
-def sample_contract(title: str = "Kontoeröffnung / Account opening", pages: int = 2) -> bytes:
-    """A small, valid PDF with text lines, made by hand (no PDF writer needed)."""
-    objects: list[bytes] = []
-    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(pages))
-    objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
-    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {pages} >>".encode())
-    font_ref = 3 + 2 * pages
-    for i in range(pages):
-        lines = [f"({_pdf_text(title)}) Tj", f"0 -40 Td (Seite / page {i + 1} of {pages}) Tj"]
-        lines += [
-            f"0 -26 Td (§ {n}  Lorem ipsum dolor sit amet, consectetur.) Tj" for n in range(1, 18)
-        ]
-        stream = ("BT /F1 16 Tf 60 780 Td " + " ".join(lines) + " ET").encode("latin-1")
-        objects.append(
-            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
-            f"/Resources << /Font << /F1 {font_ref} 0 R >> >> /Contents {4 + 2 * i} 0 R >>".encode()
-        )
-        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
-    objects.append(
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
-    )
-    return write_pdf(objects)
-
-
-def _pdf_text(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from kiosk_ui import viewmodels as v
-from kiosk_ui.documents import render_pdf, sample_contract
+from kiosk_ui.documents import render_pdf
+from kiosk_ui.sample_contract import sample_contract
 from kiosk_ui.viewmodels import Screen
 
 BARS = (

@@ -16,6 +16,10 @@ they come (an upload never holds the whole blob), and the :class:`Opener` takes 
 whatever slices the network delivers and hands back verified plaintext chunk by chunk. Every
 way a blob can be wrong ends in one :class:`SealedError` whose ``code`` is a
 ``protocol.channel.FileErrorCode``; no other exception escapes for bad input.
+
+:class:`RecordCipher` is the one implementation of a record (its header, nonce and aad): the
+sealer and opener use it, and so does the kiosk's session vault for its files at rest
+(``appliance.custody.vault``), sealing into and opening from buffers it owns.
 """
 
 from __future__ import annotations
@@ -82,6 +86,77 @@ def seal_bytes(key: bytes, transfer_id: str, data: bytes, chunk_size: int = DEFA
     return sealer.feed(data) + sealer.finish()
 
 
+def blob_header(chunk_size: int) -> bytes:
+    """The 8 bytes a blob starts with: the magic and its chunk size."""
+    _check_chunk_size(chunk_size)
+    return _HEADER.pack(MAGIC, chunk_size)
+
+
+def record_header(index: int, final: bool, length: int) -> bytes:
+    """The 9 bytes before a record's ciphertext of ``length`` bytes."""
+    return _RECORD.pack(index, 1 if final else 0, length)
+
+
+class RecordCipher:
+    """Seals and opens the records of one blob: ``key`` and ``blob_id`` as in the spec.
+
+    Safe only with one key per blob (the nonce is the record index). ``seal_into`` and
+    ``open_into`` work in caller-owned buffers, so a caller can keep plaintext where it can
+    zero it (the session vault) and batch many records into one system call.
+    """
+
+    def __init__(self, key: bytes | bytearray, blob_id: str) -> None:
+        self._aead = AESGCM(_check_key(key))
+        self._id = _id_bytes(blob_id)
+
+    def seal(self, index: int, final: bool, chunk: bytes | bytearray | memoryview) -> bytes:
+        """Record ``index`` (header and ciphertext) for ``chunk``."""
+        _check_index(index)
+        ciphertext = self._aead.encrypt(_nonce(index), chunk, _aad(self._id, index, final))
+        return record_header(index, final, len(ciphertext)) + ciphertext
+
+    def seal_into(
+        self, index: int, final: bool, chunk: bytes | bytearray | memoryview, out: memoryview
+    ) -> int:
+        """Write record ``index`` for ``chunk`` at the start of ``out``; returns its length."""
+        _check_index(index)
+        length = len(chunk) + TAG_SIZE
+        out[:RECORD_HEADER_SIZE] = record_header(index, final, length)
+        self._aead.encrypt_into(
+            _nonce(index),
+            chunk,
+            _aad(self._id, index, final),
+            out[RECORD_HEADER_SIZE : RECORD_HEADER_SIZE + length],
+        )
+        return RECORD_HEADER_SIZE + length
+
+    def open(self, index: int, final: bool, ciphertext: bytes | bytearray | memoryview) -> bytes:
+        """The plaintext of record ``index`` (``ciphertext`` without the record header)."""
+        try:
+            return self._aead.decrypt(_nonce(index), ciphertext, _aad(self._id, index, final))
+        except InvalidTag:
+            raise SealedError("corrupt", f"record {index} failed authentication") from None
+
+    def open_into(
+        self,
+        index: int,
+        final: bool,
+        ciphertext: bytes | bytearray | memoryview,
+        out: memoryview,
+    ) -> None:
+        """Verify and decrypt record ``index`` into ``out`` (``len(ciphertext) - 16`` bytes).
+
+        A record that does not authenticate under this key, blob id, index and final flag is
+        a :class:`SealedError` ``corrupt``.
+        """
+        if len(ciphertext) < TAG_SIZE or len(out) != len(ciphertext) - TAG_SIZE:
+            raise SealedError("corrupt", "record length out of range")
+        try:
+            self._aead.decrypt_into(_nonce(index), ciphertext, _aad(self._id, index, final), out)
+        except InvalidTag:
+            raise SealedError("corrupt", f"record {index} failed authentication") from None
+
+
 class Sealer:
     """Plaintext in, blob bytes out; the header comes with the first output.
 
@@ -91,8 +166,7 @@ class Sealer:
 
     def __init__(self, key: bytes, transfer_id: str, chunk_size: int = DEFAULT_CHUNK) -> None:
         _check_chunk_size(chunk_size)
-        self._aead = AESGCM(_check_key(key))
-        self._id = _id_bytes(transfer_id)
+        self._cipher = RecordCipher(key, transfer_id)
         self.chunk_size = chunk_size
         self._pending = bytearray()
         self._index = 0
@@ -136,18 +210,12 @@ class Sealer:
         if self._started:
             return b""
         self._started = True
-        return _HEADER.pack(MAGIC, self.chunk_size)
+        return blob_header(self.chunk_size)
 
     def _record(self, chunk: bytes, final: bool) -> bytes:
-        if self._index > _MAX_INDEX:
-            raise ValueError("too many chunks for one blob")
-        flag = 1 if final else 0
-        ciphertext = self._aead.encrypt(
-            _nonce(self._index), chunk, _aad(self._id, self._index, flag)
-        )
-        head = _RECORD.pack(self._index, flag, len(ciphertext))
+        record = self._cipher.seal(self._index, final, chunk)
         self._index += 1
-        return head + ciphertext
+        return record
 
 
 class Opener:
@@ -166,8 +234,7 @@ class Opener:
         sha256: str,
         limit: int | None = None,
     ) -> None:
-        self._aead = AESGCM(_check_key(key))
-        self._id = _id_bytes(transfer_id)
+        self._cipher = RecordCipher(key, transfer_id)
         self._size = size
         self._sha256 = sha256.lower()
         self._limit = limit
@@ -254,10 +321,7 @@ class Opener:
             raise SealedError("corrupt", "a record before the last is not full")
 
     def _open(self, ciphertext: bytes, index: int, final: int) -> bytes:
-        try:
-            plain = self._aead.decrypt(_nonce(index), ciphertext, _aad(self._id, index, final))
-        except InvalidTag:
-            raise SealedError("corrupt", f"record {index} failed authentication") from None
+        plain = self._cipher.open(index, final == 1, ciphertext)
         total = self._received + len(plain)
         if total > self._size or (self._limit is not None and total > self._limit):
             raise SealedError("too_large", "more plaintext than announced or allowed")
@@ -283,10 +347,16 @@ def _check_chunk_size(chunk_size: int) -> None:
         raise ValueError(f"chunk size {chunk_size} outside {MIN_CHUNK}..{MAX_CHUNK}")
 
 
-def _check_key(key: bytes) -> bytes:
+def _check_index(index: int) -> None:
+    if not 0 <= index <= _MAX_INDEX:
+        raise ValueError("too many chunks for one blob")
+
+
+def _check_key(key: bytes | bytearray) -> bytes | bytearray:
+    # Not copied: a caller that keeps its key in a bytearray can still zero it.
     if len(key) != KEY_SIZE:
         raise ValueError("a sealed blob's key is 32 bytes")
-    return bytes(key)
+    return key
 
 
 def _id_bytes(transfer_id: str) -> bytes:
@@ -299,11 +369,11 @@ def _nonce(index: int) -> bytes:
     return b"\x00\x00\x00\x00" + index.to_bytes(8, "big")
 
 
-def _aad(transfer_id: bytes, index: int, final: int) -> bytes:
+def _aad(transfer_id: bytes, index: int, final: bool) -> bytes:
     return (
         MAGIC
         + bytes((len(transfer_id),))
         + transfer_id
         + index.to_bytes(4, "big")
-        + bytes((final,))
+        + (b"\x01" if final else b"\x00")
     )

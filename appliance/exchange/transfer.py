@@ -19,7 +19,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
@@ -117,6 +117,28 @@ def relay_base_url(hub_ws_url: str) -> str:
     if path.endswith("/ws/kiosk"):
         path = path[: -len("/ws/kiosk")]
     return urlunsplit((scheme, parts.netloc, path, "", ""))
+
+
+class Relay(Protocol):
+    """The hub's relay as the exchange uses it (``RelayClient``, or a test's stand-in)."""
+
+    async def upload(
+        self, body: AsyncIterator[bytes], length: int, transfer_id: str | None = None
+    ) -> str:
+        """Store the sealed ``body`` of exactly ``length`` bytes; returns the blob id."""
+        ...
+
+    def download(self, blob: str) -> AsyncIterator[bytes]:
+        """The sealed bytes of ``blob`` as they arrive."""
+        ...
+
+    async def cancel(self, transfer_id: str) -> None:
+        """Cancel our upload named ``transfer_id``, stored or still coming in."""
+        ...
+
+    async def delete(self, blob: str) -> None:
+        """Delete our ``blob`` (one already gone counts as deleted)."""
+        ...
 
 
 class RelayClient:
@@ -230,7 +252,7 @@ class Uploaded:
 
 
 async def upload_artifact(
-    relay: RelayClient,
+    relay: Relay,
     vault: SessionVault,
     artifact: Artifact,
     transfer_id: str,
@@ -284,7 +306,7 @@ async def upload_artifact(
 
 
 async def receive_offer(
-    relay: RelayClient,
+    relay: Relay,
     vault: SessionVault,
     offer: FileOffer,
     limits: ExchangeLimits,

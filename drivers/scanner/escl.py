@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import xml.etree.ElementTree as ET  # noqa: S405 - see _parse_xml
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from urllib.parse import urljoin, urlsplit
 from xml.sax.saxutils import escape

@@ -12,7 +12,10 @@ import hashlib
 import io
 import logging
 import os
+import weakref
 from collections.abc import AsyncIterator, Callable
+from concurrent import futures
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,22 +28,22 @@ from aiohttp import web
 
 from appliance.config.kiosk import ConfigError, config_from_mapping
 from appliance.custody.vault import ArtifactKind, SessionVault
-from appliance.exchange.service import (
-    PREVIEW_MAX_WIDTH,
-    Exchange,
-    TransferCancelled,
-    build_pdf,
-    encode_jpeg,
-    limits_from,
-    pnm_frame,
-    scan_settings_from,
-)
+from appliance.exchange.files import TransferCancelled
+from appliance.exchange.images import PREVIEW_MAX_WIDTH, build_pdf, encode_jpeg, pnm_frame
+from appliance.exchange.service import Exchange, limits_from, scan_settings_from
 from appliance.exchange.state import ExchangeState
-from appliance.exchange.transfer import ExchangeLimits, RelayClient, TransferError, sniff
+from appliance.exchange.transfer import ExchangeLimits, Relay, RelayClient, TransferError, sniff
 from drivers.camera.simulated import SimulatedCamera
-from drivers.scanner import ScanSettings
+from drivers.scanner import (
+    DocumentScanner,
+    PageSink,
+    ProgressCallback,
+    ScannerInfo,
+    ScanSettings,
+)
 from drivers.scanner.sane import SaneScanner
 from drivers.scanner.simulated import SimulatedScanner, sample_page
+from kiosk_ui.pdfium_lock import PDFIUM_LOCK
 from protocol.channel import (
     ChannelMessage,
     FileCancel,
@@ -182,6 +185,52 @@ class Console:
         return replace(offer, **changes)
 
 
+class SwitchedRelay:
+    """The kiosk's relay, replaceable mid-test (``target``), counting uploads in flight."""
+
+    def __init__(self, target: Relay) -> None:
+        self.target = target
+        self.uploading = 0
+        self.upload_started = asyncio.Event()
+
+    async def upload(
+        self, body: AsyncIterator[bytes], length: int, transfer_id: str | None = None
+    ) -> str:
+        self.uploading += 1
+        self.upload_started.set()
+        try:
+            return await self.target.upload(body, length, transfer_id)
+        finally:
+            self.uploading -= 1
+
+    def download(self, blob: str) -> AsyncIterator[bytes]:
+        return self.target.download(blob)
+
+    async def cancel(self, transfer_id: str) -> None:
+        await self.target.cancel(transfer_id)
+
+    async def delete(self, blob: str) -> None:
+        await self.target.delete(blob)
+
+
+class SwitchedScanner:
+    """A scanner replaceable mid-test (``target``): a slow one first, then a quick one."""
+
+    def __init__(self, target: DocumentScanner) -> None:
+        self.target = target
+
+    async def describe(self) -> ScannerInfo:
+        return await self.target.describe()
+
+    async def scan(
+        self, settings: ScanSettings, sink: PageSink, progress: ProgressCallback | None = None
+    ) -> int:
+        return await self.target.scan(settings, sink, progress)
+
+    def cancel(self) -> None:
+        self.target.cancel()
+
+
 class Screen:
     """The ExchangeObserver: every snapshot the kiosk's screen was given."""
 
@@ -215,7 +264,13 @@ class Setup:
             "photo_countdown_s": 0,
         }
         options.update(kwargs)
-        return Exchange(**options)
+        exchange = Exchange(**options)
+        SCREENS[exchange] = options["observer"]
+        return exchange
+
+
+# The Screen each exchange was given, for settled() to wait on.
+SCREENS: weakref.WeakKeyDictionary[Exchange, Screen] = weakref.WeakKeyDictionary()
 
 
 @pytest.fixture
@@ -251,8 +306,7 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
 
 async def settled(exchange: Exchange, check: Callable[[ExchangeState], bool]) -> ExchangeState:
     """Wait until the exchange's snapshot passes ``check`` (woken by the observer)."""
-    screen = exchange._observer  # noqa: SLF001 - the Screen the test gave it
-    assert isinstance(screen, Screen)
+    screen = SCREENS[exchange]
     async with asyncio.timeout(20):
         while not check(exchange.state):
             screen.changed.clear()
@@ -380,7 +434,9 @@ async def test_cancel_halfway_keeps_nothing_and_the_next_works(
 ) -> None:
     url, key, halfway = stalling_relay
     async with aiohttp.ClientSession() as http:
-        relay = RelayClient(http, hub_url=url, token="bkd_x", consultation_id="c" * 16)
+        relay = SwitchedRelay(
+            RelayClient(http, hub_url=url, token="bkd_x", consultation_id="c" * 16)
+        )
         exchange = setup.exchange(relay=relay)
         offer = FileOffer(
             id="stall-0001",
@@ -400,7 +456,7 @@ async def test_cancel_halfway_keeps_nothing_and_the_next_works(
         assert setup.vault.artifacts == [] and files_under(setup.vault.directory) == []
         assert not [m for m in setup.console.received if isinstance(m, FileDone | FileError)]
         # The same exchange, its relay fixed, takes the next file.
-        exchange._relay = setup.relay  # noqa: SLF001 - the hub's relay for the next file
+        relay.target = setup.relay  # the hub's relay for the next file
         good = await setup.console.offer(PDF)
         await exchange.handle(good)
         assert (await setup.console.expect(FileDone)).id == good.id
@@ -498,7 +554,7 @@ async def test_a_feeder_scan_is_one_pdf_page_per_sheet(setup: Setup) -> None:
 
 
 async def test_cancelling_a_scan_halfway_then_scanning_again(setup: Setup) -> None:
-    scanner = SimulatedScanner(feeder_pages=3, page_seconds=30)
+    scanner = SwitchedScanner(SimulatedScanner(feeder_pages=3, page_seconds=30))
     exchange = setup.exchange(scanner=scanner, scan_settings=ScanSettings(dpi=50))
     await exchange.handle(ScanRequest(id="scan-request-3"))
     exchange.start("scan-request-3")
@@ -508,7 +564,7 @@ async def test_cancelling_a_scan_halfway_then_scanning_again(setup: Setup) -> No
     assert setup.console.statuses("scan-request-3")[-1] == "cancelled"
     await asyncio.sleep(0.05)
     assert setup.vault.artifacts == []
-    exchange._scanner = SimulatedScanner(page_seconds=0.01)  # noqa: SLF001 - a quick one now
+    scanner.target = SimulatedScanner(page_seconds=0.01)  # a quick one now
     await exchange.handle(ScanRequest(id="scan-request-4"))
     exchange.start("scan-request-4")
     await settled(exchange, lambda s: s.request is not None and s.request.state == "confirming")
@@ -672,15 +728,15 @@ async def test_send_file_close_and_screen_share(setup: Setup) -> None:
 
 async def test_closing_waits_for_uploads_before_the_wipe(setup: Setup) -> None:
     # The session's wipe follows close(): no upload may still be reading the vault then.
-    exchange = setup.exchange(limits=ExchangeLimits(max_file_bytes=8 * MIB))
+    relay = SwitchedRelay(setup.relay)
+    exchange = setup.exchange(relay=relay, limits=ExchangeLimits(max_file_bytes=8 * MIB))
     sending = asyncio.create_task(
         exchange.send_file(ArtifactKind.FILE_SENT, "big.pdf", "application/pdf", PDF * 100)
     )
-    await asyncio.sleep(0)  # send_file stored the file and started the upload
-    (upload,) = exchange._uploads.values()  # noqa: SLF001 - the task close() must finish
-    assert upload.task is not None and not upload.task.done()
+    await relay.upload_started.wait()  # send_file stored the file and started the upload
+    assert relay.uploading == 1
     await exchange.close("session_ending")
-    assert upload.task.done()
+    assert relay.uploading == 0
     with pytest.raises(TransferCancelled):
         await sending
     assert not any(isinstance(m, FileOffer) for m in setup.console.received)
@@ -736,6 +792,64 @@ def test_pnm_jpeg_and_pdf_helpers() -> None:
             pnm_frame(junk)
     with pytest.raises(ValueError):
         build_pdf([])
+
+
+def test_the_scan_pdf_holds_each_jpeg_unchanged_at_its_resolution() -> None:
+    colour = encode_jpeg(pnm_frame(sample_page(1, ScanSettings(dpi=30, mode="colour"))), 30)
+    grey = encode_jpeg(pnm_frame(sample_page(2, ScanSettings(dpi=60, mode="grey"))), 60)
+    pdf = pdfium.PdfDocument(build_pdf([colour, grey]))
+    try:
+        assert len(pdf) == 2
+        for page, picture in zip(pdf, (colour, grey), strict=True):
+            width_pt, height_pt = page.get_size()
+            assert abs(width_pt - picture.width * 72 / picture.dpi) < 0.01
+            assert abs(height_pt - picture.height * 72 / picture.dpi) < 0.01
+            (image,) = page.get_objects()
+            assert image.get_filters() == ["DCTDecode"]
+            assert image.get_px_size() == (picture.width, picture.height)
+            assert bytes(image.get_data(decode_simple=False)) == picture.jpeg
+            metadata = image.get_metadata()
+            assert round(metadata.horizontal_dpi) == picture.dpi
+        # Rendered at the scan's resolution, the colour page shows its letterhead at the top
+        # and light paper below (sample_page: blue channel 200 over grey 235).
+        bitmap = pdf[0].render(scale=colour.dpi / 72, rev_byteorder=True)
+        pixels = bitmap.to_numpy()
+        assert abs(pixels.shape[0] - colour.height) <= 1  # pdfium rounds the page up
+        assert abs(pixels.shape[1] - colour.width) <= 1
+        top, paper = pixels[1, colour.width // 2], pixels[colour.height // 12 + 3, 2]
+        assert abs(int(top[0]) - 235) < 12 and abs(int(top[2]) - 200) < 12
+        assert all(abs(int(c) - 235) < 12 for c in paper[:3])
+    finally:
+        pdf.close()
+
+
+def test_the_scan_pdf_waits_while_the_viewer_holds_pdfium() -> None:
+    # pdfium is not thread-safe: the scan's PDF is written under the viewer's lock.
+    picture = encode_jpeg(pnm_frame(sample_page(1, ScanSettings(dpi=30))), 30)
+    with ThreadPoolExecutor(1) as pool:
+        with PDFIUM_LOCK:
+            writing = pool.submit(build_pdf, [picture])
+            done, _ = futures.wait([writing], timeout=0.5)
+            assert not done  # blocked on the lock (a writer without it finishes in ms)
+        assert len(pdf_pages(writing.result(timeout=20))) == 1
+
+
+@pytest.mark.parametrize(
+    ("header", "samples", "expected"),
+    [
+        (b"P5\n# SANE data follows\n2 1\n255\n", bytes([0, 255]), [0, 255]),
+        (b"P5 2 1 15\n", bytes([0, 15]), [0, 255]),  # maxval below 255 is scaled up
+        (b"P5\n2 1\n65535\n", b"\x00\x00\xff\xff", [0, 255]),  # 16 bits, big endian
+        (b"P6\n1 1\n1000\n", (500).to_bytes(2, "big") * 3, [128, 128, 128]),
+    ],
+)
+def test_pnm_depths_and_maxvals_decode(header: bytes, samples: bytes, expected: list[int]) -> None:
+    frame = pnm_frame(header + samples)
+    values = frame.reformat(format="rgb24").to_ndarray().reshape(-1, 3)
+    if len(expected) == 2:  # grey: each pixel's channels are equal
+        assert [int(v[0]) for v in values] == expected
+    else:
+        assert all(abs(int(a) - b) <= 1 for a, b in zip(values[0], expected, strict=True))
 
 
 async def test_a_file_over_the_limit_is_not_sent(setup: Setup) -> None:

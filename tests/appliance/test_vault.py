@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+from hashlib import sha256
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -13,6 +16,7 @@ from appliance.config.kiosk import ConfigError, config_from_mapping
 from appliance.custody.vault import (
     CHUNK,
     RECORD,
+    VAULT_KEY_INFO,
     ArtifactKind,
     SessionVault,
     UnknownArtifact,
@@ -20,6 +24,7 @@ from appliance.custody.vault import (
     VaultFull,
     VaultTampered,
 )
+from protocol.sealed import HEADER_SIZE, RECORD_HEADER_SIZE, Opener
 
 MIB = 1024 * 1024
 
@@ -80,6 +85,27 @@ def test_names_and_content_never_reach_the_disk_in_clear(tmp_path: Path) -> None
     assert (tmp_path / vault.directory.name).stat().st_mode & 0o777 == 0o700
 
 
+def test_a_stored_file_is_a_sealed_blob_under_its_own_key(tmp_path: Path) -> None:
+    # One chunk format in the project: the relay's (protocol.sealed), keyed per file.
+    session_key = os.urandom(32)
+    vault = SessionVault(
+        tmp_path, max_file_bytes=8 * MIB, max_session_bytes=16 * MIB, key=bytearray(session_key)
+    )
+    data = os.urandom(2 * CHUNK + 3)
+    one, two = (vault.store(ArtifactKind.SCAN, n, data) for n in ("one", "two"))
+    blobs = []
+    for artifact in (one, two):
+        key = HKDF(hashes.SHA256(), 32, salt=None, info=VAULT_KEY_INFO + artifact.ref.encode())
+        file_key = key.derive(session_key)
+        blob = (vault.directory / artifact.ref).read_bytes()
+        opener = Opener(file_key, artifact.ref, size=len(data), sha256=sha256(data).hexdigest())
+        assert b"".join(opener.feed(blob)) == data
+        opener.finish()
+        blobs.append(blob)
+    assert blobs[0][:HEADER_SIZE] == b"BKS1" + CHUNK.to_bytes(4, "big")
+    assert blobs[0][HEADER_SIZE:] != blobs[1][HEADER_SIZE:]  # same content, other key
+
+
 def test_file_cap_refuses_and_leaves_nothing_partial(tmp_path: Path) -> None:
     vault = make_vault(tmp_path, max_file=CHUNK * 3, max_session=CHUNK * 10)
     with pytest.raises(VaultFull) as info, vault.create(ArtifactKind.SCAN, "scan") as writer:
@@ -116,17 +142,27 @@ def stored(tmp_path: Path, size: int = 3 * CHUNK + 100) -> tuple[SessionVault, l
     return vault, [vault.directory / a.ref for a in vault.artifacts]
 
 
-def test_a_flipped_bit_is_rejected(tmp_path: Path) -> None:
+# Byte positions in a stored file (a sealed blob): the blob header's chunk size, the second
+# record's index, its final flag, its ciphertext, the last byte (the final record's tag).
+SECOND = HEADER_SIZE + RECORD
+
+
+@pytest.mark.parametrize(
+    "position", [5, SECOND + 2, SECOND + 4, SECOND + RECORD_HEADER_SIZE + 10, -1]
+)
+def test_a_flipped_bit_is_rejected(tmp_path: Path, position: int) -> None:
     vault, (first, _) = stored(tmp_path)
     data = bytearray(first.read_bytes())
-    data[RECORD + 10] ^= 1
+    data[position] ^= 1
     first.write_bytes(bytes(data))
     with pytest.raises(VaultTampered):
         vault.read_bytes(vault.artifacts[0])
     assert vault.read_bytes(vault.artifacts[1])  # the other file is untouched
 
 
-@pytest.mark.parametrize("keep", [RECORD, 2 * RECORD, 2 * RECORD + 5, 0])
+@pytest.mark.parametrize(
+    "keep", [RECORD, 2 * RECORD, 2 * RECORD + 5, 0, HEADER_SIZE, HEADER_SIZE + 2 * RECORD]
+)
 def test_truncation_is_rejected(tmp_path: Path, keep: int) -> None:
     vault, (first, _) = stored(tmp_path)
     first.write_bytes(first.read_bytes()[:keep])
@@ -134,22 +170,32 @@ def test_truncation_is_rejected(tmp_path: Path, keep: int) -> None:
         vault.read_bytes(vault.artifacts[0])
 
 
-def test_truncation_at_a_record_boundary_is_caught_by_the_final_flag(tmp_path: Path) -> None:
-    # Even with a matching length: the last record kept was not sealed as final.
+@pytest.mark.parametrize("forge_flag", [False, True])
+def test_truncation_at_a_record_boundary_is_caught_by_the_final_flag(
+    tmp_path: Path, forge_flag: bool
+) -> None:
+    # Even with a matching length: the last record kept was not sealed as final, and setting
+    # its final byte in the record header does not help (the flag is in the aad).
     vault, (first, _) = stored(tmp_path, size=3 * CHUNK)
-    entry = vault._entries[vault.artifacts[0].ref]
-    entry.chunks = 2
-    first.write_bytes(first.read_bytes()[: 2 * RECORD])
+    kept = bytearray(first.read_bytes()[: HEADER_SIZE + 2 * RECORD])
+    if forge_flag:
+        kept[SECOND + 4] = 1
+    first.write_bytes(bytes(kept))
     artifact = vault.artifacts[0]
-    object.__setattr__(artifact, "size", 2 * CHUNK)
+    object.__setattr__(artifact, "size", 2 * CHUNK)  # the length matches two full records
     with pytest.raises(VaultTampered):
         vault.read_bytes(artifact)
 
 
-def test_reordered_records_are_rejected(tmp_path: Path) -> None:
+@pytest.mark.parametrize("renumber", [False, True])
+def test_reordered_records_are_rejected(tmp_path: Path, renumber: bool) -> None:
+    # Renumbered, the swapped records' headers look in order: the aad still holds the index.
     vault, (first, _) = stored(tmp_path)
     data = first.read_bytes()
-    first.write_bytes(data[RECORD : 2 * RECORD] + data[:RECORD] + data[2 * RECORD :])
+    one, two = data[HEADER_SIZE:SECOND], data[SECOND : SECOND + RECORD]
+    if renumber:
+        one, two = two[:4] + one[4:], one[:4] + two[4:]
+    first.write_bytes(data[:HEADER_SIZE] + two + one + data[SECOND + RECORD :])
     with pytest.raises(VaultTampered):
         vault.read_bytes(vault.artifacts[0])
 
@@ -177,9 +223,11 @@ def test_destroy_zeroes_the_key_and_closes_everything(tmp_path: Path) -> None:
     artifact = vault.store(ArtifactKind.INTAKE_FORM, "form", b"name=Jane")
     open_writer = vault.create(ArtifactKind.SIGNATURE, "sig")
     open_writer.write(b"x" * 100)
-    key = vault._key
+    # The key buffer is Final (never rebound), so key_erased reads the memory that held it;
+    # the e2e memory scan checks that same memory from outside the process.
+    assert not vault.destroyed and not vault.key_erased
     vault.destroy()
-    assert vault.destroyed and vault.key_erased and key == bytearray(32)
+    assert vault.destroyed and vault.key_erased
     assert vault.artifacts == []
     with pytest.raises(VaultClosed):
         vault.store(ArtifactKind.PHOTO, "late", b"late")

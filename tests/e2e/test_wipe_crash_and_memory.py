@@ -133,7 +133,7 @@ async def main():
         for piece in vault.read_chunks(artifact):
             pass
         del body, piece
-    owned = [vault._key, *vault._spare]  # kept alive so their memory can be inspected
+    owned = [vault._key, *vault._ledger._spare]  # kept alive so their memory can be inspected
     regions = [(address(b), len(b)) for b in owned]
     del vault, artifact, canary
     gc.collect()

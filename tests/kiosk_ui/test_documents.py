@@ -18,8 +18,8 @@ from kiosk_ui.documents import (
     DocumentError,
     image_size,
     render_document,
-    sample_contract,
 )
+from kiosk_ui.sample_contract import sample_contract
 
 
 def encoded(size: tuple[int, int], colour: tuple[int, int, int], suffix: str) -> bytes:

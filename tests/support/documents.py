@@ -1,9 +1,8 @@
-"""The PDF container: numbered objects, a cross-reference table and a trailer.
+"""Test documents whose every byte the test decides: a bare PDF container writer.
 
-Our PDFs are simple (a catalogue, pages, images or a text stream), so we write them directly
-instead of running a PDF library next to the UI's renderer (pdfium is not thread-safe). Used
-for scans (appliance.exchange.service), the simulator's sample contract (kiosk_ui.documents) and
-test documents.
+The product writes PDFs with pdfium (``appliance.exchange.images``, ``kiosk_ui.sample_contract``);
+tests that need a PDF of an exact size, or with a payload of their own, write the objects
+themselves and let this number them and add the cross-reference table and trailer.
 """
 
 from __future__ import annotations
