@@ -14,7 +14,7 @@ import pygame
 
 from kiosk_ui import layout as lay
 from kiosk_ui import viewmodels as v
-from kiosk_ui.cues import Cues
+from kiosk_ui.cues import CuePlayer, Cues
 from kiosk_ui.draw import Painter
 from kiosk_ui.theme import Theme
 
@@ -25,7 +25,7 @@ class KioskUi:
     """Renders views and interprets touches for one panel size."""
 
     def __init__(
-        self, size: tuple[int, int], *, dpi: float = 140.0, cues: Cues | None = None
+        self, size: tuple[int, int], *, dpi: float = 140.0, cues: CuePlayer | None = None
     ) -> None:
         self.size = size
         self.dpi = dpi

@@ -8,6 +8,7 @@ from __future__ import annotations
 import array
 import logging
 import math
+from typing import Protocol
 
 import pygame
 
@@ -33,6 +34,13 @@ def tone_samples(parts: tuple[tuple[float, float], ...], rate: int = RATE) -> ar
             envelope = min(1.0, i / fade, (n - i) / fade)
             out.append(int(9000 * envelope * math.sin(2 * math.pi * frequency * i / rate)))
     return out
+
+
+class CuePlayer(Protocol):
+    """Where the UI sends its cues: ``Cues`` on the device, a recorder in tests."""
+
+    def play(self, name: str) -> None:
+        """Play cue ``name`` (one of ``TONES``)."""
 
 
 class Cues:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pygame
 
-from kiosk_ui import layout as lay
 from kiosk_ui import viewmodels as v
 from kiosk_ui.theme import Theme
+from kiosk_ui.widgets import Box, Button, Field, Label, Media, Progress, Widget
 
 
 def _fit(src: tuple[int, int], box: pygame.Rect) -> pygame.Rect:
@@ -94,15 +94,15 @@ class Painter:
         self._ink = _InkLayer()
 
     def paint(
-        self, surface: pygame.Surface, widgets: list[lay.Widget], theme: Theme, feed: v.MediaFeed
+        self, surface: pygame.Surface, widgets: list[Widget], theme: Theme, feed: v.MediaFeed
     ) -> None:
         """Draw ``widgets`` back to front onto ``surface``."""
         p = theme.palette
         for widget in widgets:
             match widget:
-                case lay.Box(rect=rect, colour=colour, radius=radius):
+                case Box(rect=rect, colour=colour, radius=radius):
                     pygame.draw.rect(surface, colour, rect, border_radius=radius)
-                case lay.Label():
+                case Label():
                     self._text(
                         surface,
                         theme,
@@ -112,9 +112,9 @@ class Painter:
                         widget.rect,
                         widget.align,
                     )
-                case lay.Button():
+                case Button():
                     self._button(surface, theme, widget)
-                case lay.Field(rect=rect, value=value, focused=focused, px=px):
+                case Field(rect=rect, value=value, focused=focused, px=px):
                     pygame.draw.rect(surface, p.surface, rect, border_radius=theme.gap // 2)
                     border = p.primary if focused else p.muted_text
                     pygame.draw.rect(
@@ -128,9 +128,9 @@ class Painter:
                     self._text(
                         surface, theme, shown + ("|" if focused else ""), px, p.text, inner, "left"
                     )
-                case lay.Media():
+                case Media():
                     self._media(surface, theme, widget, feed)
-                case lay.Progress(rect=rect, fraction=fraction):
+                case Progress(rect=rect, fraction=fraction):
                     pygame.draw.rect(surface, p.muted_text, rect, 1)
                     done = rect.copy()
                     done.w = int(rect.w * min(max(fraction, 0.0), 1.0))
@@ -158,7 +158,7 @@ class Painter:
             target.x = rect.x
         surface.blit(image, target)
 
-    def _button(self, surface: pygame.Surface, theme: Theme, b: lay.Button) -> None:
+    def _button(self, surface: pygame.Surface, theme: Theme, b: Button) -> None:
         p = theme.palette
         fill, ink = {
             "primary": (p.primary, p.on_primary),
@@ -182,9 +182,7 @@ class Painter:
         else:
             self._text(surface, theme, b.text, b.px or theme.body_px, ink, b.rect, "center")
 
-    def _media(
-        self, surface: pygame.Surface, theme: Theme, m: lay.Media, feed: v.MediaFeed
-    ) -> None:
+    def _media(self, surface: pygame.Surface, theme: Theme, m: Media, feed: v.MediaFeed) -> None:
         p = theme.palette
         if m.source == "ink":
             ink = feed.ink()

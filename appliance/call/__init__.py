@@ -1,1 +1,2 @@
-"""The call: aiortc peer connection, ICE settings, media tracks, the short authentication string."""
+"""The call: aiortc peer connection, ICE settings, media tracks, liveness, and the adviser's
+verification (the short authentication string)."""

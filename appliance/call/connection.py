@@ -4,14 +4,12 @@ A ``Call`` is used once: aiortc has no ICE restart, so when a call fails or ends
 closes it and builds a new one. The offer is prepared (candidates gathered) while the kiosk
 waits in the queue, so it can go out the moment an adviser accepts.
 
-Liveness (docs/reconnection.md): both ends send ``beat`` every half second on the data channel;
-any frame counts as life, and ``dead_after_s`` of silence (or the connection going
-``failed``/``closed``) is a dead path, reported once through ``on_dead``. The watch starts
-when the connection is ``connected``, so a far end that completes DTLS but never opens the
-channel is a dead path too. A ``bye`` from the
-adviser is a deliberate end (``on_bye``), never a dead path. A call built with a
-``Resumption`` (a later peer connection of a verified consultation) proves itself with
-``resume_proof`` instead of ``sas_reveal``.
+Liveness (``appliance.call.liveness``): beats both ways on the data channel; silence, or the
+connection going ``failed``/``closed``, is a dead path, reported once through ``on_dead``. A
+``bye`` from the adviser is a deliberate end (``on_bye``), never a dead path. The adviser is
+checked by ``appliance.call.verification``; a call built with a ``Resumption`` (a later peer
+connection of a verified consultation) proves itself with ``resume_proof`` instead of
+``sas_reveal``.
 
 ``send`` and ``send_chat`` refuse (``CallError``) until the far end is verified: nothing of
 the customer's goes to a peer that has not proved itself.
@@ -19,13 +17,11 @@ the customer's goes to a peer that has not proved itself.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 from aiortc import (
     RTCConfiguration,
@@ -39,7 +35,12 @@ from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
 from appliance.call import sas
+from appliance.call.liveness import BEAT_INTERVAL_S as BEAT_INTERVAL_S
+from appliance.call.liveness import DEAD_AFTER_S as DEAD_AFTER_S
+from appliance.call.liveness import Liveness
 from appliance.call.media import MediaProbe
+from appliance.call.verification import AdviserVerification
+from appliance.call.verification import Resumption as Resumption
 from protocol import channel
 from protocol.errors import ProtocolError
 from protocol.messages import IcePolicy, IceServer
@@ -55,10 +56,6 @@ UnverifiedListener = Callable[[str], None]
 # ``connection_closed``) and how long nothing had arrived, in ms.
 DeadListener = Callable[[str, float], None]
 ExchangeListener = Callable[["ExchangeMessage"], None]
-
-# Liveness on the data channel (docs/reconnection.md); tests make them shorter.
-BEAT_INTERVAL_S = 0.5
-DEAD_AFTER_S = 2.5
 
 # What the adviser may send that belongs to appliance.exchange.service, once verified.
 ExchangeMessage = (
@@ -83,19 +80,6 @@ EXCHANGE_TYPES: tuple[type[ExchangeMessage], ...] = (
     channel.RequestCancel,
     channel.ScreenShare,
 )
-
-
-@dataclass(frozen=True)
-class Resumption:
-    """What a later peer connection of a verified consultation proves itself with.
-
-    ``secret`` is the continuity secret the kiosk sent after the first verification; ``code``
-    the four words of that verification (they stay the same for the whole consultation).
-    """
-
-    consultation_id: str
-    secret: bytes = field(repr=False)
-    code: str
 
 
 class CallError(Exception):
@@ -167,12 +151,14 @@ class Call:
         self._on_dead = on_dead
         self._on_bye = on_bye
         self._on_exchange = on_exchange
-        self.resumption = resumption
-        self._beat_interval_s = beat_interval_s
-        self._dead_after_s = dead_after_s
-        self._clock = clock
-        self._last_rx = clock()
-        self._beat_task: asyncio.Task[None] | None = None
+        self._check = AdviserVerification(resumption)  # fingerprints, commitment, outcome
+        self._liveness = Liveness(
+            send_beat=self._send_beat,
+            on_silence=lambda: self._declare_dead("silence"),
+            beat_interval_s=beat_interval_s,
+            dead_after_s=dead_after_s,
+            clock=clock,
+        )
         self._dead = False
         self.bye_received = False
         self.probe = probe if probe is not None else MediaProbe()
@@ -183,13 +169,6 @@ class Call:
         self._early_candidates: list[tuple[str, str | None, int | None]] = []
         self._remote_candidates = 0
         self._closed = False
-        # Short authentication string (appliance.call.sas): our fingerprint (from the offer), the
-        # adviser's commitment, the fingerprint our DTLS checks the adviser against (answer).
-        self._fingerprint: str | None = None
-        self._commitment: str | None = None
-        self._answer_fingerprint: str | None = None
-        self.verification: sas.Verified | None = None
-        self.verification_error: str | None = None  # the VerificationError code, if refused
         self._pc.on("connectionstatechange", self._connection_state_changed)
         self._screen_receiver: object | None = None  # the recvonly transceiver's receiver
         self._pc.on("track", self._track)
@@ -199,6 +178,25 @@ class Call:
         """aiortc's connection state: new, connecting, connected, failed or closed."""
         state: str = self._pc.connectionState
         return state
+
+    @property
+    def resumption(self) -> Resumption | None:
+        """What this call proves itself with, if it resumes a verified consultation."""
+        return self._check.resumption
+
+    @resumption.setter
+    def resumption(self, resumption: Resumption | None) -> None:
+        self._check.resumption = resumption
+
+    @property
+    def verification(self) -> sas.Verified | None:
+        """The adviser's verification, once its reveal (or proof) checked out."""
+        return self._check.verified
+
+    @property
+    def verification_error(self) -> str | None:
+        """The ``VerificationError`` code, once the adviser could not be verified."""
+        return self._check.error
 
     @property
     def offer_sdp(self) -> str:
@@ -231,7 +229,7 @@ class Call:
         await self._pc.setLocalDescription(offer)
         self._offer_sdp = self._pc.localDescription.sdp
         try:
-            self._fingerprint = sas.sdp_fingerprint(self._offer_sdp)
+            self._check.own_fingerprint = sas.sdp_fingerprint(self._offer_sdp)
         except sas.VerificationError as exc:
             raise CallError(f"our own offer has no usable fingerprint ({exc.code})") from None
         if "a=candidate:" not in self._offer_sdp:
@@ -242,16 +240,18 @@ class Call:
 
     def hold_commitment(self, commitment: str) -> None:
         """Keep the adviser's ``sas_commit``; its reveal on the data channel must open it."""
-        if self._commitment is not None and self._commitment != commitment:
+        held = self._check.commitment
+        if held is not None and held != commitment:
             raise CallError("the call already holds another commitment")
-        self._commitment = commitment
+        self._check.commitment = commitment
 
     @property
     def fingerprint(self) -> str:
         """Our DTLS fingerprint (``sha-256 XX:...``), as the offer carries it."""
-        if self._fingerprint is None:
+        fingerprint = self._check.own_fingerprint
+        if fingerprint is None:
             raise CallError("the offer is not prepared yet: await prepare() first")
-        return self._fingerprint
+        return fingerprint
 
     async def accept_answer(self, sdp: str) -> None:
         """Apply the adviser's answer, then any candidates that arrived before it."""
@@ -261,7 +261,7 @@ class Call:
             raise CallError("the call already has an answer")
         try:
             # The one fingerprint aiortc's DTLS will accept; the adviser's reveal must match it.
-            self._answer_fingerprint = sas.sdp_fingerprint(sdp)
+            self._check.answer_fingerprint = sas.sdp_fingerprint(sdp)
         except sas.VerificationError as exc:
             raise CallError(
                 f"the answer is not valid SDP: no single fingerprint ({exc.code})"
@@ -334,6 +334,9 @@ class Call:
             raise CallError("the data channel is not connected yet")
         self._channel.send(channel.encode(message))
 
+    def _send_beat(self) -> None:
+        self._send_frame(channel.Beat(ts=int(time.time() * 1000)))
+
     @property
     def resumed(self) -> bool:
         """Whether this call is a later peer connection of an already verified consultation."""
@@ -355,11 +358,7 @@ class Call:
             with contextlib.suppress(Exception):  # a dying transport may refuse; we close anyway
                 self._channel.send(channel.encode(channel.Bye()))
         self._closed = True
-        if self._beat_task is not None:
-            self._beat_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._beat_task
-            self._beat_task = None
+        await self._liveness.stop()
         await self.probe.stop()
         await self._pc.close()
         self._video.stop()
@@ -381,129 +380,59 @@ class Call:
             self._on_state(state)
         if state == "connected":
             # From here the far end has dead_after_s to open the channel and say something.
-            self._watch()
+            self._liveness.start()
         if state in ("failed", "closed") and not self._closed:
             self._declare_dead(f"connection_{state}")
-
-    def _watch(self) -> None:
-        """Start beating and watching for silence (once; the clock restarts each call)."""
-        self._last_rx = self._clock()
-        if self._beat_task is None and not self._closed:
-            self._beat_task = asyncio.get_running_loop().create_task(self._beat(), name="call-beat")
 
     def _declare_dead(self, cause: str) -> None:
         """Report the dead path once; a ``bye`` or our own close is never a dead path."""
         if self._dead or self.bye_received or self._closed:
             return
         self._dead = True
-        silence_ms = round((self._clock() - self._last_rx) * 1000, 1)
+        self._liveness.halt()
+        silence_ms = self._liveness.silence_ms()
         log.warning("call path dead (%s, %.0f ms silent)", cause, silence_ms)
         if self._on_dead is not None:
             self._on_dead(cause, silence_ms)
 
-    async def _beat(self) -> None:
-        """Send ``beat`` every interval, and watch for silence from the adviser."""
-        tick = min(self._beat_interval_s, self._dead_after_s / 10)
-        next_beat = self._clock()
-        while not self._closed and not self._dead:
-            now = self._clock()
-            if now - self._last_rx >= self._dead_after_s:
-                self._declare_dead("silence")
-                return
-            if now >= next_beat:
-                next_beat = now + self._beat_interval_s
-                with contextlib.suppress(CallError, Exception):
-                    self._send_frame(channel.Beat(ts=int(time.time() * 1000)))
-            await asyncio.sleep(tick)
-
     def _channel_opened(self) -> None:
         log.info("data channel open")
-        self._watch()
+        self._liveness.start()
         with contextlib.suppress(Exception):  # the first beat at once: the watch ran before
-            self._send_frame(channel.Beat(ts=int(time.time() * 1000)))
-        if self._channel is not None and self._fingerprint is not None:
-            if self.resumption is not None:
-                self._send_resume_proof(self.resumption)
+            self._send_beat()
+        if self._channel is not None:
+            try:
+                opening = self._check.opening()
+            except sas.VerificationError as exc:
+                self._refuse(exc)
             else:
-                # Our fingerprint already travelled in the offer; revealing it costs nothing.
-                self._channel.send(channel.encode(channel.SasReveal(fingerprint=self._fingerprint)))
+                if opening is not None:
+                    self._channel.send(channel.encode(opening))
         if self._on_channel_open is not None:
             self._on_channel_open()
 
-    def _send_resume_proof(self, resumption: Resumption) -> None:
-        if self._channel is None or self._fingerprint is None:
-            return
-        if self._answer_fingerprint is None:
-            self._refuse(sas.VerificationError("a channel before the answer"))
-            return
-        mac = sas.resume_mac(
-            resumption.secret,
-            role="kiosk",
-            consultation_id=resumption.consultation_id,
-            own_fingerprint=self._fingerprint,
-            peer_fingerprint=self._answer_fingerprint,
-        )
-        proof = channel.ResumeProof(fingerprint=self._fingerprint, mac=mac)
-        self._channel.send(channel.encode(proof))
-
     def _adviser_proved(self, proof: channel.ResumeProof) -> None:
-        if self.verification is not None or self.verification_error is not None:
-            self._refuse(sas.VerificationError("a second proof"))
-            return
         try:
-            resumption = self.resumption
-            if resumption is None:
-                raise sas.NoContinuity("a resume proof on a first connection")
-            if self._fingerprint is None or self._answer_fingerprint is None:
-                raise sas.VerificationError("a proof before the answer")
-            sas.verify_resume_proof(
-                resumption.secret,
-                role="adviser",
-                consultation_id=resumption.consultation_id,
-                revealed_fingerprint=proof.fingerprint,
-                negotiated_fingerprint=self._answer_fingerprint,
-                own_fingerprint=self._fingerprint,
-                mac=proof.mac,
-            )
+            verified = self._check.check_proof(proof)
         except sas.VerificationError as exc:
             self._refuse(exc)
             return
-        self.verification = sas.Verified(
-            resumption.code, self._fingerprint, self._answer_fingerprint
-        )
         log.info("adviser verified again: resume proof checks out")
         if self._on_verified is not None:
-            self._on_verified(resumption.code)
+            self._on_verified(verified.code)
 
     def _adviser_revealed(self, reveal: channel.SasReveal) -> None:
-        if self.resumption is not None:
-            # A resumed call never reveals again: the commitment was used on the first one.
-            self._refuse(sas.VerificationError("a reveal on a resumed call"))
-            return
-        if self.verification is not None or self.verification_error is not None:
-            self._refuse(sas.VerificationError("a second reveal"))
-            return
         try:
-            if self._fingerprint is None or self._answer_fingerprint is None:
-                raise sas.VerificationError("a reveal before the answer")
-            self.verification = sas.verify_adviser(
-                committed=self._commitment,
-                kiosk_fingerprint=self._fingerprint,
-                answer_fingerprint=self._answer_fingerprint,
-                revealed_fingerprint=reveal.fingerprint,
-                nonce=reveal.nonce,
-            )
+            verified = self._check.check_reveal(reveal)
         except sas.VerificationError as exc:
             self._refuse(exc)
             return
         log.info("adviser verified: fingerprints and commitment match")
         if self._on_verified is not None:
-            self._on_verified(self.verification.code)
+            self._on_verified(verified.code)
 
     def _refuse(self, exc: sas.VerificationError) -> None:
-        first = self.verification_error is None
-        self.verification = None
-        self.verification_error = exc.code
+        first = self._check.refuse(exc)
         log.warning("the adviser could not be verified (%s)", exc.code)
         if first and self._on_unverified is not None:
             self._on_unverified(exc.code)
@@ -516,7 +445,7 @@ class Call:
             log.warning("dropped a data-channel frame: %s", exc.code)
             return
         # Any valid frame is life, whatever it says.
-        self._last_rx = self._clock()
+        self._liveness.heard()
         match message:
             case channel.Beat():
                 return

@@ -19,7 +19,7 @@ from drivers.camera.simulated import SimulatedCamera
 from drivers.microphone.simulated import SimulatedMicrophone
 from protocol import channel
 from protocol.messages import IceServer
-from tests.appliance.adviser import AdviserPeer, AdviserResume, split_candidates
+from tests.support.adviser import AdviserPeer, AdviserResume, split_candidates
 
 SECRET = "my account number is 1234"
 

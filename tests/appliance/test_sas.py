@@ -12,11 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from appliance.call import sas
+from tests.support.sas_vector import FP_A, FP_K, NONCE, VECTOR_CODE, VECTOR_COMMITMENT
 
 ROOT = Path(__file__).resolve().parents[2]
-FP_K = "sha-256 " + ":".join(f"{i:02X}" for i in range(32))
-FP_A = "sha-256 " + ":".join(f"{255 - i:02X}" for i in range(32))
-NONCE = "5a" * 32
 
 fingerprints = st.binary(min_size=32, max_size=32).map(
     lambda b: "sha-256 " + ":".join(f"{x:02X}" for x in b)
@@ -44,11 +42,7 @@ def test_commitment_is_the_documented_encoding() -> None:
     assert sas.commitment(FP_A, NONCE) == expected
 
 
-# A fixed vector; tests/e2e/test_verification_js.py checks hub/web/verification.js against it.
-VECTOR_COMMITMENT = "a62c3ec394f83faa00ea430dc7287d3d3c1003a161b56eeae79b7576bfb6b20b"
-VECTOR_CODE = "dog lake globe onion"
-
-
+# The fixed vector (tests/support/sas_vector.py); test_verification_js checks the console's.
 def test_fixed_vector() -> None:
     assert sas.commitment(FP_A, NONCE) == VECTOR_COMMITMENT
     assert sas.code(FP_K, FP_A, NONCE) == VECTOR_CODE
@@ -226,7 +220,7 @@ def test_resume_proof_checks_role_secret_fingerprints_and_consultation() -> None
         "own_fingerprint": FP_K,
         "mac": mac,
     }
-    sas.verify_resume_proof(SECRET, **good)  # type: ignore[arg-type]
+    sas.verify_resume_proof(SECRET, **good)
     wrong: list[tuple[dict[str, str], type[sas.VerificationError]]] = [
         ({"role": "kiosk"}, sas.ProofMismatch),  # a kiosk's proof reflected back
         ({"consultation_id": "consult-0002"}, sas.ProofMismatch),
@@ -238,9 +232,9 @@ def test_resume_proof_checks_role_secret_fingerprints_and_consultation() -> None
     ]
     for change, error in wrong:
         with pytest.raises(error):
-            sas.verify_resume_proof(SECRET, **{**good, **change})  # type: ignore[arg-type]
+            sas.verify_resume_proof(SECRET, **{**good, **change})
     with pytest.raises(sas.ProofMismatch):
-        sas.verify_resume_proof(bytes(32), **good)  # type: ignore[arg-type]
+        sas.verify_resume_proof(bytes(32), **good)
 
 
 def test_resume_mac_refuses_bad_inputs() -> None:

@@ -1,17 +1,12 @@
-"""The UI tests draw with SDL's dummy drivers (set here, not globally)."""
+"""The UI tests draw with SDL's dummy drivers (tests/support/sdl.py), set here for every test."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
 
 import pygame
 import pytest
 
 
 @pytest.fixture(autouse=True)
-def dummy_sdl(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
-    monkeypatch.setenv("SDL_AUDIODRIVER", "dummy")
-    monkeypatch.setenv("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+def drawing(dummy_sdl: None) -> None:
+    """Every UI test draws: dummy SDL and pygame's fonts."""
     pygame.font.init()
-    yield

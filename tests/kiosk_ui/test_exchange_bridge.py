@@ -10,6 +10,7 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import av
 import numpy as np
@@ -28,87 +29,25 @@ from appliance.session import consultation as c
 from appliance.session import journey as j
 from appliance.ui.bridge import UiBridge
 from kiosk_ui import viewmodels as v
-from kiosk_ui.documents import sample_contract
+from kiosk_ui.sample_contract import sample_contract
 from kiosk_ui.viewmodels import Screen
+from protocol.channel import RequestState
+from tests.support.fake_kiosk import FakeKiosk
 
 VALUES = (("name", "Jürgen Weiß"), ("topic", "Konto"))
 SECRET_NAME = "Kündigung-Jürgen-Weiß.pdf"  # personal: must never reach a log line
 MIB = 1024 * 1024
 
 
-class RecordingDecisions:
-    """A ``CustomerDecisions`` that writes down what it was told (our own interface)."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str]] = []
-
-    def start(self, request_id: str) -> None:
-        self.calls.append(("start", request_id))
-
-    def confirm(self, request_id: str) -> None:
-        self.calls.append(("confirm", request_id))
-
-    def retake(self, request_id: str) -> None:
-        self.calls.append(("retake", request_id))
-
-    def decline(self, request_id: str) -> None:
-        self.calls.append(("decline", request_id))
-
-
-class FakeKiosk:
-    """What the bridge reads of a ``Kiosk``; the test sets phase, exchange and vault."""
-
-    def __init__(self, vault: SessionVault | None = None) -> None:
-        self.phase: object = c.Phase.QUEUEING
-        self.consultation = c.Consultation()
-        self.service_problem: str | None = None
-        self.observers: list[object] = []
-        self.latest_local_frame: av.VideoFrame | None = None
-        self.verification_code: str | None = None
-        self.last_call_unverified = False
-        self.exchange: RecordingDecisions | None = RecordingDecisions()
-        self.calls: list[str] = []
-        self._vault = vault
-
-    @property
-    def vault(self) -> SessionVault:
-        if self._vault is None:
-            raise RuntimeError("this kiosk was built without session custody")
-        return self._vault
-
-    def add_observer(self, observer: object) -> None:
-        self.observers.append(observer)
-
-    def request_consultation(self) -> None:
-        self.calls.append("queue")
-
-    def leave_queue(self) -> None:
-        self.calls.append("leave")
-
-    def end_session(self, trigger: str) -> None:
-        self.calls.append(f"end:{trigger}")
-
-    def send_chat(self, text: str) -> None:
-        self.calls.append("chat")
-
-    def send_intake(self, values: tuple[tuple[str, str], ...]) -> None:
-        self.calls.append("intake")
-
-    def set_muted(self, muted: bool) -> None:
-        self.calls.append(f"muted:{muted}")
-
-    def set_camera_off(self, off: bool) -> None:
-        self.calls.append(f"camera_off:{off}")
-
-
-def phase(bridge: UiBridge, kiosk: FakeKiosk, value: object) -> None:
-    kiosk.phase = value
+def phase(bridge: UiBridge, kiosk: FakeKiosk, value: c.Phase) -> None:
+    kiosk.show_phase(value)
     bridge.changed()
 
 
 def in_call(vault: SessionVault | None = None) -> tuple[FakeKiosk, UiBridge]:
     kiosk = FakeKiosk(vault)
-    bridge = UiBridge(kiosk, j.Journey(hub_up=True))  # type: ignore[arg-type]
+    kiosk.show_phase(c.Phase.QUEUEING)
+    bridge = UiBridge(kiosk, j.Journey(hub_up=True))
     for intent in (v.Start(), v.ChooseLanguage("en"), v.AcceptConsent(), v.SubmitIntake(VALUES)):
         bridge.handle(intent)
     phase(bridge, kiosk, c.Phase.OFFERING)
@@ -117,8 +56,16 @@ def in_call(vault: SessionVault | None = None) -> tuple[FakeKiosk, UiBridge]:
     return kiosk, bridge
 
 
-def asked(state: str = "asked", kind: str = "scan", **more: object) -> ExchangeState:
-    return ExchangeState(request=RequestView("req-1", kind, state, **more))  # type: ignore[arg-type]
+def asked(
+    state: RequestState = "asked",
+    kind: Literal["scan", "photo"] = "scan",
+    *,
+    progress: int = 0,
+    countdown: int | None = None,
+    previews: tuple[Preview, ...] = (),
+) -> ExchangeState:
+    request = RequestView("req-1", kind, state, progress, countdown, previews)
+    return ExchangeState(request=request)
 
 
 def decisions(kiosk: FakeKiosk) -> list[tuple[str, str]]:
@@ -351,7 +298,7 @@ async def test_on_the_loop_decisions_from_the_ui_thread_and_documents_off_the_lo
     kiosk, bridge = in_call(vault)
     ticker = asyncio.create_task(bridge.run())
     try:
-        await until(lambda: bridge._loop is not None)
+        await until(lambda: bridge.loop is not None)
         bridge.exchange_changed(asked())
         ui = threading.Thread(target=bridge.report, args=(v.DecideRequest("req-1", "start"),))
         ui.start()

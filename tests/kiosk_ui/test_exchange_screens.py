@@ -14,7 +14,7 @@ from kiosk_ui.app import KioskUi
 from kiosk_ui.samples import SampleFeed, sample_views
 from kiosk_ui.screenshots import RESOLUTIONS
 from kiosk_ui.viewmodels import LANGUAGES
-from tests.kiosk_ui.harness import layout_problems
+from tests.support.ui_harness import layout_problems
 
 
 def rgb(surface: pygame.Surface, at: tuple[int, int]) -> tuple[int, int, int]:

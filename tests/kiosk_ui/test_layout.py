@@ -75,7 +75,7 @@ def test_widgets_stay_on_screen_and_targets_are_9mm(
                 problems.append((name, language, size, "small", what, w.rect))
             for other in buttons[i + 1 :]:
                 if w.rect.colliderect(other.rect):
-                    problems.append((name, language, size, "overlap", what, other.text))
+                    problems.append((name, language, size, "overlap", what, other.rect))
         if ui.view.countdown is not None:
             bar = lay.countdown_rect(ui.theme(ui.view))
             for w in buttons:
@@ -157,7 +157,7 @@ def test_tenant_logo_shows_in_the_header(tmp_path: Path) -> None:
     ui.show(branded, surface, SampleFeed())
     pictures = [w for w in ui.widgets if isinstance(w, lay.Media) and w.picture is not None]
     assert pictures and pictures[0].rect.bottom <= ui.theme(branded).header_h
-    assert surface.get_at(pictures[0].rect.center)[:3] == (200, 30, 30)
+    assert tuple(surface.get_at(pictures[0].rect.center))[:3] == (200, 30, 30)
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 8)
     ui.show(replace(view, branding=Branding(logo_path=str(broken))), surface, SampleFeed())

@@ -8,7 +8,7 @@ from appliance.session import journey as j
 from kiosk_ui import layout as lay
 from kiosk_ui import viewmodels as v
 from kiosk_ui.viewmodels import Screen
-from tests.kiosk_ui.harness import Harness
+from tests.support.ui_harness import Harness
 
 
 def where(h: Harness) -> Screen:
