@@ -1,14 +1,13 @@
 """``kiosk``: the kiosk process and its composition root.
 
-This is the only place that chooses between real and simulated drivers.
+It wires the parts together; the drivers come from the one device factory,
+:func:`appliance.runner.devices.build_call_devices`.
 
     kiosk run --simulate [--hub URL] [--token T | --token-file F] [--config F]
               [--ice-host ADDR ...] [--stats-file F] [--vault DIR]
     kiosk wipe [--config F] [--vault DIR] [--verify] [--json]
     kiosk selftest [--config F] [--json] [--simulate]
 """
-
-# ruff: noqa: E402 - the imports below wait for the environment variable set before them
 
 from __future__ import annotations
 
@@ -25,19 +24,19 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
 
 from appliance.call.ice import use_host_addresses
 from appliance.commands.selftest import add_selftest_command, run_selftest
 from appliance.commands.wipe import add_wipe_command, run_wipe
-from appliance.config.kiosk import ConfigError, KioskConfig, load_config
+from appliance.config.kiosk import ConfigError, load_config
 from appliance.custody.session import SessionCustody
 from appliance.runner.code_announcer import CodeAnnouncer
-from appliance.runner.devices import build_devices as build_configured_devices
+from appliance.runner.devices import build_call_devices
 from appliance.runner.hub_client import HubRejected
 from appliance.runner.kiosk import Kiosk
-from appliance.ui.bridge import (
-    UiBridge,
+from appliance.runner.simulated_customer import SimulatedCustomer
+from appliance.ui.bridge import UiBridge
+from appliance.ui.launch import (
     add_ui_arguments,
     base_view,
     journey_for,
@@ -45,15 +44,7 @@ from appliance.ui.bridge import (
     ui_mode,
     window_size,
 )
-from drivers.camera import Camera
-from drivers.camera.simulated import SimulatedCamera
 from drivers.errors import DriverError
-from drivers.microphone import Microphone
-from drivers.microphone.simulated import SimulatedMicrophone
-from drivers.scanner import DocumentScanner
-from drivers.scanner.simulated import SimulatedScanner
-from drivers.speaker import Speaker
-from drivers.speaker.simulated import SimulatedSpeaker
 
 EXIT_USAGE = 2
 EXIT_REJECTED = 3
@@ -95,35 +86,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_wipe_command(commands)
     add_selftest_command(commands)
     return parser
-
-
-class CallDevices(NamedTuple):
-    """The devices a consultation uses; the speaker and the scanner may be missing."""
-
-    camera: Camera
-    microphone: Microphone
-    speaker: Speaker | None
-    scanner: DocumentScanner | None
-
-
-def build_devices(config: KioskConfig) -> CallDevices:
-    """Pick the call's camera, microphone, speaker and scanner: simulators, or the
-    ``[devices.*]`` backends of the config (the only place that chooses between them)."""
-    if config.simulate:
-        camera = SimulatedCamera(config.video_width, config.video_height, config.video_fps)
-        return CallDevices(camera, SimulatedMicrophone(), SimulatedSpeaker(), SimulatedScanner())
-    devices = build_configured_devices(
-        config.devices,
-        width=config.video_width,
-        height=config.video_height,
-        fps=config.video_fps,
-    )
-    if devices.camera is None or devices.microphone is None:
-        raise DriverError(
-            "no camera or microphone is configured: add [devices.camera] and "
-            "[devices.microphone] to the config (see docs/hardware.md), or run with --simulate"
-        )
-    return CallDevices(devices.camera, devices.microphone, devices.speaker, devices.scanner)
 
 
 def configure_logging(*, verbose: bool) -> None:
@@ -182,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kiosk: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        camera, microphone, speaker, scanner = build_devices(config)
+        camera, microphone, speaker, scanner = build_call_devices(config)
     except DriverError as exc:
         print(f"kiosk: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -202,12 +164,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         microphone,
         on_status=status,
         custody=custody,
-        simulated_customer=None if mode is None else False,  # with a UI, a person answers
         queue_on_request=mode is not None,  # with a UI, the customer decides when to queue
         speaker=speaker,
         scanner=scanner,
     )
     kiosk.add_observer(CodeAnnouncer(kiosk, status))
+    if mode is None and config.simulate:  # with a UI, a person answers
+        kiosk.add_observer(SimulatedCustomer(kiosk))
     try:
         if mode is None:
             asyncio.run(serve(kiosk))

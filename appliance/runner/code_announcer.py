@@ -8,12 +8,10 @@ the two DTLS fingerprints (docs/verification.md): not personal data, safe to pri
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import av
 
-if TYPE_CHECKING:
-    from appliance.runner.kiosk import Kiosk
+from appliance.runner.control import KioskControl
 
 PREFIX = "verification code: "
 
@@ -24,7 +22,7 @@ class CodeAnnouncer:
     Once, not again after a reconnection: the words of a consultation do not change.
     """
 
-    def __init__(self, kiosk: Kiosk, say: Callable[[str], None]) -> None:
+    def __init__(self, kiosk: KioskControl, say: Callable[[str], None]) -> None:
         self._kiosk = kiosk
         self._say = say
         self._announced: str | None = None  # the consultation whose words were said
@@ -32,7 +30,7 @@ class CodeAnnouncer:
     def changed(self) -> None:
         """Say the words when the current consultation's adviser was first verified."""
         code = self._kiosk.verification_code
-        consultation = self._kiosk.consultation.state.consultation_id
+        consultation = self._kiosk.consultation_state.consultation_id
         if code is None or consultation is None or consultation == self._announced:
             return
         self._announced = consultation

@@ -2,38 +2,31 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 from appliance.runner.code_announcer import CodeAnnouncer
+from tests.support.fake_kiosk import FakeKiosk
 
 
-class FakeKiosk:
-    """What the announcer reads of a Kiosk: the words and the consultation id."""
-
-    def __init__(self) -> None:
-        self.verification_code: str | None = None
-        self.consultation = SimpleNamespace(state=SimpleNamespace(consultation_id=None))
-
-    def set(self, consultation_id: str | None, code: str | None) -> None:
-        self.consultation.state.consultation_id = consultation_id
-        self.verification_code = code
+def showing(kiosk: FakeKiosk, consultation_id: str | None, code: str | None) -> None:
+    """The kiosk's consultation and its words, as the announcer reads them."""
+    kiosk.show_consultation(consultation_id)
+    kiosk.verification_code = code
 
 
 def test_words_are_said_once_per_consultation() -> None:
     kiosk = FakeKiosk()
     said: list[str] = []
-    announcer = CodeAnnouncer(kiosk, said.append)  # type: ignore[arg-type]
+    announcer = CodeAnnouncer(kiosk, said.append)
     announcer.changed()  # idle
-    kiosk.set("c1", None)
+    showing(kiosk, "c1", None)
     announcer.changed()  # in a call, not verified yet
-    kiosk.set("c1", "amber falcon river stone")
+    showing(kiosk, "c1", "amber falcon river stone")
     announcer.changed()
     announcer.changed()  # later changes of the same call
-    kiosk.set("c1", None)  # reconnecting: the words are withheld...
+    showing(kiosk, "c1", None)  # reconnecting: the words are withheld...
     announcer.changed()
-    kiosk.set("c1", "amber falcon river stone")  # ...and back once the proof checked out
+    showing(kiosk, "c1", "amber falcon river stone")  # ...and back once the proof checked out
     announcer.changed()
-    kiosk.set("c2", "moon pine apple rhino")  # the next customer
+    showing(kiosk, "c2", "moon pine apple rhino")  # the next customer
     announcer.changed()
     assert said == [
         "verification code: amber falcon river stone",

@@ -17,11 +17,14 @@ import pytest
 from appliance.call.connection import CallError, Resumption
 from appliance.config.kiosk import KioskConfig
 from appliance.runner.hub_client import HubRejected
+from appliance.runner.inputs import consultation_event
 from appliance.runner.kiosk import Kiosk
+from appliance.runner.reconnection import Reconnection
 from appliance.session import consultation as c
 from drivers.camera.simulated import SimulatedCamera
 from drivers.microphone.simulated import SimulatedMicrophone
 from protocol import messages
+from protocol.messages import IceServer
 from tests.support.hub import RunningHub, SignallingPeer, connect_adviser, http_session, running_hub
 
 PASSWORD = "correct horse battery staple"
@@ -151,16 +154,21 @@ async def test_refused_token_stops_the_kiosk(tmp_path: Path) -> None:
 CID = "consult-1"
 
 
-def reconnecting_kiosk() -> Kiosk:
+def reconnecting_kiosk(
+    *, ice_servers: tuple[IceServer, ...] = (), reconnection: Reconnection | None = None
+) -> Kiosk:
     """A kiosk whose machine holds a verified, resumable consultation (no hub, no call yet).
 
-    Driven by hand like ``run()`` does (translate, dispatch), so that a shell that never
-    yields is a test that never returns (the pytest timeout), not a hang of the suite.
+    Its hub address has nobody listening: the kiosk runs (``running``) without a hub, so a
+    shell that never yields is a test that never returns (the pytest timeout), not a hang of
+    the suite.
     """
     kiosk = Kiosk(
         KioskConfig(token="t", hub_url="ws://127.0.0.1:9"),
         SimulatedCamera(),
         SimulatedMicrophone(),
+        ice_servers=ice_servers,
+        reconnection=reconnection,
     )
     for event in (
         c.Welcomed(),
@@ -177,12 +185,16 @@ def reconnecting_kiosk() -> Kiosk:
     return kiosk
 
 
-async def pump(kiosk: Kiosk, until: c.Phase) -> None:
-    """What ``run()`` does with its inputs, until the machine is in ``until``."""
-    while kiosk.phase is not until:
-        event = kiosk._translate(await kiosk._inputs.get())  # noqa: SLF001
-        if event is not None:
-            await kiosk._dispatch(event)  # noqa: SLF001
+@asynccontextmanager
+async def running(kiosk: Kiosk) -> AsyncIterator[None]:
+    """``kiosk.run()`` for the block, then a polite stop."""
+    task = asyncio.create_task(kiosk.run())
+    try:
+        yield
+    finally:
+        kiosk.request_stop()
+        async with asyncio.timeout(10):
+            await task
 
 
 @pytest.mark.usefixtures("loopback_only_netns")
@@ -190,32 +202,32 @@ async def pump(kiosk: Kiosk, until: c.Phase) -> None:
 async def test_new_calls_that_fail_at_once_are_retried_later_and_grace_still_ends(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="appliance.runner.kiosk")
-    kiosk = reconnecting_kiosk()
+    caplog.set_level(logging.INFO, logger="appliance.runner")
     # Every new call fails while preparing: a TURN address this kiosk cannot parse.
-    kiosk._ice_servers = (messages.IceServer(urls=("turn:",)),)  # noqa: SLF001
-    kiosk._continuity = Resumption(CID, bytes(32), "four words here too")  # noqa: SLF001
-    kiosk._grace_s = 3.0  # noqa: SLF001
-    try:
-        await kiosk._dispatch(c.DeadPath("silence"))  # noqa: SLF001 - returns: no spin
-        assert kiosk.phase == "reconnecting"
+    reconnection = Reconnection(grace_s=3.0)
+    reconnection.continuity = Resumption(CID, bytes(32), "four words here too")
+    kiosk = reconnecting_kiosk(
+        ice_servers=(messages.IceServer(urls=("turn:",)),), reconnection=reconnection
+    )
+    await kiosk.handle(c.DeadPath("silence"))  # returns: no spin
+    assert kiosk.phase == "reconnecting"
+    async with running(kiosk):
         async with asyncio.timeout(30):
-            await pump(kiosk, c.Phase.QUEUEING)
+            await kiosk.wait_state("queueing")
         attempts = [r for r in caplog.records if "new call failed" in r.getMessage()]
         # Retried after pauses, not in one breath; the grace timer ended it, not the cap.
         assert 2 <= len(attempts) < c.MAX_RESUME_ATTEMPTS - 1
         assert kiosk.consultation.state.consultation_id is None
-    finally:
-        await kiosk._close_call()  # noqa: SLF001
 
 
 @pytest.mark.timeout(60)
 async def test_nothing_to_resume_with_ends_the_session() -> None:
     kiosk = reconnecting_kiosk()  # no continuity secret: the new call cannot prove itself
     async with asyncio.timeout(10):
-        await kiosk._dispatch(c.DeadPath("silence"))  # noqa: SLF001
-        await pump(kiosk, c.Phase.QUEUEING)
-    assert kiosk.consultation.state.consultation_id is None
+        await kiosk.handle(c.DeadPath("silence"))
+        async with running(kiosk):
+            await kiosk.wait_state("queueing")
+            assert kiosk.consultation.state.consultation_id is None
 
 
 def test_only_a_refused_resume_ends_a_reconnecting_session() -> None:
@@ -225,10 +237,10 @@ def test_only_a_refused_resume_ends_a_reconnecting_session() -> None:
     unrelated = messages.Error(code="rate_limited", message="slow down")
     # The hub still has us (the path died, not the hub connection): no resume is pending.
     for error in (unrelated, messages.Error(code="not_found", message="not in that call")):
-        assert kiosk._translate_message(error) is None  # noqa: SLF001
+        assert consultation_event(error, kiosk.consultation_state) is None
     kiosk.consultation.handle(c.HubLost())
     kiosk.consultation.handle(c.Welcomed())  # SendResume: now awaiting resumed
-    assert kiosk._translate_message(unrelated) is None  # noqa: SLF001
+    assert consultation_event(unrelated, kiosk.consultation_state) is None
     refused = messages.Error(code="not_found", message="no")
-    assert kiosk._translate_message(refused) == c.ResumeRefused()  # noqa: SLF001
+    assert consultation_event(refused, kiosk.consultation_state) == c.ResumeRefused()
     assert kiosk.phase == "reconnecting"

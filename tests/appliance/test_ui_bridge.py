@@ -21,11 +21,13 @@ from appliance.custody.session import SessionCustody
 from appliance.runner.kiosk import Kiosk
 from appliance.session import consultation as c
 from appliance.session import journey as j
-from appliance.ui.bridge import UiBridge, run_with_ui
+from appliance.ui.bridge import UiBridge
+from appliance.ui.launch import run_with_ui
 from drivers.camera.simulated import SimulatedCamera
 from drivers.microphone.simulated import SimulatedMicrophone
 from kiosk_ui import viewmodels as v
 from kiosk_ui.viewmodels import Screen
+from tests.support.fake_kiosk import FakeKiosk
 
 VALUES = (("name", "Jürgen Weiß"), ("topic", "Konto"))
 
@@ -51,51 +53,8 @@ def offline_kiosk(custody: SessionCustody | None = None) -> Kiosk:
         SimulatedCamera(),
         SimulatedMicrophone(),
         custody=custody,
-        simulated_customer=False,
         queue_on_request=True,
     )
-
-
-class FakeKiosk:
-    """Records what the bridge asks of the kiosk; phase and service are set by the test."""
-
-    def __init__(self) -> None:
-        self.consultation = c.Consultation()
-        self.service_problem: str | None = None
-        self.calls: list[str] = []
-        self.intakes: list[tuple[tuple[str, str], ...]] = []
-        self.observers: list[object] = []
-        self.latest_local_frame: av.VideoFrame | None = None
-        self.verification_code: str | None = None
-        self.last_call_unverified = False
-
-    @property
-    def phase(self) -> c.Phase:
-        return self.consultation.phase
-
-    def add_observer(self, observer: object) -> None:
-        self.observers.append(observer)
-
-    def request_consultation(self) -> None:
-        self.calls.append("queue")
-
-    def leave_queue(self) -> None:
-        self.calls.append("leave")
-
-    def end_session(self, trigger: str) -> None:
-        self.calls.append(f"end:{trigger}")
-
-    def send_chat(self, text: str) -> None:
-        self.calls.append("chat")
-
-    def send_intake(self, values: tuple[tuple[str, str], ...]) -> None:
-        self.intakes.append(values)
-
-    def set_muted(self, muted: bool) -> None:
-        self.calls.append(f"muted:{muted}")
-
-    def set_camera_off(self, off: bool) -> None:
-        self.calls.append(f"camera_off:{off}")
 
 
 class Clock:
@@ -106,8 +65,12 @@ class Clock:
         return self.now
 
 
-def bridge_with(kiosk: FakeKiosk, clock: Callable[[], float] | None = None) -> UiBridge:
-    return UiBridge(kiosk, j.Journey(hub_up=True), clock=clock or Clock())  # type: ignore[arg-type]
+def bridge_with(
+    kiosk: FakeKiosk,
+    clock: Callable[[], float] | None = None,
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> UiBridge:
+    return UiBridge(kiosk, j.Journey(hub_up=True), clock=clock or Clock(), loop=loop)
 
 
 async def shows(bridge: UiBridge, screen: Screen, within: float = 5.0) -> None:
@@ -267,7 +230,12 @@ async def test_intents_cross_from_another_thread_in_order() -> None:
         v.AcceptConsent(),
         v.SubmitIntake(VALUES),
     ]
-    ui_thread = threading.Thread(target=lambda: [bridge.report(i) for i in intents])
+
+    def post_all() -> None:
+        for intent in intents:
+            bridge.report(intent)
+
+    ui_thread = threading.Thread(target=post_all)
     ui_thread.start()
     ui_thread.join()
     await shows(bridge, Screen.WAITING)
@@ -278,10 +246,8 @@ async def test_intents_cross_from_another_thread_in_order() -> None:
 
 
 def test_report_after_the_loop_closed_is_harmless() -> None:
-    kiosk = FakeKiosk()
-    bridge = bridge_with(kiosk)
     loop = asyncio.new_event_loop()
-    bridge._loop = loop  # as if run() had started on it
+    bridge = bridge_with(FakeKiosk(), loop=loop)  # as if run() had started on it
     loop.close()
     bridge.report(v.Start())
     assert bridge.current_view().screen is Screen.ATTRACT
@@ -294,7 +260,7 @@ def test_video_frames_are_handed_over_by_reference_and_converted_once() -> None:
     rgb[:, :, 0] = 200
     frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
     bridge.video_frame(frame)  # on the loop: only a reference is kept
-    assert bridge._frame is frame
+    assert bridge.media.latest_remote is frame
     seen: list[v.VideoFrame | None] = []
     reader = threading.Thread(target=lambda: seen.extend([bridge.remote_video()] * 1))
     reader.start()
@@ -311,9 +277,12 @@ def test_video_frames_are_handed_over_by_reference_and_converted_once() -> None:
 def test_privacy_switches_reach_the_kiosk_and_the_self_view_shows_the_camera() -> None:
     kiosk = FakeKiosk()
     bridge = bridge_with(kiosk)
-    bridge._carry_out(j.SetMute(True))
-    bridge._carry_out(j.SetCamera(True))
-    bridge._carry_out(j.SetMute(False))
+    for intent in (v.Start(), v.ChooseLanguage("en"), v.AcceptConsent(), v.SubmitIntake(VALUES)):
+        bridge.handle(intent)
+    bridge.handle(j.AdviserAccepted())
+    for toggle in (v.ToggleMute(), v.ToggleCamera(), v.ToggleMute()):
+        bridge.handle(toggle)
+    assert bridge.actions[-3:] == [j.SetMute(True), j.SetCamera(True), j.SetMute(False)]
     assert kiosk.calls[-3:] == ["muted:True", "camera_off:True", "muted:False"]
     assert bridge.self_view() is None
     rgb = np.zeros((24, 32, 3), dtype=np.uint8)
@@ -322,13 +291,6 @@ def test_privacy_switches_reach_the_kiosk_and_the_self_view_shows_the_camera() -
     first = bridge.self_view()
     assert first is not None and (first.width, first.height) == (32, 24) and first.rgb[2] > 150
     assert bridge.self_view() is first  # converted once per frame
-
-
-@pytest.fixture
-def dummy_sdl(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
-    monkeypatch.setenv("SDL_AUDIODRIVER", "dummy")
-    monkeypatch.setenv("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 
 @pytest.mark.usefixtures("dummy_sdl")
@@ -357,7 +319,7 @@ def test_a_kiosk_that_stops_closes_the_window() -> None:
     def stop_from_the_loop() -> None:
         frames.append(1)
         if len(frames) == 3:
-            loop = bridge._loop
+            loop = bridge.loop
             assert loop is not None
             loop.call_soon_threadsafe(kiosk.request_stop)
         assert len(frames) < 600, "the window did not close after the kiosk stopped"
