@@ -14,22 +14,31 @@ VENV_ARGS ?=
 
 .PHONY: demo test lint typecheck unit bench system-deps venv clean
 
+# Hub, one simulated kiosk and the console URL. Runs from the source tree (as a module, so that
+# testbed/, its network-namespace tooling, is importable: it is not in the wheel).
 demo: $(STAMP)
-	$(PY) scripts/demo.py
+	$(PY) -m scripts.demo
 
+# Everything: the tools the tests drive, lint, types, then the whole suite on loopback only.
 test: system-deps $(STAMP) lint typecheck
 	scripts/loopback-only $(PY) -m pytest $(PYTEST_ARGS)
 
+# The suite without the browser and multi-process journeys (pytest -m "not e2e").
 unit: $(STAMP)
 	scripts/loopback-only $(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
 
+# ruff (style, SLF: no reaching into privates, RUF100: no stale noqa) and the import contracts
+# of pyproject.toml (lint-imports: the README's import directions).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-logo --no-cache
 
+# mypy --strict on the packages listed in pyproject.toml.
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
+# Every `python -m bench NAME --json` (project and baseline side by side), on loopback only.
 bench: system-deps $(STAMP)
 	for b in call wipe pen ui transfer reconnect; do scripts/loopback-only $(PY) -m bench $$b --json || exit 1; done
 
@@ -45,6 +54,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
+# The Debian packages the tests drive for real, installed when missing.
 system-deps:
 	@scripts/apt-install $(SYSTEM_PACKAGES)
 

@@ -9,6 +9,7 @@ decoding of the same simulated frames with the codec and settings aiortc uses (V
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import tempfile
 import time
@@ -18,12 +19,20 @@ from typing import Any
 import av
 import numpy as np
 
-from bench.harness import Stack, browser, console_page, process_cpu_s, wait_until
+from testbed.browser import browser, console_page
+from testbed.stack import Stack, wait_until
 
 WIDTH, HEIGHT, FPS = 640, 480, 30
 # aiortc's libvpx settings (aiortc/codecs/vpx.py) at its maximum bitrate, which its
 # congestion control reaches on loopback.
 VP8_BITRATE = 1_500_000
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def _pct(values: list[float], q: float) -> float:

@@ -18,12 +18,14 @@ import json
 import sys
 from pathlib import Path
 
-from appliance.__main__ import build_devices, build_parser, configure_logging
+from appliance.__main__ import build_parser, configure_logging
 from appliance.call.ice import use_host_addresses
 from appliance.config.kiosk import load_config
 from appliance.custody.session import SessionCustody
 from appliance.custody.vault import ArtifactKind
+from appliance.runner.devices import build_call_devices
 from appliance.runner.kiosk import Kiosk
+from appliance.runner.simulated_customer import SimulatedCustomer
 
 
 def _emit(**fields: object) -> None:
@@ -49,7 +51,7 @@ async def _commands(kiosk: Kiosk) -> None:
             transfer_id = await exchange.send_file(
                 ArtifactKind.FILE_SENT, Path(arg).name, "application/pdf", data, purpose="file"
             )
-        except Exception as exc:  # noqa: BLE001 - reported to the benchmark, which fails
+        except Exception as exc:  # reported to the benchmark, which fails
             _emit(event="send_failed", error=type(exc).__name__)
             continue
         _emit(event="sent", id=transfer_id, bytes=len(data))
@@ -67,7 +69,7 @@ async def _main(argv: list[str]) -> int:
         "vault.path": args.vault,
     }
     config = load_config(args.config, overrides)
-    camera, microphone, speaker, scanner = build_devices(config)
+    camera, microphone, speaker, scanner = build_call_devices(config)
     configure_logging(verbose=args.verbose)
     if config.ice_host_addresses:
         use_host_addresses(config.ice_host_addresses)
@@ -78,10 +80,10 @@ async def _main(argv: list[str]) -> int:
         microphone,
         on_status=lambda line: print(line, file=sys.stderr, flush=True),
         custody=custody,
-        simulated_customer=True,
         speaker=speaker,
         scanner=scanner,
     )
+    kiosk.add_observer(SimulatedCustomer(kiosk))
     commands = asyncio.create_task(_commands(kiosk))
     try:
         await kiosk.run()

@@ -1,7 +1,7 @@
 """`python -m bench reconnect`: the kiosk's network is pulled for 2 s, again and again.
 
 The kiosk runs as its own process in a child network namespace one veth link away
-(bench/netcut.py), so cutting the link takes away its signalling and its media at once, as a
+(testbed/netns.py), so cutting the link takes away its signalling and its media at once, as a
 branch's failing uplink would. The hub and the adviser console (headless Chromium) stay on
 this side. Per outage:
 
@@ -33,8 +33,9 @@ from typing import Any
 
 from aioice import ice as aioice_ice
 
-from bench.harness import BIN, HarnessError, Stack, browser, console_page
-from bench.netcut import child_netns, forward_tcp
+from testbed.browser import browser, console_page
+from testbed.netns import child_netns, forward_tcp
+from testbed.stack import BIN, HarnessError, Stack
 
 OUTAGE_S = 2.0
 # After the link is back: how long to wait for the kiosk to call the path dead before counting
@@ -158,7 +159,7 @@ async def run_outages(workdir: Path, outages: int) -> dict[str, Any]:
 
 
 def _start(argv: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # noqa: S603
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
 async def _settle(

@@ -22,15 +22,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.harness import (
-    HarnessError,
-    Stack,
-    browser,
-    console_page,
-    free_port,
-    wait_until,
-)
 from bench.transfer_baselines import aiortc_default_mib_s, ws_mib_s
+from testbed.browser import browser, console_page
+from testbed.stack import HarnessError, Stack, free_port, wait_until
 
 SIZE = 20 * 1024 * 1024
 IDLE_S = 4.0

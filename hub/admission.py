@@ -84,6 +84,11 @@ class AdmissionLimiter:
         """Pending connections counted against ``address`` (its /64 for IPv6)."""
         return self._by_key.get(throttle_key(address), 0)
 
+    @property
+    def tracked_addresses(self) -> int:
+        """Addresses (IPv6: /64s) with an entry: only those with a pending connection."""
+        return len(self._by_key)
+
     def enter(self, address: str) -> Slot | Refusal:
         """Take a slot for a new connection from ``address``, or say which limit refuses it."""
         if self._pending >= self.total:

@@ -142,6 +142,10 @@ class LoginThrottle:
             self.release(ip, name, attempt)
         self._failures.pop(self._keys(ip, name)[0][0], None)
 
+    def tracked_keys(self) -> list[tuple[str, ...]]:
+        """The keys with failures kept, oldest first (at most ``max_keys``)."""
+        return list(self._failures)
+
 
 @dataclass(frozen=True)
 class SessionCookie:
@@ -171,6 +175,11 @@ class ConsoleAuth:
         self.logout_listeners: list[LogoutListener] = []
         self._proxies = TrustedProxies(config.trusted_proxies)
         self._warned_no_forwarded_for = False
+
+    @property
+    def throttle(self) -> LoginThrottle:
+        """The failed-login counter the login endpoint consults."""
+        return self._throttle
 
     # -- helpers ----------------------------------------------------------
 

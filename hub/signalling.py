@@ -1000,6 +1000,14 @@ class Switchboard:
             "away": sum(len(call.grace) for call in self._calls.values()),
         }
 
+    def connections(self) -> list[Peer]:
+        """Every signed-in connection, kiosks first (tests reach a connection's socket here)."""
+        return [*self._kiosks.values(), *self._advisers]
+
+    def queue_of(self, tenant_id: int) -> ConsultationQueue:
+        """A tenant's queue of waiting kiosks (tests fill it without sockets)."""
+        return self._queue(tenant_id)
+
     def party(
         self, consultation_id: str, *, device_id: int | None = None, adviser_id: int | None = None
     ) -> Party | None:

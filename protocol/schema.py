@@ -1,20 +1,17 @@
-"""Export the JSON Schema the adviser console validates against.
+"""The JSON Schema of both channels, as the adviser console validates against it.
 
-``python -m protocol.schema`` writes ``hub/web/protocol.schema.json``; a test
-fails when the checked-in file differs from what the Python definitions give.
+Pure: ``bundle()`` builds the document from the Python message definitions and ``render()``
+gives its canonical text. Writing it into the console's files is the hub's business
+(``python -m hub.console_schema``); a test fails when the checked-in copy differs.
 """
 
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
 from protocol.channel import CHANNEL
 from protocol.messages import SIGNALLING
-
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "hub" / "web" / "protocol.schema.json"
 
 
 def bundle() -> dict[str, Any]:
@@ -27,16 +24,5 @@ def bundle() -> dict[str, Any]:
 
 
 def render() -> str:
+    """``bundle()`` as canonical JSON text (sorted keys, two-space indent, final newline)."""
     return json.dumps(bundle(), indent=2, sort_keys=True) + "\n"
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    target = Path(args[0]) if args else SCHEMA_PATH
-    target.write_text(render(), encoding="utf-8")
-    print(f"wrote {target}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from bench.netcut import ChildNetns, forward_tcp, veth_netns
+from testbed.netns import ChildNetns, forward_tcp, veth_netns
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = Path(os.environ.get("DEMO_VAR") or ROOT / "var").resolve()
@@ -199,7 +199,7 @@ def _wait_for_hub(url: str, hub: subprocess.Popen[str], timeout_s: float = 20.0)
 
 
 class _Forwarder:
-    """bench.netcut.forward_tcp on its own thread: the namespaced kiosk's way to the hub."""
+    """testbed.netns.forward_tcp on its own thread: the namespaced kiosk's way to the hub."""
 
     def __init__(self, listen_host: str, target_port: int, target_host: str) -> None:
         self._loop = asyncio.new_event_loop()

@@ -1,7 +1,7 @@
 // Strict decoder/encoder for the Branch Kiosk protocol, driven by protocol.schema.json.
 //
 // The Python dataclasses (protocol/messages.py, protocol/channel.py) are the one definition;
-// `python -m protocol.schema` exports them as JSON Schema and this module implements exactly
+// `python -m hub.console_schema` exports them as JSON Schema and this module implements exactly
 // the subset of JSON Schema that export uses, with the same error codes and the same order of
 // checks as protocol/codec.py, so a frame is accepted or refused identically on both sides
 // (tests/e2e/test_protocol_js.py runs the shared fixtures through both).

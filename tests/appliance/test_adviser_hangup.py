@@ -19,12 +19,12 @@ import pytest
 
 from appliance.runner.kiosk import Kiosk
 from protocol import channel, messages
-from tests.appliance.test_reconnect import (
+from tests.support.call import (
     PASSWORD,
-    Console,
+    ConsoleSignalling,
     kiosk_config,
     running_kiosk,
-    take_call,
+    take_verified_call,
 )
 from tests.support.hub import http_session, running_hub
 
@@ -77,7 +77,7 @@ async def held_relay(hub_port: int) -> AsyncIterator[tuple[int, asyncio.Event]]:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def hub_processed(console: Console) -> None:
+async def hub_processed(console: ConsoleSignalling) -> None:
     """Wait until the hub handled every frame the console sent so far: it answers a heartbeat
     in order (the console's own heartbeats are stopped first)."""
     if console.heartbeat is not None:
@@ -118,7 +118,7 @@ async def test_bye_before_the_hubs_ended_logs_no_warning(
             async with running_kiosk(config) as kiosk:
                 async with asyncio.timeout(10):
                     await kiosk.wait_state("queueing")
-                console, adviser, cid, _secret = await take_call(http, hub, kiosk)
+                console, adviser, cid, _secret = await take_verified_call(http, hub, kiosk)
                 try:
                     # The console's `end` reaches the hub; its `ended` to the kiosk is slow.
                     flowing.clear()
@@ -152,7 +152,7 @@ async def test_hubs_ended_before_the_bye_logs_no_warning(
         async with running_kiosk(kiosk_config(hub, token)) as kiosk:
             async with asyncio.timeout(10):
                 await kiosk.wait_state("queueing")
-            console, adviser, cid, _secret = await take_call(http, hub, kiosk)
+            console, adviser, cid, _secret = await take_verified_call(http, hub, kiosk)
             try:
                 await console.peer.send(messages.End(consultation_id=cid, reason="hangup"))
                 await requeued(kiosk)  # the hub's `ended` is handled...

@@ -8,110 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import TypeVar
 
-import aiohttp
 import pytest
 
 from appliance.config.kiosk import KioskConfig
-from appliance.runner.kiosk import AUTO_REPLY, GREETING, Kiosk
-from drivers.camera.simulated import SimulatedCamera
-from drivers.microphone.simulated import SimulatedMicrophone
+from appliance.runner.simulated_customer import AUTO_REPLY, GREETING
 from protocol import messages
-from tests.appliance.adviser import AdviserPeer, split_candidates
-from tests.support.hub import RunningHub, SignallingPeer, connect_adviser, http_session, running_hub
+from testbed.stack import free_port
+from tests.support.call import PASSWORD, queued_entry, running_kiosk, take_call
+from tests.support.hub import connect_adviser, http_session, running_hub
 
 pytestmark = pytest.mark.usefixtures("loopback_only_netns")
-
-M = TypeVar("M")
-PASSWORD = "correct horse battery staple"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-async def next_of(peer: SignallingPeer, kind: type[M]) -> M:
-    """The next message of ``kind``, skipping queue updates, heartbeats, resume grants."""
-    async with asyncio.timeout(10):
-        while True:
-            message = await peer.receive()
-            if isinstance(message, kind):
-                return message
-            if not isinstance(message, messages.Queue | messages.Heartbeat | messages.ResumeGrant):
-                raise AssertionError(f"expected {kind.__name__}, got {message!r}")
-
-
-async def no_offer_within(peer: SignallingPeer, seconds: float) -> None:
-    """Fail if the kiosk's offer arrives within ``seconds`` (other messages are fine)."""
-    try:
-        async with asyncio.timeout(seconds):
-            while True:
-                message = await peer.receive()
-                assert not isinstance(message, messages.Offer), "offer before the commitment"
-    except TimeoutError:
-        pass
-
-
-async def queued_entry(peer: SignallingPeer) -> messages.QueueEntry:
-    """Wait until the adviser's queue shows a waiting kiosk."""
-    async with asyncio.timeout(10):
-        while True:
-            queue = await peer.receive()
-            if isinstance(queue, messages.Queue) and queue.entries:
-                return queue.entries[0]
-
-
-@asynccontextmanager
-async def running_kiosk(config: KioskConfig) -> AsyncIterator[Kiosk]:
-    kiosk = Kiosk(config, SimulatedCamera(), SimulatedMicrophone(), simulated_customer=True)
-    task = asyncio.create_task(kiosk.run())
-    try:
-        yield kiosk
-    finally:
-        kiosk.request_stop()
-        async with asyncio.timeout(10):
-            await task
-
-
-async def take_call(
-    http: aiohttp.ClientSession, hub: RunningHub
-) -> tuple[SignallingPeer, AdviserPeer, str]:
-    """Log in as the adviser, accept, commit, answer the kiosk's offer, trickle candidates."""
-    peer = await connect_adviser(http, hub, "ann", PASSWORD)
-    entry = await queued_entry(peer)
-    assert entry.device == "kiosk-1"
-    cid = entry.consultation_id
-    await peer.send(messages.Accept(consultation_id=cid))
-    accepted = await next_of(peer, messages.Accepted)
-    assert accepted.consultation_id == cid
-    adviser = AdviserPeer()
-    # The kiosk keeps its (pre-gathered) offer until the adviser has committed.
-    await no_offer_within(peer, 0.3)
-    await peer.send(messages.SasCommit(consultation_id=cid, commitment=adviser.commitment))
-    offer = await next_of(peer, messages.Offer)
-    # Like a browser, the adviser sends its candidates after the answer, one by one.
-    answer, candidates = split_candidates(await adviser.answer(offer.sdp))
-    await peer.send(messages.Answer(consultation_id=cid, sdp=answer))
-    for c in candidates:
-        await peer.send(
-            messages.IceCandidate(
-                consultation_id=cid,
-                candidate=c.candidate,
-                sdp_mid=c.sdp_mid,
-                sdp_mline_index=c.sdp_mline_index,
-            )
-        )
-    await peer.send(messages.IceCandidate(consultation_id=cid, candidate="", sdp_mline_index=0))
-    return peer, adviser, cid
 
 
 async def test_kiosk_call_through_the_hub(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -36,18 +37,15 @@ from aiortc import (
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
+from av.frame import Frame
+from av.packet import Packet
 
 from appliance.call import sas
 from appliance.config.kiosk import KioskConfig
 from appliance.runner.kiosk import Kiosk
 from protocol import channel, messages
-from tests.appliance.adviser import AdviserPeer, aiortc_fingerprint, split_candidates
-from tests.appliance.test_call_loopback import (
-    PASSWORD,
-    next_of,
-    queued_entry,
-    running_kiosk,
-)
+from tests.support.adviser import AdviserPeer, aiortc_fingerprint
+from tests.support.call import PASSWORD, answer, next_of, queued_entry, running_kiosk
 from tests.support.hub import RunningHub, SignallingPeer, connect_adviser, http_session, running_hub
 
 pytestmark = [pytest.mark.usefixtures("loopback_only_netns"), pytest.mark.timeout(90)]
@@ -61,7 +59,7 @@ class ForwardTrack(MediaStreamTrack):
         self.kind = kind
         self.source: asyncio.Future[MediaStreamTrack] = asyncio.get_running_loop().create_future()
 
-    async def recv(self) -> object:
+    async def recv(self) -> Frame | Packet[Any]:
         source = await self.source
         return await source.recv()
 
@@ -239,18 +237,7 @@ async def adviser_takes_the_call(peer: SignallingPeer) -> tuple[AdviserPeer, str
     await next_of(peer, messages.Accepted)
     adviser = AdviserPeer()
     await peer.send(messages.SasCommit(consultation_id=cid, commitment=adviser.commitment))
-    offer = await next_of(peer, messages.Offer)
-    answer, candidates = split_candidates(await adviser.answer(offer.sdp))
-    await peer.send(messages.Answer(consultation_id=cid, sdp=answer))
-    for c in candidates:
-        await peer.send(
-            messages.IceCandidate(
-                consultation_id=cid,
-                candidate=c.candidate,
-                sdp_mid=c.sdp_mid,
-                sdp_mline_index=c.sdp_mline_index,
-            )
-        )
+    await answer(peer, adviser, await next_of(peer, messages.Offer))
     return adviser, cid
 
 
@@ -302,7 +289,7 @@ async def test_naive_man_in_the_middle_is_refused_by_both_ends(tmp_path: Path) -
         ended = await next_of(peer, messages.Ended)
         assert ended.reason == "failed"
         async with asyncio.timeout(10):
-            await kiosk.wait_for(lambda: bool(kiosk.stats) and kiosk.stats[0].end_reason)
+            await kiosk.wait_for(lambda: bool(kiosk.stats) and bool(kiosk.stats[0].end_reason))
         (done,) = [s for s in kiosk.stats if s.end_reason]
         assert done.end_reason == "failed"
         assert done.verification_failed == "fingerprint_mismatch"

@@ -3,24 +3,20 @@
 The media path dies while signalling stays up (noticed by ``beat``), the hub restarts mid-call,
 a resumed adviser that cannot prove the continuity secret is refused, and the kiosk's whole
 network goes away for 2 s, 20 s and 90 s (``kiosk run`` in a child network namespace whose
-link is cut: tests/support/netcut.py).
+link is cut: testbed/netns.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import signal
-import socket
 import sys
-import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import aiohttp
 import av
@@ -28,161 +24,30 @@ import pytest
 
 from appliance.call.connection import DEAD_AFTER_S, CallError
 from appliance.call.ice import use_host_addresses
-from appliance.config.kiosk import KioskConfig
 from appliance.config.vault import VaultSettings
 from appliance.custody.session import SessionCustody
 from appliance.custody.vault import ArtifactKind
-from appliance.runner.kiosk import AUTO_REPLY, GREETING, Kiosk
-from drivers.camera.simulated import SimulatedCamera
-from drivers.microphone.simulated import SimulatedMicrophone
+from appliance.runner.simulated_customer import AUTO_REPLY, GREETING
 from protocol import channel, messages
-from tests.appliance.adviser import AdviserPeer, AdviserResume, split_candidates
-from tests.support.hub import RunningHub, SignallingPeer, connect_adviser, http_session, running_hub
-from tests.support.netcut import ChildNetns, child_netns, forward_tcp
+from testbed.stack import free_port
+from tests.support.adviser import AdviserPeer, AdviserResume
+from tests.support.call import (
+    PASSWORD,
+    ConsoleSignalling,
+    accept_first,
+    answer,
+    kiosk_config,
+    running_kiosk,
+    take_verified_call,
+)
+from tests.support.hub import RunningHub, connect_adviser, http_session, running_hub
+from tests.support.netns import ChildNetns, child_netns, forward_tcp
 
 pytestmark = [pytest.mark.usefixtures("loopback_only_netns"), pytest.mark.timeout(120)]
 
-M = TypeVar("M")
-PASSWORD = "correct horse battery staple"
-SKIPPED = (
-    messages.Queue,
-    messages.Heartbeat,
-    messages.PeerAway,
-    messages.PeerBack,
-    messages.Resumed,
-)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@dataclass
-class Console:
-    """The adviser's signalling side: heartbeats as the console sends them; the latest grant."""
-
-    peer: SignallingPeer
-    grant: messages.ResumeGrant | None = None
-    heartbeat: asyncio.Task[None] | None = None
-
-    def __post_init__(self) -> None:
-        self.heartbeat = asyncio.create_task(self._beat())
-
-    async def _beat(self) -> None:
-        period = self.peer.welcome.heartbeat_s if self.peer.welcome is not None else 2
-        with contextlib.suppress(Exception):
-            while not self.peer.ws.closed:
-                await self.peer.send(messages.Heartbeat(ts=int(time.time() * 1000)))
-                await asyncio.sleep(period)
-
-    async def close(self) -> None:
-        """Stop the heartbeats and close the WebSocket."""
-        if self.heartbeat is not None:
-            self.heartbeat.cancel()
-        await self.peer.close()
-
-    async def next_of(self, kind: type[M], within: float = 15) -> M:
-        """The next message of ``kind``; queue updates, heartbeats, away/back are skipped."""
-        async with asyncio.timeout(within):
-            while True:
-                message = await self.peer.receive(within)
-                if isinstance(message, kind):
-                    return message
-                if isinstance(message, messages.ResumeGrant):
-                    self.grant = message
-                    continue
-                if not isinstance(message, SKIPPED):
-                    raise AssertionError(f"expected {kind.__name__}, got {message.TYPE}")
-
-
-@asynccontextmanager
-async def running_kiosk(
-    config: KioskConfig, custody: SessionCustody | None = None
-) -> AsyncIterator[Kiosk]:
-    kiosk = Kiosk(
-        config,
-        SimulatedCamera(),
-        SimulatedMicrophone(),
-        simulated_customer=True,
-        custody=custody,
-    )
-    task = asyncio.create_task(kiosk.run())
-    try:
-        yield kiosk
-    finally:
-        kiosk.request_stop()
-        async with asyncio.timeout(10):
-            await task
-
-
-def kiosk_config(hub: RunningHub, token: str) -> KioskConfig:
-    return KioskConfig(
-        token=token,
-        hub_url=hub.ws_url,
-        simulate=True,
-        ice_host_addresses=("127.0.0.1",),
-        reconnect_min_s=0.05,
-        reconnect_max_s=0.3,
-    )
-
-
-async def answer(console: Console, adviser: AdviserPeer, offer: messages.Offer) -> None:
-    """Answer ``offer`` like a browser: the answer, then the candidates one by one."""
-    cid = offer.consultation_id
-    sdp, candidates = split_candidates(await adviser.answer(offer.sdp))
-    await console.peer.send(messages.Answer(consultation_id=cid, sdp=sdp))
-    for c in candidates:
-        await console.peer.send(
-            messages.IceCandidate(
-                consultation_id=cid,
-                candidate=c.candidate,
-                sdp_mid=c.sdp_mid,
-                sdp_mline_index=c.sdp_mline_index,
-            )
-        )
-
-
-async def accept_first(
-    http: aiohttp.ClientSession, hub: RunningHub
-) -> tuple[Console, AdviserPeer, str]:
-    """Log in as the adviser, accept the first waiting kiosk, commit and answer its offer."""
-    console = Console(await connect_adviser(http, hub, "ann", PASSWORD))
-    async with asyncio.timeout(10):
-        while True:
-            queue = await console.next_of(messages.Queue)
-            if queue.entries:
-                break
-    cid = queue.entries[0].consultation_id
-    await console.peer.send(messages.Accept(consultation_id=cid))
-    await console.next_of(messages.Accepted)
-    adviser = AdviserPeer()
-    await console.peer.send(messages.SasCommit(consultation_id=cid, commitment=adviser.commitment))
-    await answer(console, adviser, await console.next_of(messages.Offer))
-    return console, adviser, cid
-
-
-async def take_call(
-    http: aiohttp.ClientSession, hub: RunningHub, kiosk: Kiosk
-) -> tuple[Console, AdviserPeer, str, bytes]:
-    """Accept, commit, answer; wait until both ends verified and the greeting came."""
-    console, adviser, cid = await accept_first(http, hub)
-    async with asyncio.timeout(20):
-        await kiosk.wait_state("in_call")
-        verified = await adviser.wait_checked(10)
-        assert verified is not None, adviser.verification_error
-        secret = await adviser.wait_continuity(10)
-        await adviser.wait_chat(1)
-        assert adviser.chat_in[0].text == GREETING
-        await adviser.send_chat("How can I help?", chat_id="adv-1")
-        await adviser.wait_chat(2)
-    return console, adviser, cid, secret
-
 
 async def resumed_adviser(
-    console: Console,
+    console: ConsoleSignalling,
     cid: str,
     secret: bytes,
     *,
@@ -193,7 +58,7 @@ async def resumed_adviser(
     offer = await console.next_of(messages.Offer, within=30)
     assert offer.consultation_id == cid
     adviser = AdviserPeer(resume=AdviserResume(cid, secret), share_screen=share_screen, prove=prove)
-    await answer(console, adviser, offer)
+    await answer(console.peer, adviser, offer)
     return adviser
 
 
@@ -222,7 +87,7 @@ async def test_dead_media_path_is_noticed_by_beat_and_heals_with_history(
             kiosk.add_observer(ScreenWatcher())
             async with asyncio.timeout(10):
                 await kiosk.wait_state("queueing")
-            console, first, cid, secret = await take_call(http, hub, kiosk)
+            console, first, cid, secret = await take_verified_call(http, hub, kiosk)
             first_call = kiosk.call
             exchange = kiosk.exchange  # made when the adviser was verified
             assert exchange is not None
@@ -292,7 +157,7 @@ async def test_hostile_resume_proof_ends_with_the_verification_warning(tmp_path:
         async with running_kiosk(kiosk_config(hub, token)) as kiosk:
             async with asyncio.timeout(10):
                 await kiosk.wait_state("queueing")
-            console, first, cid, _secret = await take_call(http, hub, kiosk)
+            console, first, cid, _secret = await take_verified_call(http, hub, kiosk)
             try:
                 first.freeze()
                 # A peer that does not know the secret (a hub in the middle, say).
@@ -330,7 +195,7 @@ async def test_a_resumed_call_that_never_proves_gets_nothing_and_grace_ends_it(
         async with running_kiosk(kiosk_config(hub, token), custody) as kiosk:
             async with asyncio.timeout(10):
                 await kiosk.wait_state("queueing")
-            console, first, cid, secret = await take_call(http, hub, kiosk)
+            console, first, cid, secret = await take_verified_call(http, hub, kiosk)
             exchange = kiosk.exchange
             assert exchange is not None and kiosk.verification_code is not None
             try:
@@ -375,7 +240,7 @@ async def test_hub_restart_mid_call_heals(tmp_path: Path) -> None:
         async with running_kiosk(kiosk_config(hub, token)) as kiosk:
             async with asyncio.timeout(10):
                 await kiosk.wait_state("queueing")
-            console, first, cid, secret = await take_call(http, hub, kiosk)
+            console, first, cid, secret = await take_verified_call(http, hub, kiosk)
             grant = console.grant
             assert grant is not None and grant.consultation_id == cid
             try:
@@ -384,7 +249,7 @@ async def test_hub_restart_mid_call_heals(tmp_path: Path) -> None:
                     await kiosk.wait_state("reconnecting")
                 async with running_hub(tmp_path, port=port, heartbeat_s=2) as hub2:
                     # The console comes back too and resumes with its own token.
-                    console = Console(await connect_adviser(http, hub2, "ann", PASSWORD))
+                    console = ConsoleSignalling(await connect_adviser(http, hub2, "ann", PASSWORD))
                     await console.peer.send(messages.Resume(consultation_id=cid, token=grant.token))
                     await first.close(bye=False)  # the console drops its dead connection
                     second = await resumed_adviser(console, cid, secret)
@@ -408,7 +273,7 @@ async def test_hub_restart_mid_call_heals(tmp_path: Path) -> None:
         assert stats.consultation_id == cid and stats.reconnects == 1
 
 
-# -- the kiosk's whole network goes away (tests/support/netcut.py) -------------------------
+# -- the kiosk's whole network goes away (testbed/netns.py) --------------------------------
 
 
 @dataclass
@@ -504,8 +369,8 @@ async def cut_setup(
 
 async def take_remote_call(
     http: aiohttp.ClientSession, hub: RunningHub
-) -> tuple[Console, AdviserPeer, str, bytes]:
-    """Like ``take_call``, for a kiosk in another process: the adviser's view only."""
+) -> tuple[ConsoleSignalling, AdviserPeer, str, bytes]:
+    """Like ``take_verified_call``, for a kiosk in another process: the adviser's view only."""
     console, adviser, cid = await accept_first(http, hub)
     async with asyncio.timeout(30):
         assert await adviser.wait_checked(20) is not None, adviser.verification_error
@@ -526,14 +391,14 @@ async def chat_round_trip(adviser: AdviserPeer, text: str) -> None:
 
 
 async def heal_as_console(
-    console: Console, first: AdviserPeer, cid: str, secret: bytes, offer_within: float
+    console: ConsoleSignalling, first: AdviserPeer, cid: str, secret: bytes, offer_within: float
 ) -> AdviserPeer:
     """Answer the kiosk's new offer with a resumed peer, and check proof and history."""
     offer = await console.next_of(messages.Offer, within=offer_within)
     assert offer.consultation_id == cid
     await first.close(bye=False)  # the console drops its dead peer connection
     second = AdviserPeer(resume=AdviserResume(cid, secret))
-    await answer(console, second, offer)
+    await answer(console.peer, second, offer)
     assert await second.wait_checked(30) is not None, second.verification_error
     history = await second.wait_history(3, 10)
     assert [h.text for h in history[:3]] == [GREETING, "How can I help?", AUTO_REPLY]

@@ -10,13 +10,8 @@ import pytest
 from appliance.call.connection import rtc_configuration
 from appliance.config.kiosk import KioskConfig
 from protocol import messages
-from tests.appliance.adviser import AdviserPeer, split_candidates
-from tests.appliance.test_call_loopback import (
-    PASSWORD,
-    next_of,
-    queued_entry,
-    running_kiosk,
-)
+from tests.support.adviser import AdviserPeer
+from tests.support.call import PASSWORD, next_of, queued_entry, running_kiosk, send_answer
 from tests.support.coturn import running_coturn
 from tests.support.hub import connect_adviser, http_session, running_hub
 
@@ -55,17 +50,7 @@ async def test_relay_only_call_through_coturn(tmp_path: Path) -> None:
                     assert candidate_types(offer.sdp) == {"relay"}
                     answer_sdp = await adviser.answer(offer.sdp)
                     assert candidate_types(answer_sdp) == {"relay"}
-                    answer, trickled = split_candidates(answer_sdp)
-                    await peer.send(messages.Answer(consultation_id=cid, sdp=answer))
-                    for c in trickled:
-                        await peer.send(
-                            messages.IceCandidate(
-                                consultation_id=cid,
-                                candidate=c.candidate,
-                                sdp_mid=c.sdp_mid,
-                                sdp_mline_index=c.sdp_mline_index,
-                            )
-                        )
+                    await send_answer(peer, cid, answer_sdp)
                     async with asyncio.timeout(20):
                         await kiosk.wait_state("in_call")
                         call = kiosk.call

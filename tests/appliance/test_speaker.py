@@ -14,7 +14,7 @@ from drivers.errors import DeviceGone
 from drivers.microphone.simulated import SimulatedMicrophone
 from drivers.speaker.simulated import SimulatedSpeaker
 from protocol import messages
-from tests.appliance.test_call_loopback import PASSWORD, take_call
+from tests.support.call import PASSWORD, take_call
 from tests.support.hub import http_session, running_hub
 
 pytestmark = pytest.mark.usefixtures("loopback_only_netns")

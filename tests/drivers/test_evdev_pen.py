@@ -29,7 +29,7 @@ from drivers.tablet.evdev_parser import (
     EvdevPenParser,
     encode_input_events,
 )
-from tests.drivers.pen_fixtures import intuos_axes, intuos_capabilities, stroke_events
+from tests.support.pen_events import intuos_axes, intuos_capabilities, stroke_events
 
 TILT = (math.degrees(10 / 57), math.degrees(-5 / 57))
 

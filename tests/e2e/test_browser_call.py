@@ -9,11 +9,13 @@ in the chat proves that no conversation content reaches a log or the hub's datab
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from bench.harness import Stack, browser, chromium_missing_message, console_page, wait_until
+from testbed.browser import browser, chromium_missing_message, console_page
+from testbed.stack import Stack, wait_until
 from tests.support.netns import require_loopback_only_netns
 from tests.support.requirements import require
 
@@ -21,7 +23,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Stack:
+def stack(tmp_path: Path) -> Iterator[Stack]:
     require_loopback_only_netns()
     missing = chromium_missing_message()
     require(missing is None, missing or "")

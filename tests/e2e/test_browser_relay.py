@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.harness import Stack, browser, chromium_missing_message, console_page
+from testbed.browser import browser, chromium_missing_message, console_page
+from testbed.stack import Stack
 from tests.support.coturn import Coturn, running_coturn
 from tests.support.netns import require_loopback_only_netns
 from tests.support.requirements import require

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bench.harness import browser, chromium_missing_message
+from testbed.browser import browser, chromium_missing_message
 from tests.support.hub import running_hub
 from tests.support.netns import require_loopback_only_netns
 from tests.support.requirements import require

@@ -1,13 +1,13 @@
 """The adviser console in a call fits the screen: nothing a call needs is below the fold.
 
-A real call in Debian's Chromium (the kiosk simulated in this process, as in
-test_exchange_browser): a document shown at the kiosk, a scan and a photo received, a chat line
-from the customer. Then, at 1280×800 (the project's benchmark size) and 1366×768, every element
-of the call (the customer's picture, the four words, End call, Mute, Camera off, the chat, the
-exchange panel's buttons and the newest arrival) is measured by its box: inside the window,
-not hidden under another element, and without any scrolling of the page. The adviser's own
-picture must not cover the customer's (the part of the video element the picture is drawn in).
-At 1024×768 the page may scroll, but nothing may overlap.
+A real call in Debian's Chromium (the kiosk simulated in this process, as
+tests/support/console_scene.py sets it up): a document shown at the kiosk, a scan and a photo
+received, a chat line from the customer. Then, at 1280×800 (the project's benchmark size) and
+1366×768, every element of the call (the customer's picture, the four words, End call, Mute,
+Camera off, the chat, the exchange panel's buttons and the newest arrival) is measured by its
+box: inside the window, not hidden under another element, and without any scrolling of the
+page. The adviser's own picture must not cover the customer's (the part of the video element
+the picture is drawn in). At 1024×768 the page may scroll, but nothing may overlap.
 
 ``CONSOLE_SCREENSHOT=path`` also writes the 1280×800 screenshot there (docs/console-call.png).
 """
@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_exchange_browser import (
+from tests.support.console_scene import (
     Scene,
     call_scene,
     choose_file,

@@ -4,7 +4,8 @@ A ticked box pushes the file full screen to the customer. Left ticked after a se
 file (maybe one the customer should not see on the big screen yet) would be pushed too. The box
 is cleared as soon as a send starts, whether the file goes through or is refused, so every
 document shown at the kiosk, a retry included, is a deliberate tick. Real call: Debian's
-Chromium, the real hub and relay, the kiosk simulated in this process (test_exchange_browser).
+Chromium, the real hub and relay, the kiosk simulated in this process
+(tests/support/console_scene.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_exchange_browser import Scene, call_scene, pdf_bytes, sent_entry
+from tests.support.console_scene import Scene, call_scene, pdf_bytes, sent_entry
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 

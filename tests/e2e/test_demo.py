@@ -1,7 +1,7 @@
 """`make demo` as a person at the terminal sees it: scripts/demo.py, a call, Ctrl-C.
 
 The demo runs as a subprocess (hub, kiosk, as root the kiosk in its own network namespace) with
-its own var directory; an aiortc adviser (tests/appliance/adviser.py) logs in, takes the call,
+its own var directory; an aiortc adviser (tests/support/adviser.py) logs in, takes the call,
 compares the four words and hangs up as the console does (``bye``, then ``end``). The terminal
 must stay readable: the banner after start-up, the words, no access log, no pygame greeting,
 no warning on these normal paths.
@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,8 +23,9 @@ import pytest
 
 from appliance.call.ice import restore_host_addresses, use_host_addresses
 from protocol import channel, messages
-from tests.appliance.adviser import AdviserPeer
-from tests.appliance.test_reconnect import Console, answer
+from testbed.stack import free_port
+from tests.support.adviser import AdviserPeer
+from tests.support.call import ConsoleSignalling, answer
 from tests.support.hub import connect_adviser, http_session
 from tests.support.netns import require_loopback_only_netns
 
@@ -33,13 +33,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 BANNER_END = "  Ctrl-C stops hub and kiosk."
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -126,7 +119,8 @@ async def test_demo_banner_words_and_a_quiet_stop(tmp_path: Path, netcut: bool) 
     netcut = netcut and os.geteuid() == 0 and shutil.which("ip") is not None
     process = await asyncio.create_subprocess_exec(
         sys.executable,
-        str(ROOT / "scripts" / "demo.py"),
+        "-m",
+        "scripts.demo",  # as `make demo` runs it: from the source tree, where testbed/ is
         cwd=ROOT,
         env=env,
         stdin=asyncio.subprocess.DEVNULL,
@@ -185,7 +179,7 @@ async def adviser_takes_and_ends_a_call(
     Returns the code and the index of the terminal's "call ended" line.
     """
     async with http_session() as http:
-        console = Console(await connect_adviser(http, hub, "demo", password))  # type: ignore[arg-type]
+        console = ConsoleSignalling(await connect_adviser(http, hub, "demo", password))  # type: ignore[arg-type]
         adviser: AdviserPeer | None = None
         try:
             async with asyncio.timeout(30):
@@ -198,7 +192,7 @@ async def adviser_takes_and_ends_a_call(
             await console.peer.send(
                 messages.SasCommit(consultation_id=cid, commitment=adviser.commitment)
             )
-            await answer(console, adviser, await console.next_of(messages.Offer, within=30))
+            await answer(console.peer, adviser, await console.next_of(messages.Offer, within=30))
             verified = await adviser.wait_checked(30)
             assert verified is not None, adviser.verification_error
             # The console's hang-up: bye on the data channel, then end to the hub. (The kiosk

@@ -9,33 +9,20 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from protocol.channel import CHANNEL
 from protocol.codec import Registry
 from protocol.errors import ERROR_CLASSES, ProtocolError
 from protocol.messages import SIGNALLING
-from tests.support.requirements import require
+from tests.support.blank_page import blank_page
 
 ROOT = Path(__file__).resolve().parents[2]
-WEB_DIR = ROOT / "hub" / "web"
 CASES_PATH = ROOT / "tests" / "fixtures" / "protocol" / "cases.json"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-CHROMIUM_HINT = "install Debian's chromium (apt-get install chromium)"
 PAD_MARKER = "@PAD@"
 REGISTRIES: dict[str, Registry] = {"signalling": SIGNALLING, "channel": CHANNEL}
 CODES = {cls.code for cls in ERROR_CLASSES}
@@ -98,8 +85,6 @@ def test_python_codec_matches_fixture(case: dict[str, Any]) -> None:
 
 # -- in the browser --------------------------------------------------------------------------
 
-BLANK_PAGE = "<!doctype html><meta charset=utf-8><title>protocol.js</title>"
-
 # Runs in the page: decode every frame, report ok/code. Also checks encode round-trips.
 DECODE_ALL = """
 async (cases) => {
@@ -137,46 +122,6 @@ async () => {
   return out;
 }
 """
-
-
-@asynccontextmanager
-async def static_server() -> AsyncIterator[str]:
-    """Serve hub/web at /static/ and a blank page at / on 127.0.0.1, port chosen by the OS."""
-
-    async def blank(_request: web.Request) -> web.Response:
-        return web.Response(text=BLANK_PAGE, content_type="text/html")
-
-    app = web.Application()
-    app.router.add_get("/", blank)
-    app.router.add_static("/static/", WEB_DIR)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        await runner.cleanup()
-
-
-def require_chromium() -> None:
-    require(shutil.which(CHROMIUM) is not None, CHROMIUM_HINT)
-
-
-@asynccontextmanager
-async def blank_page() -> AsyncIterator[Any]:
-    require_chromium()
-    from playwright.async_api import async_playwright
-
-    async with static_server() as url, async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page()
-            await page.goto(url)
-            yield page
-        finally:
-            await browser.close()
 
 
 @pytest.fixture

@@ -27,22 +27,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from appliance.call import sas
-from bench.harness import (
-    Console,
-    Stack,
-    browser,
-    chromium_missing_message,
-    console_page,
-    wait_until,
-)
-from tests.e2e.test_protocol_js import blank_page
+from testbed.browser import Console, browser, chromium_missing_message, console_page
+from testbed.stack import Stack, wait_until
+from tests.support.blank_page import blank_page
 from tests.support.netns import require_loopback_only_netns
 from tests.support.requirements import require
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 RESUME_KEY = "branch-kiosk.resume"
-# The simulated customer's fixed lines (appliance/runner/kiosk.py).
+# The simulated customer's fixed lines (appliance/runner/simulated_customer.py).
 GREETING = "Hello, I would like some advice please."
 AUTO_REPLY = "Thank you, that helps."
 UNVERIFIED_WORDS = "The connection could not be verified and was ended for your protection."

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from protocol import sealed
-from tests.e2e.test_protocol_js import blank_page
+from tests.support.blank_page import blank_page
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 

@@ -25,13 +25,13 @@ from typing import Any, TypeVar
 import pygame
 import pytest
 
-from appliance.call.ice import restore_host_addresses, use_host_addresses
 from appliance.config.kiosk import KioskConfig
 from appliance.config.vault import MIB, VaultSettings
 from appliance.custody.session import SessionCustody
 from appliance.runner.kiosk import Kiosk
 from appliance.session.journey import Journey
-from appliance.ui.bridge import UiBridge, run_with_ui
+from appliance.ui.bridge import UiBridge
+from appliance.ui.launch import run_with_ui
 from drivers.camera.simulated import SimulatedCamera
 from drivers.microphone.simulated import SimulatedMicrophone
 from kiosk_ui import layout as lay
@@ -39,10 +39,12 @@ from kiosk_ui import viewmodels as v
 from kiosk_ui.app import KioskUi
 from kiosk_ui.viewmodels import Screen
 from protocol import messages
-from tests.appliance.adviser import AdviserPeer, split_candidates
+from tests.support.adviser import AdviserPeer
+from tests.support.call import answer
 from tests.support.hub import RunningHub, SignallingPeer, connect_adviser, http_session, running_hub
 from tests.support.mounts import unmount
-from tests.support.netns import require_loopback_only_netns
+
+pytestmark = pytest.mark.usefixtures("dummy_sdl")
 
 T = TypeVar("T")
 PASSWORD = "correct horse battery staple"
@@ -51,24 +53,6 @@ STEP_TIMEOUT_S = 30.0
 # Umlauts and ß typed on the on-screen keyboard; also the canary for the privacy checks.
 NAME = "Jürgen Weiß"
 TOPIC = "girokonto"
-
-
-@pytest.fixture
-def loopback_media() -> Iterator[None]:
-    """Media only on 127.0.0.1 (see tests/appliance/conftest.py)."""
-    require_loopback_only_netns()
-    previous = use_host_addresses(["127.0.0.1"])
-    try:
-        yield
-    finally:
-        restore_host_addresses(previous)
-
-
-@pytest.fixture(autouse=True)
-def dummy_sdl(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
-    monkeypatch.setenv("SDL_AUDIODRIVER", "dummy")
-    monkeypatch.setenv("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 
 class World:
@@ -130,20 +114,7 @@ async def adviser_takes_the_call(hub: RunningHub, seen: AdviserSide) -> None:
             adviser = AdviserPeer()  # commits first, reveals when the channel opens
             await peer.send(messages.SasCommit(consultation_id=cid, commitment=adviser.commitment))
             offer = await next_message(peer, messages.Offer, 15)
-            answer, candidates = split_candidates(await adviser.answer(offer.sdp))
-            await peer.send(messages.Answer(consultation_id=cid, sdp=answer))
-            for c in candidates:
-                await peer.send(
-                    messages.IceCandidate(
-                        consultation_id=cid,
-                        candidate=c.candidate,
-                        sdp_mid=c.sdp_mid,
-                        sdp_mline_index=c.sdp_mline_index,
-                    )
-                )
-            await peer.send(
-                messages.IceCandidate(consultation_id=cid, candidate="", sdp_mline_index=0)
-            )
+            await answer(peer, adviser, offer, end_of_candidates=True)
             await adviser.probe.wait_video(15)
             seen.intake = await adviser.wait_intake(15)
             seen.ended = await next_message(peer, messages.Ended, 60)
@@ -256,7 +227,6 @@ def build_rig(tmp_path: Path, stack: AsyncExitStack, world: World) -> Rig:
         SimulatedCamera(),
         SimulatedMicrophone(),
         custody=custody,
-        simulated_customer=False,
         queue_on_request=True,
     )
     bridge = UiBridge(kiosk, Journey(), custody=custody)
@@ -267,8 +237,9 @@ def hub_database_bytes(root: Path) -> bytes:
     return b"".join(p.read_bytes() for p in root.glob("hub.sqlite3*"))
 
 
+@pytest.mark.usefixtures("loopback_only_netns")  # media only on 127.0.0.1
 def test_whole_journey_by_touch_with_an_adviser(
-    tmp_path: Path, loopback_media: None, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     world = World()

@@ -1,7 +1,7 @@
 """hub/web/verification.js computes the same commitments and words as appliance/call/sas.py.
 
 Runs the console's module in headless Chromium (WebCrypto) against the Python functions, on the
-fixed vector of tests/appliance/test_sas.py and on seeded random inputs, and checks that both
+fixed vector of tests/support/sas_vector.py and on seeded random inputs, and checks that both
 refuse the same bad inputs with the same codes.
 """
 
@@ -12,8 +12,8 @@ import random
 import pytest
 
 from appliance.call import sas
-from tests.appliance.test_sas import FP_A, FP_K, NONCE, VECTOR_CODE, VECTOR_COMMITMENT
-from tests.e2e.test_protocol_js import blank_page
+from tests.support.blank_page import blank_page
+from tests.support.sas_vector import FP_A, FP_K, NONCE, VECTOR_CODE, VECTOR_COMMITMENT
 
 pytestmark = pytest.mark.e2e
 

@@ -117,7 +117,7 @@ def test_limiter_invariants(total: int, per_address: int, ops: list[tuple[bool, 
         limiter.leave(slot)
     assert limiter.pending == 0
     assert all(limiter.pending_from(a) == 0 for a in ADDRESSES)
-    assert limiter._by_key == {}  # no entry kept per address ever seen
+    assert limiter.tracked_addresses == 0  # no entry kept per address ever seen
 
 
 # -- a real hub -------------------------------------------------------------

@@ -6,7 +6,7 @@ import asyncio
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -88,13 +88,18 @@ async def queue_kiosk(peer: SignallingPeer) -> QueuePosition:
 
 
 async def pair(
-    http: aiohttp.ClientSession, hub: RunningHub
+    http: aiohttp.ClientSession,
+    hub: RunningHub,
+    *,
+    before_accept: Callable[[], None] | None = None,
 ) -> tuple[SignallingPeer, SignallingPeer, str]:
     kiosk = await connect_kiosk(http, hub, hub.add_device("kiosk-1"))
     adviser = await connect_adviser(http, hub, "alice", PASSWORD)
     await adviser.expect(Queue)
     position = await queue_kiosk(kiosk)
     await adviser.expect(Queue)
+    if before_accept is not None:
+        before_accept()
     await adviser.send(Accept(consultation_id=position.consultation_id))
     assert (await kiosk.expect(Accepted)).peer == "alice"
     await kiosk.expect(ResumeGrant)
@@ -340,7 +345,7 @@ async def test_only_kiosks_report_service_state(
 
 def fill_queue(hub: RunningHub, count: int, name: str) -> None:
     """Put ``count`` waiting kiosks (devices in storage, no sockets) in the default queue."""
-    queue = hub.switchboard._queue(hub.storage.tenant("default").id)  # noqa: SLF001
+    queue = hub.switchboard.queue_of(hub.storage.tenant("default").id)
     for i in range(count):
         device, _token = hub.storage.add_device(f"{i:04d}{name}"[:64], now=time.time())
         queue.add(Waiting(secrets.token_urlsafe(16), device.name, time.time()))
@@ -361,9 +366,12 @@ async def test_long_queue_is_cut_to_fit_one_frame(
     assert len((await adviser.expect(Queue)).entries) == QUEUE_ENTRIES_SENT  # broadcasts work
 
 
-async def test_queue_of_wide_characters_fits_one_frame(hub: RunningHub) -> None:
+async def test_queue_of_wide_characters_fits_one_frame(
+    hub: RunningHub, http: aiohttp.ClientSession
+) -> None:
     fill_queue(hub, 300, "\U0001f3e6" * 64)  # 4 bytes each in UTF-8
-    text = hub.switchboard._queue_text(hub.storage.tenant("default").id)  # noqa: SLF001
+    adviser = await connect_adviser(http, hub, "alice", PASSWORD)
+    text = await adviser.ws.receive_str(timeout=5)  # the queue, as it went over the wire
     assert len(text.encode("utf-8")) <= MAX_FRAME_BYTES
     queue = decode(text)
     assert isinstance(queue, Queue)
@@ -686,24 +694,27 @@ async def test_adviser_hears_accepted_before_the_kiosk(
     hub: RunningHub, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sent: list[tuple[str, str]] = []
-    switchboard = hub.switchboard
-    real_send = switchboard._send  # noqa: SLF001
 
-    def recording_send(peer: Any, message: Any) -> None:
-        sent.append((peer.role, type(message).__name__))
-        real_send(peer, message)
+    def record_sends() -> None:
+        # What the hub hands each connection's writer, in order (before any socket write).
+        for peer in hub.switchboard.connections():
+            real_put = peer.outgoing.put_nowait
 
-    monkeypatch.setattr(switchboard, "_send", recording_send)
-    await pair(http, hub)
+            def recording_put(item: Any, peer: Any = peer, real_put: Any = real_put) -> None:
+                if isinstance(item, str):
+                    sent.append((peer.role, type(decode(item)).__name__))
+                real_put(item)
+
+            monkeypatch.setattr(peer.outgoing, "put_nowait", recording_put)
+
+    await pair(http, hub, before_accept=record_sends)
     accepted = [role for role, kind in sent if kind == "Accepted"]
     assert accepted == ["adviser", "kiosk"]
 
 
 def server_side(hub: RunningHub, name: str) -> Any:
     """The hub's Peer object of a connection, by kiosk or adviser name."""
-    switchboard = hub.switchboard
-    peers = [*switchboard._kiosks.values(), *switchboard._advisers]  # noqa: SLF001
-    (peer,) = [p for p in peers if p.name == name]
+    (peer,) = [p for p in hub.switchboard.connections() if p.name == name]
     return peer
 
 

@@ -13,6 +13,7 @@ from hub.storage import (
     LATEST_VERSION,
     MAX_FILE_BYTES_LIMIT,
     MIGRATIONS,
+    Device,
     DuplicateName,
     InvalidLimit,
     InvalidName,
@@ -87,11 +88,11 @@ def test_unopenable_path_is_a_storage_error(tmp_path: Path) -> None:
 
 
 def test_foreign_keys_are_enforced(storage: Storage) -> None:
+    # A consultation of a device the database does not hold: refused, not stored.
+    tenant = storage.tenant("default")
+    ghost = Device(id=999, name="ghost", tenant=tenant, created_at=NOW, revoked=False)
     with pytest.raises(sqlite3.IntegrityError):
-        storage._conn.execute(  # noqa: SLF001 - checking the pragma took effect
-            "INSERT INTO devices (tenant_id, name, token_hash, created_at) "
-            "VALUES (999, 'x', 'h', 0)"
-        )
+        storage.consultation_queued("consultation-of-a-ghost", ghost, now=NOW)
 
 
 def test_device_token_is_stored_only_as_hash(tmp_path: Path) -> None:

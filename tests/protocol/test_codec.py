@@ -30,7 +30,7 @@ REGISTRIES = (messages.SIGNALLING, channel.CHANNEL)
 ALL_TYPES = [(reg, cls) for reg in REGISTRIES for cls in reg.types.values()]
 
 _SAFE_TEXT = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    alphabet=st.characters(codec="utf-8", exclude_characters="\x00"),
 )
 
 
@@ -51,7 +51,7 @@ def _value_strategy(tp: Any, r: Rule) -> st.SearchStrategy[Any]:
         if r.pattern is not None:
             return st.from_regex(r.pattern, fullmatch=True)
         return st.text(
-            alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+            alphabet=st.characters(codec="utf-8", exclude_characters="\x00"),
             min_size=r.min_len or 0,
             max_size=min(r.max_len or 200, 200),
         )

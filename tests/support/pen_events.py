@@ -1,4 +1,4 @@
-"""Loading the recorded pen fixtures (shared by the evdev tests and the benchmark)."""
+"""Loading the recorded pen fixtures of tests/fixtures/pen (for the evdev tests)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""A child network namespace on a veth pair whose link a test can cut and heal.
+"""Network namespaces on loopback: where media may flow, and a link a run can cut and heal.
 
-Inside the loopback-only namespace of the test run (scripts/loopback-only), ``child_netns()``
+Inside the loopback-only namespace of a test run (scripts/loopback-only), ``child_netns()``
 makes a network namespace joined to ours by a veth pair (ours ``10.77.N.1``, the child's
 ``10.77.N.2``). A process started with ``ns.command(...)`` runs in the child: everything it
 says to us (signalling and media) crosses the veth, so ``ns.cut()`` (our end's link down)
@@ -10,8 +10,9 @@ server that listens on 127.0.0.1 only (the test hub).
 
 Needs ``ip`` (iproute2) and root in the namespace (`unshare -nm` as root, or `-rnm`); refuses
 to run outside a loopback-only namespace so that it never touches a real machine's network.
-Shared by the reconnection tests (tests/support/netcut.py adds their tool checks) and
-`python -m bench reconnect`.
+Shared by the reconnection tests (tests/support/netns.py adds their rule for missing tools),
+`python -m bench reconnect` and `make demo` (``veth_netns``, on an address range no network
+routes).
 
     with child_netns() as ns:
         async with forward_tcp(ns.host_addr, hub_port) as port:
@@ -60,20 +61,29 @@ class ChildNetns:
 
 
 def _run(*argv: str) -> None:
-    subprocess.run(argv, check=True, capture_output=True, timeout=10)  # noqa: S603 - fixed argv
+    subprocess.run(argv, check=True, capture_output=True, timeout=10)
 
 
-class NetcutError(RuntimeError):
+class NetnsError(RuntimeError):
     """The child namespace cannot be made here; the message says what is missing."""
+
+
+def interfaces() -> list[str]:
+    """Network interfaces of *this process's* namespace (/sys/class/net may be stale)."""
+    return sorted(name for _index, name in socket.if_nameindex())
+
+
+def in_loopback_only_netns() -> bool:
+    """Whether loopback is the only interface here: nothing sent can leave the machine."""
+    return interfaces() == ["lo"]
 
 
 def problem() -> str | None:
     """Why ``child_netns()`` cannot run here, or None."""
-    names = sorted(name for _index, name in socket.if_nameindex())
-    if names != ["lo"]:
+    if not in_loopback_only_netns():
         return (
             "a child network namespace is only made inside a loopback-only namespace "
-            f"(run through scripts/loopback-only); interfaces here: {', '.join(names)}"
+            f"(run through scripts/loopback-only); interfaces here: {', '.join(interfaces())}"
         )
     if shutil.which("ip") is None:
         return "the ip tool is missing: apt-get install iproute2 (make test does this)"
@@ -87,7 +97,7 @@ def child_netns() -> Iterator[ChildNetns]:
     """Make the child namespace and its veth link; remove both afterwards."""
     why = problem()  # never on a real machine's network
     if why is not None:
-        raise NetcutError(why)
+        raise NetnsError(why)
     n = next(_counter)
     with veth_netns(
         name=f"kiosk-cut-{os.getpid()}-{n}",

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import av
 import numpy as np
@@ -25,6 +24,7 @@ from appliance.call.media import CameraTrack, MediaProbe, MicrophoneTrack
 from drivers.camera.simulated import BARS_RGB, SimulatedCamera, luma_plane, read_capture_clock
 from drivers.microphone.simulated import SimulatedMicrophone
 from protocol import channel
+from tests.support.aiortc_internals import certificate_fingerprint, silence_transports
 
 
 @dataclass(frozen=True)
@@ -63,11 +63,7 @@ def aiortc_fingerprint(pc: RTCPeerConnection) -> str:
     aiortc makes one certificate per connection and has no ``generateCertificate`` option in
     its configuration; a browser passes its own certificate in. Tests read aiortc's.
     """
-    certificate = pc._RTCPeerConnection__certificates[0]  # noqa: SLF001 - see above
-    for f in certificate.getFingerprints():
-        if f.algorithm == "sha-256":
-            return sas.check_fingerprint(f"sha-256 {f.value.upper()}")
-    raise AssertionError("aiortc made no sha-256 fingerprint")
+    return certificate_fingerprint(pc)
 
 
 def bars_match(frame: av.VideoFrame, tolerance: int = 40) -> bool:
@@ -200,19 +196,7 @@ class AdviserPeer:
         up; the kiosk must notice by the silence of ``beat``, not by ICE.
         """
         self.frozen = True
-        transports: set[Any] = set()
-        if self.pc.sctp is not None:
-            transports.add(self.pc.sctp.transport.transport)
-        for transceiver in self.pc.getTransceivers():
-            if transceiver.sender.transport is not None:
-                transports.add(transceiver.sender.transport.transport)
-        for ice in transports:
-
-            async def drop(_data: bytes) -> None:
-                return None
-
-            ice._send = drop  # noqa: SLF001 - the test peer cuts its own path
-            ice._connection.data_received = lambda _data, _component: None  # noqa: SLF001
+        silence_transports(self.pc)
 
     def _kiosk_proved(self, proof: channel.ResumeProof) -> None:
         try:

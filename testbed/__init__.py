@@ -1,0 +1,11 @@
+"""The bed the tests, the benchmarks and the demo run on; not part of the product (not shipped).
+
+- ``testbed.stack``: a real hub and a simulated kiosk as processes, started through the console
+  scripts on loopback, and polling with a deadline;
+- ``testbed.browser``: the adviser console in headless Debian Chromium (Playwright), with the
+  measurement probe;
+- ``testbed.netns``: loopback-only network namespaces and a child namespace whose link can be
+  cut and healed.
+
+It imports neither ``bench`` nor ``tests`` (pyproject.toml's import contracts): both use it.
+"""

@@ -1,0 +1,1 @@
+"""Browser and multi-process journeys: the real console in Chromium, processes, the demo."""
