@@ -9,6 +9,8 @@ STAMP := $(VENV)/.installed
 SYSTEM_PACKAGES := chromium sane-utils coturn iproute2 util-linux
 PYTEST_ARGS ?=
 PIP_VERSION := 26.3
+# The console's JS tools (eslint, tsc) at the versions pinned by package-lock.json.
+NODE_STAMP := node_modules/.installed
 # On a Pi: VENV_ARGS=--system-site-packages, so picamera2 sees the libcamera bindings from apt.
 VENV_ARGS ?=
 
@@ -28,11 +30,14 @@ unit: $(STAMP)
 	scripts/loopback-only $(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
 
 # ruff (style, SLF: no reaching into privates, RUF100: no stale noqa) and the import contracts
-# of pyproject.toml (lint-imports: the README's import directions).
-lint: $(STAMP)
+# of pyproject.toml (lint-imports: the README's import directions); then the console's JS:
+# eslint (eslint.config.mjs) and tsc checking its JSDoc types (tsconfig.json, strict, no output).
+lint: $(STAMP) $(NODE_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-logo --no-cache
+	node_modules/.bin/eslint hub/web
+	node_modules/.bin/tsc -p tsconfig.json
 
 # mypy --strict on the packages listed in pyproject.toml.
 typecheck: $(STAMP)
@@ -54,9 +59,17 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
+# Node.js from Debian only when the commands are missing (a nodejs that bundles npm must not get
+# Debian's npm over it); the tools from the lock file, without running any package's scripts.
+$(NODE_STAMP): package.json package-lock.json
+	@command -v node >/dev/null || scripts/apt-install nodejs
+	@command -v npm >/dev/null || scripts/apt-install npm
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $(NODE_STAMP)
+
 # The Debian packages the tests drive for real, installed when missing.
 system-deps:
 	@scripts/apt-install $(SYSTEM_PACKAGES)
 
 clean:
-	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) node_modules var .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,8 +1,16 @@
 // The hub's JSON API (docs/signalling.md, "HTTP API of the hub"): CSRF token, login, session,
 // logout. Cookies are HttpOnly, so the only secrets this module holds are CSRF tokens.
 
+/** @typedef {import("./types.js").Session} Session */
+
 /** A refused API call; `status` is the HTTP status (0 when the hub could not be reached). */
 export class ApiError extends Error {
+  /**
+   * @param {number} status
+   * @param {string} code the hub's error code ("unreachable", "malformed", "http_error"...)
+   * @param {string} message
+   * @param {number | null} retryAfterS the hub's Retry-After, when it sent one
+   */
   constructor(status, code, message, retryAfterS = null) {
     super(message);
     this.name = "ApiError";
@@ -16,30 +24,44 @@ export class ApiError extends Error {
 export class HubApi {
   constructor(base = "") {
     this.base = base;
-    this.csrf = null; // pre-login token, then the session's token after login
+    /** @type {string | null} pre-login token, then the session's token after login */
+    this.csrf = null;
   }
 
-  /** Fetch the pre-login CSRF token (sets the kh_csrf cookie too). */
+  /**
+   * Fetch the pre-login CSRF token (sets the kh_csrf cookie too).
+   * @returns {Promise<string | null>}
+   */
   async fetchCsrf() {
     const body = await this.request("GET", "/api/csrf");
     this.csrf = body.csrf;
     return this.csrf;
   }
 
-  /** Sign in; returns {adviser, tenant, csrf}. Throws ApiError (401, 403, 429, ...). */
+  /**
+   * Sign in. Throws ApiError (401, 403, 429, ...).
+   * @param {string} name
+   * @param {string} password
+   * @returns {Promise<Session>}
+   */
   async login(name, password) {
     if (this.csrf === null) await this.fetchCsrf();
-    const session = await this.request("POST", "/api/login", { name, password });
+    const session = /** @type {Session} */ (
+      await this.request("POST", "/api/login", { name, password })
+    );
     this.csrf = session.csrf;
     return session;
   }
 
-  /** The current session, or null when not signed in (the hub answers 200 either way). */
+  /**
+   * The current session, or null when not signed in (the hub answers 200 either way).
+   * @returns {Promise<Session | null>}
+   */
   async session() {
     const session = await this.request("GET", "/api/session");
     if (session.signed_in !== true) return null;
     this.csrf = session.csrf;
-    return session;
+    return /** @type {Session} */ (session);
   }
 
   /** Sign out; the session cookie is cleared by the hub. */
@@ -51,9 +73,18 @@ export class HubApi {
     }
   }
 
+  /**
+   * One JSON request; the answer's body (null for 204). Throws ApiError.
+   * @param {"GET" | "POST"} method
+   * @param {string} path
+   * @param {object} [json] the request's body
+   * @returns {Promise<any>} parsed JSON, checked by the caller
+   */
   async request(method, path, json = undefined) {
+    /** @type {Record<string, string>} */
     const headers = { Accept: "application/json" };
     if (method !== "GET" && this.csrf !== null) headers["X-CSRF-Token"] = this.csrf;
+    /** @type {RequestInit} */
     const init = { method, headers, credentials: "same-origin", cache: "no-store" };
     if (json !== undefined) {
       headers["Content-Type"] = "application/json";

@@ -3,6 +3,9 @@
 // customer's display name. sessionStorage, so it is per tab and gone when the tab closes;
 // written whenever one of them changes, cleared when the call ends or the adviser signs out.
 
+/** @typedef {import("./types.js").ResumeRecord} ResumeRecord */
+/** @typedef {import("./types.js").CallSnapshot} CallSnapshot */
+
 const KEY = "branch-kiosk.resume";
 const ID = /^[A-Za-z0-9_-]{8,64}$/;
 const TOKEN = /^[A-Za-z0-9_-]{43}$/;
@@ -18,10 +21,15 @@ function storage() {
   }
 }
 
-/** A stored record that can resume a call, or null (missing, partial or tampered with). */
+/**
+ * A stored record that can resume a call, or null (missing, partial or tampered with).
+ * @param {unknown} value parsed JSON
+ * @returns {ResumeRecord | null}
+ */
 export function parseResume(value) {
   if (value === null || typeof value !== "object") return null;
-  const { consultation_id: id, token, secret, code, peer } = value;
+  const fields = /** @type {Record<string, unknown>} */ (value);
+  const { consultation_id: id, token, secret, code, peer } = fields;
   if (typeof id !== "string" || !ID.test(id)) return null;
   if (typeof token !== "string" || !TOKEN.test(token)) return null;
   if (typeof secret !== "string" || !SECRET.test(secret)) return null;
@@ -30,7 +38,10 @@ export function parseResume(value) {
   return { consultation_id: id, token, secret, code, peer };
 }
 
-/** Store the call's current state (a snapshot() of call.js's Consultation). */
+/**
+ * Store the call's current state (a snapshot() of call.js's Consultation).
+ * @param {CallSnapshot} snapshot
+ */
 export function saveResume(snapshot) {
   const store = storage();
   if (store === null) return;
@@ -42,7 +53,10 @@ export function saveResume(snapshot) {
   }
 }
 
-/** The stored call this tab can resume, or null; anything unusable is removed. */
+/**
+ * The stored call this tab can resume, or null; anything unusable is removed.
+ * @returns {ResumeRecord | null}
+ */
 export function loadResume() {
   const store = storage();
   if (store === null) return null;

@@ -18,7 +18,7 @@ export const DEFAULT_CHUNK_SIZE = 256 * 1024;
 export const KEY_BYTES = 32;
 
 /** The codes of docs/exchange.md, in the order the opener checks them. */
-export const SEALED_CODES = [
+export const SEALED_CODES = /** @type {const} */ ([
   "corrupt",
   "duplicate",
   "out_of_order",
@@ -26,9 +26,12 @@ export const SEALED_CODES = [
   "truncated",
   "hash_mismatch",
   "type_not_allowed",
-];
+]);
 
-/** The types a transfer may carry: sniffed from the first bytes, never taken on trust. */
+/**
+ * The types a transfer may carry: sniffed from the first bytes, never taken on trust.
+ * @type {readonly string[]}
+ */
 export const ALLOWED_TYPES = ["application/pdf", "image/jpeg", "image/png"];
 
 const MAGIC_BYTES = new TextEncoder().encode(MAGIC);
@@ -37,6 +40,10 @@ const TRANSFER_ID = /^[A-Za-z0-9_-]{8,64}$/;
 
 /** A sealed blob that must not be trusted; `code` is one of SEALED_CODES. */
 export class SealedError extends Error {
+  /**
+   * @param {string} code
+   * @param {string} [message]
+   */
   constructor(code, message = code) {
     super(message);
     this.name = "SealedError";
@@ -44,13 +51,20 @@ export class SealedError extends Error {
   }
 }
 
-/** Bytes the sealing adds to `size` plaintext bytes (header, record headers, tags). */
+/**
+ * The sealed size of `size` plaintext bytes (header, record headers and tags added).
+ * @param {number} size
+ * @param {number} [chunkSize]
+ */
 export function sealedSize(size, chunkSize = DEFAULT_CHUNK_SIZE) {
   const records = size === 0 ? 1 : Math.ceil(size / chunkSize);
   return HEADER_BYTES + size + records * (RECORD_HEADER_BYTES + TAG_BYTES);
 }
 
-/** A fresh random 256-bit key (a new one per file keeps the counter nonce safe). */
+/**
+ * A fresh random 256-bit key (a new one per file keeps the counter nonce safe).
+ * @returns {Uint8Array<ArrayBuffer>}
+ */
 export function newKey() {
   return crypto.getRandomValues(new Uint8Array(KEY_BYTES));
 }
@@ -61,10 +75,19 @@ export function newId() {
   return toHex(bytes);
 }
 
+/**
+ * Lower-case hex of bytes.
+ * @param {ArrayLike<number>} bytes
+ */
 export function toHex(bytes) {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/**
+ * Bytes of lower-case hex; SealedError("corrupt") for anything else.
+ * @param {string} hex
+ * @returns {Uint8Array<ArrayBuffer>}
+ */
 export function fromHex(hex) {
   if (!/^(?:[0-9a-f]{2})*$/.test(hex)) throw new SealedError("corrupt", "not lower-case hex");
   const out = new Uint8Array(hex.length / 2);
@@ -72,12 +95,19 @@ export function fromHex(hex) {
   return out;
 }
 
-/** SHA-256 of bytes (ArrayBuffer or view), lower-case hex. */
+/**
+ * SHA-256 of bytes (ArrayBuffer or view), lower-case hex.
+ * @param {BufferSource} bytes
+ */
 export async function sha256Hex(bytes) {
   return toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)));
 }
 
-/** The type of a file from its first bytes (PDF, JPEG, PNG), or null for anything else. */
+/**
+ * The type of a file from its first bytes (PDF, JPEG, PNG), or null for anything else.
+ * @param {Uint8Array | ArrayBuffer} bytes
+ * @returns {string | null}
+ */
 export function sniffType(bytes) {
   const b = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
   if (b.length >= 5 && startsWith(b, [0x25, 0x50, 0x44, 0x46, 0x2d])) return "application/pdf";
@@ -86,7 +116,12 @@ export function sniffType(bytes) {
   return null;
 }
 
-/** Refuse content whose sniffed type is not allowed or disagrees with the claimed mime. */
+/**
+ * Refuse content whose sniffed type is not allowed or disagrees with the claimed mime.
+ * @param {Uint8Array | ArrayBuffer} bytes
+ * @param {string | null} [claimedMime]
+ * @returns {string} the sniffed type
+ */
 export function checkType(bytes, claimedMime = null) {
   const sniffed = sniffType(bytes);
   if (sniffed === null || !ALLOWED_TYPES.includes(sniffed)) {
@@ -98,14 +133,24 @@ export function checkType(bytes, claimedMime = null) {
   return sniffed;
 }
 
+/**
+ * @param {Uint8Array} bytes
+ * @param {ArrayLike<number>} prefix
+ */
 function startsWith(bytes, prefix) {
-  return prefix.every((value, i) => bytes[i] === value);
+  for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix[i]) return false;
+  return true;
 }
 
+/** @param {unknown} id */
 function checkId(id) {
   if (typeof id !== "string" || !TRANSFER_ID.test(id)) throw new TypeError("bad transfer id");
 }
 
+/**
+ * @param {string | Uint8Array<ArrayBuffer>} key 32 bytes, or 64 hex digits
+ * @param {KeyUsage} usage
+ */
 async function importKey(key, usage) {
   const raw = typeof key === "string" ? fromHex(key) : key;
   if (!(raw instanceof Uint8Array) || raw.length !== KEY_BYTES) {
@@ -114,6 +159,7 @@ async function importKey(key, usage) {
   return crypto.subtle.importKey("raw", raw, { name: "AES-GCM" }, false, [usage]);
 }
 
+/** @param {number} index */
 function nonce(index) {
   const out = new Uint8Array(12);
   const view = new DataView(out.buffer);
@@ -122,6 +168,11 @@ function nonce(index) {
   return out;
 }
 
+/**
+ * @param {string} id
+ * @param {number} index
+ * @param {boolean} final
+ */
 function aad(id, index, final) {
   const idBytes = new TextEncoder().encode(id);
   const out = new Uint8Array(4 + 1 + idBytes.length + 4 + 1);
@@ -134,6 +185,12 @@ function aad(id, index, final) {
   return out;
 }
 
+/**
+ * @param {number} index
+ * @param {string} id
+ * @param {boolean} final
+ * @returns {AesGcmParams}
+ */
 function gcm(index, id, final) {
   const additionalData = aad(id, index, final);
   return { name: "AES-GCM", iv: nonce(index), additionalData, tagLength: 128 };
@@ -143,6 +200,14 @@ function gcm(index, id, final) {
  * Seal `data` (a Blob/File, an ArrayBuffer or a Uint8Array) for transfer `id` under `key`
  * (32 bytes or 64 hex digits). Returns a Blob of the sealed bytes. `onProgress(done, size)` is
  * called after each chunk; `signal` (an AbortSignal) stops between chunks.
+ * @param {object} options
+ * @param {string} options.id
+ * @param {string | Uint8Array<ArrayBuffer>} options.key
+ * @param {Blob | ArrayBuffer | Uint8Array<ArrayBuffer>} options.data
+ * @param {number} [options.chunkSize]
+ * @param {((done: number, size: number) => void) | null} [options.onProgress]
+ * @param {AbortSignal | null} [options.signal]
+ * @returns {Promise<Blob>}
  */
 export async function seal({
   id,
@@ -191,6 +256,14 @@ export async function seal({
  * before the whole file, its size and its SHA-256 have checked out.
  */
 export class Opener {
+  /**
+   * @param {object} expected what the file_offer announced
+   * @param {string} expected.id the transfer id (bound into every record)
+   * @param {string | Uint8Array<ArrayBuffer>} expected.key
+   * @param {number} expected.size plaintext bytes
+   * @param {string} expected.sha256 of the plaintext, lower-case hex
+   * @param {number} [expected.limit] at most this many plaintext bytes (too_large)
+   */
   constructor({ id, key, size, sha256, limit = Number.MAX_SAFE_INTEGER }) {
     checkId(id);
     this.id = id;
@@ -200,15 +273,21 @@ export class Opener {
     this.sha256 = sha256;
     this.limit = limit;
     this.pending = new Uint8Array(0);
+    /** @type {number | null} from the header */
     this.chunkSize = null;
     this.expected = 0;
     this.done = false;
+    /** @type {Uint8Array<ArrayBuffer>[]} */
     this.plain = [];
     this.received = 0;
+    /** @type {SealedError | null} */
     this.failed = null;
   }
 
-  /** Add bytes; decrypts every complete record. */
+  /**
+   * Add bytes; decrypts every complete record.
+   * @param {Uint8Array | ArrayBuffer} bytes
+   */
   async push(bytes) {
     if (this.failed !== null) throw this.failed;
     try {
@@ -219,7 +298,10 @@ export class Opener {
     }
   }
 
-  /** The end of the stream: returns the plaintext as a Uint8Array once every check passed. */
+  /**
+   * The end of the stream: returns the plaintext once every check passed.
+   * @returns {Promise<Uint8Array<ArrayBuffer>>}
+   */
   async finish() {
     if (this.failed !== null) throw this.failed;
     try {
@@ -237,11 +319,15 @@ export class Opener {
       }
       return out;
     } catch (exc) {
-      this.fail(exc);
+      return this.fail(exc);
     }
-    return null; // unreachable: fail() throws
   }
 
+  /**
+   * Remember the first failure (as a SealedError), drop what came so far, and throw it.
+   * @param {unknown} exc
+   * @returns {never}
+   */
   fail(exc) {
     this.plain = [];
     this.pending = new Uint8Array(0);
@@ -249,6 +335,7 @@ export class Opener {
     throw this.failed;
   }
 
+  /** @param {Uint8Array} bytes */
   append(bytes) {
     if (bytes.length === 0) return;
     const joined = new Uint8Array(this.pending.length + bytes.length);
@@ -257,6 +344,7 @@ export class Opener {
     this.pending = joined;
   }
 
+  /** @param {number} n */
   consume(n) {
     const head = this.pending.subarray(0, n);
     this.pending = this.pending.subarray(n);
@@ -278,6 +366,8 @@ export class Opener {
   async drain() {
     const key = await this.keyPromise;
     if (this.chunkSize === null && !this.readHeader()) return;
+    const chunkSize = this.chunkSize;
+    if (chunkSize === null) return; // readHeader() set it
     while (this.pending.length > 0) {
       if (this.done) throw new SealedError("corrupt", "bytes after the last record");
       if (this.pending.length < RECORD_HEADER_BYTES) return;
@@ -287,10 +377,10 @@ export class Opener {
       const length = view.getUint32(5);
       if (index < this.expected) throw new SealedError("duplicate", "a record came twice");
       if (index > this.expected) throw new SealedError("out_of_order", "a record was skipped");
-      if (length > this.chunkSize + TAG_BYTES) throw new SealedError("corrupt", "record too long");
+      if (length > chunkSize + TAG_BYTES) throw new SealedError("corrupt", "record too long");
       if (finalByte > 1) throw new SealedError("corrupt", "bad final flag");
       const final = finalByte === 1;
-      if (!final && length !== this.chunkSize + TAG_BYTES) {
+      if (!final && length !== chunkSize + TAG_BYTES) {
         throw new SealedError("corrupt", "a record before the last is not full");
       }
       if (length < TAG_BYTES) throw new SealedError("corrupt", "record too short");
@@ -318,6 +408,15 @@ export class Opener {
 /**
  * Open a whole sealed blob (ArrayBuffer or Uint8Array) and check it: chunk by chunk, then the
  * size, the SHA-256 and, when `mime` is given, the sniffed type. Returns {bytes, mime}.
+ * @param {object} sealed
+ * @param {string} sealed.id
+ * @param {string | Uint8Array<ArrayBuffer>} sealed.key
+ * @param {ArrayBuffer | Uint8Array} sealed.blob
+ * @param {number} sealed.size
+ * @param {string} sealed.sha256
+ * @param {string | null} [sealed.mime] the claimed type, checked against the content
+ * @param {number} [sealed.limit]
+ * @returns {Promise<{bytes: Uint8Array<ArrayBuffer>, mime: string | null}>}
  */
 export async function openSealed({ id, key, blob, size, sha256, mime = null, limit }) {
   const opener = new Opener({ id, key, size, sha256, limit });

@@ -3,7 +3,13 @@
 // consultation is live, a new connection puts us back in it with the hub's single-use resume
 // token (docs/reconnection.md): resume right after welcome, the latest resume_grant kept.
 
+import { Emitter } from "./events.js";
 import { ProtocolError } from "./protocol.js";
+
+/** @typedef {import("./protocol.js").Protocol} Protocol */
+/** @typedef {import("./types.js").HubMessage} HubMessage */
+/** @typedef {import("./types.js").ConsoleMessage} ConsoleMessage */
+/** @typedef {import("./types.js").Welcome} Welcome */
 
 const CLIENT = "branch-kiosk-console/0.1";
 const BACKOFF_FIRST_MS = 1000;
@@ -14,7 +20,10 @@ const RESUME_BACKOFF_MAX_MS = 1000;
 // The hub closes a connection silent for three heartbeat periods; we do the same.
 const SILENT_PERIODS = 3;
 
-/** Plain words for protocol error codes, ours or the hub's. */
+/**
+ * Plain words for protocol error codes, ours or the hub's.
+ * @type {Readonly<Record<string, string>>}
+ */
 export const PROBLEM_WORDS = {
   malformed: "a message that is not valid JSON",
   too_large: "a message that is too large",
@@ -27,30 +36,67 @@ export const PROBLEM_WORDS = {
 };
 
 /**
- * Events: "state" {state, retryInS, wasWelcomed}, "welcome" {message}, "message" {message} for every
- * other valid frame, "problem" {text} for something the adviser should know, "unauthorized",
- * "resume-failed" {consultation_id} (the hub answered our resume with not_found: the call is over).
+ * The connection's state: "lost" says when the next try is (retryInS) and whether the hub had
+ * welcomed the lost connection (false: refused before the hello was answered).
+ * @typedef {{state: "connecting" | "connected" | "stopped"}
+ *   | {state: "lost", retryInS: number, wasWelcomed: boolean}} HubState
  */
-export class SignallingConnection extends EventTarget {
+
+/**
+ * The events of a SignallingConnection and their details.
+ * @typedef {object} SignallingEvents
+ * @property {HubState} state
+ * @property {{message: Welcome}} welcome
+ * @property {{message: HubMessage}} message every other valid frame
+ * @property {{text: string}} problem something the adviser should know
+ * @property {{}} unauthorized the session is gone: sign in again
+ * @property {{consultation_id: string}} resume-failed the hub answered our resume with
+ *   not_found: the call is over
+ */
+
+/**
+ * The adviser's WebSocket to the hub; events: SignallingEvents.
+ * @extends {Emitter<SignallingEvents>}
+ */
+export class SignallingConnection extends Emitter {
+  /**
+   * @param {object} options
+   * @param {Protocol} options.protocol
+   * @param {string | null} options.csrf the session's CSRF token, sent in the hello
+   * @param {string} [options.url]
+   */
   constructor({ protocol, csrf, url = defaultUrl() }) {
     super();
     this.protocol = protocol;
     this.csrf = csrf;
     this.url = url;
+    /** @type {WebSocket | null} */
     this.socket = null;
     this.stopped = true;
     this.attempt = 0;
-    this.heartbeatTimer = null;
-    this.silenceTimer = null;
-    this.reconnectTimer = null;
+    /** @type {ReturnType<typeof setInterval> | undefined} */
+    this.heartbeatTimer = undefined;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.silenceTimer = undefined;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.reconnectTimer = undefined;
+    /** @type {number | null} */
     this.heartbeatS = null;
     this.welcomed = false;
-    // The live consultation and its latest resume token (null: none to resume).
+    /**
+     * The live consultation and its latest resume token (null: none to resume).
+     * @type {{consultation_id: string, token: string | null} | null}
+     */
     this.resume = null;
-    this.resuming = null; // the consultation we asked to resume, until the hub answers
+    /** @type {string | null} the consultation we asked to resume, until the hub answers */
+    this.resuming = null;
   }
 
-  /** The console holds this consultation now (token: a stored one, e.g. after a reload). */
+  /**
+   * The console holds this consultation now (token: a stored one, e.g. after a reload).
+   * @param {string} consultationId
+   * @param {string | null} token
+   */
   setCall(consultationId, token = null) {
     this.resume = { consultation_id: consultationId, token };
   }
@@ -77,7 +123,10 @@ export class SignallingConnection extends EventTarget {
     this.emit("state", { state: "stopped" });
   }
 
-  /** Validate and send one message; false when the hub is not connected. */
+  /**
+   * Validate and send one message; false when the hub is not connected.
+   * @param {ConsoleMessage} message
+   */
   send(message) {
     const text = this.protocol.encode(message, "signalling");
     if (this.socket === null || this.socket.readyState !== WebSocket.OPEN || !this.welcomed) {
@@ -104,12 +153,17 @@ export class SignallingConnection extends EventTarget {
     socket.addEventListener("close", (event) => this.onClose(socket, event));
   }
 
+  /**
+   * @param {WebSocket} socket
+   * @param {string | ArrayBuffer} data a text frame (a binary one is refused as malformed)
+   */
   onFrame(socket, data) {
     if (socket !== this.socket) return;
     this.armSilenceTimer();
+    /** @type {HubMessage} */
     let message;
     try {
-      message = this.protocol.decode(data, "signalling");
+      message = /** @type {HubMessage} */ (this.protocol.decode(data, "signalling"));
     } catch (exc) {
       if (!(exc instanceof ProtocolError)) throw exc;
       this.emit("problem", { text: `The hub sent ${PROBLEM_WORDS[exc.code] ?? "a bad message"}; it was ignored.` });
@@ -121,7 +175,7 @@ export class SignallingConnection extends EventTarget {
       this.welcomed = true;
       this.attempt = 0;
       this.heartbeatS = message.heartbeat_s;
-      this.startHeartbeat(socket);
+      this.startHeartbeat(socket, message.heartbeat_s);
       this.emit("state", { state: "connected" });
       this.emit("welcome", { message });
       this.sendResume();
@@ -150,7 +204,11 @@ export class SignallingConnection extends EventTarget {
     }
   }
 
-  /** Keep the latest token; turn the hub's refusal of our resume into "resume-failed". */
+  /**
+   * Keep the latest token; turn the hub's refusal of our resume into "resume-failed".
+   * @param {HubMessage} message
+   * @returns {boolean} whether anyone else should see the message
+   */
   onResumeMessage(message) {
     if (message.type === "resume_grant") {
       if (this.resume?.consultation_id === message.consultation_id) {
@@ -171,6 +229,10 @@ export class SignallingConnection extends EventTarget {
     return true;
   }
 
+  /**
+   * @param {WebSocket} socket
+   * @param {CloseEvent} event
+   */
   onClose(socket, event) {
     if (socket !== this.socket) return;
     this.clearTimers();
@@ -200,9 +262,13 @@ export class SignallingConnection extends EventTarget {
     }, jittered);
   }
 
-  startHeartbeat(socket) {
+  /**
+   * @param {WebSocket} socket
+   * @param {number} heartbeatS the welcome's period
+   */
+  startHeartbeat(socket, heartbeatS) {
     this.clearTimers();
-    const periodMs = this.heartbeatS * 1000;
+    const periodMs = heartbeatS * 1000;
     this.heartbeatTimer = setInterval(() => {
       this.trySend(socket, { type: "heartbeat", ts: Date.now() });
     }, periodMs);
@@ -213,12 +279,17 @@ export class SignallingConnection extends EventTarget {
     clearTimeout(this.silenceTimer);
     if (this.heartbeatS === null || !this.welcomed) return;
     const socket = this.socket;
+    const heartbeatS = this.heartbeatS;
     this.silenceTimer = setTimeout(() => {
       // A half-open TCP connection never reports close; give up on it ourselves.
       if (socket === this.socket && socket !== null) socket.close(4000, "hub silent");
-    }, this.heartbeatS * 1000 * SILENT_PERIODS);
+    }, heartbeatS * 1000 * SILENT_PERIODS);
   }
 
+  /**
+   * @param {WebSocket} socket
+   * @param {ConsoleMessage} message
+   */
   trySend(socket, message) {
     if (socket.readyState !== WebSocket.OPEN) return;
     socket.send(this.protocol.encode(message, "signalling"));
@@ -227,15 +298,12 @@ export class SignallingConnection extends EventTarget {
   clearTimers() {
     clearInterval(this.heartbeatTimer);
     clearTimeout(this.silenceTimer);
-    this.heartbeatTimer = null;
-    this.silenceTimer = null;
-  }
-
-  emit(type, detail) {
-    this.dispatchEvent(new CustomEvent(type, { detail }));
+    this.heartbeatTimer = undefined;
+    this.silenceTimer = undefined;
   }
 }
 
+/** ws(s)://<this page's host>/ws/adviser */
 function defaultUrl() {
   const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
   return `${scheme}//${window.location.host}/ws/adviser`;

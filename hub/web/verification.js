@@ -11,6 +11,10 @@ const SDP_FINGERPRINT = /^a=fingerprint:(\S+) (\S+)\s*$/gm;
 
 /** Why a peer could not be verified; ``code`` matches appliance.call.sas's error codes. */
 export class VerificationError extends Error {
+  /**
+   * @param {string} code
+   * @param {string} message
+   */
   constructor(code, message) {
     super(message);
     this.name = "VerificationError";
@@ -18,10 +22,14 @@ export class VerificationError extends Error {
   }
 }
 
-/** The 256 shared words (hub/web/sas-words.json), checked like the Python side does. */
+/**
+ * The 256 shared words (hub/web/sas-words.json), checked like the Python side does.
+ * @returns {Promise<string[]>}
+ */
 export async function loadWords(url = "/static/sas-words.json") {
   const response = await fetch(url, { credentials: "same-origin" });
   if (!response.ok) throw new Error(`could not load the code words (${response.status})`);
+  /** @type {unknown} */
   const words = (await response.json()).words;
   if (
     !Array.isArray(words) ||
@@ -34,6 +42,11 @@ export async function loadWords(url = "/static/sas-words.json") {
   return words;
 }
 
+/**
+ * `fingerprint` itself when it is a sha-256 fingerprint in SDP form ("sha-256 AB:CD:...").
+ * @param {unknown} fingerprint
+ * @returns {string}
+ */
 export function checkFingerprint(fingerprint) {
   if (typeof fingerprint !== "string" || !FINGERPRINT.test(fingerprint)) {
     throw new VerificationError("bad_fingerprint", "not a sha-256 fingerprint in SDP form");
@@ -41,13 +54,29 @@ export function checkFingerprint(fingerprint) {
   return fingerprint;
 }
 
+/**
+ * @param {unknown} nonce
+ * @returns {Uint8Array}
+ */
 function nonceBytes(nonce) {
   if (typeof nonce !== "string" || !NONCE.test(nonce)) {
     throw new VerificationError("bad_nonce", "the nonce must be 64 lower-case hex digits");
   }
-  return Uint8Array.from(nonce.match(/../g), (h) => parseInt(h, 16));
+  return fromHex(nonce);
 }
 
+/**
+ * The bytes of an even-length hex string (already checked by its caller).
+ * @param {string} hex
+ */
+function fromHex(hex) {
+  return Uint8Array.from(hex.match(/../g) ?? [], (h) => parseInt(h, 16));
+}
+
+/**
+ * Lower-case hex digits of `bytes`.
+ * @param {Iterable<number> | ArrayLike<number>} bytes
+ */
 export function toHex(bytes) {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
@@ -57,7 +86,11 @@ export function newNonce() {
   return toHex(crypto.getRandomValues(new Uint8Array(32)));
 }
 
-// Each part length-prefixed (4 bytes, big-endian): the encoding appliance/call/sas.py uses.
+/**
+ * Each part length-prefixed (4 bytes, big-endian): the encoding appliance/call/sas.py uses.
+ * @param {string} purpose
+ * @param {...Uint8Array} parts
+ */
 async function digest(purpose, ...parts) {
   const encoder = new TextEncoder();
   const all = [encoder.encode(DOMAIN), encoder.encode(purpose), ...parts];
@@ -73,13 +106,23 @@ async function digest(purpose, ...parts) {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", buffer));
 }
 
-/** hex SHA-256 over domain, "commit", our fingerprint and the nonce. */
+/**
+ * hex SHA-256 over domain, "commit", our fingerprint and the nonce.
+ * @param {string} fingerprint
+ * @param {string} nonce
+ */
 export async function commitment(fingerprint, nonce) {
   const fp = new TextEncoder().encode(checkFingerprint(fingerprint));
   return toHex(await digest("commit", fp, nonceBytes(nonce)));
 }
 
-/** The four words: SHA-256 over domain, "code", both fingerprints and the nonce. */
+/**
+ * The four words: SHA-256 over domain, "code", both fingerprints and the nonce.
+ * @param {string} kioskFingerprint
+ * @param {string} adviserFingerprint
+ * @param {string} nonce
+ * @param {string[]} words the 256 code words
+ */
 export async function code(kioskFingerprint, adviserFingerprint, nonce, words) {
   const encoder = new TextEncoder();
   const d = await digest(
@@ -91,7 +134,10 @@ export async function code(kioskFingerprint, adviserFingerprint, nonce, words) {
   return Array.from(d.slice(0, CODE_WORDS), (b) => words[b]).join(" ");
 }
 
-/** The one sha-256 fingerprint of an SDP (every section must carry the same one). */
+/**
+ * The one sha-256 fingerprint of an SDP (every section must carry the same one).
+ * @param {string} sdp
+ */
 export function sdpFingerprint(sdp) {
   const found = new Set();
   for (const [, algorithm, value] of sdp.matchAll(SDP_FINGERPRINT)) {
@@ -106,10 +152,15 @@ export function sdpFingerprint(sdp) {
   return checkFingerprint(`sha-256 ${[...found][0]}`);
 }
 
-/** Our own fingerprint, from the certificate we made before any SDP existed. */
+/**
+ * Our own fingerprint, from the certificate we made before any SDP existed.
+ * @param {RTCCertificate} certificate
+ */
 export function certificateFingerprint(certificate) {
-  const fp = certificate.getFingerprints().find((f) => f.algorithm.toLowerCase() === "sha-256");
-  if (fp === undefined) throw new VerificationError("bad_fingerprint", "no sha-256 fingerprint");
+  const fp = certificate.getFingerprints().find((f) => f.algorithm?.toLowerCase() === "sha-256");
+  if (fp?.value === undefined) {
+    throw new VerificationError("bad_fingerprint", "no sha-256 fingerprint");
+  }
   return checkFingerprint(`sha-256 ${fp.value.toUpperCase()}`);
 }
 
@@ -118,8 +169,11 @@ export function certificateFingerprint(certificate) {
  * transport itself (getRemoteCertificates), else from getStats(). Chrome caches certificate
  * stats from the first getStats() of a connection, so one taken before DTLS finished (by a
  * debugging page such as webrtc-internals, say) would never show the remote certificate.
+ * @param {RTCPeerConnection} pc
+ * @returns {Promise<string>}
  */
 export async function remoteCertificateFingerprint(pc) {
+  /** @type {(RTCDtlsTransport & {getRemoteCertificates?: () => ArrayBuffer[]}) | null} */
   const transport = pc.sctp?.transport ?? null;
   if (transport !== null && typeof transport.getRemoteCertificates === "function") {
     const certificates = transport.getRemoteCertificates();
@@ -145,6 +199,14 @@ export async function remoteCertificateFingerprint(pc) {
 /**
  * The console's checks of the kiosk's sas_reveal: the revealed fingerprint must be the
  * offer's and the certificate's DTLS received. Returns the four words.
+ * @param {object} checks
+ * @param {string | null} checks.offerFingerprint from the offer we applied
+ * @param {unknown} checks.revealedFingerprint from the kiosk's sas_reveal
+ * @param {string} checks.certificateFingerprint the one DTLS received
+ * @param {string} checks.adviserFingerprint ours
+ * @param {string} checks.nonce ours, committed to
+ * @param {string[]} checks.words the 256 code words
+ * @returns {Promise<string>}
  */
 export async function verifyKiosk({
   offerFingerprint,
@@ -154,17 +216,17 @@ export async function verifyKiosk({
   nonce,
   words,
 }) {
-  checkFingerprint(revealedFingerprint);
-  if (revealedFingerprint !== checkFingerprint(offerFingerprint)) {
+  const revealed = checkFingerprint(revealedFingerprint);
+  if (revealed !== checkFingerprint(offerFingerprint)) {
     throw new VerificationError("fingerprint_mismatch", "the kiosk's fingerprint is not the offer's");
   }
-  if (revealedFingerprint !== checkFingerprint(received)) {
+  if (revealed !== checkFingerprint(received)) {
     throw new VerificationError(
       "fingerprint_mismatch",
       "the kiosk's fingerprint is not its certificate's",
     );
   }
-  return code(revealedFingerprint, adviserFingerprint, nonce, words);
+  return code(revealed, adviserFingerprint, nonce, words);
 }
 
 // -- staying verified across peer connections (docs/reconnection.md) ----------------------
@@ -174,16 +236,25 @@ const SECRET = /^[0-9a-f]{64}$/;
 const MAC = /^[0-9a-f]{64}$/;
 const ROLES = new Set(["kiosk", "adviser"]);
 
-/** The continuity secret's 32 raw bytes; "no_continuity" for anything but 64 hex digits. */
+/**
+ * The continuity secret's 32 raw bytes; "no_continuity" for anything but 64 hex digits.
+ * @param {unknown} secret
+ */
 export function continuitySecret(secret) {
   if (typeof secret !== "string" || !SECRET.test(secret)) {
     throw new VerificationError("no_continuity", "the continuity secret must be 64 hex digits");
   }
-  return Uint8Array.from(secret.match(/../g), (h) => parseInt(h, 16));
+  return fromHex(secret);
 }
 
-// domain 0x00 role 0x00 consultation_id 0x00 sender's fingerprint 0x00 receiver's fingerprint:
-// the byte layout of appliance/call/sas.py resume_mac (no part can hold a 0x00).
+/**
+ * domain 0x00 role 0x00 consultation_id 0x00 sender's fingerprint 0x00 receiver's fingerprint:
+ * the byte layout of appliance/call/sas.py resume_mac (no part can hold a 0x00).
+ * @param {string} role
+ * @param {string} consultationId
+ * @param {unknown} ownFingerprint
+ * @param {unknown} peerFingerprint
+ */
 function resumeMessage(role, consultationId, ownFingerprint, peerFingerprint) {
   if (!ROLES.has(role)) throw new VerificationError("unverified", "role must be kiosk or adviser");
   const parts = [
@@ -199,6 +270,10 @@ function resumeMessage(role, consultationId, ownFingerprint, peerFingerprint) {
   return new TextEncoder().encode(parts.join("\u0000"));
 }
 
+/**
+ * @param {unknown} secret the continuity secret, checked here
+ * @param {"sign" | "verify"} usage
+ */
 function hmacKey(secret, usage) {
   return crypto.subtle.importKey(
     "raw",
@@ -212,6 +287,9 @@ function hmacKey(secret, usage) {
 /**
  * The ``mac`` of a resume_proof (hex): HMAC-SHA256 keyed with the continuity secret over the
  * sender's role, the consultation, the sender's fingerprint and the receiver's as negotiated.
+ * @param {unknown} secret the continuity secret (64 hex digits, checked here)
+ * @param {{role: string, consultationId: string, ownFingerprint: unknown,
+ *   peerFingerprint: unknown}} parties
  */
 export async function resumeMac(secret, { role, consultationId, ownFingerprint, peerFingerprint }) {
   const message = resumeMessage(role, consultationId, ownFingerprint, peerFingerprint);
@@ -223,6 +301,13 @@ export async function resumeMac(secret, { role, consultationId, ownFingerprint, 
  * The console's checks of the kiosk's resume_proof: its fingerprint must be the offer's and
  * the certificate's DTLS received, and its MAC (made as the kiosk makes it: its fingerprint
  * first, ours second) must check out. WebCrypto's verify compares in constant time.
+ * @param {object} checks
+ * @param {string} checks.secret the continuity secret
+ * @param {string} checks.consultationId
+ * @param {{fingerprint?: unknown, mac?: unknown}} checks.proof the kiosk's resume_proof
+ * @param {string | null} checks.offerFingerprint from the offer we applied
+ * @param {string} checks.certificateFingerprint the one DTLS received
+ * @param {string} checks.adviserFingerprint ours
  */
 export async function verifyResumeProof({
   secret,
@@ -247,7 +332,7 @@ export async function verifyResumeProof({
   }
   const message = resumeMessage("kiosk", consultationId, revealed, adviserFingerprint);
   const key = await hmacKey(secret, "verify");
-  const mac = Uint8Array.from(proof.mac.match(/../g), (h) => parseInt(h, 16));
+  const mac = fromHex(proof.mac);
   if (!(await crypto.subtle.verify("HMAC", key, mac, message))) {
     throw new VerificationError("proof_mismatch", "the resume proof's MAC does not match");
   }

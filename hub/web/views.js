@@ -1,7 +1,13 @@
 // DOM rendering for the queue, the chat and the exchange panel's pieces. Text from the
 // network goes in with textContent only, never innerHTML.
 
-/** "45 s", "3 min 05 s", "1 h 02 min". */
+/** @typedef {import("./types.js").QueueEntry} QueueEntry */
+/** @typedef {import("./types.js").IntakeField} IntakeField */
+
+/**
+ * "45 s", "3 min 05 s", "1 h 02 min".
+ * @param {number} seconds
+ */
 export function formatWaiting(seconds) {
   const s = Math.max(0, Math.floor(seconds));
   if (s < 60) return `${s} s`;
@@ -9,7 +15,10 @@ export function formatWaiting(seconds) {
   return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")} min`;
 }
 
-/** "0 B", "812 B", "4.2 KB", "25 MB" (units of 1024, so a 25 MiB limit reads "25 MB"). */
+/**
+ * "0 B", "812 B", "4.2 KB", "25 MB" (units of 1024, so a 25 MiB limit reads "25 MB").
+ * @param {number} n
+ */
 export function formatBytes(n) {
   if (n < 1024) return `${n} B`;
   const units = ["KB", "MB", "GB"];
@@ -22,7 +31,14 @@ export function formatBytes(n) {
   return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
 }
 
-/** A new element with a class and text (textContent only: safe for network text). */
+/**
+ * A new element with a class and text (textContent only: safe for network text).
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
+ * @param {string} [className]
+ * @param {string} [text]
+ * @returns {HTMLElementTagNameMap[K]}
+ */
 export function element(tag, className, text) {
   const el = document.createElement(tag);
   if (className) el.className = className;
@@ -30,19 +46,33 @@ export function element(tag, className, text) {
   return el;
 }
 
+/** @typedef {QueueEntry & {since: number}} TickingEntry waiting since `since` (ms) */
+
 /** The live queue: one entry per waiting kiosk, waiting times ticking every second. */
 export class QueueList {
+  /**
+   * @param {object} parts
+   * @param {HTMLElement} parts.list
+   * @param {HTMLElement} parts.empty shown when nobody waits
+   * @param {HTMLElement} parts.count
+   * @param {(consultationId: string, device: string) => void} parts.onAccept
+   */
   constructor({ list, empty, count, onAccept }) {
     this.list = list;
     this.empty = empty;
     this.count = count;
     this.onAccept = onAccept;
+    /** @type {TickingEntry[]} */
     this.entries = [];
     this.busy = false; // in a call or an accept is pending: no Accept buttons active
+    /** @type {ReturnType<typeof setInterval> | null} */
     this.timer = null;
   }
 
-  /** Replace the entries with the hub's latest `queue` message. */
+  /**
+   * Replace the entries with the hub's latest `queue` message.
+   * @param {QueueEntry[]} entries
+   */
   update(entries) {
     const now = Date.now();
     // Keep the wait a ticking clock: the hub sends waiting_s only when the queue changes.
@@ -50,9 +80,12 @@ export class QueueList {
     this.render();
   }
 
+  /** @param {boolean} busy */
   setBusy(busy) {
     this.busy = busy;
-    for (const button of this.list.querySelectorAll("button.accept")) button.disabled = busy;
+    for (const button of this.list.querySelectorAll("button.accept")) {
+      if (button instanceof HTMLButtonElement) button.disabled = busy;
+    }
   }
 
   start() {
@@ -60,7 +93,7 @@ export class QueueList {
   }
 
   stop() {
-    clearInterval(this.timer);
+    if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
   }
 
@@ -77,6 +110,7 @@ export class QueueList {
     this.count.textContent = n === 0 ? "" : `${n} waiting`;
   }
 
+  /** @param {TickingEntry} entry */
   renderEntry(entry) {
     const li = element("li", "queue-entry");
     li.dataset.consultationId = entry.consultation_id;
@@ -105,6 +139,7 @@ export class QueueList {
     }
   }
 
+  /** @param {TickingEntry} entry */
   waitedS(entry) {
     return (Date.now() - entry.since) / 1000;
   }
@@ -112,6 +147,7 @@ export class QueueList {
 
 /** The chat log of one consultation. */
 export class ChatLog {
+  /** @param {HTMLElement} list */
   constructor(list) {
     this.list = list;
   }
@@ -120,7 +156,11 @@ export class ChatLog {
     this.list.replaceChildren();
   }
 
-  /** A line from "you" or "customer"; ts in ms since the epoch. */
+  /**
+   * A line from "you" or "customer"; ts in ms since the epoch.
+   * @param {"you" | "customer"} from
+   * @param {string} text
+   */
   add(from, text, ts = Date.now()) {
     const li = element("li", `chat-line chat-${from}`);
     const meta = element("span", "chat-meta");
@@ -132,11 +172,15 @@ export class ChatLog {
     this.append(li);
   }
 
-  /** A note from the console itself (connection changes, unreadable messages). */
+  /**
+   * A note from the console itself (connection changes, unreadable messages).
+   * @param {string} text
+   */
   note(text) {
     this.append(element("li", "chat-note", text));
   }
 
+  /** @param {HTMLElement} li */
   append(li) {
     this.list.append(li);
     this.list.scrollTop = this.list.scrollHeight;
@@ -148,6 +192,10 @@ export class ChatLog {
  * Lives only in the DOM of the current call; clear() drops it when the call ends.
  */
 export class CustomerDetails {
+  /**
+   * @param {HTMLElement} container
+   * @param {HTMLElement} before the box goes in front of this child of `container`
+   */
   constructor(container, before) {
     this.box = element("section", "customer-details");
     this.box.setAttribute("aria-label", "Customer details");
@@ -157,7 +205,10 @@ export class CustomerDetails {
     container.insertBefore(this.box, before);
   }
 
-  /** fields: [{key, value}] as validated by protocol.js. */
+  /**
+   * The form's fields as validated by protocol.js.
+   * @param {IntakeField[]} fields
+   */
   show(fields) {
     const rows = [];
     for (const { key, value } of fields) {
@@ -175,11 +226,13 @@ export class CustomerDetails {
   }
 }
 
+/** @param {string} key */
 function fieldLabel(key) {
   const words = key.replaceAll("_", " ");
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
+/** @param {number} ts */
 function formatClock(ts) {
   const date = new Date(Number.isFinite(ts) ? ts : Date.now());
   return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
