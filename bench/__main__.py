@@ -40,6 +40,12 @@ def _reconnect(args: argparse.Namespace) -> Coroutine[Any, Any, dict[str, Any]]:
     return reconnect.main(outages=args.calls if args.calls_given else 5)
 
 
+def _storage(args: argparse.Namespace) -> Coroutine[Any, Any, dict[str, Any]]:
+    from bench import storage
+
+    return storage.main()
+
+
 async def _ui(args: argparse.Namespace) -> dict[str, Any]:
     from bench import ui
 
@@ -53,6 +59,7 @@ BENCHES: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, dict[str, 
     "ui": _ui,
     "transfer": _transfer,
     "reconnect": _reconnect,
+    "storage": _storage,
 }
 
 

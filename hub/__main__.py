@@ -1,4 +1,4 @@
-"""``kiosk-hub``: run the hub and manage its advisers and devices.
+"""``kiosk-hub``: run the hub (``serve``); the management commands are in ``hub.manage``.
 
 Exit codes: 0 success, 1 the operation failed (message on stderr), 2 usage error.
 """
@@ -8,14 +8,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import getpass
 import logging
 import signal
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
 
 from aiohttp import web
 
@@ -23,19 +20,10 @@ from hub.admission import HubSite, fit_file_limit, make_runner
 from hub.app import create_app
 from hub.config import HubConfig
 from hub.forwarded import InvalidTrustedProxy, IPNetwork, parse_trusted_proxy
-from hub.storage import (
-    DEFAULT_TENANT,
-    MIB,
-    Storage,
-    StorageError,
-    check_max_file_bytes,
-    check_password,
-)
+from hub.manage import CommandFailed, add_commands
+from hub.manage import run as run_command
+from hub.storage import MIB, StorageError
 from hub.turn import TurnSettings
-
-
-class CommandFailed(Exception):
-    """A command could not do its job; the message goes to stderr, exit code 1."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,46 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds a new connection has to send a complete request before it is closed (0-300)",
     )
 
-    adviser = commands.add_parser("adviser", help="manage advisers").add_subparsers(
-        dest="action", required=True, metavar="ACTION"
-    )
-    add = adviser.add_parser("add", parents=[db], help="add an adviser")
-    add.add_argument("name")
-    add.add_argument("--tenant", default=DEFAULT_TENANT)
-    add.add_argument("--password-file", type=Path, help="read the password from this file")
-    passwd = adviser.add_parser("passwd", parents=[db], help="set an adviser's password")
-    passwd.add_argument("name")
-    passwd.add_argument("--password-file", type=Path, help="read the password from this file")
-    adviser.add_parser("list", parents=[db], help="list advisers")
-
-    device = commands.add_parser("device", help="manage kiosks").add_subparsers(
-        dest="action", required=True, metavar="ACTION"
-    )
-    dev_add = device.add_parser("add", parents=[db], help="register a kiosk, print its token")
-    dev_add.add_argument("name")
-    dev_add.add_argument("--tenant", default=DEFAULT_TENANT)
-    dev_add.add_argument(
-        "--replace", action="store_true", help="issue a new token for an existing device"
-    )
-    device.add_parser("list", parents=[db], help="list kiosks")
-    dev_revoke = device.add_parser("revoke", parents=[db], help="stop accepting a kiosk's token")
-    dev_revoke.add_argument("name")
-    dev_revoke.add_argument("--tenant", default=DEFAULT_TENANT)
-
-    tenant = commands.add_parser("tenant", help="manage tenants").add_subparsers(
-        dest="action", required=True, metavar="ACTION"
-    )
-    tenant_add = tenant.add_parser("add", parents=[db], help="add a tenant")
-    tenant_add.add_argument("name")
-    tenant_add.add_argument(
-        "--max-file-mib", type=int, default=25, help="limit for one exchanged file, MiB"
-    )
-    tenant_set = tenant.add_parser("set", parents=[db], help="change a tenant's settings")
-    tenant_set.add_argument("name")
-    tenant_set.add_argument(
-        "--max-file-mib", type=int, required=True, help="limit for one exchanged file, MiB"
-    )
-    tenant.add_parser("list", parents=[db], help="list tenants and their file size limits")
+    add_commands(commands, db)
     return parser
 
 
@@ -176,84 +125,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(args)
-        return _manage(args, sys.stdin, sys.stdout)
+        return run_command(args, sys.stdin, sys.stdout)
     except (CommandFailed, StorageError, OSError) as exc:
         print(f"kiosk-hub: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("kiosk-hub: interrupted", file=sys.stderr)
         return 1
-
-
-def _manage(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
-    storage = Storage.open(args.db)
-    try:
-        match (args.command, getattr(args, "action", None)):
-            case ("adviser", "add"):
-                password = _read_password(args.password_file, stdin)
-                adviser = storage.add_adviser(
-                    args.name, password, tenant=args.tenant, now=time.time()
-                )
-                print(
-                    f"adviser {adviser.name!r} added to tenant {adviser.tenant.name!r}",
-                    file=sys.stderr,
-                )
-            case ("adviser", "passwd"):
-                # Login names are unique across tenants: the name alone finds the adviser.
-                login = storage.adviser_login(args.name)
-                if login is None:
-                    raise CommandFailed(f"no adviser {args.name!r}")
-                password = _read_password(args.password_file, stdin)
-                storage.set_password(args.name, password, tenant=login.adviser.tenant.name)
-                print(f"password of adviser {args.name!r} changed", file=sys.stderr)
-            case ("adviser", "list"):
-                for a in storage.advisers():
-                    print(f"{a.tenant.name}\t{a.name}", file=stdout)
-            case ("device", "add"):
-                _device, token = storage.add_device(
-                    args.name, tenant=args.tenant, replace=args.replace, now=time.time()
-                )
-                print(token, file=stdout)  # only the token, so scripts can capture it
-            case ("device", "list"):
-                for d in storage.devices():
-                    state = "revoked" if d.revoked else "active"
-                    created = time.strftime("%Y-%m-%d", time.gmtime(d.created_at))
-                    print(f"{d.tenant.name}\t{d.name}\t{state}\t{created}", file=stdout)
-            case ("device", "revoke"):
-                storage.revoke_device(args.name, tenant=args.tenant)
-            case ("tenant", "add"):
-                storage.add_tenant(
-                    args.name, now=time.time(), max_file_bytes=_mib(args.max_file_mib)
-                )
-            case ("tenant", "set"):
-                storage.set_max_file_bytes(args.name, _mib(args.max_file_mib))
-            case ("tenant", "list"):
-                for t in storage.tenants():
-                    print(f"{t.tenant.name}\t{t.max_file_bytes // MIB} MiB", file=stdout)
-            case _:  # argparse makes this unreachable
-                raise CommandFailed(f"unknown command {args.command}")
-    finally:
-        storage.close()
-    return 0
-
-
-def _mib(value: int) -> int:
-    """MiB from the command line as bytes, range-checked (``InvalidLimit``, exit code 1)."""
-    return check_max_file_bytes(value * MIB)
-
-
-def _read_password(password_file: Path | None, stdin: TextIO) -> str:
-    if password_file is not None:
-        text = password_file.read_text(encoding="utf-8")
-        password = text.splitlines()[0] if text else ""
-    elif stdin.isatty():
-        password = getpass.getpass("Password: ")
-        if getpass.getpass("Repeat password: ") != password:
-            raise CommandFailed("the passwords do not match")
-    else:
-        password = stdin.readline().rstrip("\r\n")
-    check_password(password)
-    return password
 
 
 def _trusted_proxy(text: str) -> IPNetwork:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -14,11 +16,17 @@ from hub.admission import install as install_admission
 from hub.auth import Clock, ConsoleAuth, LoginThrottle
 from hub.config import HubConfig
 from hub.relay import RELAY, Relay
-from hub.signalling import SWITCHBOARD, Switchboard
-from hub.storage import Storage
+from hub.signalling import ENDPOINTS, SWITCHBOARD, Endpoints, Switchboard
+from hub.storage import SqliteStorage, Storage, StorageUnavailable
 
+log = logging.getLogger("hub.app")
+
+T = TypeVar("T")
+
+OpenStorage = Callable[[Path], Awaitable[Storage]]
 CONFIG = web.AppKey("config", HubConfig)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
+OPEN_STORAGE: web.AppKey[OpenStorage] = web.AppKey("open_storage")
 STORAGE = web.AppKey("storage", Storage)
 AUTH = web.AppKey("auth", ConsoleAuth)
 
@@ -38,38 +46,59 @@ SECURITY_HEADERS = {
 API_BODY_MAX = 16 * 1024
 
 
-def create_app(config: HubConfig, *, clock: Clock = time.time) -> web.Application:
+def create_app(
+    config: HubConfig, *, clock: Clock = time.time, open_storage: OpenStorage = SqliteStorage.open
+) -> web.Application:
     """Build the hub application; storage opens on startup and closes on cleanup.
 
     ``clock`` (seconds since the epoch) is injectable so tests can move time for login
-    throttling and session expiry.
+    throttling and session expiry; ``open_storage`` so they can choose the engine's settings.
     """
     install_log_filter()  # aiohttp's own error messages name the client's IP
-    app = web.Application(client_max_size=API_BODY_MAX, middlewares=[_client_address])
+    app = web.Application(
+        client_max_size=API_BODY_MAX, middlewares=[_client_address, _storage_unavailable]
+    )
     app[CONFIG] = config
     app[CLOCK] = clock
+    app[OPEN_STORAGE] = open_storage
     install_admission(app, config)  # bounds unauthenticated connections (run it with HubSite)
     app.cleanup_ctx.append(_hub_state)
     app.on_response_prepare.append(_security_headers)
     app.on_shutdown.append(_close_websockets)
     app.router.add_get("/", _index)
     app.router.add_get("/static/{path:.+}", _static)
-    app.router.add_get("/api/csrf", _csrf)
-    app.router.add_post("/api/login", _login)
-    app.router.add_get("/api/session", _session)
-    app.router.add_post("/api/logout", _logout)
-    app.router.add_post("/api/relay/{consultation_id}", _relay_upload)
-    app.router.add_get("/api/relay/{consultation_id}/{blob}", _relay_download)
-    app.router.add_delete("/api/relay/{consultation_id}/{blob}", _relay_delete)
-    app.router.add_delete("/api/relay/{consultation_id}/transfer/{transfer_id}", _relay_cancel)
-    app.router.add_get("/ws/kiosk", _kiosk_ws)
-    app.router.add_get("/ws/adviser", _adviser_ws)
+    app.router.add_get("/api/csrf", _on(AUTH, ConsoleAuth.csrf))
+    app.router.add_post("/api/login", _on(AUTH, ConsoleAuth.login))
+    app.router.add_get("/api/session", _on(AUTH, ConsoleAuth.session))
+    app.router.add_post("/api/logout", _on(AUTH, ConsoleAuth.logout))
+    relay_blob = "/api/relay/{consultation_id}/{blob}"
+    app.router.add_post("/api/relay/{consultation_id}", _on(RELAY, Relay.upload))
+    app.router.add_get(relay_blob, _on(RELAY, Relay.download))
+    app.router.add_delete(relay_blob, _on(RELAY, Relay.delete))
+    relay_transfer = "/api/relay/{consultation_id}/transfer/{transfer_id}"
+    app.router.add_delete(relay_transfer, _on(RELAY, Relay.cancel))
+    app.router.add_get("/ws/kiosk", _on(ENDPOINTS, Endpoints.kiosk))
+    app.router.add_get("/ws/adviser", _on(ENDPOINTS, Endpoints.adviser))
     return app
+
+
+def _on(
+    key: web.AppKey[T], method: Callable[[T, web.Request], Awaitable[web.StreamResponse]]
+) -> Handler:
+    """A route to ``method`` of the object stored under ``key`` at startup (by ``_hub_state``).
+
+    The routes are fixed when the application is built, the objects only once storage is open.
+    """
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await method(request.app[key], request)
+
+    return handler
 
 
 async def _hub_state(app: web.Application) -> AsyncIterator[None]:
     config, clock = app[CONFIG], app[CLOCK]
-    storage = Storage.open(config.db_path)
+    storage = await app[OPEN_STORAGE](config.db_path)
     throttle = LoginThrottle(
         window_s=config.login_window_s,
         per_name=config.login_failures_per_name,
@@ -79,16 +108,19 @@ async def _hub_state(app: web.Application) -> AsyncIterator[None]:
     auth = ConsoleAuth(config, storage, clock, throttle)
     app[STORAGE] = storage
     app[AUTH] = auth
-    switchboard = Switchboard(config, storage, clock, auth)
+    switchboard = Switchboard(config, storage, clock)
+    auth.logout_listeners.append(switchboard.session_ended)
     app[SWITCHBOARD] = switchboard
-    relay = Relay(config, storage, switchboard, auth)
+    app[ENDPOINTS] = Endpoints(config, storage, clock, auth, switchboard)
+    relay = Relay(config, storage, switchboard.registry, auth)
     app[RELAY] = relay
-    switchboard.restore()
     try:
+        await switchboard.restore()
         yield
     finally:
         relay.clear()
-        storage.close()
+        await switchboard.drain()  # the consultation log's writes still under way
+        await storage.close()
 
 
 async def _close_websockets(app: web.Application) -> None:
@@ -106,6 +138,21 @@ async def _client_address(request: web.Request, handler: Handler) -> web.StreamR
     return await handler(request)
 
 
+@web.middleware
+async def _storage_unavailable(request: web.Request, handler: Handler) -> web.StreamResponse:
+    # The database failed or stayed locked: the request gets a clear 503, the hub goes on.
+    try:
+        return await handler(request)
+    except StorageUnavailable as exc:
+        log.warning("answered 503: %s", exc)
+        response = web.json_response(
+            {"error": "unavailable", "message": "the hub's database is unavailable; try again"},
+            status=503,
+        )
+        response.headers["Retry-After"] = "1"
+        return response
+
+
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
     # A response_prepare signal rather than a middleware: it also covers WebSocket upgrades,
     # file responses and the router's own 404/405, which are sent before a middleware returns.
@@ -115,47 +162,7 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
         response.headers["Cache-Control"] = "no-store"
 
 
-# -- handlers: thin delegates to the objects created at startup ---------------
-
-
-async def _csrf(request: web.Request) -> web.StreamResponse:
-    return await request.app[AUTH].csrf(request)
-
-
-async def _login(request: web.Request) -> web.StreamResponse:
-    return await request.app[AUTH].login(request)
-
-
-async def _session(request: web.Request) -> web.StreamResponse:
-    return await request.app[AUTH].session(request)
-
-
-async def _logout(request: web.Request) -> web.StreamResponse:
-    return await request.app[AUTH].logout(request)
-
-
-async def _relay_upload(request: web.Request) -> web.StreamResponse:
-    return await request.app[RELAY].upload(request)
-
-
-async def _relay_download(request: web.Request) -> web.StreamResponse:
-    return await request.app[RELAY].download(request)
-
-
-async def _relay_delete(request: web.Request) -> web.StreamResponse:
-    return await request.app[RELAY].delete(request)
-
-
-async def _relay_cancel(request: web.Request) -> web.StreamResponse:
-    return await request.app[RELAY].cancel(request)
-
-
-async def _kiosk_ws(request: web.Request) -> web.StreamResponse:
-    return await request.app[SWITCHBOARD].kiosk_endpoint(request)
-
-
-async def _adviser_ws(request: web.Request) -> web.StreamResponse:
-    return await request.app[SWITCHBOARD].adviser_endpoint(request)
+# -- the console's files ------------------------------------------------------
 
 
 async def _index(request: web.Request) -> web.StreamResponse:

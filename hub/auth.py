@@ -221,21 +221,23 @@ class ConsoleAuth:
             secure=self.cookie_secure(request),
         )
 
-    def current_session(self, request: web.BaseRequest) -> SessionCookie | None:
+    async def current_session(self, request: web.BaseRequest) -> SessionCookie | None:
         """The live session of the request's ``kh_session`` cookie, if any."""
         session_id = request.cookies.get(SESSION_COOKIE, "")
         if not session_id or len(session_id) > _TOKEN_MAX:
             return None
-        session = self._storage.session(session_id, now=self._clock())
+        session = await self._storage.session(session_id, now=self._clock())
         return None if session is None else SessionCookie(session_id, session)
 
-    def session_with_csrf(self, request: web.BaseRequest) -> tuple[SessionCookie | None, bool]:
+    async def session_with_csrf(
+        self, request: web.BaseRequest
+    ) -> tuple[SessionCookie | None, bool]:
         """The request's live session and whether its ``X-CSRF-Token`` is the session's.
 
         For API calls other than the JSON login flow (the relay): (None, False) when not
         logged in, (session, False) when the CSRF header is missing or wrong.
         """
-        current = self.current_session(request)
+        current = await self.current_session(request)
         if current is None:
             return None, False
         return current, _tokens_match(current.session.csrf, request.headers.get(CSRF_HEADER))
@@ -279,8 +281,8 @@ class ConsoleAuth:
             return _json_error(401, "unauthorized", LOGIN_FAILED)
         self._throttle.succeeded(ip, name, attempt)
         now = self._clock()
-        self._storage.purge_sessions(now=now)
-        session_id, csrf = self._storage.create_session(
+        await self._storage.purge_sessions(now=now)
+        session_id, csrf = await self._storage.create_session(
             login.adviser, now=now, lifetime_s=self._config.session_lifetime_s
         )
         response = web.json_response(
@@ -291,10 +293,11 @@ class ConsoleAuth:
 
     async def _check_password(self, name: str, password: str) -> AdviserLogin | None:
         # Adviser names are unique across tenants, so there is at most one candidate.
-        candidate = self._storage.adviser_login(name)
-        # an unknown name is checked against a dummy hash, so it takes as long as a known one
+        candidate = await self._storage.adviser_login(name)
+        # an unknown name is checked against a dummy hash, so it takes as long as a known one;
+        # the check runs on a worker thread (neither the loop nor the database's)
         password_hash = None if candidate is None else candidate.password_hash
-        ok = await asyncio.to_thread(self._storage.verify_password, password_hash, password)
+        ok = await self._storage.verify_password(password_hash, password)
         return candidate if ok and candidate is not None else None
 
     async def session(self, request: web.Request) -> web.StreamResponse:
@@ -303,7 +306,7 @@ class ConsoleAuth:
         Signed out is an answer, not an error: 200 ``{"signed_in": false}``, so the console's
         check on every page load leaves no failed request behind.
         """
-        current = self.current_session(request)
+        current = await self.current_session(request)
         if current is None:
             return web.json_response({"signed_in": False})
         adviser = current.session.adviser
@@ -318,12 +321,12 @@ class ConsoleAuth:
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
         """``POST /api/logout``: end the session (CSRF = the session's token)."""
-        current = self.current_session(request)
+        current = await self.current_session(request)
         if current is None:
             return _json_error(401, "unauthorized", "not logged in")
         if not _tokens_match(current.session.csrf, request.headers.get(CSRF_HEADER)):
             return _json_error(403, "forbidden", "missing or wrong CSRF token; reload the page")
-        self._storage.delete_session(current.session_id)
+        await self._storage.delete_session(current.session_id)
         for listener in self.logout_listeners:
             await listener(current.digest)
         response = web.Response(status=204)

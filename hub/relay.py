@@ -34,7 +34,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from hub.auth import ConsoleAuth
 from hub.config import HubConfig
-from hub.signalling import Party, Switchboard
+from hub.signalling import LiveConsultations, Party
 from hub.storage import Storage
 from protocol.channel import BLOB_ID_PATTERN, TRANSFER_ID_PATTERN
 from protocol.messages import ID_PATTERN, Role
@@ -123,11 +123,15 @@ class Relay:
     """The blobs of every live consultation, and its HTTP handlers."""
 
     def __init__(
-        self, config: HubConfig, storage: Storage, switchboard: Switchboard, auth: ConsoleAuth
+        self,
+        config: HubConfig,
+        storage: Storage,
+        consultations: LiveConsultations,
+        auth: ConsoleAuth,
     ) -> None:
         self._config = config
         self._storage = storage
-        self._switchboard = switchboard
+        self._consultations = consultations
         self._auth = auth
         self._blobs: dict[str, Blob] = {}
         self._by_consultation: dict[str, set[str]] = {}
@@ -135,7 +139,7 @@ class Relay:
         self._reserved = 0  # bytes promised to uploads still coming in
         self._held: dict[str, int] = {}  # per consultation: its blobs' bytes plus reservations
         self._incoming: dict[_Transfer, bool] = {}  # named uploads under way: cancelled yet?
-        switchboard.end_listeners.append(self.consultation_ended)
+        consultations.end_listeners.append(self.consultation_ended)
 
     # -- handlers ---------------------------------------------------------
 
@@ -149,7 +153,7 @@ class Relay:
     async def download(self, request: web.Request) -> web.StreamResponse:
         """``GET /api/relay/{consultation_id}/{blob}``: the other party fetches the bytes."""
         try:
-            party, blob = self._find(request)
+            party, blob = await self._find(request)
         except RelayRefused as refused:
             return refused.response()
         if blob.uploader == party.role:
@@ -159,7 +163,7 @@ class Relay:
     async def delete(self, request: web.Request) -> web.StreamResponse:
         """``DELETE /api/relay/{consultation_id}/{blob}``: the uploader drops its blob."""
         try:
-            party, blob = self._find(request)
+            party, blob = await self._find(request)
         except RelayRefused as refused:
             return refused.response()
         if blob.uploader != party.role:
@@ -175,7 +179,7 @@ class Relay:
         """
         try:
             consultation_id = request.match_info["consultation_id"]
-            party = self._party(self._caller(request), consultation_id)
+            party = self._party(await self._caller(request), consultation_id)
             transfer_id = request.match_info["transfer_id"]
             if not _TRANSFER_ID.fullmatch(transfer_id):
                 raise NO_SUCH
@@ -192,7 +196,7 @@ class Relay:
     # -- state ------------------------------------------------------------
 
     def consultation_ended(self, consultation_id: str) -> None:
-        """Drop every blob of a consultation that ended (called by the switchboard)."""
+        """Drop every blob of a consultation that ended (an end listener of the registry)."""
         for blob_id in list(self._by_consultation.get(consultation_id, ())):
             self._discard(blob_id)
 
@@ -208,14 +212,18 @@ class Relay:
     # -- internals --------------------------------------------------------
 
     async def _upload(self, request: web.Request) -> web.StreamResponse:
-        caller = self._caller(request)
+        caller = await self._caller(request)
         consultation_id = request.match_info["consultation_id"]
         party = self._party(caller, consultation_id)
+        max_file_bytes = await self._storage.max_file_bytes(party.tenant_id)
+        # From here on no await until the reservation: the checks and it happen together.
+        if self._party(caller, consultation_id) != party:
+            raise NO_SUCH  # the consultation ended while the limit was looked up
         transfer = self._transfer(request, consultation_id, party)
         length = request.content_length
         if length is None:
             raise RelayRefused(411, "length_required", "send the blob with a Content-Length")
-        limit = sealed_limit(self._storage.max_file_bytes(party.tenant_id))
+        limit = sealed_limit(max_file_bytes)
         if length > limit:
             raise RelayRefused(413, "too_large", "the blob is over this tenant's file size limit")
         share = self._config.relay_files_per_consultation * limit
@@ -314,8 +322,8 @@ class Relay:
                 return blob_id
         return None
 
-    def _find(self, request: web.Request) -> tuple[Party, Blob]:
-        caller = self._caller(request)
+    async def _find(self, request: web.Request) -> tuple[Party, Blob]:
+        caller = await self._caller(request)
         consultation_id = request.match_info["consultation_id"]
         party = self._party(caller, consultation_id)
         blob_id = request.match_info["blob"]
@@ -344,16 +352,16 @@ class Relay:
         else:
             self._held.pop(consultation_id, None)
 
-    def _caller(self, request: web.Request) -> Caller:
+    async def _caller(self, request: web.Request) -> Caller:
         """A kiosk by its bearer device token, else an adviser by session cookie and CSRF."""
         header = request.headers.get("Authorization")
         if header is not None:
             token = parse_bearer(header)
-            device = None if token is None else self._storage.device_for_token(token)
+            device = None if token is None else await self._storage.device_for_token(token)
             if device is None:
                 raise RelayRefused(401, "unauthorized", "no or bad credentials")
             return Caller(device_id=device.id)
-        current, csrf_ok = self._auth.session_with_csrf(request)
+        current, csrf_ok = await self._auth.session_with_csrf(request)
         if current is None:
             raise RelayRefused(401, "unauthorized", "no or bad credentials")
         if not csrf_ok:
@@ -363,7 +371,7 @@ class Relay:
     def _party(self, caller: Caller, consultation_id: str) -> Party:
         party = None
         if _CONSULTATION_ID.fullmatch(consultation_id):
-            party = self._switchboard.party(
+            party = self._consultations.party(
                 consultation_id, device_id=caller.device_id, adviser_id=caller.adviser_id
             )
         if party is None:

@@ -394,7 +394,7 @@ async def test_relay_refusals_are_typed(tmp_path: Path) -> None:
         hub.add_adviser("alice", PASSWORD)
         token = hub.add_device("kiosk-1")
         consultation, _ = await pair(http, hub, token)
-        hub.storage.set_max_file_bytes("default", 2048)
+        await hub.storage.set_max_file_bytes("default", 2048)
         vault = make_vault(tmp_path)
         big = vault.store(ArtifactKind.SCAN, "scan.pdf", b"%PDF-" + bytes(64 * 1024))
         async with aiohttp.ClientSession() as kiosk_http:

@@ -7,16 +7,19 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import aiohttp
 import pytest
 
 from hub.__main__ import main
-from hub.storage import Storage
+from hub.storage import SqliteStorage, Storage
 
 ROOT = Path(__file__).parents[2]
 PASSWORD = "correct horse battery"
+T = TypeVar("T")
 
 
 def run_hub(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -29,6 +32,19 @@ def run_hub(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
         timeout=60,
         check=False,
     )
+
+
+def with_storage(db: Path, check: Callable[[Storage], Awaitable[T]]) -> T:
+    """Open the database the commands wrote, run ``check`` on it, close it again."""
+
+    async def run() -> T:
+        storage = await SqliteStorage.open(db)
+        try:
+            return await check(storage)
+        finally:
+            await storage.close()
+
+    return asyncio.run(run())
 
 
 @pytest.fixture
@@ -53,11 +69,14 @@ def test_adviser_add_and_list(
     capsys.readouterr()
     assert main(["adviser", "list", "--db", str(db)]) == 0
     assert capsys.readouterr().out == "default\talice\n"
-    storage = Storage.open(db)
-    login = storage.adviser_login("alice")
-    assert login is not None
-    assert storage.verify_password(login.password_hash, PASSWORD)  # trailing newline stripped
-    storage.close()
+
+    async def check(storage: Storage) -> None:
+        login = await storage.adviser_login("alice")
+        assert login is not None
+        # trailing newline stripped
+        assert await storage.verify_password(login.password_hash, PASSWORD)
+
+    with_storage(db, check)
 
 
 def test_adviser_add_duplicate_fails(
@@ -101,10 +120,8 @@ def test_device_add_prints_only_the_token(db: Path, tmp_path: Path) -> None:
     token = result.stdout.strip()
     assert result.stdout == token + "\n" and len(token) >= 43 and " " not in token
     assert token.startswith("bkd_")  # never "-...", which a command line takes for an option
-    storage = Storage.open(db)
-    device = storage.device_for_token(token)
+    device = with_storage(db, lambda storage: storage.device_for_token(token))
     assert device is not None and device.name == "kiosk-1"
-    storage.close()
     for file in tmp_path.iterdir():  # stored only as a hash
         if file.is_file():
             assert token.encode() not in file.read_bytes()
@@ -141,9 +158,11 @@ def test_tenant_file_size_limit(db: Path, capsys: pytest.CaptureFixture[str]) ->
     assert main(["tenant", "list", "--db", str(db)]) == 0
     assert capsys.readouterr().out == "big-bank\t100 MiB\ndefault\t25 MiB\n"
     assert main(["tenant", "set", "default", "--max-file-mib", "5", "--db", str(db)]) == 0
-    storage = Storage.open(db)
-    assert storage.max_file_bytes(storage.tenant("default").id) == 5 * 1024 * 1024
-    storage.close()
+
+    async def limit(storage: Storage) -> int:
+        return await storage.max_file_bytes((await storage.tenant("default")).id)
+
+    assert with_storage(db, limit) == 5 * 1024 * 1024
     for argv in (
         ["tenant", "set", "default", "--max-file-mib", "-1"],
         ["tenant", "set", "default", "--max-file-mib", "1025"],
@@ -232,22 +251,28 @@ def test_adviser_passwd_replaces_password_and_ends_sessions(
     assert (
         main(["adviser", "add", "bob", "--db", str(db), "--password-file", str(password_file)]) == 0
     )
-    storage = Storage.open(db)
-    login = storage.adviser_login("bob")
-    assert login is not None
-    session_id, _csrf = storage.create_session(login.adviser, now=0.0, lifetime_s=1e12)
-    assert storage.session(session_id, now=1.0) is not None
-    storage.close()
+
+    async def log_in(storage: Storage) -> str:
+        login = await storage.adviser_login("bob")
+        assert login is not None
+        session_id, _csrf = await storage.create_session(login.adviser, now=0.0, lifetime_s=1e12)
+        assert await storage.session(session_id, now=1.0) is not None
+        return session_id
+
+    session_id = with_storage(db, log_in)
     new = tmp_path / "new-password"
     new.write_text("another long password\n")
     assert main(["adviser", "passwd", "bob", "--db", str(db), "--password-file", str(new)]) == 0
-    storage = Storage.open(db)
-    login = storage.adviser_login("bob")
-    assert login is not None
-    assert storage.verify_password(login.password_hash, "another long password")
-    assert not storage.verify_password(login.password_hash, PASSWORD)
-    assert storage.session(session_id, now=1.0) is None  # a new password ends old sessions
-    storage.close()
+
+    async def check(storage: Storage) -> None:
+        login = await storage.adviser_login("bob")
+        assert login is not None
+        assert await storage.verify_password(login.password_hash, "another long password")
+        assert not await storage.verify_password(login.password_hash, PASSWORD)
+        # a new password ends old sessions
+        assert await storage.session(session_id, now=1.0) is None
+
+    with_storage(db, check)
     capsys.readouterr()
     assert main(["adviser", "passwd", "nobody", "--db", str(db), "--password-file", str(new)]) == 1
     assert "no adviser 'nobody'" in capsys.readouterr().err
@@ -267,8 +292,10 @@ def test_adviser_passwd_finds_the_adviser_in_any_tenant(
     new = tmp_path / "new-password"
     new.write_text("a fresh long password\n")
     assert main(["adviser", "passwd", "carla", "--db", str(db), "--password-file", str(new)]) == 0
-    storage = Storage.open(db)
-    login = storage.adviser_login("carla")
-    assert login is not None and login.adviser.tenant.name == "nordbank"
-    assert storage.verify_password(login.password_hash, "a fresh long password")
-    storage.close()
+
+    async def check(storage: Storage) -> None:
+        login = await storage.adviser_login("carla")
+        assert login is not None and login.adviser.tenant.name == "nordbank"
+        assert await storage.verify_password(login.password_hash, "a fresh long password")
+
+    with_storage(db, check)

@@ -317,9 +317,9 @@ async def test_busy_password_checks_get_429_and_do_not_count(
         hub.add_adviser("alice", PASSWORD)
         real_verify = hub.storage.verify_password
 
-        def slow_verify(password_hash: str | None, password: str) -> bool:
-            time.sleep(0.5)
-            return real_verify(password_hash, password)
+        async def slow_verify(password_hash: str | None, password: str) -> bool:
+            await asyncio.to_thread(time.sleep, 0.5)  # as a slow argon2 check: off the loop
+            return await real_verify(password_hash, password)
 
         monkeypatch.setattr(hub.storage, "verify_password", slow_verify)
         token = await pre_login_csrf(http, hub)

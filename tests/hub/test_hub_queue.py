@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.queue import ConsultationQueue, Waiting
+from hub.signalling import ConsultationQueue, Waiting
 
 
 def waiting(cid: str) -> Waiting:

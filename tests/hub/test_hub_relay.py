@@ -216,7 +216,7 @@ async def test_an_adviser_needs_the_csrf_token(parties: Parties) -> None:
 
 
 async def test_a_revoked_device_is_401(parties: Parties) -> None:
-    parties.hub.storage.revoke_device("kiosk-1")
+    await parties.hub.storage.revoke_device("kiosk-1")
     status, body = await upload(parties, b"x", parties.kiosk)
     assert (status, body["error"]) == (401, "unauthorized")
 
@@ -267,7 +267,7 @@ async def test_an_ended_consultation_takes_its_blobs(parties: Parties) -> None:
 
 
 async def test_over_the_tenant_limit_is_413(parties: Parties) -> None:
-    parties.hub.storage.set_max_file_bytes("default", 1024)
+    await parties.hub.storage.set_max_file_bytes("default", 1024)
     limit = sealed_limit(1024)
     assert limit == 1024 + 8 + 25 * 2
     status, body = await upload(parties, b"x" * (limit + 1), parties.kiosk)
@@ -345,7 +345,7 @@ async def test_a_consultation_has_its_share_of_the_relay(
 ) -> None:
     async with running_hub(tmp_path) as hub:
         p = await parties_of(hub, http)
-        hub.storage.set_max_file_bytes("default", 1024)
+        await hub.storage.set_max_file_bytes("default", 1024)
         limit = sealed_limit(1024)
         assert hub.config.relay_files_per_consultation == 4
         blobs = [await upload_ok(p, b"x" * limit, p.kiosk) for _ in range(3)]
@@ -379,7 +379,7 @@ async def test_a_stalled_upload_gives_its_reservation_back(
 ) -> None:
     async with running_hub(tmp_path, relay_chunk_timeout_s=0.3) as hub:
         p = await parties_of(hub, http)
-        hub.storage.set_max_file_bytes("default", MIB)
+        await hub.storage.set_max_file_bytes("default", MIB)
         limit = sealed_limit(MIB)
         head = upload_head(p, limit)
         address = urlsplit(hub.url)
@@ -503,7 +503,7 @@ async def test_a_slow_reader_gets_every_byte_with_a_content_length(parties: Part
 
 async def large_blob(p: Parties, by: dict[str, str]) -> tuple[str, bytes]:
     """A blob larger than everything the sockets and buffers between hub and test can hold."""
-    p.hub.storage.set_max_file_bytes("default", 64 * MIB)
+    await p.hub.storage.set_max_file_bytes("default", 64 * MIB)
     data = os.urandom(48 * MIB)
     return await upload_ok(p, data, by), data
 
@@ -595,7 +595,7 @@ async def test_blobs_outlive_a_resume_but_not_the_grace_period(
         await kiosk.close()
         await asyncio.sleep(1.5)  # both away past the grace period
         await settle()
-        assert hub.storage.consultations()[0].end_reason == "peer_gone"
+        assert (await hub.storage.consultations())[0].end_reason == "peer_gone"
         assert p.relay.stats()["blobs"] == 0
         again = await connect_kiosk(http, hub, p.device_token)
         await resume(again, p.call.kiosk_grant)

@@ -145,7 +145,7 @@ async def test_kiosk_drops_and_resumes(hub: RunningHub, http: aiohttp.ClientSess
     assert await kiosk.expect(Answer) == Answer(consultation_id=call.cid, sdp=SDP)
     await kiosk.send(offer)  # and again, any time during the call
     assert await call.adviser.expect(Offer) == offer
-    assert hub.storage.consultations()[0].end_reason is None
+    assert (await hub.storage.consultations())[0].end_reason is None
 
 
 async def test_adviser_drops_and_resumes(hub: RunningHub, http: aiohttp.ClientSession) -> None:
@@ -257,7 +257,7 @@ async def test_grace_expiry_ends_the_consultation(
         assert await call.adviser.expect(Ended, within=5) == Ended(
             consultation_id=call.cid, reason="peer_gone"
         )
-        (record,) = hub.storage.consultations()
+        (record,) = await hub.storage.consultations()
         assert record.end_reason == "peer_gone" and record.ended_at is not None
         kiosk = await connect_kiosk(http, hub, call.device_token)
         await resume(kiosk, call.kiosk_grant)  # too late
@@ -277,7 +277,7 @@ async def test_end_while_the_other_side_is_away_ends_at_once(
     await call.adviser.expect(PeerAway)
     await call.adviser.send(End(consultation_id=call.cid, reason="hangup"))
     await settle()
-    assert hub.storage.consultations()[0].end_reason == "hangup"
+    assert (await hub.storage.consultations())[0].end_reason == "hangup"
     assert hub.switchboard.stats()["calls"] == 0
     kiosk = await connect_kiosk(http, hub, call.device_token)
     await resume(kiosk, call.kiosk_grant)
@@ -288,11 +288,11 @@ async def test_a_revoked_kiosk_ends_its_call_at_once(
     hub: RunningHub, http: aiohttp.ClientSession
 ) -> None:
     call = await paired(http, hub)
-    hub.storage.revoke_device("kiosk-1")
+    await hub.storage.revoke_device("kiosk-1")
     await call.kiosk.send(Heartbeat(ts=1))  # the credentials are checked again
     assert (await call.kiosk.expect(Error)).code == "unauthorized"
     assert await call.adviser.expect(Ended) == Ended(consultation_id=call.cid, reason="peer_gone")
-    assert hub.storage.consultations()[0].end_reason == "peer_gone"
+    assert (await hub.storage.consultations())[0].end_reason == "peer_gone"
 
 
 async def test_an_away_party_is_still_busy(hub: RunningHub, http: aiohttp.ClientSession) -> None:
@@ -359,7 +359,7 @@ async def test_a_kiosk_that_queues_instead_of_resuming_ends_its_consultation(
     assert waiting.consultation_id != call.cid and waiting.position == 1
     entries = (await call.adviser.expect(Queue)).entries
     assert [e.consultation_id for e in entries] == [waiting.consultation_id]
-    records = {r.id: r.end_reason for r in hub.storage.consultations()}
+    records = {r.id: r.end_reason for r in await hub.storage.consultations()}
     assert records == {call.cid: "peer_gone", waiting.consultation_id: None}
     assert hub.app[RELAY].stats()["blobs"] == 0
     assert token_rows(hub, call.cid) == 0
@@ -388,7 +388,7 @@ async def test_an_away_adviser_taking_a_new_customer_ends_the_old_consultation(
             consultation_id=waiting.consultation_id, peer="kiosk-2"
         )
         assert (await other.expect(Accepted)).peer == "alice"
-        records = {r.id: r.end_reason for r in hub.storage.consultations()}
+        records = {r.id: r.end_reason for r in await hub.storage.consultations()}
         assert records == {call.cid: "peer_gone", waiting.consultation_id: None}
         assert hub.app[RELAY].stats()["blobs"] == 0
         assert token_rows(hub, call.cid) == 0
@@ -449,7 +449,7 @@ async def test_live_consultations_survive_a_hub_restart(
         assert await adviser.expect(Offer) == offer
         await adviser.send(End(consultation_id=call.cid, reason="hangup"))
         assert await kiosk.expect(Ended) == Ended(consultation_id=call.cid, reason="hangup")
-        assert hub.storage.consultations()[0].end_reason == "hangup"
+        assert (await hub.storage.consultations())[0].end_reason == "hangup"
 
 
 async def test_after_a_restart_grace_ends_who_does_not_come_back(
@@ -469,7 +469,7 @@ async def test_after_a_restart_grace_ends_who_does_not_come_back(
             consultation_id=first.cid, reason="peer_gone"
         )
         await asyncio.sleep(0.2)
-        assert {r.end_reason for r in hub.storage.consultations()} == {"peer_gone"}
+        assert {r.end_reason for r in await hub.storage.consultations()} == {"peer_gone"}
         assert hub.switchboard.stats()["calls"] == 0
 
 

@@ -13,7 +13,6 @@ from typing import Any
 import aiohttp
 import pytest
 
-from hub.queue import Waiting
 from hub.signalling import (
     CLOSE_LOGGED_OUT,
     CLOSE_REPLACED,
@@ -21,6 +20,7 @@ from hub.signalling import (
     CLOSE_UNAUTHORIZED,
     OUTGOING_MAX,
     QUEUE_ENTRIES_SENT,
+    Waiting,
 )
 from protocol.codec import MAX_FRAME_BYTES
 from protocol.messages import (
@@ -132,7 +132,7 @@ async def test_welcome_carries_the_tenant_file_limit_and_the_grace_period(
 ) -> None:
     async with running_hub(tmp_path, grace_s=7) as hub:
         hub.add_tenant("small-bank")
-        hub.storage.set_max_file_bytes("small-bank", 3 * 1024 * 1024)
+        await hub.storage.set_max_file_bytes("small-bank", 3 * 1024 * 1024)
         hub.add_adviser("sam", PASSWORD, tenant="small-bank")
         kiosk = await connect_kiosk(http, hub, hub.add_device("kiosk-1", tenant="small-bank"))
         adviser = await connect_adviser(http, hub, "sam", PASSWORD)
@@ -164,7 +164,7 @@ async def test_kiosk_bad_hello_is_fatal(
 
 async def test_revoked_device_is_refused(hub: RunningHub, http: aiohttp.ClientSession) -> None:
     token = hub.add_device("kiosk-1")
-    hub.storage.revoke_device("kiosk-1")
+    await hub.storage.revoke_device("kiosk-1")
     peer = SignallingPeer(await http.ws_connect(f"{hub.ws_url}/ws/kiosk"))
     await peer.send(Hello(role="kiosk", token=token))
     await expect_error(peer, "unauthorized", fatal=True)
@@ -293,7 +293,7 @@ async def test_queue_order_and_dropouts(hub: RunningHub, http: aiohttp.ClientSes
     await kiosks[0].send(QueueLeave())
     await expect_error(kiosks[0], "not_found")
 
-    reasons = {r.id: r.end_reason for r in hub.storage.consultations()}
+    reasons = {r.id: r.end_reason for r in await hub.storage.consultations()}
     assert reasons == {ids[0]: "customer_left", ids[1]: "peer_gone", ids[2]: None}
 
 
@@ -314,7 +314,7 @@ async def test_waiting_kiosk_can_end_its_request(
     await kiosk.send(End(consultation_id=mine.consultation_id, reason="timeout"))
     await settle()
     assert hub.switchboard.stats()["waiting"] == 0
-    assert hub.storage.consultations()[0].end_reason == "timeout"
+    assert (await hub.storage.consultations())[0].end_reason == "timeout"
 
 
 async def test_out_of_service_kiosk_leaves_and_cannot_join_the_queue(
@@ -343,18 +343,18 @@ async def test_only_kiosks_report_service_state(
     await expect_error(adviser, "forbidden")
 
 
-def fill_queue(hub: RunningHub, count: int, name: str) -> None:
+async def fill_queue(hub: RunningHub, count: int, name: str) -> None:
     """Put ``count`` waiting kiosks (devices in storage, no sockets) in the default queue."""
-    queue = hub.switchboard.queue_of(hub.storage.tenant("default").id)
+    queue = hub.switchboard.queue_of((await hub.storage.tenant("default")).id)
     for i in range(count):
-        device, _token = hub.storage.add_device(f"{i:04d}{name}"[:64], now=time.time())
+        device, _token = await hub.storage.add_device(f"{i:04d}{name}"[:64], now=time.time())
         queue.add(Waiting(secrets.token_urlsafe(16), device.name, time.time()))
 
 
 async def test_long_queue_is_cut_to_fit_one_frame(
     hub: RunningHub, http: aiohttp.ClientSession
 ) -> None:
-    fill_queue(hub, 500, "k" * 64)
+    await fill_queue(hub, 500, "k" * 64)
     adviser = await connect_adviser(http, hub, "alice", PASSWORD)
     first = await adviser.expect(Queue)
     assert len(first.entries) == QUEUE_ENTRIES_SENT
@@ -369,7 +369,7 @@ async def test_long_queue_is_cut_to_fit_one_frame(
 async def test_queue_of_wide_characters_fits_one_frame(
     hub: RunningHub, http: aiohttp.ClientSession
 ) -> None:
-    fill_queue(hub, 300, "\U0001f3e6" * 64)  # 4 bytes each in UTF-8
+    await fill_queue(hub, 300, "\U0001f3e6" * 64)  # 4 bytes each in UTF-8
     adviser = await connect_adviser(http, hub, "alice", PASSWORD)
     text = await adviser.ws.receive_str(timeout=5)  # the queue, as it went over the wire
     assert len(text.encode("utf-8")) <= MAX_FRAME_BYTES
@@ -402,7 +402,7 @@ async def test_accept_relay_and_end(hub: RunningHub, http: aiohttp.ClientSession
     await adviser.expect_silence()
     await kiosk.send(Offer(consultation_id=cid, sdp=SDP))  # the call is over
     await expect_error(kiosk, "not_found")
-    (record,) = hub.storage.consultations()
+    (record,) = await hub.storage.consultations()
     assert (record.id, record.adviser, record.end_reason) == (cid, "alice", "hangup")
     assert record.accepted_at is not None and record.ended_at is not None
 
@@ -428,7 +428,7 @@ async def test_the_second_end_of_a_consultation_is_no_error(
     await early.expect_silence()
     await late.send(End(consultation_id="x" * 22, reason="hangup"))  # never its consultation
     await expect_error(late, "not_found")
-    (record,) = hub.storage.consultations()
+    (record,) = await hub.storage.consultations()
     assert record.end_reason == "hangup"
 
 
@@ -508,7 +508,7 @@ async def test_peer_gone_after_the_grace_period(
         assert await kiosk2.expect(Ended) == Ended(
             consultation_id=mine.consultation_id, reason="peer_gone"
         )
-        reasons = [r.end_reason for r in hub.storage.consultations()]
+        reasons = [r.end_reason for r in await hub.storage.consultations()]
         assert reasons == ["peer_gone", "peer_gone"]
 
 
@@ -609,7 +609,7 @@ async def test_revoked_device_is_closed_on_its_next_heartbeat(
         await adviser.expect(Queue)
         await queue_kiosk(kiosk)
         await adviser.expect(Queue)
-        hub.storage.revoke_device("kiosk-1")
+        await hub.storage.revoke_device("kiosk-1")
         await kiosk.send(Heartbeat(ts=1))
         await expect_error(kiosk, "unauthorized", fatal=True)
         await expect_closed(kiosk, CLOSE_UNAUTHORIZED)
@@ -622,7 +622,7 @@ async def test_replaced_token_is_rechecked_once_per_heartbeat_period(
     clock = FakeClock()
     async with running_hub(tmp_path, clock=clock) as hub:
         kiosk = await connect_kiosk(http, hub, hub.add_device("kiosk-1"))
-        hub.storage.add_device("kiosk-1", now=clock(), replace=True)  # old token dies
+        await hub.storage.add_device("kiosk-1", now=clock(), replace=True)  # old token dies
         await queue_kiosk(kiosk)  # checked at hello, not again within the period
         clock.advance(hub.config.heartbeat_s)
         await kiosk.send(QueueLeave())
@@ -642,7 +642,7 @@ async def test_adviser_is_closed_when_the_session_ends(
         await adviser.send(Heartbeat(ts=1))
         await adviser.expect(Heartbeat)
         if how == "password":
-            hub.storage.set_password("alice", "a new long password")
+            await hub.storage.set_password("alice", "a new long password")
         else:
             clock.advance(hub.config.session_lifetime_s)
         await adviser.send(Heartbeat(ts=1))
@@ -785,7 +785,7 @@ async def test_a_peer_whose_outgoing_queue_overflows_is_dropped(
     await expect_closed(kiosk, CLOSE_SILENT)
     await settle()
     assert hub.switchboard.stats()["waiting"] == 0
-    assert hub.storage.consultations()[0].end_reason == "peer_gone"
+    assert (await hub.storage.consultations())[0].end_reason == "peer_gone"
 
 
 # -- bad frames -----------------------------------------------------------

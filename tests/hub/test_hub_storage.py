@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -13,12 +13,14 @@ from hub.storage import (
     LATEST_VERSION,
     MAX_FILE_BYTES_LIMIT,
     MIGRATIONS,
+    ConstraintViolated,
     Device,
     DuplicateName,
     InvalidLimit,
     InvalidName,
     NotFound,
     SchemaTooNew,
+    SqliteStorage,
     Storage,
     StorageError,
     WeakPassword,
@@ -29,19 +31,19 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def storage(tmp_path: Path) -> Iterator[Storage]:
-    s = Storage.open(tmp_path / "hub.sqlite3")
+async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
+    s = await SqliteStorage.open(tmp_path / "hub.sqlite3")
     yield s
-    s.close()
+    await s.close()
 
 
-def test_fresh_database_gets_the_latest_schema(tmp_path: Path) -> None:
+async def test_fresh_database_gets_the_latest_schema(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "hub.sqlite3"
-    storage = Storage.open(path)
+    storage = await SqliteStorage.open(path)
     assert path.exists()
-    assert storage.schema_version() == LATEST_VERSION
-    assert storage.tenant("default").name == "default"
-    storage.close()
+    assert await storage.schema_version() == LATEST_VERSION
+    assert (await storage.tenant("default")).name == "default"
+    await storage.close()
     with sqlite3.connect(path) as conn:
         rows = conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
         mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
@@ -50,107 +52,113 @@ def test_fresh_database_gets_the_latest_schema(tmp_path: Path) -> None:
     assert mode == "wal"
 
 
-def test_reopening_is_idempotent(tmp_path: Path) -> None:
+async def test_reopening_is_idempotent(tmp_path: Path) -> None:
     path = tmp_path / "hub.sqlite3"
-    first = Storage.open(path)
-    first.add_device("kiosk-1", now=NOW)
-    first.close()
-    second = Storage.open(path)
-    assert second.schema_version() == LATEST_VERSION
-    assert [d.name for d in second.devices()] == ["kiosk-1"]
+    first = await SqliteStorage.open(path)
+    await first.add_device("kiosk-1", now=NOW)
+    await first.close()
+    second = await SqliteStorage.open(path)
+    assert await second.schema_version() == LATEST_VERSION
+    assert [d.name for d in await second.devices()] == ["kiosk-1"]
     with pytest.raises(DuplicateName):
-        second.add_tenant("default", now=NOW)  # the default tenant was created exactly once
-    second.close()
+        await second.add_tenant("default", now=NOW)  # the default tenant was created exactly once
+    await second.close()
 
 
-def test_newer_schema_is_refused(tmp_path: Path) -> None:
+async def test_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "hub.sqlite3"
-    Storage.open(path).close()
+    await (await SqliteStorage.open(path)).close()
     with sqlite3.connect(path) as conn:
         conn.execute("INSERT INTO schema_version VALUES (?, 0)", (LATEST_VERSION + 1,))
     conn.close()
     with pytest.raises(SchemaTooNew, match="newer"):
-        Storage.open(path)
+        await SqliteStorage.open(path)
 
 
-def test_garbage_file_is_a_storage_error(tmp_path: Path) -> None:
+async def test_garbage_file_is_a_storage_error(tmp_path: Path) -> None:
     path = tmp_path / "hub.sqlite3"
     path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(StorageError, match="not a usable hub database"):
-        Storage.open(path)
+        await SqliteStorage.open(path)
 
 
-def test_unopenable_path_is_a_storage_error(tmp_path: Path) -> None:
+async def test_unopenable_path_is_a_storage_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(StorageError, match="cannot open"):
-        Storage.open(blocker / "hub.sqlite3")
+        await SqliteStorage.open(blocker / "hub.sqlite3")
 
 
-def test_foreign_keys_are_enforced(storage: Storage) -> None:
+async def test_foreign_keys_are_enforced(storage: Storage) -> None:
     # A consultation of a device the database does not hold: refused, not stored.
-    tenant = storage.tenant("default")
+    tenant = await storage.tenant("default")
     ghost = Device(id=999, name="ghost", tenant=tenant, created_at=NOW, revoked=False)
-    with pytest.raises(sqlite3.IntegrityError):
-        storage.consultation_queued("consultation-of-a-ghost", ghost, now=NOW)
+    with pytest.raises(ConstraintViolated) as refused:
+        await storage.consultation_queued("consultation-of-a-ghost", ghost, now=NOW)
+    assert isinstance(refused.value.__cause__, sqlite3.IntegrityError)
+    assert await storage.consultations() == []
 
 
-def test_device_token_is_stored_only_as_hash(tmp_path: Path) -> None:
+async def test_device_token_is_stored_only_as_hash(tmp_path: Path) -> None:
     path = tmp_path / "hub.sqlite3"
-    storage = Storage.open(path)
-    device, token = storage.add_device("kiosk-1", now=NOW)
+    storage = await SqliteStorage.open(path)
+    device, token = await storage.add_device("kiosk-1", now=NOW)
     assert len(token) >= 43
-    assert storage.device_for_token(token) == device
-    storage.close()
-    for file in tmp_path.iterdir():
-        assert token.encode() not in file.read_bytes(), file.name
+    assert await storage.device_for_token(token) == device
+    await storage.close()
+    assert _files_holding(tmp_path, token) == []
 
 
-def test_device_tokens(storage: Storage) -> None:
-    device, token = storage.add_device("kiosk-1", now=NOW)
-    assert storage.device_for_token("wrong") is None
+def _files_holding(directory: Path, secret: str) -> list[str]:
+    """The files in ``directory`` that hold ``secret`` in the clear (by name)."""
+    return [f.name for f in directory.iterdir() if secret.encode() in f.read_bytes()]
+
+
+async def test_device_tokens(storage: Storage) -> None:
+    device, token = await storage.add_device("kiosk-1", now=NOW)
+    assert await storage.device_for_token("wrong") is None
     with pytest.raises(DuplicateName, match="--replace"):
-        storage.add_device("kiosk-1", now=NOW)
-    same, new_token = storage.add_device("kiosk-1", now=NOW, replace=True)
+        await storage.add_device("kiosk-1", now=NOW)
+    same, new_token = await storage.add_device("kiosk-1", now=NOW, replace=True)
     assert same.id == device.id and new_token != token
-    assert storage.device_for_token(token) is None
-    assert storage.device_for_token(new_token) == same
-    storage.revoke_device("kiosk-1")
-    assert storage.device_for_token(new_token) is None
-    assert storage.devices()[0].revoked
+    assert await storage.device_for_token(token) is None
+    assert await storage.device_for_token(new_token) == same
+    await storage.revoke_device("kiosk-1")
+    assert await storage.device_for_token(new_token) is None
+    assert (await storage.devices())[0].revoked
     with pytest.raises(NotFound):
-        storage.add_device("nope", now=NOW, replace=True)
+        await storage.add_device("nope", now=NOW, replace=True)
     with pytest.raises(NotFound):
-        storage.revoke_device("nope")
+        await storage.revoke_device("nope")
     with pytest.raises(NotFound, match="tenant"):
-        storage.add_device("kiosk-2", now=NOW, tenant="nope")
+        await storage.add_device("kiosk-2", now=NOW, tenant="nope")
 
 
-def test_device_names_are_unique_per_tenant(storage: Storage) -> None:
-    storage.add_tenant("other", now=NOW)
-    storage.add_device("kiosk-1", now=NOW)
-    storage.add_device("kiosk-1", now=NOW, tenant="other")
-    assert [(d.tenant.name, d.name) for d in storage.devices()] == [
+async def test_device_names_are_unique_per_tenant(storage: Storage) -> None:
+    await storage.add_tenant("other", now=NOW)
+    await storage.add_device("kiosk-1", now=NOW)
+    await storage.add_device("kiosk-1", now=NOW, tenant="other")
+    assert [(d.tenant.name, d.name) for d in await storage.devices()] == [
         ("default", "kiosk-1"),
         ("other", "kiosk-1"),
     ]
 
 
-def test_adviser_names_are_unique_across_tenants(storage: Storage) -> None:
-    storage.add_tenant("other", now=NOW)
-    storage.add_adviser("alice", PASSWORD, now=NOW)
+async def test_adviser_names_are_unique_across_tenants(storage: Storage) -> None:
+    await storage.add_tenant("other", now=NOW)
+    await storage.add_adviser("alice", PASSWORD, now=NOW)
     with pytest.raises(DuplicateName, match="'alice' already exists in tenant 'default'"):
-        storage.add_adviser("alice", PASSWORD + "!", now=NOW, tenant="other")
+        await storage.add_adviser("alice", PASSWORD + "!", now=NOW, tenant="other")
     with pytest.raises(DuplicateName, match="unique across all tenants"):
-        storage.add_adviser("alice", PASSWORD, now=NOW)
-    storage.add_adviser("olga", PASSWORD, now=NOW, tenant="other")
-    assert [(a.tenant.name, a.name) for a in storage.advisers()] == [
+        await storage.add_adviser("alice", PASSWORD, now=NOW)
+    await storage.add_adviser("olga", PASSWORD, now=NOW, tenant="other")
+    assert [(a.tenant.name, a.name) for a in await storage.advisers()] == [
         ("default", "alice"),
         ("other", "olga"),
     ]
-    login = storage.adviser_login("olga")
+    login = await storage.adviser_login("olga")
     assert login is not None and login.adviser.tenant.name == "other"
-    assert storage.adviser_login("nobody") is None
+    assert await storage.adviser_login("nobody") is None
 
 
 def _version_1_database(path: Path, advisers: list[tuple[str, str]]) -> None:
@@ -171,148 +179,147 @@ def _version_1_database(path: Path, advisers: list[tuple[str, str]]) -> None:
     conn.close()
 
 
-def test_upgrade_makes_adviser_names_unique(tmp_path: Path) -> None:
+async def test_upgrade_makes_adviser_names_unique(tmp_path: Path) -> None:
     path = tmp_path / "hub.sqlite3"
     _version_1_database(path, [("default", "alice"), ("other", "olga")])
-    storage = Storage.open(path)
-    assert storage.schema_version() == LATEST_VERSION
+    storage = await SqliteStorage.open(path)
+    assert await storage.schema_version() == LATEST_VERSION
     with pytest.raises(DuplicateName):
-        storage.add_adviser("olga", PASSWORD, now=NOW)
+        await storage.add_adviser("olga", PASSWORD, now=NOW)
     # version 3: existing tenants get the default file size limit
-    assert {t.tenant.name: t.max_file_bytes for t in storage.tenants()} == {
+    assert {t.tenant.name: t.max_file_bytes for t in await storage.tenants()} == {
         "default": DEFAULT_MAX_FILE_BYTES,
         "other": DEFAULT_MAX_FILE_BYTES,
     }
-    storage.close()
+    await storage.close()
 
 
-def test_upgrade_refuses_adviser_names_used_in_two_tenants(tmp_path: Path) -> None:
+async def test_upgrade_refuses_adviser_names_used_in_two_tenants(tmp_path: Path) -> None:
     path = tmp_path / "hub.sqlite3"
     _version_1_database(path, [("default", "alice"), ("other", "alice"), ("other", "olga")])
     with pytest.raises(StorageError, match=r"unique across tenants.*'alice' in (default|other)"):
-        Storage.open(path)
+        await SqliteStorage.open(path)
     with sqlite3.connect(path) as conn:  # nothing changed, still version 1
         assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone() == (1,)
     conn.close()
 
 
 @pytest.mark.parametrize("name", ["", "   ", "x" * 65, "bad\nname", "nul\x00"])
-def test_bad_names_are_refused(storage: Storage, name: str) -> None:
+async def test_bad_names_are_refused(storage: Storage, name: str) -> None:
     with pytest.raises(InvalidName):
-        storage.add_device(name, now=NOW)
+        await storage.add_device(name, now=NOW)
     with pytest.raises(InvalidName):
-        storage.add_adviser(name, PASSWORD, now=NOW)
-    assert storage.adviser_login(name) is None
+        await storage.add_adviser(name, PASSWORD, now=NOW)
+    assert await storage.adviser_login(name) is None
 
 
 @pytest.mark.parametrize("password", ["short", "123456789", "x" * 1025])
-def test_weak_passwords_are_refused(storage: Storage, password: str) -> None:
+async def test_weak_passwords_are_refused(storage: Storage, password: str) -> None:
     with pytest.raises(WeakPassword):
-        storage.add_adviser("alice", password, now=NOW)
+        await storage.add_adviser("alice", password, now=NOW)
 
 
-def test_passwords_are_argon2_hashes(storage: Storage) -> None:
-    storage.add_adviser("alice", PASSWORD, now=NOW)
-    login = storage.adviser_login("alice")
+async def test_passwords_are_argon2_hashes(storage: Storage) -> None:
+    await storage.add_adviser("alice", PASSWORD, now=NOW)
+    login = await storage.adviser_login("alice")
     assert login is not None
     assert login.password_hash.startswith("$argon2id$")
     assert PASSWORD not in login.password_hash
-    assert storage.verify_password(login.password_hash, PASSWORD)
-    assert not storage.verify_password(login.password_hash, PASSWORD + "x")
-    assert not storage.verify_password("not a hash", PASSWORD)
-    assert not storage.verify_password(None, PASSWORD)
+    assert await storage.verify_password(login.password_hash, PASSWORD)
+    assert not await storage.verify_password(login.password_hash, PASSWORD + "x")
+    assert not await storage.verify_password("not a hash", PASSWORD)
+    assert not await storage.verify_password(None, PASSWORD)
 
 
-def test_sessions_expire_and_are_stored_hashed(tmp_path: Path) -> None:
-    storage = Storage.open(tmp_path / "hub.sqlite3")
-    adviser = storage.add_adviser("alice", PASSWORD, now=NOW)
-    session_id, csrf = storage.create_session(adviser, now=NOW, lifetime_s=60)
-    session = storage.session(session_id, now=NOW + 59)
+async def test_sessions_expire_and_are_stored_hashed(tmp_path: Path) -> None:
+    storage = await SqliteStorage.open(tmp_path / "hub.sqlite3")
+    adviser = await storage.add_adviser("alice", PASSWORD, now=NOW)
+    session_id, csrf = await storage.create_session(adviser, now=NOW, lifetime_s=60)
+    session = await storage.session(session_id, now=NOW + 59)
     assert session is not None and session.adviser == adviser and session.csrf == csrf
-    assert storage.session(session_id, now=NOW + 60) is None
-    assert storage.session("unknown", now=NOW) is None
-    assert storage.purge_sessions(now=NOW + 61) == 1
-    other_id, _ = storage.create_session(adviser, now=NOW, lifetime_s=60)
-    storage.delete_session(other_id)
-    assert storage.session(other_id, now=NOW) is None
-    storage.close()
-    for file in tmp_path.iterdir():
-        assert session_id.encode() not in file.read_bytes()
+    assert await storage.session(session_id, now=NOW + 60) is None
+    assert await storage.session("unknown", now=NOW) is None
+    assert await storage.purge_sessions(now=NOW + 61) == 1
+    other_id, _ = await storage.create_session(adviser, now=NOW, lifetime_s=60)
+    await storage.delete_session(other_id)
+    assert await storage.session(other_id, now=NOW) is None
+    await storage.close()
+    assert _files_holding(tmp_path, session_id) == []
 
 
-def test_consultation_log(storage: Storage) -> None:
-    device, _ = storage.add_device("kiosk-1", now=NOW)
-    adviser = storage.add_adviser("alice", PASSWORD, now=NOW)
-    storage.consultation_queued("consult-1", device, now=NOW)
-    storage.consultation_accepted("consult-1", adviser, now=NOW + 1)
-    storage.consultation_ended("consult-1", "hangup", now=NOW + 2)
-    storage.consultation_ended("consult-1", "peer_gone", now=NOW + 3)  # first end wins
-    (record,) = storage.consultations()
+async def test_consultation_log(storage: Storage) -> None:
+    device, _ = await storage.add_device("kiosk-1", now=NOW)
+    adviser = await storage.add_adviser("alice", PASSWORD, now=NOW)
+    await storage.consultation_queued("consult-1", device, now=NOW)
+    await storage.consultation_accepted("consult-1", adviser, now=NOW + 1)
+    await storage.consultation_ended("consult-1", "hangup", now=NOW + 2)
+    await storage.consultation_ended("consult-1", "peer_gone", now=NOW + 3)  # first end wins
+    (record,) = await storage.consultations()
     assert (record.device, record.adviser, record.end_reason) == ("kiosk-1", "alice", "hangup")
     assert (record.queued_at, record.accepted_at, record.ended_at) == (NOW, NOW + 1, NOW + 2)
 
 
-def test_tenant_file_size_limit(storage: Storage) -> None:
-    default = storage.tenant("default")
-    assert storage.max_file_bytes(default.id) == DEFAULT_MAX_FILE_BYTES == 25 * 1024 * 1024
-    other = storage.add_tenant("other", now=NOW, max_file_bytes=0)
-    assert storage.max_file_bytes(other.id) == 0
-    storage.set_max_file_bytes("other", MAX_FILE_BYTES_LIMIT)
-    assert storage.max_file_bytes(other.id) == MAX_FILE_BYTES_LIMIT
+async def test_tenant_file_size_limit(storage: Storage) -> None:
+    default = await storage.tenant("default")
+    assert await storage.max_file_bytes(default.id) == DEFAULT_MAX_FILE_BYTES == 25 * 1024 * 1024
+    other = await storage.add_tenant("other", now=NOW, max_file_bytes=0)
+    assert await storage.max_file_bytes(other.id) == 0
+    await storage.set_max_file_bytes("other", MAX_FILE_BYTES_LIMIT)
+    assert await storage.max_file_bytes(other.id) == MAX_FILE_BYTES_LIMIT
     for bad in (-1, MAX_FILE_BYTES_LIMIT + 1):
         with pytest.raises(InvalidLimit):
-            storage.set_max_file_bytes("other", bad)
+            await storage.set_max_file_bytes("other", bad)
         with pytest.raises(InvalidLimit):
-            storage.add_tenant("third", now=NOW, max_file_bytes=bad)
+            await storage.add_tenant("third", now=NOW, max_file_bytes=bad)
     with pytest.raises(NotFound):
-        storage.set_max_file_bytes("nobody", 1)
+        await storage.set_max_file_bytes("nobody", 1)
     with pytest.raises(NotFound):
-        storage.max_file_bytes(9999)
+        await storage.max_file_bytes(9999)
 
 
-def _live_consultation(storage: Storage, cid: str = "consult-1") -> tuple[int, int]:
-    device, _ = storage.add_device(f"kiosk-{cid}", now=NOW)
-    adviser = storage.add_adviser(f"alice-{cid}", PASSWORD, now=NOW)
-    storage.consultation_queued(cid, device, now=NOW)
-    storage.consultation_accepted(cid, adviser, now=NOW + 1)
+async def _live_consultation(storage: Storage, cid: str = "consult-1") -> tuple[int, int]:
+    device, _ = await storage.add_device(f"kiosk-{cid}", now=NOW)
+    adviser = await storage.add_adviser(f"alice-{cid}", PASSWORD, now=NOW)
+    await storage.consultation_queued(cid, device, now=NOW)
+    await storage.consultation_accepted(cid, adviser, now=NOW + 1)
     return device.id, adviser.id
 
 
-def test_resume_tokens_are_single_use_and_bound(tmp_path: Path) -> None:
-    storage = Storage.open(tmp_path / "hub.sqlite3")
-    device_id, adviser_id = _live_consultation(storage)
-    storage.grant_resume_token("consult-1", "kiosk", device_id, "a" * 64, now=NOW)
-    storage.grant_resume_token("consult-1", "adviser", adviser_id, "b" * 64, now=NOW)
+async def test_resume_tokens_are_single_use_and_bound(tmp_path: Path) -> None:
+    storage = await SqliteStorage.open(tmp_path / "hub.sqlite3")
+    device_id, adviser_id = await _live_consultation(storage)
+    await storage.grant_resume_token("consult-1", "kiosk", device_id, "a" * 64, now=NOW)
+    await storage.grant_resume_token("consult-1", "adviser", adviser_id, "b" * 64, now=NOW)
     # someone else's side, principal or consultation: refused, and the token stays valid
-    assert not storage.take_resume_token("consult-1", "adviser", device_id, "a" * 64)
-    assert not storage.take_resume_token("consult-1", "kiosk", device_id + 1, "a" * 64)
-    assert not storage.take_resume_token("consult-2", "kiosk", device_id, "a" * 64)
-    assert storage.take_resume_token("consult-1", "kiosk", device_id, "a" * 64)
-    assert not storage.take_resume_token("consult-1", "kiosk", device_id, "a" * 64)  # used up
+    assert not await storage.take_resume_token("consult-1", "adviser", device_id, "a" * 64)
+    assert not await storage.take_resume_token("consult-1", "kiosk", device_id + 1, "a" * 64)
+    assert not await storage.take_resume_token("consult-2", "kiosk", device_id, "a" * 64)
+    assert await storage.take_resume_token("consult-1", "kiosk", device_id, "a" * 64)
+    assert not await storage.take_resume_token("consult-1", "kiosk", device_id, "a" * 64)  # used up
     # a new grant replaces that side's token
-    storage.grant_resume_token("consult-1", "adviser", adviser_id, "c" * 64, now=NOW)
-    assert not storage.take_resume_token("consult-1", "adviser", adviser_id, "b" * 64)
-    assert [c.id for c in storage.live_consultations()] == ["consult-1"]
-    storage.consultation_ended("consult-1", "hangup", now=NOW + 2)  # tokens die with it
-    assert not storage.take_resume_token("consult-1", "adviser", adviser_id, "c" * 64)
-    assert storage.live_consultations() == []
-    storage.close()
+    await storage.grant_resume_token("consult-1", "adviser", adviser_id, "c" * 64, now=NOW)
+    assert not await storage.take_resume_token("consult-1", "adviser", adviser_id, "b" * 64)
+    assert [c.id for c in await storage.live_consultations()] == ["consult-1"]
+    await storage.consultation_ended("consult-1", "hangup", now=NOW + 2)  # tokens die with it
+    assert not await storage.take_resume_token("consult-1", "adviser", adviser_id, "c" * 64)
+    assert await storage.live_consultations() == []
+    await storage.close()
     with sqlite3.connect(tmp_path / "hub.sqlite3") as conn:
         assert conn.execute("SELECT COUNT(*) FROM resume_tokens").fetchone() == (0,)
     conn.close()
 
 
-def test_live_consultations_and_stale_waiting_ones(storage: Storage) -> None:
-    device_id, adviser_id = _live_consultation(storage)
-    device, _ = storage.add_device("kiosk-waiting", now=NOW)
-    storage.consultation_queued("waiting-1", device, now=NOW)
-    (live,) = storage.live_consultations()
+async def test_live_consultations_and_stale_waiting_ones(storage: Storage) -> None:
+    device_id, adviser_id = await _live_consultation(storage)
+    device, _ = await storage.add_device("kiosk-waiting", now=NOW)
+    await storage.consultation_queued("waiting-1", device, now=NOW)
+    (live,) = await storage.live_consultations()
     assert (live.id, live.device_id, live.adviser_id) == ("consult-1", device_id, adviser_id)
     assert (live.device, live.adviser, live.tenant.name) == (
         "kiosk-consult-1",
         "alice-consult-1",
         "default",
     )
-    assert storage.end_waiting_consultations("peer_gone", now=NOW + 5) == 1
-    reasons = {r.id: r.end_reason for r in storage.consultations()}
+    assert await storage.end_waiting_consultations("peer_gone", now=NOW + 5) == 1
+    reasons = {r.id: r.end_reason for r in await storage.consultations()}
     assert reasons == {"consult-1": None, "waiting-1": "peer_gone"}

@@ -133,7 +133,7 @@ async def call_scene(tmp_path: Path, *, max_file_bytes: int | None = None) -> As
         with tmpfs(tmp_path / "vault", "192m") as vault_dir:
             async with running_hub(tmp_path) as hub:
                 if max_file_bytes is not None:
-                    hub.storage.set_max_file_bytes("default", max_file_bytes)
+                    await hub.storage.set_max_file_bytes("default", max_file_bytes)
                 token = hub.add_device("kiosk-1")
                 hub.add_adviser(ADVISER, PASSWORD)
                 config = KioskConfig(

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +22,10 @@ import aiohttp
 from aiohttp import web
 
 from hub.admission import HubSite, make_runner
-from hub.app import STORAGE, create_app
+from hub.app import STORAGE, OpenStorage, create_app
 from hub.config import HubConfig
 from hub.signalling import SWITCHBOARD, Switchboard
-from hub.storage import Adviser, Storage, Tenant
+from hub.storage import Adviser, SqliteStorage, Storage, Tenant
 from protocol.messages import (
     Accept,
     Accepted,
@@ -41,6 +42,7 @@ from protocol.messages import (
 )
 
 M = TypeVar("M")
+T = TypeVar("T")
 RECEIVE_TIMEOUT_S = 5.0
 
 
@@ -55,7 +57,7 @@ class RunningHub:
 
     @property
     def storage(self) -> Storage:
-        """The hub's own database (same connection the server uses)."""
+        """The hub's own database (the same engine the server uses)."""
         return self.app[STORAGE]
 
     @property
@@ -64,28 +66,49 @@ class RunningHub:
         return self.app[SWITCHBOARD]
 
     def add_tenant(self, name: str) -> Tenant:
-        """Create a tenant."""
-        return self.storage.add_tenant(name, now=time.time())
+        """Create a tenant (beside the running hub, as ``kiosk-hub tenant add`` does)."""
+        return self._beside(lambda s: s.add_tenant(name, now=time.time()))
 
     def add_adviser(self, name: str, password: str, tenant: str = "default") -> Adviser:
-        """Create an adviser who can log into the console."""
-        return self.storage.add_adviser(name, password, tenant=tenant, now=time.time())
+        """Create an adviser who can log into the console (as ``kiosk-hub adviser add``)."""
+        return self._beside(lambda s: s.add_adviser(name, password, tenant=tenant, now=time.time()))
 
     def add_device(self, name: str, tenant: str = "default") -> str:
-        """Register a kiosk and return its device token."""
-        _device, token = self.storage.add_device(name, tenant=tenant, now=time.time())
+        """Register a kiosk and return its device token (as ``kiosk-hub device add``)."""
+        _device, token = self._beside(lambda s: s.add_device(name, tenant=tenant, now=time.time()))
         return token
+
+    def _beside(self, operation: Callable[[Storage], Awaitable[T]]) -> T:
+        """Run one storage operation on a connection of its own, on a thread of its own.
+
+        Test set-up, like the management commands beside a running hub: callable without
+        ``await`` (the test's loop waits, as it did when storage was synchronous).
+        """
+
+        async def run() -> T:
+            storage = await SqliteStorage.open(self.config.db_path)
+            try:
+                return await operation(storage)
+            finally:
+                await storage.close()
+
+        with ThreadPoolExecutor(1, thread_name_prefix="hub-test-setup") as pool:
+            return pool.submit(asyncio.run, run()).result()
 
 
 @asynccontextmanager
 async def running_hub(
-    tmp_path: Path, *, clock: Callable[[], float] = time.time, **config_overrides: Any
+    tmp_path: Path,
+    *,
+    clock: Callable[[], float] = time.time,
+    open_storage: OpenStorage = SqliteStorage.open,
+    **config_overrides: Any,
 ) -> AsyncIterator[RunningHub]:
     """Run a hub with its database in ``tmp_path`` on a free loopback port."""
     settings: dict[str, Any] = {"db_path": tmp_path / "hub.sqlite3", "port": 0}
     settings.update(config_overrides)
     config = HubConfig(**settings)
-    app = create_app(config, clock=clock)
+    app = create_app(config, clock=clock, open_storage=open_storage)
     runner = make_runner(app)  # as `kiosk-hub serve` does: connection limits, quiet errors
     await runner.setup()
     try:

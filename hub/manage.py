@@ -1,0 +1,157 @@
+"""``kiosk-hub tenant|adviser|device ...``: the management commands and their arguments.
+
+Each command opens the hub's database, does one thing and closes it again, on an event loop of
+its own (``asyncio.run``): the storage is asynchronous only. Safe beside a running hub (SQLite
+in WAL mode; a write waits for the hub's for up to the busy timeout).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from hub.storage import (
+    DEFAULT_TENANT,
+    MIB,
+    SqliteStorage,
+    Storage,
+    check_max_file_bytes,
+    check_password,
+)
+
+
+class CommandFailed(Exception):
+    """A command could not do its job; the message goes to stderr, exit code 1."""
+
+
+def add_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], db: argparse.ArgumentParser
+) -> None:
+    """Add the ``adviser``, ``device`` and ``tenant`` commands (``db``: the --db parent)."""
+    adviser = commands.add_parser("adviser", help="manage advisers").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    add = adviser.add_parser("add", parents=[db], help="add an adviser")
+    add.add_argument("name")
+    add.add_argument("--tenant", default=DEFAULT_TENANT)
+    add.add_argument("--password-file", type=Path, help="read the password from this file")
+    passwd = adviser.add_parser("passwd", parents=[db], help="set an adviser's password")
+    passwd.add_argument("name")
+    passwd.add_argument("--password-file", type=Path, help="read the password from this file")
+    adviser.add_parser("list", parents=[db], help="list advisers")
+
+    device = commands.add_parser("device", help="manage kiosks").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    dev_add = device.add_parser("add", parents=[db], help="register a kiosk, print its token")
+    dev_add.add_argument("name")
+    dev_add.add_argument("--tenant", default=DEFAULT_TENANT)
+    dev_add.add_argument(
+        "--replace", action="store_true", help="issue a new token for an existing device"
+    )
+    device.add_parser("list", parents=[db], help="list kiosks")
+    dev_revoke = device.add_parser("revoke", parents=[db], help="stop accepting a kiosk's token")
+    dev_revoke.add_argument("name")
+    dev_revoke.add_argument("--tenant", default=DEFAULT_TENANT)
+
+    tenant = commands.add_parser("tenant", help="manage tenants").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    tenant_add = tenant.add_parser("add", parents=[db], help="add a tenant")
+    tenant_add.add_argument("name")
+    tenant_add.add_argument(
+        "--max-file-mib", type=int, default=25, help="limit for one exchanged file, MiB"
+    )
+    tenant_set = tenant.add_parser("set", parents=[db], help="change a tenant's settings")
+    tenant_set.add_argument("name")
+    tenant_set.add_argument(
+        "--max-file-mib", type=int, required=True, help="limit for one exchanged file, MiB"
+    )
+    tenant.add_parser("list", parents=[db], help="list tenants and their file size limits")
+
+
+def run(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
+    """Run one management command on an event loop of its own; returns the exit code (0)."""
+    return asyncio.run(_run(args, stdin, stdout))
+
+
+async def _run(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
+    storage = await SqliteStorage.open(args.db)
+    try:
+        await _dispatch(storage, args, stdin, stdout)
+    finally:
+        await storage.close()
+    return 0
+
+
+async def _dispatch(
+    storage: Storage, args: argparse.Namespace, stdin: TextIO, stdout: TextIO
+) -> None:
+    match (args.command, getattr(args, "action", None)):
+        case ("adviser", "add"):
+            password = _read_password(args.password_file, stdin)
+            adviser = await storage.add_adviser(
+                args.name, password, tenant=args.tenant, now=time.time()
+            )
+            print(
+                f"adviser {adviser.name!r} added to tenant {adviser.tenant.name!r}",
+                file=sys.stderr,
+            )
+        case ("adviser", "passwd"):
+            # Login names are unique across tenants: the name alone finds the adviser.
+            login = await storage.adviser_login(args.name)
+            if login is None:
+                raise CommandFailed(f"no adviser {args.name!r}")
+            password = _read_password(args.password_file, stdin)
+            await storage.set_password(args.name, password, tenant=login.adviser.tenant.name)
+            print(f"password of adviser {args.name!r} changed", file=sys.stderr)
+        case ("adviser", "list"):
+            for a in await storage.advisers():
+                print(f"{a.tenant.name}\t{a.name}", file=stdout)
+        case ("device", "add"):
+            _device, token = await storage.add_device(
+                args.name, tenant=args.tenant, replace=args.replace, now=time.time()
+            )
+            print(token, file=stdout)  # only the token, so scripts can capture it
+        case ("device", "list"):
+            for d in await storage.devices():
+                state = "revoked" if d.revoked else "active"
+                created = time.strftime("%Y-%m-%d", time.gmtime(d.created_at))
+                print(f"{d.tenant.name}\t{d.name}\t{state}\t{created}", file=stdout)
+        case ("device", "revoke"):
+            await storage.revoke_device(args.name, tenant=args.tenant)
+        case ("tenant", "add"):
+            await storage.add_tenant(
+                args.name, now=time.time(), max_file_bytes=_mib(args.max_file_mib)
+            )
+        case ("tenant", "set"):
+            await storage.set_max_file_bytes(args.name, _mib(args.max_file_mib))
+        case ("tenant", "list"):
+            for t in await storage.tenants():
+                print(f"{t.tenant.name}\t{t.max_file_bytes // MIB} MiB", file=stdout)
+        case _:  # argparse makes this unreachable
+            raise CommandFailed(f"unknown command {args.command}")
+
+
+def _mib(value: int) -> int:
+    """MiB from the command line as bytes, range-checked (``InvalidLimit``, exit code 1)."""
+    return check_max_file_bytes(value * MIB)
+
+
+def _read_password(password_file: Path | None, stdin: TextIO) -> str:
+    if password_file is not None:
+        text = password_file.read_text(encoding="utf-8")
+        password = text.splitlines()[0] if text else ""
+    elif stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat password: ") != password:
+            raise CommandFailed("the passwords do not match")
+    else:
+        password = stdin.readline().rstrip("\r\n")
+    check_password(password)
+    return password

@@ -1,0 +1,192 @@
+"""The SQLite schema: ordered migrations, each applied once in its own transaction.
+
+``MIGRATIONS`` is an ordered list recorded in ``schema_version``; a database newer than this
+hub is refused (``SchemaTooNew``) rather than corrupted. These helpers run on the engine's
+writer thread (``hub.storage.sqlite``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+
+from hub.storage.errors import SchemaTooNew, StorageError
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: initial schema
+    """
+    CREATE TABLE tenants (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        created_at REAL NOT NULL
+    );
+    INSERT INTO tenants (name, created_at)
+        VALUES ('default', (julianday('now') - 2440587.5) * 86400.0);
+    CREATE TABLE advisers (
+        id INTEGER PRIMARY KEY,
+        tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+        name TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        UNIQUE (tenant_id, name)
+    );
+    CREATE INDEX advisers_by_name ON advisers(name);
+    CREATE TABLE devices (
+        id INTEGER PRIMARY KEY,
+        tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+        name TEXT NOT NULL,
+        token_hash TEXT NOT NULL UNIQUE,
+        created_at REAL NOT NULL,
+        revoked INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (tenant_id, name)
+    );
+    CREATE TABLE web_sessions (
+        id_hash TEXT PRIMARY KEY,
+        adviser_id INTEGER NOT NULL REFERENCES advisers(id) ON DELETE CASCADE,
+        csrf TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    CREATE INDEX web_sessions_by_expiry ON web_sessions(expires_at);
+    CREATE TABLE consultations (
+        id TEXT PRIMARY KEY,
+        tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+        device_id INTEGER NOT NULL REFERENCES devices(id),
+        adviser_id INTEGER REFERENCES advisers(id),
+        queued_at REAL NOT NULL,
+        accepted_at REAL,
+        ended_at REAL,
+        end_reason TEXT
+    );
+    """,
+    # 2: adviser names are login names, so unique across all tenants (see _check_before_2)
+    """
+    CREATE UNIQUE INDEX advisers_unique_name ON advisers(name);
+    DROP INDEX advisers_by_name;
+    """,
+    # 3: per-tenant file size limit (docs/exchange.md); resume tokens, hashed
+    # (docs/reconnection.md): one live token per side of a consultation
+    """
+    ALTER TABLE tenants ADD COLUMN max_file_bytes INTEGER NOT NULL DEFAULT 26214400;
+    CREATE TABLE resume_tokens (
+        token_hash TEXT PRIMARY KEY,
+        consultation_id TEXT NOT NULL REFERENCES consultations(id),
+        role TEXT NOT NULL CHECK (role IN ('kiosk', 'adviser')),
+        principal_id INTEGER NOT NULL,
+        issued_at REAL NOT NULL,
+        UNIQUE (consultation_id, role)
+    );
+    """,
+    # 4: enrolment (docs/enrolment.md): tenant CAs (the key sealed under the hub secret; made
+    # at the first start with --secret-file, which a migration cannot read), one-time codes
+    # (the secret as an HMAC), device certificates, what devices last reported. A device
+    # enrolled with a certificate holds no token: its token_hash is NO_TOKEN_PREFIX + random.
+    """
+    CREATE TABLE tenant_ca (
+        tenant_id INTEGER PRIMARY KEY REFERENCES tenants(id),
+        cert_der BLOB NOT NULL,
+        key_sealed BLOB NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE enrolment_codes (
+        id TEXT PRIMARY KEY,
+        tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+        device_name TEXT NOT NULL,
+        secret_hmac TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        failures INTEGER NOT NULL DEFAULT 0,
+        used_at REAL
+    );
+    CREATE INDEX enrolment_codes_by_device ON enrolment_codes(tenant_id, device_name);
+    CREATE TABLE device_certificates (
+        serial TEXT PRIMARY KEY,
+        device_id INTEGER NOT NULL REFERENCES devices(id),
+        spki_sha256 TEXT NOT NULL,
+        cert_der BLOB NOT NULL,
+        not_before REAL NOT NULL,
+        not_after REAL NOT NULL,
+        issued_at REAL NOT NULL,
+        revoked_at REAL
+    );
+    CREATE INDEX device_certificates_by_spki ON device_certificates(spki_sha256);
+    CREATE INDEX device_certificates_by_device ON device_certificates(device_id);
+    ALTER TABLE devices ADD COLUMN last_seen REAL;
+    ALTER TABLE devices ADD COLUMN version TEXT;
+    """,
+)
+LATEST_VERSION = len(MIGRATIONS)
+
+
+class transaction:
+    """``with transaction(conn):`` BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def __enter__(self) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self._conn.execute("COMMIT")
+        else:
+            self._conn.execute("ROLLBACK")
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    """The highest migration recorded in ``schema_version`` (0 for a new file)."""
+    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring the schema up to ``LATEST_VERSION``, one transaction per migration."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        "version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+    )
+    current = current_version(conn)
+    if current > LATEST_VERSION:
+        raise SchemaTooNew(
+            f"database schema version {current} is newer than this hub supports "
+            f"({LATEST_VERSION}); upgrade the hub"
+        )
+    for version in range(current + 1, LATEST_VERSION + 1):
+        with transaction(conn):
+            check = _CHECKS_BEFORE.get(version)
+            if check is not None:
+                check(conn)
+            # executescript would COMMIT on its own; run statement by statement instead.
+            for statement in _statements(MIGRATIONS[version - 1]):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                (version, time.time()),
+            )
+
+
+def _check_before_2(conn: sqlite3.Connection) -> None:
+    """Refuse to upgrade while an adviser name is used in more than one tenant."""
+    rows = conn.execute(
+        "SELECT a.name, group_concat(t.name || ' (adviser id ' || a.id || ')', ', ') "
+        "FROM advisers a JOIN tenants t ON t.id = a.tenant_id "
+        "GROUP BY a.name HAVING count(*) > 1 ORDER BY a.name"
+    ).fetchall()
+    if rows:
+        clashes = "; ".join(f"{name!r} in {where}" for name, where in rows[:10])
+        raise StorageError(
+            "cannot upgrade the hub database: adviser names are now login names and must be "
+            f"unique across tenants, but these are used more than once: {clashes}. Rename all "
+            "but one of each in the advisers table (by adviser id, with the sqlite3 shell) and "
+            "start the hub again"
+        )
+
+
+_CHECKS_BEFORE: dict[int, Callable[[sqlite3.Connection], None]] = {2: _check_before_2}
+
+
+def _statements(script: str) -> list[str]:
+    # Our migrations contain no ';' inside literals or triggers, so a plain split is exact.
+    return [s.strip() for s in script.split(";") if s.strip()]
