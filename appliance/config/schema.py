@@ -10,6 +10,7 @@ keys. An error inside a list or table of plain values names the whole setting.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -19,6 +20,7 @@ from msgspec import inspect as mi
 NO_NUL = r"^[^\x00]*\Z"  # a pattern for file paths: the OS refuses NUL anyway, say so early
 _SEGMENT = re.compile(r"\.(\w+)|\[(\d+)\]|\[\.\.\.\]")
 _NAME_MAX = 60  # unknown key names are echoed back: keep the message one readable line
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")  # a TOML bare key
 
 
 class ConfigError(ValueError):
@@ -86,6 +88,14 @@ def _translate(message: str, root: mi.Type, data: object, at: str) -> tuple[str,
     return spot.key or "config", spot.problem()
 
 
+def key_part(name: str) -> str:
+    """One step of a dotted key as TOML writes it: bare when it can be, else quoted.
+
+    An unknown key such as ``"."`` or ``"a.b"`` would otherwise make the error's key ambiguous.
+    """
+    return name if _BARE_KEY.fullmatch(name) else json.dumps(name, ensure_ascii=False)
+
+
 class _Spot:
     """A place in the configuration: its key, its schema node and the raw value there."""
 
@@ -115,7 +125,8 @@ class _Spot:
         self.node = node
 
     def join(self, name: str) -> str:
-        return f"{self.key}.{name}" if self.key else name
+        part = key_part(name)
+        return f"{self.key}.{part}" if self.key else part
 
     def child(self, name: str, node: mi.Type) -> _Spot:
         value = self.data.get(name) if isinstance(self.data, dict) else None

@@ -7,6 +7,8 @@ backend and constraint) and written as real TOML files for ``load_config`` to re
 from __future__ import annotations
 
 import copy
+import json
+import re
 import tempfile
 import tomllib
 from pathlib import Path
@@ -110,13 +112,19 @@ def _load(text: str) -> KioskConfig:
         return load_config(path)
 
 
+# One step of an error's key: a bare name, a quoted one (TOML/JSON escapes), or [index].
+_KEY_STEP = re.compile(r'([A-Za-z0-9_-]+)|("(?:[^"\\]|\\.)*")|\[(\d+)\]')
+
+
 def _names_a_place(document: dict[str, Any], key: str) -> bool:
     """``key`` leads through ``document``; only its last step may be missing (a missing key)."""
     steps: list[str | int] = []
-    for part in key.split("."):
-        name, _, rest = part.partition("[")
-        steps.append(name)
-        steps.extend(int(i) for i in rest.rstrip("]").split("][") if i)
+    for match in _KEY_STEP.finditer(key):
+        bare, quoted, index = match.groups()
+        if index is not None:
+            steps.append(int(index))
+        else:
+            steps.append(bare if bare is not None else json.loads(quoted))
     value: Any = document
     for i, step in enumerate(steps):
         last = i == len(steps) - 1
@@ -225,6 +233,18 @@ WRONG: dict[type, list[Any]] = {
     list: ["x", 7, True, {"x": 1}],
     dict: ["x", 7, True, [1]],
 }
+
+
+@pytest.mark.parametrize(
+    ("name", "key"), [(".", 'video."."'), ("a.b", 'video."a.b"'), ("x y", 'video."x y"')]
+)
+def test_an_unknown_key_that_is_not_a_bare_name_is_quoted_in_the_error(name: str, key: str) -> None:
+    # Found by the property test above: {"video": {".": false}} was reported as "video..".
+    document = copy.deepcopy(VALID)
+    document["video"] = {name: False}
+    with pytest.raises(ConfigError) as caught:
+        _load(to_toml(document))
+    assert caught.value.key == key
 
 
 def test_the_valid_file_is_valid(tmp_path: Path) -> None:
