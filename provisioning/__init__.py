@@ -1,5 +1,7 @@
-"""Device identity, enrolment with a one-time code, decommissioning (the technician's commands).
+"""Device identity: enrolment with a one-time code, certificates, the signed hello.
 
-Until provisioning brings device certificates, a kiosk authenticates with a device token that
-`kiosk-hub device add NAME` issues (the hub stores only its hash).
+Shared by kiosk and hub (it imports neither): ``codes`` (one-time codes and the QR code's
+URI), ``profile`` (the certificate profile), ``challenge`` (the signed hello and call binding).
+The kiosk's side: ``identity`` (its key and certificate on disk), ``est_client`` (EST over
+HTTP) and ``enrolment`` (enrolment and renewal step by step). See docs/enrolment.md.
 """
