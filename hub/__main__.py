@@ -22,6 +22,9 @@ from hub.config import HubConfig
 from hub.forwarded import InvalidTrustedProxy, IPNetwork, parse_trusted_proxy
 from hub.manage import CommandFailed, add_commands
 from hub.manage import run as run_command
+from hub.manage_enrol import EnrolCommandFailed
+from hub.pki.ca import CaError
+from hub.pki.secret import HubSecret, SecretFileError
 from hub.storage import MIB, StorageError
 from hub.turn import TurnSettings
 
@@ -115,6 +118,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds a new connection has to send a complete request before it is closed (0-300)",
     )
 
+    serve.add_argument(
+        "--secret-file",
+        type=Path,
+        help="the hub secret (kiosk-hub secret create PATH): needed for enrolment, renewal and "
+        "the CRL (docs/enrolment.md)",
+    )
+    serve.add_argument(
+        "--allow-device-tokens",
+        action="store_true",
+        help="also accept kiosks' device tokens (the migration path; off by default)",
+    )
+    serve.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="the URL kiosks reach the hub at (https://HOST[:PORT]); their signed hello names "
+        "it. Default: the request's scheme and Host header",
+    )
+    serve.add_argument(
+        "--device-cert-days",
+        type=int,
+        default=30,
+        metavar="DAYS",
+        help="lifetime of a device certificate; kiosks renew at two thirds (1-3650)",
+    )
+
     add_commands(commands, db)
     return parser
 
@@ -126,7 +154,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(args)
         return run_command(args, sys.stdin, sys.stdout)
-    except (CommandFailed, StorageError, OSError) as exc:
+    except (
+        CommandFailed,
+        StorageError,
+        OSError,
+        SecretFileError,
+        CaError,
+        EnrolCommandFailed,
+    ) as exc:
         print(f"kiosk-hub: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -186,9 +221,15 @@ def _serve(args: argparse.Namespace) -> int:
             max_pending_connections=args.max_pending_connections,
             max_pending_per_address=args.max_pending_per_address,
             first_request_timeout_s=args.first_request_timeout,
+            secret_file=args.secret_file,
+            allow_device_tokens=args.allow_device_tokens,
+            public_url=args.public_url,
+            device_cert_days=args.device_cert_days,
         )
     except ValueError as exc:
         raise CommandFailed(str(exc)) from None
+    if config.secret_file is not None:
+        HubSecret.load(config.secret_file)  # a bad file fails here, before the port is bound
     logging.basicConfig(level=logging.INFO, format="%(name)s %(levelname)s %(message)s")
     asyncio.run(serve(fit_file_limit(config)))
     return 0

@@ -162,15 +162,25 @@ def server_logger(malformed: ThrottledLog) -> logging.Logger:
 
 
 RELAY_PREFIX = "/api/relay/"
+EST_PREFIX = "/.well-known/est/"
+# RFC 7030's operations: the one part of an EST path the log keeps
+EST_OPERATIONS = frozenset(
+    {"cacerts", "simpleenroll", "simplereenroll", "crl", "csrattrs", "serverkeygen", "fullcmc"}
+)
 # The client address the app resolved (behind trusted proxies: the forwarded one); a request
 # that never reached the app's middlewares is logged by its TCP peer (malformed ones not at all).
 CLIENT_ADDRESS = web.RequestKey("client_address", str)
 
 
 def _loggable_path(path: str) -> str:
-    """The path cut to 300 characters; of a relay path only the prefix (no blob ids)."""
+    """The path cut to 300 characters; of a relay path only the prefix (no blob ids), of an
+    EST path only the operation (``/.well-known/est/-/cacerts``: no code ids, no tenants)."""
     if path.startswith(RELAY_PREFIX):
         return RELAY_PREFIX + "-"
+    if path.startswith(EST_PREFIX):
+        parts = path[len(EST_PREFIX) :].split("/")
+        operation = parts[-1] if parts[-1] in EST_OPERATIONS and len(parts) <= 2 else "-"
+        return EST_PREFIX + ("-/" if len(parts) > 1 else "") + operation
     return path[:300]
 
 

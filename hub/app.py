@@ -15,6 +15,8 @@ from hub.access_log import CLIENT_ADDRESS, install_log_filter
 from hub.admission import install as install_admission
 from hub.auth import Clock, ConsoleAuth, LoginThrottle
 from hub.config import HubConfig
+from hub.console_ca import tenant_ca_route
+from hub.pki.est import EST, EST_ROUTES, load_secret, start_enrolment
 from hub.relay import RELAY, Relay
 from hub.signalling import ENDPOINTS, SWITCHBOARD, Endpoints, Switchboard
 from hub.storage import SqliteStorage, Storage, StorageUnavailable
@@ -71,6 +73,9 @@ def create_app(
     app.router.add_post("/api/login", _on(AUTH, ConsoleAuth.login))
     app.router.add_get("/api/session", _on(AUTH, ConsoleAuth.session))
     app.router.add_post("/api/logout", _on(AUTH, ConsoleAuth.logout))
+    app.router.add_get(
+        "/api/tenant-ca", tenant_ca_route(lambda r: r.app[AUTH], lambda r: r.app[EST].authorities)
+    )
     relay_blob = "/api/relay/{consultation_id}/{blob}"
     app.router.add_post("/api/relay/{consultation_id}", _on(RELAY, Relay.upload))
     app.router.add_get(relay_blob, _on(RELAY, Relay.download))
@@ -79,6 +84,8 @@ def create_app(
     app.router.add_delete(relay_transfer, _on(RELAY, Relay.cancel))
     app.router.add_get("/ws/kiosk", _on(ENDPOINTS, Endpoints.kiosk))
     app.router.add_get("/ws/adviser", _on(ENDPOINTS, Endpoints.adviser))
+    for method, path, handler in EST_ROUTES:  # enrolment (docs/enrolment.md)
+        app.router.add_route(method, path, _on(EST, handler))
     return app
 
 
@@ -98,6 +105,7 @@ def _on(
 
 async def _hub_state(app: web.Application) -> AsyncIterator[None]:
     config, clock = app[CONFIG], app[CLOCK]
+    secret = load_secret(config)  # before the database opens: a bad secret file fails first
     storage = await app[OPEN_STORAGE](config.db_path)
     throttle = LoginThrottle(
         window_s=config.login_window_s,
@@ -106,13 +114,19 @@ async def _hub_state(app: web.Application) -> AsyncIterator[None]:
         clock=clock,
     )
     auth = ConsoleAuth(config, storage, clock, throttle)
+    try:
+        est = await start_enrolment(config, storage, clock, secret, auth.client_ip)
+    except BaseException:
+        await storage.close()
+        raise
     app[STORAGE] = storage
     app[AUTH] = auth
+    app[EST] = est
     switchboard = Switchboard(config, storage, clock)
     auth.logout_listeners.append(switchboard.session_ended)
     app[SWITCHBOARD] = switchboard
-    app[ENDPOINTS] = Endpoints(config, storage, clock, auth, switchboard)
-    relay = Relay(config, storage, switchboard.registry, auth)
+    app[ENDPOINTS] = Endpoints(config, storage, clock, auth, switchboard, est.authorities)
+    relay = Relay(config, storage, switchboard.registry, auth, switchboard.relay_tokens, clock)
     app[RELAY] = relay
     try:
         await switchboard.restore()

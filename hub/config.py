@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from hub.forwarded import IPNetwork
 from hub.turn import TurnSettings
@@ -61,6 +62,17 @@ class HubConfig:
     # Recurring log events (limits hit, accept() failing, malformed requests) are written at
     # most once per this many seconds, with a count.
     log_repeat_interval_s: float = 60.0
+    # Enrolment (docs/enrolment.md): the hub secret the tenant CA keys and code HMACs derive
+    # from (None: no enrolment, no certificate hellos); device tokens only when allowed (the
+    # migration path); the URL kiosks reach the hub at, which their signed hello names (None:
+    # from the request's Host header and scheme, as trusted proxies forward it); how long a
+    # device certificate lives; wrong enrolment attempts allowed per address and window.
+    secret_file: Path | None = None
+    allow_device_tokens: bool = False
+    public_url: str | None = None
+    device_cert_days: int = 30
+    enrol_window_s: float = 300.0
+    enrol_failures_per_address: int = 10
 
     def __post_init__(self) -> None:
         if not 1 <= self.heartbeat_s <= 300:
@@ -91,3 +103,21 @@ class HubConfig:
             raise ValueError("--first-request-timeout must be positive and at most 300 seconds")
         if not 0 < self.log_repeat_interval_s <= 3600:
             raise ValueError("log_repeat_interval_s must be positive and at most 3600 seconds")
+        if not 1 <= self.device_cert_days <= 3650:
+            raise ValueError("--device-cert-days must be between 1 and 3650")
+        if self.enrol_window_s <= 0 or self.enrol_failures_per_address < 1:
+            raise ValueError("enrol_window_s must be positive, enrol_failures_per_address >= 1")
+        if self.public_url is not None:
+            _check_public_url(self.public_url)
+
+
+def _check_public_url(url: str) -> None:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"--public-url {url!r} must be http(s)://HOST[:PORT], the address kiosks use"
+        )

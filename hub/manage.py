@@ -1,4 +1,7 @@
-"""``kiosk-hub tenant|adviser|device ...``: the management commands and their arguments.
+"""``kiosk-hub tenant|adviser|device|secret ...``: the management commands and their arguments.
+
+The enrolment commands (``secret create``, ``tenant show|crl``, ``device enrol``) live in
+``hub.manage_enrol``.
 
 Each command opens the hub's database, does one thing and closes it again, on an event loop of
 its own (``asyncio.run``): the storage is asynchronous only. Safe beside a running hub (SQLite
@@ -15,14 +18,24 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from hub import manage_enrol as enrol
+from hub.pki.ca import ensure_tenant_cas
+from hub.pki.secret import HubSecret
 from hub.storage import (
     DEFAULT_TENANT,
     MIB,
+    DeviceReportRecord,
     SqliteStorage,
     Storage,
     check_max_file_bytes,
     check_password,
 )
+
+DEVICE_COLUMNS = (
+    "TENANT\tNAME\tSTATE\tCREATED\tLAST SEEN\tCERT EXPIRES\tVERSION\tLAST SELFTEST\tLAST WIPE"
+)
+# a report's outcome in `device list`: (ok, not ok) per kind
+_OUTCOMES = {"selftest": ("passed", "FAILED"), "wipe": ("verified", "NOT VERIFIED")}
 
 
 class CommandFailed(Exception):
@@ -54,15 +67,22 @@ def add_commands(
     dev_add.add_argument(
         "--replace", action="store_true", help="issue a new token for an existing device"
     )
-    device.add_parser("list", parents=[db], help="list kiosks")
-    dev_revoke = device.add_parser("revoke", parents=[db], help="stop accepting a kiosk's token")
+    device.add_parser(
+        "list", parents=[db], help="list kiosks: state, last seen, certificate expiry, version"
+    )
+    dev_revoke = device.add_parser(
+        "revoke", parents=[db], help="stop accepting a kiosk's token and certificates at once"
+    )
     dev_revoke.add_argument("name")
     dev_revoke.add_argument("--tenant", default=DEFAULT_TENANT)
+    enrol.add_device_commands(device, db)
 
     tenant = commands.add_parser("tenant", help="manage tenants").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
-    tenant_add = tenant.add_parser("add", parents=[db], help="add a tenant")
+    tenant_add = tenant.add_parser(
+        "add", parents=[db, enrol.secret_option(False)], help="add a tenant (and its CA)"
+    )
     tenant_add.add_argument("name")
     tenant_add.add_argument(
         "--max-file-mib", type=int, default=25, help="limit for one exchanged file, MiB"
@@ -73,6 +93,8 @@ def add_commands(
         "--max-file-mib", type=int, required=True, help="limit for one exchanged file, MiB"
     )
     tenant.add_parser("list", parents=[db], help="list tenants and their file size limits")
+    enrol.add_tenant_commands(tenant, db)
+    enrol.add_secret_command(commands)
 
 
 def run(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
@@ -81,6 +103,10 @@ def run(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
 
 
 async def _run(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
+    if args.command == "secret":  # the one command without a database
+        enrol.create_secret(args)
+        print(f"wrote a new hub secret to {args.path} (mode 0600); back it up", file=sys.stderr)
+        return 0
     storage = await SqliteStorage.open(args.db)
     try:
         await _dispatch(storage, args, stdin, stdout)
@@ -119,23 +145,46 @@ async def _dispatch(
             )
             print(token, file=stdout)  # only the token, so scripts can capture it
         case ("device", "list"):
-            for d in await storage.devices():
-                state = "revoked" if d.revoked else "active"
+            if stdout.isatty():
+                print(DEVICE_COLUMNS, file=stdout)
+            for s in await storage.device_statuses(now=time.time()):
+                d = s.device
                 created = time.strftime("%Y-%m-%d", time.gmtime(d.created_at))
-                print(f"{d.tenant.name}\t{d.name}\t{state}\t{created}", file=stdout)
+                seen, expiry = enrol.when(s.last_seen), enrol.when(s.cert_not_after)
+                print(
+                    f"{d.tenant.name}\t{d.name}\t{s.state}\t{created}\t{seen}\t{expiry}\t"
+                    f"{s.version or '-'}\t{_report(s.last_selftest)}\t{_report(s.last_wipe)}",
+                    file=stdout,
+                )
         case ("device", "revoke"):
-            await storage.revoke_device(args.name, tenant=args.tenant)
+            await storage.revoke_device(args.name, tenant=args.tenant, now=time.time())
+            print(
+                f"revoked {args.name!r}: its token and certificates are refused; a running hub "
+                "closes its connection at its next heartbeat check",
+                file=sys.stderr,
+            )
         case ("tenant", "add"):
             await storage.add_tenant(
                 args.name, now=time.time(), max_file_bytes=_mib(args.max_file_mib)
             )
+            if args.secret_file is not None:
+                await ensure_tenant_cas(storage, HubSecret.load(args.secret_file), now=time.time())
         case ("tenant", "set"):
             await storage.set_max_file_bytes(args.name, _mib(args.max_file_mib))
         case ("tenant", "list"):
             for t in await storage.tenants():
                 print(f"{t.tenant.name}\t{t.max_file_bytes // MIB} MiB", file=stdout)
-        case _:  # argparse makes this unreachable
-            raise CommandFailed(f"unknown command {args.command}")
+        case _:
+            if not await enrol.dispatch(storage, args, stdout):  # argparse: unreachable
+                raise CommandFailed(f"unknown command {args.command}")
+
+
+def _report(report: DeviceReportRecord | None) -> str:
+    """A device's latest self-test or wipe: ``passed 2026-05-04 09:12 UTC``, or ``-``."""
+    if report is None:
+        return "-"
+    passed, failed = _OUTCOMES[report.kind]
+    return f"{passed if report.ok else failed} {enrol.when(report.at)}"
 
 
 def _mib(value: int) -> int:

@@ -15,6 +15,10 @@ so a slow reader makes no copies. A transfer that stalls for ``relay_chunk_timeo
 256 KiB piece is cut off, and a blob deleted (or ended with its consultation) stops its
 downloads.
 
+A kiosk authenticates with the relay token of its live connection (its ``welcome`` carries it:
+``hub.signalling.relay_tokens``), or, with ``--allow-device-tokens``, with its device token; an
+adviser with the console's session cookie and CSRF token.
+
 An upload may name its transfer (``X-Transfer-Id``, the id of the ``file_offer`` to come). The
 uploader can then cancel it by that name, ``DELETE .../transfer/{id}``, whether the blob is
 stored or its bytes are still coming in. Without that name, a client that gave up after the
@@ -32,9 +36,10 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from hub.auth import ConsoleAuth
+from hub.auth import Clock, ConsoleAuth
 from hub.config import HubConfig
 from hub.signalling import LiveConsultations, Party
+from hub.signalling.relay_tokens import RelayTokens
 from hub.storage import Storage
 from protocol.channel import BLOB_ID_PATTERN, TRANSFER_ID_PATTERN
 from protocol.messages import ID_PATTERN, Role
@@ -42,7 +47,7 @@ from protocol.messages import ID_PATTERN, Role
 log = logging.getLogger("hub.relay")
 
 CHUNK = 256 * 1024  # the piece of an upload or download that must move within the timeout
-BEARER_MAX = 256  # device tokens are ~47 characters; anything much longer is junk
+BEARER_MAX = 256  # relay tokens are 43 characters, device tokens ~47; longer is junk
 _BLOB_ID = re.compile(BLOB_ID_PATTERN)
 _BEARER_TOKEN = re.compile(rf"[\x21-\x7e]{{1,{BEARER_MAX}}}")
 _CONSULTATION_ID = re.compile(ID_PATTERN)
@@ -128,11 +133,15 @@ class Relay:
         storage: Storage,
         consultations: LiveConsultations,
         auth: ConsoleAuth,
+        tokens: RelayTokens,
+        clock: Clock,
     ) -> None:
         self._config = config
         self._storage = storage
         self._consultations = consultations
         self._auth = auth
+        self._tokens = tokens
+        self._clock = clock
         self._blobs: dict[str, Blob] = {}
         self._by_consultation: dict[str, set[str]] = {}
         self._stored = 0  # bytes of all blobs held
@@ -353,20 +362,33 @@ class Relay:
             self._held.pop(consultation_id, None)
 
     async def _caller(self, request: web.Request) -> Caller:
-        """A kiosk by its bearer device token, else an adviser by session cookie and CSRF."""
+        """A kiosk by its bearer token, else an adviser by session cookie and CSRF."""
         header = request.headers.get("Authorization")
         if header is not None:
             token = parse_bearer(header)
-            device = None if token is None else await self._storage.device_for_token(token)
-            if device is None:
+            device_id = None if token is None else await self._kiosk(token)
+            if device_id is None:
                 raise RelayRefused(401, "unauthorized", "no or bad credentials")
-            return Caller(device_id=device.id)
+            return Caller(device_id=device_id)
         current, csrf_ok = await self._auth.session_with_csrf(request)
         if current is None:
             raise RelayRefused(401, "unauthorized", "no or bad credentials")
         if not csrf_ok:
             raise RelayRefused(403, "forbidden", "missing or wrong CSRF token; reload the page")
         return Caller(adviser_id=current.session.adviser.id)
+
+    async def _kiosk(self, token: str) -> int | None:
+        """The device whose live connection holds this relay token (its credential re-checked),
+        or, with ``--allow-device-tokens``, the device holding this device token."""
+        grant = self._tokens.holder(token)
+        if grant is not None:
+            valid = await grant.still_valid(self._storage, now=self._clock())
+            # the connection may have gone while the database answered
+            return grant.device_id if valid and self._tokens.holder(token) is grant else None
+        if not self._config.allow_device_tokens:
+            return None
+        device = await self._storage.device_for_token(token)
+        return None if device is None else device.id
 
     def _party(self, caller: Caller, consultation_id: str) -> Party:
         party = None

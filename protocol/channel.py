@@ -68,6 +68,50 @@ class SasReveal:
     )
 
 
+# The device proof (docs/verification.md): standard base64 with its padding, a device
+# certificate of at most 4 KiB and a DER ECDSA P-256 signature (at most 72 bytes; 80 allowed).
+CERTIFICATE_B64_MAX = (4096 + 2) // 3 * 4
+SIGNATURE_B64_MAX = (80 + 2) // 3 * 4
+
+
+def _base64_pattern(max_chars: int) -> str:
+    """Non-empty standard base64, padded, of at most ``max_chars`` characters."""
+    return (
+        rf"(?:[A-Za-z0-9+/]{{4}}){{0,{max_chars // 4 - 1}}}"
+        r"(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)"
+    )
+
+
+@CHANNEL.register
+@dataclass(frozen=True, kw_only=True)
+class DeviceProof:
+    """Kiosk -> adviser, right after its ``sas_reveal`` (or ``resume_proof``): who it is.
+
+    ``signature`` is the device key's ECDSA-SHA256 signature over
+    ``provisioning.challenge.call_payload(consultation_id, fingerprint, commitment)``; the
+    signed values travel with it, so the console can tell a proof made for another connection
+    (a man in the middle, proven) from one that does not verify at all.
+    """
+
+    TYPE: ClassVar[str] = "device_proof"
+    certificate: str = rule(
+        max_len=CERTIFICATE_B64_MAX,
+        pattern=_base64_pattern(CERTIFICATE_B64_MAX),
+        description="base64 DER of the kiosk's device certificate (tenant CA issued)",
+    )
+    signature: str = rule(
+        max_len=SIGNATURE_B64_MAX,
+        pattern=_base64_pattern(SIGNATURE_B64_MAX),
+        description="base64 DER ECDSA P-256 signature over the call payload",
+    )
+    fingerprint: str = rule(pattern=FINGERPRINT_PATTERN, description="the kiosk's own, as signed")
+    commitment: str = rule(
+        pattern=NONCE_PATTERN,
+        description="as signed: the adviser's sas_commit; on a resumed connection the kiosk's "
+        "resume_proof mac",
+    )
+
+
 # -- liveness and reconnection (docs/reconnection.md) ------------------------------------
 
 HEX32_PATTERN = r"[0-9a-f]{64}"
@@ -291,6 +335,7 @@ ChannelMessage = (
     Chat
     | Intake
     | SasReveal
+    | DeviceProof
     | Beat
     | Continuity
     | ResumeProof

@@ -22,6 +22,14 @@ SDP_MAX = 48 * 1024
 RESUME_TOKEN_PATTERN = r"[A-Za-z0-9_-]{43}"  # noqa: S105 - a pattern, not a secret
 # No tenant may allow more than this for one exchanged file (docs/exchange.md).
 MAX_FILE_BYTES_LIMIT = 1024 * 1024 * 1024
+# The signed hello (docs/enrolment.md): a hub nonce, a device certificate of at most 4 KiB and
+# a DER ECDSA P-256 signature (at most 72 bytes; 80 allowed), both in standard base64.
+NONCE_PATTERN = r"[A-Za-z0-9_-]{43}"
+BASE64_PATTERN = r"[A-Za-z0-9+/]+={0,2}"
+CERTIFICATE_B64_MAX = (4096 + 2) // 3 * 4
+SIGNATURE_B64_MAX = (80 + 2) // 3 * 4
+# A kiosk connection's bearer credential for /api/relay: 32 random bytes, base64url.
+RELAY_TOKEN_PATTERN = r"[A-Za-z0-9_-]{43}"  # noqa: S105 - a pattern, not a secret
 
 Role = Literal["kiosk", "adviser"]
 IcePolicy = Literal["all", "relay"]
@@ -65,6 +73,27 @@ class Hello:
         default=None, max_len=128, description="adviser CSRF token", secret=True
     )
     client: str | None = rule(default=None, max_len=64, description="software and version")
+    certificate: str | None = rule(
+        default=None,
+        max_len=CERTIFICATE_B64_MAX,
+        pattern=BASE64_PATTERN,
+        description="kiosk: base64 DER of its device certificate (docs/enrolment.md)",
+    )
+    signature: str | None = rule(
+        default=None,
+        max_len=SIGNATURE_B64_MAX,
+        pattern=BASE64_PATTERN,
+        description="kiosk: base64 DER ECDSA signature over the hello payload and the nonce",
+    )
+
+
+@SIGNALLING.register
+@dataclass(frozen=True, kw_only=True)
+class Challenge:
+    """Hub -> kiosk, the first frame on ``/ws/kiosk``: the nonce the kiosk's hello signs."""
+
+    TYPE: ClassVar[str] = "challenge"
+    nonce: str = rule(pattern=NONCE_PATTERN, description="32 random bytes, base64url, no padding")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,6 +130,12 @@ class Welcome:
         minimum=1,
         maximum=3600,
         description="how long a consultation waits for a dropped peer to resume",
+    )
+    relay_token: str | None = rule(
+        default=None,
+        pattern=RELAY_TOKEN_PATTERN,
+        secret=True,
+        description="kiosk: its bearer credential for /api/relay while this connection lives",
     )
 
 
@@ -265,6 +300,48 @@ class Status:
     reason: ServiceReason | None = rule(default=None, description="why it is out of service")
 
 
+ReportKind = Literal["selftest", "wipe"]
+SelftestDevice = Literal["camera", "microphone", "speaker", "tablet", "scanner"]
+BACKEND_PATTERN = r"[a-z0-9_.-]{1,32}"
+# the wipe's steps as appliance.custody.wipe names them: "crypto-erase, 1 random pass, fsync"
+WIPE_METHOD_PATTERN = r"[a-z0-9 ,-]{0,120}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SelftestCheck:
+    """One fitted device's self-test outcome: which device, its backend, passed or not."""
+
+    device: SelftestDevice
+    backend: str = rule(pattern=BACKEND_PATTERN)
+    ok: bool
+
+
+@SIGNALLING.register
+@dataclass(frozen=True, kw_only=True)
+class DeviceReport:
+    """Kiosk -> hub: its latest self-test (at connect) or a wipe (when it happens).
+
+    Counts, sizes, durations and methods only: nothing about customers, files or sessions
+    (docs/enrolment.md, "Reports and relay"). A self-test report carries ``checks`` and no
+    wipe figures; a wipe report the figures and no ``checks``.
+    """
+
+    TYPE: ClassVar[str] = "device_report"
+    kind: ReportKind
+    ok: bool = rule(description="selftest: every check passed; wipe: the wipe verified")
+    age_s: int = rule(
+        default=0, minimum=0, maximum=10 * 365 * 86_400, description="seconds since it happened"
+    )
+    checks: tuple[SelftestCheck, ...] = rule(
+        default=(), max_items=8, description="selftest: one per fitted device"
+    )
+    files: int = rule(default=0, minimum=0, maximum=10_000_000, description="wipe: files")
+    size_bytes: int = rule(default=0, minimum=0, maximum=2**50, description="wipe: bytes")
+    passes: int = rule(default=0, minimum=0, maximum=16, description="wipe: overwrite passes")
+    method: str = rule(default="", pattern=WIPE_METHOD_PATTERN, description="wipe: its steps")
+    duration_ms: int = rule(default=0, minimum=0, maximum=86_400_000, description="wipe")
+
+
 @SIGNALLING.register
 @dataclass(frozen=True, kw_only=True)
 class Heartbeat:
@@ -332,6 +409,7 @@ class PeerBack:
 
 AnyMessage = (
     Hello
+    | Challenge
     | Welcome
     | QueueRequest
     | QueueLeave
@@ -348,6 +426,7 @@ AnyMessage = (
     | Error
     | Heartbeat
     | Status
+    | DeviceReport
     | ResumeGrant
     | Resume
     | Resumed

@@ -9,6 +9,7 @@ between the two peers of a consultation without storing them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 import secrets
@@ -19,6 +20,8 @@ from aiohttp import WSMsgType, web
 from hub.admission import said_hello
 from hub.auth import Clock, ConsoleAuth
 from hub.config import HubConfig
+from hub.pki.authorities import Authorities
+from hub.signalling.device_reports import DeviceReports
 from hub.signalling.hello import Greeter, refuse
 from hub.signalling.pairing_events import (
     CLOSE_LOGGED_OUT,
@@ -40,6 +43,8 @@ from protocol.messages import (
     Accept,
     Answer,
     AnyMessage,
+    Challenge,
+    DeviceReport,
     End,
     Error,
     ErrorCode,
@@ -53,7 +58,9 @@ from protocol.messages import (
     SasCommit,
     Status,
     decode,
+    encode,
 )
+from provisioning.challenge import encode_nonce, new_nonce
 
 log = logging.getLogger("hub.signalling")
 
@@ -74,19 +81,35 @@ class Endpoints:
         clock: Clock,
         auth: ConsoleAuth,
         switchboard: Switchboard,
+        authorities: Authorities,
     ) -> None:
         self._config = config
         self._storage = storage
         self._clock = clock
         self._auth = auth
         self._switchboard = switchboard
-        self._greeter = Greeter(config, storage, clock, switchboard)
+        self._greeter = Greeter(config, storage, clock, switchboard, authorities)
+        self.reports = DeviceReports(storage, clock, switchboard)
 
     async def kiosk(self, request: web.Request) -> web.StreamResponse:
-        """``GET /ws/kiosk``: authenticated by the device token in the first frame."""
+        """``GET /ws/kiosk``: a ``challenge`` first; the hello signs it (or has a token)."""
         ws = await self._open(request)
-        await self._serve(request, ws, self._greeter.kiosk)
+        nonce = new_nonce()
+        with contextlib.suppress(ConnectionError):  # gone already: the loop sees the close
+            await ws.send_str(encode(Challenge(nonce=encode_nonce(nonce))))
+
+        async def hello(ws: web.WebSocketResponse, msg: Hello) -> Peer | None:
+            return await self._greeter.kiosk(ws, msg, nonce, lambda: self._origin(request))
+
+        await self._serve(request, ws, hello)
         return ws
+
+    def _origin(self, request: web.Request) -> str:
+        """The hub's origin as the kiosk should have signed it (``--public-url`` or Host)."""
+        if self._config.public_url is not None:
+            return self._config.public_url
+        secure = self._auth.secure_request(request)  # X-Forwarded-Proto from trusted proxies
+        return f"{'https' if secure else 'http'}://{request.host}"
 
     async def adviser(self, request: web.Request) -> web.StreamResponse:
         """``GET /ws/adviser``: needs a session cookie and our own Origin before upgrading."""
@@ -179,7 +202,9 @@ class Endpoints:
         if not now and when < peer.checked_at + self._config.heartbeat_s:
             return True
         try:
-            if peer.device is not None and peer.token_digest is not None:
+            if peer.device is not None and peer.cert_serial is not None:
+                ok = await self._storage.certificate_valid(peer.cert_serial, now=when)
+            elif peer.device is not None and peer.token_digest is not None:
                 ok = await self._storage.device_token_valid(peer.device.id, peer.token_digest)
             elif peer.session_digest is not None:
                 ok = await self._storage.session_live(peer.session_digest, now=when)
@@ -194,7 +219,9 @@ class Endpoints:
         self._switchboard.revoked(peer)  # it cannot resume: the call ends
         if peer.device is not None:
             log.info("closing the connection of a revoked device (id %d)", peer.device.id)
-            await send_error(peer.ws, "unauthorized", "device token revoked", fatal=True)
+            what = "device token" if peer.cert_serial is None else "device certificate"
+            gone = "revoked" if peer.cert_serial is None else "revoked or expired"
+            await send_error(peer.ws, "unauthorized", f"{what} {gone}", fatal=True)
             await peer.ws.close(code=CLOSE_UNAUTHORIZED, message=b"revoked")
         else:
             await send_error(peer.ws, "unauthorized", "session ended", fatal=True)
@@ -245,6 +272,8 @@ class Endpoints:
                 board.handle(RelayRequested(peer.conn, message))
             case IceCandidate():
                 board.handle(RelayRequested(peer.conn, message))
+            case DeviceReport() if peer.role == "kiosk":
+                self.reports.received(peer, message)  # stored beside, never in the way
             case Status() if peer.role == "kiosk":
                 self._service_status(peer, message)
             case Error():

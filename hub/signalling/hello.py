@@ -1,20 +1,28 @@
-"""Signing a connection in: the kiosk's device token, the console's session and CSRF token.
+"""Signing a connection in: the kiosk's certificate (or token), the console's session and CSRF.
 
-The first frame of every connection must be a ``hello``; a kiosk proves itself with its
-device token, a console with its session cookie (checked before the upgrade) and the session's
-CSRF token. What the database says is awaited before the peer is registered, and registering
-is one synchronous step, so two hellos of one device cannot both win.
+The first frame of every connection must be a ``hello``; a kiosk proves itself by signing the
+hub's ``challenge`` with its device key and certificate (hub/pki/hello_check.py; a device token
+only with ``--allow-device-tokens``), a console with its session cookie (checked before the
+upgrade) and the session's CSRF token. A kiosk's ``welcome`` carries its relay token
+(``hub.signalling.relay_tokens``). What the database says is awaited before the peer is
+registered, and registering is one synchronous step, so two hellos of one device cannot both
+win.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
+from collections.abc import Callable
+from dataclasses import replace
 
 from aiohttp import web
 
 from hub.auth import Clock, SessionCookie
 from hub.config import HubConfig
+from hub.pki.authorities import Authorities
+from hub.pki.hello_check import HelloRefused, check_certificate_hello
 from hub.signalling.pairing_events import CLOSE_UNAUTHORIZED, CLOSE_UNAVAILABLE
 from hub.signalling.peers import Peer, send_error
 from hub.signalling.switchboard import Switchboard
@@ -24,23 +32,56 @@ from protocol.messages import ErrorCode, Hello, Role, Welcome
 
 log = logging.getLogger("hub.signalling")
 
+TOKENS_OFF = (
+    "device tokens are turned off at this hub: enrol the kiosk with a code (kiosk enrol), "
+    "or start the hub with --allow-device-tokens"
+)
+
 
 class Greeter:
     """Answers hellos: a signed-in ``Peer`` with its ``welcome``, or a refusal and a close."""
 
     def __init__(
-        self, config: HubConfig, storage: Storage, clock: Clock, switchboard: Switchboard
+        self,
+        config: HubConfig,
+        storage: Storage,
+        clock: Clock,
+        switchboard: Switchboard,
+        authorities: Authorities,
     ) -> None:
         self._config = config
         self._storage = storage
         self._clock = clock
         self._switchboard = switchboard
+        self._authorities = authorities
+        self._seen: set[asyncio.Task[None]] = set()  # last-seen writes under way
 
-    async def kiosk(self, ws: web.WebSocketResponse, msg: Hello) -> Peer | None:
-        """A kiosk's hello: its device token must be known and not revoked."""
-        device = None
+    async def kiosk(
+        self, ws: web.WebSocketResponse, msg: Hello, nonce: bytes, origin: Callable[[], str]
+    ) -> Peer | None:
+        """A kiosk's hello: a certificate that signed ``nonce`` for ``origin()`` and its
+        tenant (docs/enrolment.md), or, with ``--allow-device-tokens``, a device token."""
+        device, serial = None, None
         try:
-            if msg.role == "kiosk" and msg.token:
+            if msg.role == "kiosk" and (msg.certificate or msg.signature):
+                try:
+                    stored = await check_certificate_hello(
+                        self._storage,
+                        self._authorities,
+                        certificate=msg.certificate,
+                        signature=msg.signature,
+                        origin=origin(),
+                        nonce=nonce,
+                        now=self._clock(),
+                    )
+                except HelloRefused as exc:
+                    await refuse(ws, "unauthorized", str(exc))
+                    return None
+                device, serial = stored.device, stored.serial
+            elif msg.role == "kiosk" and msg.token:
+                if not self._config.allow_device_tokens:
+                    await refuse(ws, "unauthorized", TOKENS_OFF)
+                    return None
                 device = await self._storage.device_for_token(msg.token)
         except StorageError as exc:
             await self._refuse_unavailable(ws, exc)
@@ -56,10 +97,14 @@ class Greeter:
             name=device.name,
             tenant=device.tenant,
             device=device,
-            token_digest=secret_digest(msg.token or ""),
+            token_digest=None if serial is not None else secret_digest(msg.token or ""),
+            cert_serial=serial,
             checked_at=self._clock(),
         )
+        self._record_seen(device.id, msg.client)
         welcome = self._welcome("kiosk", device.name, device.tenant, max_file_bytes)
+        # the kiosk's credential for /api/relay while this connection lives (hub/relay.py)
+        welcome = replace(welcome, relay_token=self._switchboard.relay_tokens.issue(peer))
         # One synchronous step: a newer connection of the device replaces the older one.
         self._switchboard.signed_in(peer, welcome)
         log.info("kiosk connected (device id %d, tenant id %d)", device.id, device.tenant.id)
@@ -98,6 +143,19 @@ class Greeter:
         self._switchboard.signed_in(peer, welcome)
         log.info("adviser connected (adviser id %d, tenant id %d)", adviser.id, adviser.tenant.id)
         return peer
+
+    def _record_seen(self, device_id: int, client: str | None) -> None:
+        """Store the hello's time and software version beside the hello, not before it."""
+        version = None if client is None else "".join(c if c.isprintable() else "?" for c in client)
+        task = asyncio.create_task(self._seen_write(device_id, version))
+        self._seen.add(task)
+        task.add_done_callback(self._seen.discard)
+
+    async def _seen_write(self, device_id: int, version: str | None) -> None:
+        try:
+            await self._storage.device_seen(device_id, now=self._clock(), version=version)
+        except StorageError as exc:
+            log.warning("could not record a kiosk's hello: %s", exc)
 
     async def _refuse_unavailable(self, ws: web.WebSocketResponse, exc: StorageError) -> None:
         log.warning("refused a hello: %s", exc)

@@ -70,6 +70,7 @@ class Peer:
     adviser: Adviser | None = None
     session_digest: str | None = None
     token_digest: str | None = None  # the kiosk's device token, hashed (to re-check it)
+    cert_serial: str | None = None  # or its device certificate's serial (docs/enrolment.md)
     checked_at: float = 0.0  # when the device token or session was last found valid
     outgoing: asyncio.Queue[Outgoing] = field(default_factory=_outgoing)
     announce_pending: bool = False  # an ANNOUNCE is in ``outgoing``

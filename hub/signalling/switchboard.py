@@ -58,6 +58,7 @@ from hub.signalling.pairing_events import (
 from hub.signalling.pairing_state import ConsultationQueue
 from hub.signalling.peers import Outboxes, Peer, queue_text
 from hub.signalling.registry import LiveConsultations
+from hub.signalling.relay_tokens import RelayTokens
 from hub.signalling.resume import ResumeTokens
 from hub.signalling.writes import Writes
 from hub.storage import Storage, secret_digest
@@ -80,6 +81,7 @@ class Switchboard:
         self._clock = clock
         self._core = Pairing()
         self.registry = LiveConsultations()  # who may use the relay; end listeners
+        self.relay_tokens = RelayTokens()  # kiosk connections' relay credentials
         self._writes = Writes()
         self._tokens = ResumeTokens(storage, clock, self._writes)
         self._outboxes = Outboxes(self._announcement, self._not_reading)
@@ -145,12 +147,14 @@ class Switchboard:
 
     async def left(self, peer: Peer) -> None:
         """The peer's socket loop ended: a party in a call is away now."""
+        self.relay_tokens.forget(peer.conn)
         self.handle(Disconnected(peer.conn))
         self._peers.pop(peer.conn, None)
         await self._outboxes.stop(peer)
 
     def revoked(self, peer: Peer) -> None:
         """The peer's device token or session is gone: its consultation ends."""
+        self.relay_tokens.forget(peer.conn)
         self.handle(Revoked(peer.conn))
 
     async def resume(self, peer: Peer, consultation_id: str, token: str) -> None:

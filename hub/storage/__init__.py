@@ -37,11 +37,14 @@ from hub.storage.files import JOURNAL_SUFFIXES, PRIVATE_DIR_MODE, PRIVATE_FILE_M
 from hub.storage.interface import Storage
 from hub.storage.passwords import Passwords
 from hub.storage.records import (
+    REPORT_HISTORY,
+    REPORT_KINDS,
     Adviser,
     AdviserLogin,
     ConsultationRecord,
     Device,
     DeviceCertificate,
+    DeviceReportRecord,
     DeviceStatus,
     EnrolmentCodeRecord,
     LiveConsultation,
@@ -71,6 +74,8 @@ __all__ = [
     "PASSWORD_MIN",
     "PRIVATE_DIR_MODE",
     "PRIVATE_FILE_MODE",
+    "REPORT_HISTORY",
+    "REPORT_KINDS",
     "Adviser",
     "AdviserLogin",
     "CertificateRefused",
@@ -79,6 +84,7 @@ __all__ = [
     "ConsultationRecord",
     "Device",
     "DeviceCertificate",
+    "DeviceReportRecord",
     "DeviceStatus",
     "EnrolmentCodeRecord",
     "DuplicateName",

@@ -14,7 +14,8 @@ whatever the engine:
 - Other reads see every write completed before they started (they may run beside a write that
   waits for a lock, so that live connections are not held up by it).
 - Secrets are never stored in the clear: device tokens and session ids as SHA-256
-  (``secret_digest``), passwords as argon2id. Consultation rows hold ids and times only.
+  (``secret_digest``), passwords as argon2id, enrolment code secrets as an HMAC and tenant CA
+  keys sealed under the hub secret (``hub.pki``). Consultation rows hold ids and times only.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from hub.storage.records import (
     ConsultationRecord,
     Device,
     DeviceCertificate,
+    DeviceReportRecord,
     DeviceStatus,
     EnrolmentCodeRecord,
     LiveConsultation,
@@ -189,7 +191,21 @@ class Storage(Protocol):
         """Record a device's hello: when, and the software version it reported (if any)."""
 
     async def device_statuses(self, *, now: float) -> list[DeviceStatus]:
-        """Every device with its state, last hello, certificate expiry and version."""
+        """Every device with its state, last hello, certificate expiry and version, and its
+        latest self-test and wipe reports."""
+
+    async def add_device_report(
+        self, device_id: int, kind: str, *, ok: bool, summary: str, at: float, now: float
+    ) -> None:
+        """Store what a kiosk reported: ``kind`` ``selftest`` or ``wipe``, ``ok`` (passed,
+        verified), ``summary`` (its figures as JSON, no personal data), ``at`` (when it
+        happened). The newest ``REPORT_HISTORY`` of each kind are kept. ``NotFound`` without
+        such a device."""
+
+    async def device_reports(
+        self, device_id: int, *, kind: str | None = None
+    ) -> list[DeviceReportRecord]:
+        """A device's stored reports (of ``kind``, or all), newest first."""
 
     # -- web sessions -----------------------------------------------------
 

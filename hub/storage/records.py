@@ -139,7 +139,27 @@ class RevokedSerial:
     revoked_at: float
 
 
-DEVICE_STATES = ("enrolled", "expired", "pending", "revoked", "token")
+REPORT_KINDS = ("selftest", "wipe")
+REPORT_HISTORY = 20  # reports kept per device and kind (the newest; older ones are dropped)
+
+
+@dataclass(frozen=True)
+class DeviceReportRecord:
+    """One report a kiosk sent: a self-test or a wipe, figures only (no personal data).
+
+    ``at``: when it happened, by the hub's clock (the kiosk says how long ago); ``ok``: the
+    self-test passed, or the wipe verified; ``summary``: the report's figures as JSON
+    (``hub.signalling.device_reports``).
+    """
+
+    kind: str
+    at: float
+    received_at: float
+    ok: bool
+    summary: str
+
+
+DEVICE_STATES = ("active", "enrolled", "expired", "pending", "revoked")
 
 
 @dataclass(frozen=True)
@@ -147,7 +167,7 @@ class DeviceStatus:
     """One row of ``kiosk-hub device list``: a device, its state and what it last reported.
 
     ``state``: ``enrolled`` (a live certificate), ``expired`` (only expired ones: needs a
-    fresh code), ``pending`` (a code, no certificate yet), ``revoked``, ``token`` (a device
+    fresh code), ``pending`` (a code, no certificate yet), ``revoked``, ``active`` (a device
     token, the migration path).
     """
 
@@ -156,3 +176,5 @@ class DeviceStatus:
     last_seen: float | None
     cert_not_after: float | None
     version: str | None
+    last_selftest: DeviceReportRecord | None = None
+    last_wipe: DeviceReportRecord | None = None

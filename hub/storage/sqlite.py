@@ -32,6 +32,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 from hub.storage import sqlite_enrol_ops as enrol
 from hub.storage import sqlite_ops as ops
+from hub.storage import sqlite_report_ops as reports
 from hub.storage.checks import (
     DEFAULT_MAX_FILE_BYTES,
     DEFAULT_TENANT,
@@ -55,6 +56,7 @@ from hub.storage.records import (
     ConsultationRecord,
     Device,
     DeviceCertificate,
+    DeviceReportRecord,
     DeviceStatus,
     EnrolmentCodeRecord,
     LiveConsultation,
@@ -379,8 +381,20 @@ class SqliteStorage:
         await self._writer.run(enrol.device_seen, device_id, now, version)
 
     async def device_statuses(self, *, now: float) -> list[DeviceStatus]:
-        """Every device with its state, last hello, certificate expiry and version."""
+        """Every device with its state, last hello, certificate expiry, version, reports."""
         return await self._reader.run(enrol.device_statuses, now)
+
+    async def add_device_report(
+        self, device_id: int, kind: str, *, ok: bool, summary: str, at: float, now: float
+    ) -> None:
+        """Store a device's self-test or wipe report (its recent history is kept)."""
+        await self._writer.run(reports.add_device_report, device_id, kind, ok, summary, at, now)
+
+    async def device_reports(
+        self, device_id: int, *, kind: str | None = None
+    ) -> list[DeviceReportRecord]:
+        """A device's stored reports, newest first."""
+        return await self._reader.run(reports.device_reports, device_id, kind)
 
     # -- web sessions -----------------------------------------------------
 

@@ -25,6 +25,7 @@ from hub.storage.records import (
     TenantCa,
 )
 from hub.storage.sqlite_ops import Row, _all, _one, _rowid, tenant
+from hub.storage.sqlite_report_ops import latest_reports
 from hub.storage.sqlite_schema import transaction
 
 CODE_REFUSED = "unknown, expired or used enrolment code; ask for a new code"
@@ -301,7 +302,8 @@ def device_seen(conn: sqlite3.Connection, device_id: int, now: float, version: s
 
 
 def device_statuses(conn: sqlite3.Connection, now: float) -> list[DeviceStatus]:
-    """All devices with their state, last hello, certificate expiry and version."""
+    """All devices with their state, last hello, certificate expiry, version and latest
+    self-test and wipe reports."""
     rows = _all(
         conn,
         "SELECT d.id, d.name, t.id, t.name, d.created_at, d.revoked, d.token_hash, d.last_seen, "
@@ -309,6 +311,7 @@ def device_statuses(conn: sqlite3.Connection, now: float) -> list[DeviceStatus]:
         "WHERE c.device_id = d.id AND c.revoked_at IS NULL) "
         "FROM devices d JOIN tenants t ON t.id = d.tenant_id ORDER BY t.name, d.name",
     )
+    reports = latest_reports(conn)
     out = []
     for r in rows:
         revoked, token_hash, not_after = bool(r[5]), str(r[6]), r[9]
@@ -317,9 +320,10 @@ def device_statuses(conn: sqlite3.Connection, now: float) -> list[DeviceStatus]:
         elif not_after is not None:
             state = "enrolled" if now < not_after else "expired"
         elif not token_hash.startswith(NO_TOKEN_PREFIX):
-            state = "token"
+            state = "active"
         else:
             state = "pending"
         device = Device(r[0], r[1], Tenant(r[2], r[3]), r[4], revoked)
-        out.append(DeviceStatus(device, state, r[7], not_after, r[8]))
+        selftest, wipe = reports.get((device.id, "selftest")), reports.get((device.id, "wipe"))
+        out.append(DeviceStatus(device, state, r[7], not_after, r[8], selftest, wipe))
     return out

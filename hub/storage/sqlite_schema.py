@@ -115,6 +115,20 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE devices ADD COLUMN last_seen REAL;
     ALTER TABLE devices ADD COLUMN version TEXT;
     """,
+    # 5: what kiosks report (docs/enrolment.md, "Reports and relay"): their self-tests and
+    # wipes, figures only, a short history per device and kind (sqlite_report_ops)
+    """
+    CREATE TABLE device_reports (
+        id INTEGER PRIMARY KEY,
+        device_id INTEGER NOT NULL REFERENCES devices(id),
+        kind TEXT NOT NULL CHECK (kind IN ('selftest', 'wipe')),
+        at REAL NOT NULL,
+        received_at REAL NOT NULL,
+        ok INTEGER NOT NULL,
+        summary TEXT NOT NULL
+    );
+    CREATE INDEX device_reports_by_device ON device_reports(device_id, kind, id);
+    """,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

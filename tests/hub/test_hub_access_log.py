@@ -85,3 +85,30 @@ async def test_aiohttp_errors_carry_no_full_ip(
     handler = logging.StreamHandler(io.StringIO())
     for record in caplog.records:
         assert "127.0.0.1" not in handler.format(record), handler.format(record)
+
+
+async def test_est_paths_keep_only_the_operation(
+    hub: RunningHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A code id is half of a one-time code and a tenant name says which bank: neither belongs
+    # in the access log (docs/enrolment.md); the operation does.
+    caplog.set_level(logging.INFO, logger="aiohttp.access")
+    sent = {
+        "/.well-known/est/K7QX/cacerts": "/.well-known/est/-/cacerts",
+        "/.well-known/est/K7QX/simpleenroll": "/.well-known/est/-/simpleenroll",
+        "/.well-known/est/acme-savings-bank/crl": "/.well-known/est/-/crl",
+        "/.well-known/est/simplereenroll": "/.well-known/est/simplereenroll",
+        "/.well-known/est/K7QX/whoami-acme": "/.well-known/est/-/-",
+        "/.well-known/est/acme-savings-bank/K7QX/crl": "/.well-known/est/-/-",
+        "/.well-known/est/K7QX": "/.well-known/est/-",
+    }
+    async with aiohttp.ClientSession() as http:
+        for path in sent:
+            method = http.post if path.endswith("enroll") else http.get
+            async with method(hub.url + path) as response:
+                await response.read()
+    lines = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
+    assert len(lines) == len(sent)
+    for line, logged in zip(lines, sent.values(), strict=True):
+        assert f' "{logged}" ' in line, line
+        assert "K7QX" not in line and "acme" not in line

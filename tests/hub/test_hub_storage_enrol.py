@@ -140,7 +140,7 @@ async def test_enrolling_again_under_a_name_revokes_the_old_certificate_and_toke
     storage: Storage,
 ) -> None:
     _device, token = await storage.add_device("kiosk-1", now=NOW)
-    assert await states(storage) == {"kiosk-1": "token"}
+    assert await states(storage) == {"kiosk-1": "active"}
     await code_for(storage, "kiosk-1", "AAAA")
     assert await storage.device_for_token(token) is not None  # works until the enrolment
     await storage.enrol_device(
@@ -254,7 +254,7 @@ async def test_a_database_from_before_enrolment_keeps_its_token_devices(tmp_path
     conn.close()
     storage = await SqliteStorage.open(path)
     try:
-        assert await states(storage) == {"old": "token"}
+        assert await states(storage) == {"old": "active"}
         assert [t.name for t in await storage.tenants_without_ca()] == ["default"]
     finally:
         await storage.close()

@@ -30,6 +30,7 @@ from protocol.messages import (
     Accept,
     Accepted,
     AnyMessage,
+    Challenge,
     Hello,
     Queue,
     QueuePosition,
@@ -105,7 +106,12 @@ async def running_hub(
     **config_overrides: Any,
 ) -> AsyncIterator[RunningHub]:
     """Run a hub with its database in ``tmp_path`` on a free loopback port."""
-    settings: dict[str, Any] = {"db_path": tmp_path / "hub.sqlite3", "port": 0}
+    # Device tokens on (off in production): the tests' kiosks predate enrolment and use them.
+    settings: dict[str, Any] = {
+        "db_path": tmp_path / "hub.sqlite3",
+        "port": 0,
+        "allow_device_tokens": True,
+    }
     settings.update(config_overrides)
     config = HubConfig(**settings)
     app = create_app(config, clock=clock, open_storage=open_storage)
@@ -156,6 +162,16 @@ class SignallingPeer:
     def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         self.ws = ws
         self.welcome: Welcome | None = None  # set by connect_adviser
+        # /ws/kiosk opens with the hub's challenge: kept here, not returned by receive()
+        self.challenge: Challenge | None = None
+        self._first = True
+
+    async def read_challenge(self) -> Challenge:
+        """The first frame of ``/ws/kiosk``, which must be the hub's ``challenge``."""
+        self._first = False
+        challenge = await self.expect(Challenge)
+        self.challenge = challenge
+        return challenge
 
     async def send(self, message: AnyMessage) -> None:
         """Send one encoded message."""
@@ -170,7 +186,12 @@ class SignallingPeer:
         frame = await self.ws.receive(timeout=within)
         if frame.type is not aiohttp.WSMsgType.TEXT:
             raise AssertionError(f"expected a text frame, got {frame.type!r} {frame.data!r}")
-        return decode(frame.data)
+        message = decode(frame.data)
+        first, self._first = self._first, False
+        if first and isinstance(message, Challenge):
+            self.challenge = message
+            return await self.receive(within)
+        return message
 
     async def expect(self, kind: type[M], within: float = RECEIVE_TIMEOUT_S) -> M:
         """The next message, which must be of type ``kind``."""
