@@ -4,9 +4,12 @@ It wires the parts together; the drivers come from the one device factory,
 :func:`appliance.runner.devices.build_call_devices`.
 
     kiosk run --simulate [--hub URL] [--token T | --token-file F] [--config F]
-              [--ice-host ADDR ...] [--stats-file F] [--vault DIR]
+              [--ice-host ADDR ...] [--stats-file F] [--vault DIR] [--identity-dir DIR]
+              [--enrol-uri URI]   (no token and not enrolled: the technician screen enrols)
     kiosk wipe [--config F] [--vault DIR] [--verify] [--json]
-    kiosk selftest [--config F] [--json] [--simulate]
+    kiosk selftest [--config F] [--json] [--simulate] [--identity-dir DIR]
+    kiosk enrol --hub URL --code CODE [--ca-fingerprint FP] [--yes] [--config F]
+    kiosk decommission [--yes] [--config F]
 """
 
 from __future__ import annotations
@@ -26,12 +29,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from appliance.call.ice import use_host_addresses
+from appliance.commands.enrol import add_enrol_commands, run_decommission, run_enrol
 from appliance.commands.selftest import add_selftest_command, run_selftest
 from appliance.commands.wipe import add_wipe_command, run_wipe
-from appliance.config.kiosk import ConfigError, load_config
+from appliance.config.kiosk import ConfigError, KioskConfig, load_config
 from appliance.custody.session import SessionCustody
 from appliance.runner.code_announcer import CodeAnnouncer
-from appliance.runner.devices import build_call_devices
+from appliance.runner.devices import CallDevices, build_call_devices
 from appliance.runner.hub_client import HubRejected
 from appliance.runner.kiosk import Kiosk
 from appliance.runner.simulated_customer import SimulatedCustomer
@@ -44,7 +48,9 @@ from appliance.ui.launch import (
     ui_mode,
     window_size,
 )
+from appliance.ui.technician import run_without_token, unenrolled_config
 from drivers.errors import DriverError
+from provisioning.identity import IdentityError, IdentityStore
 
 EXIT_USAGE = 2
 EXIT_REJECTED = 3
@@ -79,12 +85,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--stats-file", help="append one JSON line per ended call")
     run.add_argument("--vault", help="session storage directory (default /run/kiosk/session)")
+    run.add_argument("--identity-dir", help="device key and certificate (`kiosk enrol`)")
+    run.add_argument(
+        "--enrol-uri",
+        help="not enrolled yet: enrol with this QR code text (branch-kiosk-enrol:?...)",
+    )
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     add_ui_arguments(run)
     shots = commands.add_parser("screenshots", help="render every UI screen to PNG files")
     shots.add_argument("--out", type=Path, required=True, help="directory for the PNG files")
     add_wipe_command(commands)
     add_selftest_command(commands)
+    add_enrol_commands(commands)
     return parser
 
 
@@ -124,6 +136,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_wipe(args)
     if args.command == "selftest":
         return run_selftest(args)
+    if args.command == "enrol":
+        return run_enrol(args)
+    if args.command == "decommission":
+        return run_decommission(args)
     if args.command == "screenshots":
         from kiosk_ui.screenshots import render_all  # SDL loads only for this command
 
@@ -137,47 +153,57 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ice_host_addresses": args.ice_host_addresses,
         "stats_file": args.stats_file,
         "vault.path": args.vault,
+        "identity_dir": args.identity_dir,
     }
     try:
         config = load_config(args.config, overrides)
     except ConfigError as exc:
-        print(f"kiosk: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        try:  # neither enrolled nor given a token: the technician screen enrols it
+            config = unenrolled_config(args.config, overrides, exc)
+        except ConfigError as error:
+            print(f"kiosk: {error}", file=sys.stderr)
+            return EXIT_USAGE
     try:
-        camera, microphone, speaker, scanner = build_call_devices(config)
+        devices = build_call_devices(config)
     except DriverError as exc:
         print(f"kiosk: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if config.token is not None:
+        try:
+            enrolled = IdentityStore(config.identity_dir).load()
+        except IdentityError as exc:
+            print(f"kiosk: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        if enrolled is not None:
+            status(f"enrolled as {enrolled.device_name} (tenant {enrolled.tenant})")
     configure_logging(verbose=args.verbose)
     if config.ice_host_addresses:
         use_host_addresses(config.ice_host_addresses)
-    custody = SessionCustody(config.vault, production=config.production)
     mode = ui_mode(args, simulate=config.simulate)
     try:
         size = window_size(args.window)
     except ValueError as exc:
         print(f"kiosk: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    kiosk = Kiosk(
-        config,
-        camera,
-        microphone,
-        on_status=status,
-        custody=custody,
-        queue_on_request=mode is not None,  # with a UI, the customer decides when to queue
-        speaker=speaker,
-        scanner=scanner,
-    )
-    kiosk.add_observer(CodeAnnouncer(kiosk, status))
-    if mode is None and config.simulate:  # with a UI, a person answers
-        kiosk.add_observer(SimulatedCustomer(kiosk))
     try:
-        if mode is None:
+        if config.token is None:
+            # No device token: the certificate, or the technician screen to get one (docs/ui.md).
+            return run_without_token(
+                args,
+                config,
+                mode=mode,
+                size=size,
+                say=status,
+                assemble=lambda: assemble(load_config(args.config, overrides), mode),
+            )
+        kiosk, bridge = assemble(config, mode, devices)
+        if mode is None or bridge is None:
             asyncio.run(serve(kiosk))
         else:
-            journey = journey_for(config.ui)
-            bridge = UiBridge(kiosk, journey, base_view=base_view(config.ui), custody=custody)
             run_with_ui(kiosk, bridge, mode=mode, size=size)
+    except ConfigError as exc:  # read again once enrolled
+        print(f"kiosk: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except HubRejected as exc:
         print(f"kiosk: {exc}", file=sys.stderr)
         return EXIT_REJECTED
@@ -187,6 +213,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def assemble(
+    config: KioskConfig, mode: str | None, devices: CallDevices | None = None
+) -> tuple[Kiosk, UiBridge | None]:
+    """The kiosk for ``config`` and, with a UI (``mode``), the bridge to its journey."""
+    camera, microphone, speaker, scanner = devices or build_call_devices(config)
+    custody = SessionCustody(config.vault, production=config.production)
+    kiosk = Kiosk(
+        config,
+        camera,
+        microphone,
+        on_status=status,
+        custody=custody,
+        queue_on_request=mode is not None,  # with a UI, the customer decides when to queue
+        speaker=speaker,
+        scanner=scanner,
+        identity=IdentityStore(config.identity_dir),
+    )
+    kiosk.add_observer(CodeAnnouncer(kiosk, status))
+    if mode is None and config.simulate:  # with a UI, a person answers
+        kiosk.add_observer(SimulatedCustomer(kiosk))
+    if mode is None:
+        return kiosk, None
+    journey = journey_for(config.ui)
+    return kiosk, UiBridge(kiosk, journey, base_view=base_view(config.ui), custody=custody)
 
 
 if __name__ == "__main__":

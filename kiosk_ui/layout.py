@@ -19,6 +19,7 @@ from kiosk_ui.screens.goodbye import goodbye_screen
 from kiosk_ui.screens.intake import intake_screen
 from kiosk_ui.screens.notices import out_of_service_screen, reconnecting_screen, waiting_screen
 from kiosk_ui.screens.signature import signature_screen
+from kiosk_ui.screens.technician import technician_screen
 from kiosk_ui.screens.welcome import attract_screen, consent_screen, language_screen
 from kiosk_ui.theme import Theme
 from kiosk_ui.viewmodels import Screen
@@ -78,6 +79,7 @@ SCREENS: dict[Screen, ScreenBuilder] = {
     Screen.GOODBYE: goodbye_screen,
     Screen.RECONNECTING: reconnecting_screen,
     Screen.OUT_OF_SERVICE: out_of_service_screen,
+    Screen.TECHNICIAN: technician_screen,
 }
 
 

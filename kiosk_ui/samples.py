@@ -183,6 +183,52 @@ def sample_views(language: str) -> dict[str, v.KioskView]:
         "out_of_service": replace(base, screen=Screen.OUT_OF_SERVICE, problem="wipe failed"),
         "attract-large": replace(base, screen=Screen.ATTRACT, large_text=True),
         "intake-large": replace(base, screen=Screen.INTAKE, large_text=True),
+        **_technician(base),
+    }
+
+
+def _technician(base: v.KioskView) -> dict[str, v.KioskView]:
+    """The technician screen's steps (``appliance.session.technician``)."""
+    key = " ".join(f"{i:x}" * 4 for i in range(16))
+    ca = " ".join(f"{15 - i:x}{i:x}" * 2 for i in range(16))
+    entry = v.TechnicianView(key_fingerprint=key)
+    hub = "https://hub.example.org"
+    views = {
+        "technician": entry,
+        "technician-error": replace(entry, notice=v.Notice("tech.error.code_wrong")),
+        "technician-preset": replace(entry, preset=True, hub_url=hub, code_id="K7QX"),
+        "technician-compare": replace(
+            entry, step="compare", ca_fingerprint=ca, hub_url=hub, code_id="K7QX"
+        ),
+        "technician-enrolling": replace(entry, step="enrolling", hub_url=hub),
+        "technician-starting": replace(entry, step="starting"),
+        "technician-enrolled": replace(
+            entry,
+            step="enrolled",
+            device_name="branch-7",
+            tenant="Nordbank",
+            selftest=(
+                v.SelftestLine("camera", True, "640x480 @ 30 fps, picture OK"),
+                v.SelftestLine("microphone", True, "48000 Hz, level -23 dBFS"),
+                v.SelftestLine("scanner", False, "no answer within 30 s"),
+            ),
+        ),
+        "technician-blocked": v.TechnicianView(
+            step="blocked",
+            notice=v.Notice(
+                "tech.error.identity",
+                detail="/var/lib/branch-kiosk/device.key is corrupt",
+            ),
+        ),
+    }
+    return {
+        name: replace(
+            base,
+            screen=Screen.TECHNICIAN,
+            fields=v.TECHNICIAN_FIELDS,
+            technician=view,
+        )
+        for name, view in views.items()
     }
 
 

@@ -35,7 +35,12 @@ def render_all(
                 if only is not None and name not in only:
                     continue
                 surface = pygame.Surface((width, height))
-                ui.local.values = {"name": "Jürgen Weiß", "topic": "Girokonto"}
+                ui.local.values = {
+                    "name": "Jürgen Weiß",
+                    "topic": "Girokonto",
+                    "hub_url": "https://hub.example.org",  # the technician screen's form
+                    "code": "k7qx-3m9p-ht4r-2wnc",
+                }
                 ui.show(view, surface, feed)
                 path = out / f"{name}-{language}-{width}x{height}.png"
                 pygame.image.save(surface, str(path))

@@ -92,6 +92,80 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "cancel": "Abbrechen",
         "large_text": "Große Schrift",
         "kb.space": "Leerzeichen",
+        "tech.title": "Terminal einrichten",
+        "tech.key": "Geräteschlüssel (SHA-256)",
+        "tech.ca": "Fingerabdruck des Hubs (SHA-256)",
+        "tech.hub": "Adresse des Hubs",
+        "tech.code": "Registrierungscode",
+        "tech.check": "Hub prüfen",
+        "tech.hint": (
+            "Geben Sie die Adresse des Hubs und den Registrierungscode vom Ausdruck ein."
+        ),
+        "tech.preset": "Hub, Code und Fingerabdruck stammen aus dem QR-Code.",
+        "tech.edit": "Von Hand eingeben",
+        "tech.checking": "Der Hub wird nach seinem Zertifikat gefragt …",
+        "tech.compare.title": "Fingerabdruck vergleichen",
+        "tech.compare.lead": (
+            "Das Zertifikat des Hubs hat diesen Fingerabdruck. Stimmt er mit dem auf dem "
+            "Ausdruck des Codes überein? Erst dann wird der Code gesendet."
+        ),
+        "tech.compare.yes": "Stimmt: registrieren",
+        "tech.compare.no": "Stimmt nicht",
+        "tech.enrolling": "Das Terminal wird registriert …",
+        "tech.selftest.running": "Der Selbsttest läuft …",
+        "tech.enrolled": "Registriert als {device} ({tenant})",
+        "tech.selftest.passed": "Selbsttest: alle {count} Geräte funktionieren.",
+        "tech.selftest.failed": "Selbsttest: {failed} von {count} Geräten funktionieren nicht.",
+        "tech.selftest.none": "Selbsttest: keine Geräte konfiguriert.",
+        "tech.selftest.again": "Erneut testen",
+        "tech.start": "Terminal starten",
+        "tech.starting": "Das Terminal startet …",
+        "tech.blocked.title": "Identität nicht nutzbar",
+        "tech.check_again": "Erneut prüfen",
+        "tech.error.hub_url": (
+            "Die Adresse des Hubs ist ungültig: https://name (oder nur der Name) eingeben."
+        ),
+        "tech.error.insecure": "Im Betrieb muss die Adresse des Hubs mit https:// beginnen.",
+        "tech.error.code_char": (
+            "Zeichen {position} des Codes kommt in Codes nicht vor: bitte den Code prüfen."
+        ),
+        "tech.error.code_lookalike": (
+            "Zeichen {position} ist {char}, das Codes nie enthalten (kein 0/O, 1/I/L oder U): "
+            "bitte den Code prüfen."
+        ),
+        "tech.error.code_length": (
+            "Ein Code hat 16 Zeichen (Striche und Leerzeichen zählen nicht), dieser {count}."
+        ),
+        "tech.error.code_unknown": (
+            "Der Hub kennt diesen Code nicht: unbekannt, abgelaufen, schon benutzt oder nach "
+            "falschen Versuchen gesperrt. Bitte einen neuen Code anfordern."
+        ),
+        "tech.error.code_wrong": (
+            "Der Hub hat den Code abgelehnt: bitte prüfen, ob er richtig eingegeben ist. Nach "
+            "5 Fehlversuchen ist er gesperrt."
+        ),
+        "tech.error.throttled": "Zu viele Versuche von hier: bitte {seconds} s warten.",
+        "tech.error.throttled_later": "Zu viele Versuche von hier: bitte später erneut versuchen.",
+        "tech.error.unreachable": (
+            "Der Hub ist nicht erreichbar: Adresse und Netzwerk prüfen, dann erneut versuchen."
+        ),
+        "tech.error.ca_mismatch": (
+            "Das Zertifikat des Hubs ist nicht das aus dem QR-Code: Der Code wurde NICHT "
+            "gesendet. Adresse des Hubs und Netzwerk prüfen (ein Proxy dazwischen?)."
+        ),
+        "tech.error.ca_rejected": (
+            "Der Fingerabdruck wurde nicht bestätigt: Der Code wurde NICHT gesendet. Adresse "
+            "des Hubs prüfen."
+        ),
+        "tech.error.refused": "Der Hub hat die Anfrage abgelehnt.",
+        "tech.error.identity": (
+            "Das Identitätsverzeichnis dieses Terminals ist nicht nutzbar. Auf dem Gerät "
+            "`kiosk decommission` ausführen, dann mit einem neuen Code registrieren."
+        ),
+        "tech.reason.fresh_code": (
+            "Der Hub hat das Zertifikat dieses Terminals abgelehnt (abgelaufen oder gesperrt): "
+            "Dieses Terminal braucht einen neuen Registrierungscode."
+        ),
     },
     "en": {
         "attract.title": "Welcome",
@@ -172,6 +246,76 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "cancel": "Cancel",
         "large_text": "Large text",
         "kb.space": "Space",
+        "tech.title": "Set up this kiosk",
+        "tech.key": "Device key (SHA-256)",
+        "tech.ca": "The hub's fingerprint (SHA-256)",
+        "tech.hub": "Hub address",
+        "tech.code": "Enrolment code",
+        "tech.check": "Check the hub",
+        "tech.hint": "Enter the hub's address and the enrolment code from the print-out.",
+        "tech.preset": "Hub, code and fingerprint come from the QR code.",
+        "tech.edit": "Enter by hand",
+        "tech.checking": "Asking the hub for its certificate …",
+        "tech.compare.title": "Compare the fingerprint",
+        "tech.compare.lead": (
+            "The hub's certificate has this fingerprint. Does it match the one on the code's "
+            "print-out? Only then is the code sent."
+        ),
+        "tech.compare.yes": "It matches: enrol",
+        "tech.compare.no": "It does not match",
+        "tech.enrolling": "Enrolling this kiosk …",
+        "tech.selftest.running": "Running the self-test …",
+        "tech.enrolled": "Enrolled as {device} ({tenant})",
+        "tech.selftest.passed": "Self-test: all {count} devices work.",
+        "tech.selftest.failed": "Self-test: {failed} of {count} devices do not work.",
+        "tech.selftest.none": "Self-test: no devices configured.",
+        "tech.selftest.again": "Test again",
+        "tech.start": "Start the kiosk",
+        "tech.starting": "Starting the kiosk …",
+        "tech.blocked.title": "Identity cannot be used",
+        "tech.check_again": "Check again",
+        "tech.error.hub_url": (
+            "The hub address is not valid: enter https://name (or just the name)."
+        ),
+        "tech.error.insecure": "In production the hub address must start with https://.",
+        "tech.error.code_char": (
+            "Character {position} of the code is not one that codes use: check the code."
+        ),
+        "tech.error.code_lookalike": (
+            "Character {position} is {char}, which codes never use (no 0/O, 1/I/L or U): "
+            "check the code."
+        ),
+        "tech.error.code_length": (
+            "A code has 16 characters (dashes and spaces do not count); this one has {count}."
+        ),
+        "tech.error.code_unknown": (
+            "The hub does not know this code: unknown, expired, already used, or burnt after "
+            "wrong tries. Ask for a fresh code."
+        ),
+        "tech.error.code_wrong": (
+            "The hub refused the code: check it was typed right. After 5 wrong tries it is burnt."
+        ),
+        "tech.error.throttled": "Too many attempts from here: wait {seconds} s.",
+        "tech.error.throttled_later": "Too many attempts from here: try again later.",
+        "tech.error.unreachable": (
+            "The hub cannot be reached: check the address and the network, then try again."
+        ),
+        "tech.error.ca_mismatch": (
+            "The hub's certificate is not the one in the QR code: the code was NOT sent. "
+            "Check the hub address and the network (a proxy in between?)."
+        ),
+        "tech.error.ca_rejected": (
+            "The fingerprint was not confirmed: the code was NOT sent. Check the hub address."
+        ),
+        "tech.error.refused": "The hub refused the request.",
+        "tech.error.identity": (
+            "This kiosk's identity directory cannot be used. On the device, run "
+            "`kiosk decommission`, then enrol with a fresh code."
+        ),
+        "tech.reason.fresh_code": (
+            "The hub refused this kiosk's certificate (expired or revoked): this kiosk needs a "
+            "fresh enrolment code."
+        ),
     },
 }
 
@@ -215,6 +359,11 @@ CONSENT_TEMPLATE = {
 KEYBOARD_ROWS = {
     "de": ("1234567890ß", "qwertzuiopü", "asdfghjklöä", "yxcvbnm,.-@"),
     "en": ("1234567890-", "qwertyuiop'", "asdfghjkl@", "zxcvbnm,.äöü"),
+}
+# The technician screen's keys: what hub addresses and enrolment codes are made of.
+TECHNICIAN_KEYBOARD_ROWS = {
+    "de": ("1234567890", "qwertzuiop", "asdfghjkl:", "yxcvbnm./-"),
+    "en": ("1234567890", "qwertyuiop", "asdfghjkl:", "zxcvbnm./-"),
 }
 
 

@@ -24,6 +24,7 @@ class Screen(StrEnum):
     GOODBYE = "goodbye"
     RECONNECTING = "reconnecting"
     OUT_OF_SERVICE = "out_of_service"
+    TECHNICIAN = "technician"  # enrolment, while the kiosk has no usable identity
 
 
 LANGUAGES = ("de", "en")
@@ -58,6 +59,11 @@ class FieldSpec:
 DEFAULT_FIELDS = (
     FieldSpec("name", {"de": "Ihr Name", "en": "Your name"}, True, 40),
     FieldSpec("topic", {"de": "Ihr Anliegen", "en": "Your topic"}, False, 60),
+)
+# The technician screen's form (``appliance.session.technician``).
+TECHNICIAN_FIELDS = (
+    FieldSpec("hub_url", {"de": "Adresse des Hubs", "en": "Hub address"}, True, 200),
+    FieldSpec("code", {"de": "Registrierungscode", "en": "Enrolment code"}, True, 32),
 )
 
 
@@ -170,6 +176,50 @@ class WipeView:
     method: str
 
 
+TechnicianStep = Literal[
+    "entry", "checking", "compare", "enrolling", "selftest", "enrolled", "blocked", "starting"
+]
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message for the technician: catalogue ``key`` with its ``values``; ``detail`` holds
+    the hub's or the system's own (untranslated) words where they help."""
+
+    key: str
+    values: tuple[tuple[str, str], ...] = ()
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class SelftestLine:
+    """One device's self-test result as the technician screen lists it."""
+
+    device: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class TechnicianView:
+    """The technician screen (``appliance.session.technician``): its step and what it shows.
+
+    The code's secret is never part of it: the fields show what the technician typed (the
+    UI's local state), later steps only the code's id.
+    """
+
+    step: TechnicianStep = "entry"
+    key_fingerprint: str | None = None  # the device key's SHA-256, in blocks of four
+    ca_fingerprint: str | None = None  # the hub's tenant CA, in blocks of four
+    notice: Notice | None = None  # an error, or why the screen shows
+    hub_url: str | None = None
+    code_id: str | None = None
+    preset: bool = False  # hub, code and CA fingerprint came from an enrolment URI
+    device_name: str | None = None
+    tenant: str | None = None
+    selftest: tuple[SelftestLine, ...] = ()
+
+
 @dataclass(frozen=True)
 class KioskView:
     """The whole screen at one moment."""
@@ -189,6 +239,7 @@ class KioskView:
     problem: str | None = None  # out of service: the cause, for the technician
     unverified: bool = False  # goodbye: the call was ended because it could not be verified
     session: int = 0  # changes whenever a customer's session ends: drop all local state
+    technician: TechnicianView = TechnicianView()  # shown on Screen.TECHNICIAN only
 
 
 # -- intents -------------------------------------------------------------------------
@@ -312,6 +363,16 @@ class Done:
     """Leave the goodbye screen now."""
 
 
+TechnicianAct = Literal["confirm_ca", "reject_ca", "start", "selftest", "check_again", "edit"]
+
+
+@dataclass(frozen=True)
+class TechnicianChoice:
+    """A button of the technician screen (its form is sent as ``SubmitIntake``)."""
+
+    choice: TechnicianAct
+
+
 Intent = (
     Start
     | ChooseLanguage
@@ -334,6 +395,7 @@ Intent = (
     | ClearSignature
     | ConfirmSignature
     | Done
+    | TechnicianChoice
 )
 
 

@@ -35,6 +35,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
 from appliance.call import sas
+from appliance.call.device_proof import DeviceSigner
 from appliance.call.liveness import BEAT_INTERVAL_S as BEAT_INTERVAL_S
 from appliance.call.liveness import DEAD_AFTER_S as DEAD_AFTER_S
 from appliance.call.liveness import Liveness
@@ -137,6 +138,7 @@ class Call:
         on_bye: Callable[[], None] | None = None,
         on_exchange: ExchangeListener | None = None,
         resumption: Resumption | None = None,
+        device_signer: DeviceSigner | None = None,
         beat_interval_s: float = BEAT_INTERVAL_S,
         dead_after_s: float = DEAD_AFTER_S,
         clock: Callable[[], float] = time.monotonic,
@@ -152,6 +154,7 @@ class Call:
         self._on_bye = on_bye
         self._on_exchange = on_exchange
         self._check = AdviserVerification(resumption)  # fingerprints, commitment, outcome
+        self._signer = device_signer  # an enrolled kiosk's device key: it signs the call
         self._liveness = Liveness(
             send_beat=self._send_beat,
             on_silence=lambda: self._declare_dead("silence"),
@@ -238,12 +241,17 @@ class Call:
                 "(check the network, or set ice_host_addresses)"
             )
 
-    def hold_commitment(self, commitment: str) -> None:
-        """Keep the adviser's ``sas_commit``; its reveal on the data channel must open it."""
+    def hold_commitment(self, commitment: str, consultation_id: str | None = None) -> None:
+        """Keep the adviser's ``sas_commit``; its reveal on the data channel must open it.
+
+        ``consultation_id``: the consultation it belongs to (the device proof signs both).
+        """
         held = self._check.commitment
         if held is not None and held != commitment:
             raise CallError("the call already holds another commitment")
         self._check.commitment = commitment
+        if consultation_id is not None:
+            self._check.consultation_id = consultation_id
 
     @property
     def fingerprint(self) -> str:
@@ -408,8 +416,21 @@ class Call:
             else:
                 if opening is not None:
                     self._channel.send(channel.encode(opening))
+                    self._send_device_proof(opening)
         if self._on_channel_open is not None:
             self._on_channel_open()
+
+    def _send_device_proof(self, opening: channel.SasReveal | channel.ResumeProof) -> None:
+        """Right after our reveal or resume proof: which device this is, signed (if enrolled)."""
+        if self._signer is None or self._channel is None:
+            return
+        try:
+            proof = self._check.device_proof(self._signer, opening)
+        except ValueError as exc:  # challenge.BadChallenge: our own values, so a bug to see
+            log.warning("no device proof for this call: %s", exc)
+            return
+        if proof is not None:
+            self._channel.send(channel.encode(proof))
 
     def _adviser_proved(self, proof: channel.ResumeProof) -> None:
         try:

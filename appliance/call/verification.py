@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from appliance.call import sas
+from appliance.call.device_proof import DeviceSigner, device_proof
 from protocol import channel
 
 
@@ -39,6 +40,7 @@ class AdviserVerification:
         self.resumption = resumption
         self.own_fingerprint: str | None = None  # ours, from the offer
         self.commitment: str | None = None  # the adviser's sas_commit
+        self.consultation_id: str | None = None  # a first call's, known with the commitment
         self.answer_fingerprint: str | None = None  # the one our DTLS accepts from the adviser
         self.verified: sas.Verified | None = None
         self.error: str | None = None
@@ -66,6 +68,29 @@ class AdviserVerification:
             peer_fingerprint=self.answer_fingerprint,
         )
         return channel.ResumeProof(fingerprint=own, mac=mac)
+
+    def device_proof(
+        self, signer: DeviceSigner, opening: channel.SasReveal | channel.ResumeProof
+    ) -> channel.DeviceProof | None:
+        """The device proof that follows ``opening`` (None: nothing to bind it to yet).
+
+        It signs the adviser's commitment; a resumed call has none, and signs its own resume
+        proof's MAC instead, which binds both fingerprints of this connection.
+        """
+        resumption = self.resumption
+        if resumption is not None:
+            consultation_id: str | None = resumption.consultation_id
+        else:
+            consultation_id = self.consultation_id
+        binding = opening.mac if isinstance(opening, channel.ResumeProof) else self.commitment
+        if consultation_id is None or binding is None:
+            return None
+        return device_proof(
+            signer,
+            consultation_id=consultation_id,
+            fingerprint=opening.fingerprint,
+            commitment=binding,
+        )
 
     def check_reveal(self, reveal: channel.SasReveal) -> sas.Verified:
         """Check the adviser's ``sas_reveal`` against its commitment and the answer.

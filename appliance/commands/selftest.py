@@ -23,7 +23,8 @@ from typing import Any
 import av
 import numpy as np
 
-from appliance.config.kiosk import ConfigError, load_devices
+from appliance.config.kiosk import ConfigError, load_devices, read_toml
+from appliance.runner.device_reports import save_selftest
 from appliance.runner.devices import Devices, build_devices
 from drivers.camera import Camera
 from drivers.errors import (
@@ -39,6 +40,7 @@ from drivers.microphone import Microphone
 from drivers.scanner import ColourMode, DocumentScanner, ScannedPage, ScanSettings, Source
 from drivers.speaker import Speaker
 from drivers.tablet import SignatureTablet
+from provisioning.identity import DEFAULT_IDENTITY_DIR
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 CHECK_TIMEOUT_S = 30.0
@@ -263,6 +265,25 @@ def add_selftest_command(commands: Any) -> None:
     p.add_argument("--config", type=Path, help="TOML configuration file ([devices.*] tables)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--simulate", action="store_true", help="check the simulated devices")
+    p.add_argument(
+        "--identity-dir", type=Path, help="where the summary is kept for the hub (`kiosk run`)"
+    )
+
+
+def _identity_dir(args: argparse.Namespace) -> Path:
+    """``--identity-dir``, else the config file's ``identity_dir``, else the default."""
+    given: str | Path | None = getattr(args, "identity_dir", None)  # `kiosk enrol` passes its own
+    if given is not None:
+        return Path(given)
+    config: Path | None = args.config
+    if config is not None:
+        try:
+            value = read_toml(config).get("identity_dir")
+        except ConfigError:
+            value = None
+        if isinstance(value, str) and value:
+            return config.parent / value
+    return DEFAULT_IDENTITY_DIR
 
 
 def run_selftest(args: argparse.Namespace) -> int:
@@ -287,6 +308,10 @@ def run_selftest(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     backends = {name: cfg.backend for name, cfg in fitted}
     results = asyncio.run(run_checks(devices, backends))
+    # the kiosk reports this summary to the hub at its next connection (no details)
+    problem = save_selftest(_identity_dir(args), results, now=time.time())
+    if problem is not None:
+        print(f"kiosk: the summary is not kept for the hub: {problem}", file=sys.stderr)
     ok = all(r.ok for r in results)
     if args.json:
         payload = {

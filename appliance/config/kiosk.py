@@ -1,9 +1,10 @@
 """The kiosk's configuration: a TOML file plus command-line overrides, strictly validated.
 
-Layout of the file (every key optional except a token source)::
+Layout of the file (every key optional; without an enrolled identity a token source)::
 
     hub_url = "wss://hub.example.org"      # ws:// or wss://; /ws/kiosk is appended
     token_file = "/etc/branch-kiosk/token"  # or token = "..." (prefer the file: mode 0600)
+    identity_dir = "/var/lib/branch-kiosk"  # key and certificate from `kiosk enrol`
     simulate = false                        # simulated camera and microphone
     production = true                       # requires wss:// and refuses simulate
     ice_host_addresses = []                 # see appliance.call.ice
@@ -54,6 +55,7 @@ from appliance.config import ui as us
 from appliance.config import vault as vs
 from appliance.config.schema import NO_NUL, decode
 from appliance.config.schema import ConfigError as ConfigError  # its home for most callers
+from provisioning.identity import DEFAULT_IDENTITY_DIR, enrolled_hub_url, is_enrolled
 
 DEFAULT_HUB_URL = "ws://127.0.0.1:8080"
 TOKEN_MAX = 256  # protocol.messages.Hello.token
@@ -100,11 +102,13 @@ class ExchangeTable(Struct, frozen=True, forbid_unknown_fields=True):
 class KioskFile(Struct, frozen=True, forbid_unknown_fields=True):
     """The kiosk's TOML file as written: every key, its type and its range."""
 
-    hub_url: Annotated[str, Meta(description="must be a string such as wss://hub.example.org")] = (
-        DEFAULT_HUB_URL
-    )
+    # None: the hub the kiosk enrolled with (`kiosk enrol`), else DEFAULT_HUB_URL.
+    hub_url: (
+        Annotated[str, Meta(description="must be a string such as wss://hub.example.org")] | None
+    ) = None
     token: str | None = None
     token_file: FilePath | None = None
+    identity_dir: FilePath = str(DEFAULT_IDENTITY_DIR)
     simulate: bool = False
     production: bool = False
     ice_host_addresses: Annotated[
@@ -140,7 +144,7 @@ class ExchangeSettings:
 class KioskConfig:
     """Everything the kiosk process needs to know, validated."""
 
-    token: str = field(repr=False)  # a credential: never in logs or reprs
+    token: str | None = field(repr=False)  # a credential: never in logs or reprs; None: enrolled
     hub_url: str = DEFAULT_HUB_URL
     simulate: bool = False
     production: bool = False
@@ -155,6 +159,7 @@ class KioskConfig:
     devices: ds.DevicesConfig = field(default_factory=ds.DevicesConfig)
     ui: us.UiSettings = field(default_factory=us.UiSettings)
     exchange: ExchangeSettings = field(default_factory=ExchangeSettings)
+    identity_dir: Path = DEFAULT_IDENTITY_DIR  # device key and certificate (provisioning.identity)
 
     @property
     def kiosk_ws_url(self) -> str:
@@ -164,7 +169,7 @@ class KioskConfig:
 
 
 # Overrides that are file paths (relative ones resolve against the current directory).
-_PATH_OVERRIDES = frozenset({"token_file", "stats_file", "vault.path"})
+_PATH_OVERRIDES = frozenset({"token_file", "stats_file", "vault.path", "identity_dir"})
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -230,10 +235,14 @@ def load_devices(path: Path | None, *, simulate: bool = False) -> ds.DevicesConf
 def config_from_mapping(data: Mapping[str, Any], *, base_dir: Path) -> KioskConfig:
     """Validate an already parsed configuration (relative paths resolve from ``base_dir``)."""
     file: KioskFile = decode(dict(data) if isinstance(data, Mapping) else data, KioskFile)
-    hub_url = _hub_url(file.hub_url, production=file.production)
+    identity_dir = base_dir / file.identity_dir
+    hub_url = _hub_url(
+        file.hub_url or enrolled_hub_url(identity_dir) or DEFAULT_HUB_URL,
+        production=file.production,
+    )
     if file.production and file.simulate:
         raise ConfigError("simulate", "cannot be true in production (real devices only)")
-    token = _token(file, base_dir)
+    token = _token(file, base_dir, enrolled=is_enrolled(identity_dir))
     if file.reconnect.max_s < file.reconnect.min_s:
         raise ConfigError(
             "reconnect.max_s",
@@ -263,6 +272,7 @@ def config_from_mapping(data: Mapping[str, Any], *, base_dir: Path) -> KioskConf
             photo_countdown_s=exchange.photo_countdown_s,
             upload_mib_s=exchange.upload_mib_s,
         ),
+        identity_dir=identity_dir,
     )
 
 
@@ -283,7 +293,7 @@ def _hub_url(value: str, *, production: bool) -> str:
     return value
 
 
-def _token(file: KioskFile, base_dir: Path) -> str:
+def _token(file: KioskFile, base_dir: Path, *, enrolled: bool) -> str | None:
     if file.token is not None and file.token_file is not None:
         raise ConfigError("token", "give either token or token_file, not both")
     if file.token_file is not None:
@@ -298,8 +308,14 @@ def _token(file: KioskFile, base_dir: Path) -> str:
         key = "token_file"
     elif file.token is not None:
         token, key = file.token, "token"
+    elif enrolled:
+        return None  # the kiosk says hello with its certificate
     else:
-        raise ConfigError("token", "missing: set token_file (from `kiosk-hub device add`) or token")
+        raise ConfigError(
+            "token",
+            "missing: enrol this kiosk (`kiosk enrol --hub URL --code CODE`), or set token_file "
+            "(from `kiosk-hub device add`) or token",
+        )
     if not token:
         raise ConfigError(key, "is empty")
     if len(token) > TOKEN_MAX or not token.isprintable() or any(c.isspace() for c in token):

@@ -144,8 +144,10 @@ class Relay(Protocol):
 class RelayClient:
     """The kiosk's side of ``/api/relay/{consultation_id}`` for one consultation.
 
-    Authenticates with the device token as a bearer token; ``http`` is the kiosk's shared
-    aiohttp session (not closed here).
+    Authenticates with a bearer token: the relay token of the kiosk's current hub connection
+    (its ``welcome``), or the device token. ``token`` may be a callable, asked at each request:
+    a reconnection brings a new relay token. ``http`` is the kiosk's shared aiohttp session
+    (not closed here).
     """
 
     def __init__(
@@ -153,18 +155,23 @@ class RelayClient:
         http: aiohttp.ClientSession,
         *,
         hub_url: str,
-        token: str,
+        token: str | Callable[[], str],
         consultation_id: str,
     ) -> None:
         self._http = http
         self._base = f"{relay_base_url(hub_url)}/api/relay/{consultation_id}"
-        self._headers = {"Authorization": f"Bearer {token}"}
+        self._token = token
         self._timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=CONNECT_TIMEOUT_S, sock_read=SOCK_READ_TIMEOUT_S
         )
 
     def __repr__(self) -> str:
         return "RelayClient(<consultation>)"  # neither the token nor the ids
+
+    @property
+    def _headers(self) -> dict[str, str]:
+        token = self._token() if callable(self._token) else self._token
+        return {"Authorization": f"Bearer {token}"}
 
     async def upload(
         self, body: AsyncIterator[bytes], length: int, transfer_id: str | None = None

@@ -81,7 +81,7 @@ class CallSide:
             return consultation.CallFailed()
         if commitment is None:  # a resumed call: no commitment, its own connect timer
             self._upkeep.time_connecting(cid, self._current.generation)
-        elif not self._current.hold_commitment(commitment):
+        elif not self._current.hold_commitment(commitment, cid):
             return consultation.CallFailed()
         await self._send(messages.Offer(consultation_id=cid, sdp=call.offer_sdp))
         return None

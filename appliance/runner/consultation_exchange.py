@@ -49,6 +49,7 @@ class ConsultationExchange:
         self._latest_frame = latest_frame
         self._on_change = on_change
         self.max_file_bytes: int | None = None  # the tenant's, from the hub's welcome
+        self.relay_token: str | None = None  # the current connection's, from its welcome
         self.exchange: Exchange | None = None
         self._http: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -108,7 +109,7 @@ class ConsultationExchange:
         relay = RelayClient(
             self._http_session(),
             hub_url=self._config.kiosk_ws_url,
-            token=self._config.token,
+            token=self._relay_credential,  # asked per request: a reconnection brings a new one
             consultation_id=consultation_id,
         )
         settings = self._config.exchange
@@ -129,6 +130,10 @@ class ConsultationExchange:
             photo_countdown_s=settings.photo_countdown_s,
             scan_settings=scan_settings_from(settings),
         )
+
+    def _relay_credential(self) -> str:
+        """The relay token of the hub connection; an older hub's relay takes the device token."""
+        return self.relay_token or self._config.token or ""
 
     def _http_session(self) -> aiohttp.ClientSession:
         if self._http is None or self._http.closed:

@@ -23,6 +23,7 @@ from appliance.call.connection import (
     ExchangeMessage,
     Resumption,
 )
+from appliance.call.device_proof import SignerSource
 from appliance.call.media import MediaProbe
 from appliance.runner.local_media import LocalMedia
 from protocol import channel
@@ -72,8 +73,10 @@ class CurrentCall:
         beat_interval_s: float = BEAT_INTERVAL_S,
         dead_after_s: float = DEAD_AFTER_S,
         clock: Callable[[], float] = time.monotonic,
+        device_signer: SignerSource = lambda: None,
     ) -> None:
         self._media = media
+        self._device_signer = device_signer  # an enrolled kiosk signs each call (device_proof)
         self._on_remote_video = on_remote_video
         self._on_screen_frame = on_screen_frame
         # Until the hub's welcome says otherwise (every welcome replaces both).
@@ -149,6 +152,7 @@ class CurrentCall:
             on_bye=lambda: current(lambda: listener.bye(generation)),
             on_exchange=lambda m: current(lambda: listener.exchange_message(generation, m)),
             resumption=resumption,
+            device_signer=self._device_signer(),
             beat_interval_s=self._beat_interval_s,
             dead_after_s=self._dead_after_s,
             clock=self._clock,
@@ -167,12 +171,12 @@ class CurrentCall:
             return False
         return True
 
-    def hold_commitment(self, commitment: str) -> bool:
+    def hold_commitment(self, commitment: str, consultation_id: str | None = None) -> bool:
         """Keep the adviser's commitment before the offer goes out; False if refused (logged)."""
         if self.call is None:
             return False
         try:
-            self.call.hold_commitment(commitment)
+            self.call.hold_commitment(commitment, consultation_id)
         except CallError as exc:
             log.warning("commitment refused: %s", exc)
             return False

@@ -2,7 +2,9 @@
 
 Each consultation gets a session opened and, when it ends, wiped; a wipe that cannot be verified
 puts the kiosk out of service, and it keeps repairing until a wipe verifies. The hub hears only
-the state and a code (``wipe_failed``), never the cause (the status line and the screen say it).
+the state and a code (``wipe_failed``), never the cause (the status line and the screen say it),
+and, through the ``DeviceReporter``, each wipe's figures and the kept self-test at each
+connection (``appliance.runner.device_reports``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from appliance.custody.session import SessionCustody
 from appliance.custody.vault import SessionVault
 from appliance.custody.wipe import WipeTrigger
+from appliance.runner.device_reports import DeviceReporter
 from protocol.messages import AnyMessage, ServiceState, Status
 
 REPAIR_INTERVAL_S = 2.0
@@ -33,10 +36,14 @@ class CustodyLink:
         send: Callable[[AnyMessage], Coroutine[Any, Any, bool]],
         say: Callable[[str], None],
         repair_interval_s: float = REPAIR_INTERVAL_S,
+        reporter: DeviceReporter | None = None,
     ) -> None:
         self._custody = custody
         self._send = send
         self._say = say
+        self._reporter = reporter
+        if custody is not None and reporter is not None:
+            custody.on_wiped(reporter.wiped)
         self._repair_interval_s = repair_interval_s
         self._started = False  # startup() ran: out of service now means a failure
         self._told_hub: ServiceState = "ready"  # what the hub last heard
@@ -75,6 +82,8 @@ class CustodyLink:
         self._told_hub = "ready"
         if self._started:
             self._tell_hub()
+        if self._reporter is not None:
+            self._reporter.connected()  # the kept self-test, a wipe the hub has not heard of
 
     def open_session(self, consultation_id: str) -> None:
         """A consultation began: its content goes into a fresh session."""
@@ -106,6 +115,8 @@ class CustodyLink:
             return
         if self._custody.out_of_service is not None:
             self._say(f"OUT OF SERVICE: {self._custody.out_of_service}")
+            if self._reporter is not None:
+                self._reporter.wipe_failed()
         elif self._custody.reports:
             report = self._custody.reports[-1]
             self._say(f"session storage wiped ({report.trigger}, {report.files} files)")
@@ -121,6 +132,8 @@ class CustodyLink:
             with contextlib.suppress(Exception):
                 await self._custody.close()
                 self.report()
+        if self._reporter is not None:
+            await self._reporter.close()  # the hub is gone: a shutdown wipe is not reported
 
     async def _repair(
         self, custody: SessionCustody, on_repaired: Callable[[], Awaitable[None]]

@@ -7,11 +7,17 @@ only hammer the hub, so ``run`` raises ``HubRejected``.
 
 Non-fatal ``error`` frames are passed on for the kiosk to judge (and log); the client logs only
 what it acts on itself.
+
+Hello: an enrolled kiosk (``identity`` returns one) waits for the hub's ``challenge`` and signs
+it with its device key (docs/enrolment.md); a hub that sends none within ``challenge_wait_s``
+is an older one and gets the device token, if there is one. Without an identity the kiosk says
+hello with its token at once (a ``challenge`` that arrives meanwhile is skipped).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import random
@@ -24,7 +30,9 @@ import aiohttp
 from protocol import messages
 from protocol.codec import MAX_FRAME_BYTES
 from protocol.errors import ProtocolError
-from protocol.messages import AnyMessage, Heartbeat, Hello, Welcome
+from protocol.messages import AnyMessage, Challenge, Heartbeat, Hello, Welcome
+from provisioning.challenge import BadChallenge, decode_nonce, sign_hello
+from provisioning.identity import Identity, IdentityError
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +42,8 @@ SILENT_PERIODS = 3
 # While a call is being re-established, retry at least this often: a consultation's grace
 # period is short, and a brief outage must heal in seconds (docs/reconnection.md).
 FAST_RECONNECT_S = 1.0
+# A hub that asks for a certificate sends its challenge at once; an older hub sends nothing.
+CHALLENGE_WAIT_S = 2.0
 
 
 class HubRejected(Exception):
@@ -96,13 +106,18 @@ class HubClient:
     def __init__(
         self,
         url: str,
-        token: str,
+        token: str | None,
         *,
         backoff: Backoff,
         connect_timeout: float = 10.0,
+        identity: Callable[[], Identity | None] | None = None,
+        challenge_wait_s: float = CHALLENGE_WAIT_S,
     ) -> None:
         self._url = url
         self._token = token
+        self._identity = identity if identity is not None else lambda: None
+        self._challenge_wait_s = challenge_wait_s
+        self._credential = "token"  # what the last hello carried, for the refusal's message
         self._backoff = backoff
         self._connect_timeout = connect_timeout
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -185,9 +200,10 @@ class HubClient:
             log.warning("the hub's address refused the WebSocket (HTTP %d): retrying", exc.status)
             raise
         try:
-            await ws.send_str(
-                messages.encode(Hello(role="kiosk", token=self._token, client=CLIENT_NAME))
-            )
+            hello = await self._hello(ws)
+            if hello is None:
+                return
+            await ws.send_str(messages.encode(hello))
             welcome = await self._await_welcome(ws)
             if welcome is None:
                 return
@@ -210,25 +226,79 @@ class HubClient:
         finally:
             await ws.close()
 
-    async def _await_welcome(self, ws: aiohttp.ClientWebSocketResponse) -> Welcome | None:
-        msg = await ws.receive(timeout=self._connect_timeout)
+    async def _hello(self, ws: aiohttp.ClientWebSocketResponse) -> Hello | None:
+        """The hello to send: signed when enrolled, else the token; None gives up this try."""
+        try:
+            identity = self._identity()
+        except IdentityError as exc:
+            raise HubRejected(str(exc)) from None
+        if identity is None:
+            self._credential = "token"
+            return Hello(role="kiosk", token=self._token, client=CLIENT_NAME)
+        try:
+            msg = await ws.receive(timeout=self._challenge_wait_s)
+        except TimeoutError:
+            if self._token is None:
+                raise HubRejected(
+                    "the hub does not ask for a certificate (an older hub?) and this kiosk "
+                    "has no device token: update the hub, or set token_file"
+                ) from None
+            log.info("the hub sent no challenge (an older hub): saying hello with the token")
+            self._credential = "token"
+            return Hello(role="kiosk", token=self._token, client=CLIENT_NAME)
         if msg.type is not aiohttp.WSMsgType.TEXT:
-            log.warning("the hub closed the connection before welcome")
+            log.warning("the hub closed the connection before its challenge")
             return None
         try:
             first = messages.decode(msg.data)
-        except ProtocolError as exc:
-            log.warning("the hub's first frame is invalid: %s", exc.code)
+            if not isinstance(first, Challenge):
+                log.warning("the hub's first frame is %s, not a challenge", first.TYPE)
+                return None
+            nonce = decode_nonce(first.nonce)
+        except (ProtocolError, BadChallenge):
+            log.warning("the hub's challenge is invalid")
             return None
+        signature = sign_hello(identity.key, self._url, identity.tenant, nonce)
+        self._credential = "certificate"
+        return Hello(
+            role="kiosk",
+            client=CLIENT_NAME,
+            certificate=base64.b64encode(identity.certificate_der()).decode("ascii"),
+            signature=base64.b64encode(signature).decode("ascii"),
+        )
+
+    async def _await_welcome(self, ws: aiohttp.ClientWebSocketResponse) -> Welcome | None:
+        deadline = asyncio.get_running_loop().time() + self._connect_timeout
+        while True:
+            left = max(0.0, deadline - asyncio.get_running_loop().time())
+            msg = await ws.receive(timeout=left)
+            if msg.type is not aiohttp.WSMsgType.TEXT:
+                log.warning("the hub closed the connection before welcome")
+                return None
+            try:
+                first = messages.decode(msg.data)
+            except ProtocolError as exc:
+                log.warning("the hub's first frame is invalid: %s", exc.code)
+                return None
+            if not isinstance(first, Challenge):  # a token hello went out before it came
+                break
         if isinstance(first, Welcome):
             return first
         if isinstance(first, messages.Error) and first.code in ("unauthorized", "forbidden"):
-            raise HubRejected(
-                "the hub refused this kiosk's token: enrol the device again "
-                "(`kiosk-hub device add`) and update the token file"
-            )
+            raise HubRejected(self._refusal())
         log.warning("the hub answered hello with %s", first.TYPE)
         return None
+
+    def _refusal(self) -> str:
+        if self._credential == "certificate":
+            return (
+                "the hub refused this kiosk's certificate (revoked, expired, or not this hub's "
+                "tenant): enrol the device again with a fresh code (`kiosk enrol`)"
+            )
+        return (
+            "the hub refused this kiosk's token: enrol the device again "
+            "(`kiosk-hub device add`) and update the token file"
+        )
 
     async def _receive(
         self,
@@ -258,7 +328,7 @@ class HubClient:
                 if message.fatal:
                     log.warning("the hub reported a fatal error: %s", message.code)
                     if message.code in ("unauthorized", "forbidden"):
-                        raise HubRejected("the hub revoked this kiosk's token")
+                        raise HubRejected(f"the hub revoked this kiosk's {self._credential}")
                     return f"fatal error from the hub ({message.code})"
             deliver(HubMessage(message))
 

@@ -28,6 +28,7 @@ from collections.abc import Callable
 import av
 
 from appliance.call.connection import BEAT_INTERVAL_S, DEAD_AFTER_S, Call, CallError
+from appliance.call.device_proof import store_signer
 from appliance.config.kiosk import KioskConfig
 from appliance.custody.session import SessionCustody
 from appliance.custody.vault import SessionVault
@@ -40,6 +41,7 @@ from appliance.runner.consultation_exchange import ConsultationExchange
 from appliance.runner.consultation_upkeep import ConsultationUpkeep
 from appliance.runner.current_call import CurrentCall
 from appliance.runner.custody_link import CustodyLink
+from appliance.runner.device_reports import DeviceReporter
 from appliance.runner.hub_client import Backoff, HubClient, HubDown, HubMessage, HubUp
 from appliance.runner.inputs import (
     ConnectTimeout,
@@ -54,6 +56,7 @@ from appliance.runner.inputs import (
 from appliance.runner.local_media import LocalMedia
 from appliance.runner.queue_gate import QueueGate
 from appliance.runner.reconnection import Reconnection
+from appliance.runner.renewal import Renewal
 from appliance.runner.reporting import KioskObserver, KioskObservers, StatusLines
 from appliance.runner.signalling import HubSignalling
 from appliance.runner.timers import LoopScheduler, Scheduler
@@ -64,6 +67,7 @@ from drivers.scanner import DocumentScanner
 from drivers.speaker import Speaker
 from protocol import channel
 from protocol.messages import IceServer
+from provisioning.identity import IdentityStore
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +101,7 @@ class Kiosk:
         ice_servers: tuple[IceServer, ...] = (),
         reconnection: Reconnection | None = None,
         scheduler: Scheduler | None = None,
+        identity: IdentityStore | None = None,
     ) -> None:
         self.config = config
         self._lines = StatusLines(on_status)
@@ -105,7 +110,10 @@ class Kiosk:
             config.kiosk_ws_url,
             config.token,
             backoff=Backoff(config.reconnect_min_s, config.reconnect_max_s),
+            identity=None if identity is None else identity.load,
         )
+        # An enrolled kiosk renews its certificate beside the hub connection.
+        self.renewal = None if identity is None else Renewal(identity, say=self._lines.say)
         self._inputs: asyncio.Queue[KioskInput] = asyncio.Queue()
         self._running = False
         scheduler = scheduler if scheduler is not None else LoopScheduler()
@@ -119,9 +127,18 @@ class Kiosk:
             beat_interval_s=beat_interval_s,
             dead_after_s=dead_after_s,
             clock=clock,
+            device_signer=store_signer(identity),  # each call signed with the device key
         )
         # Session content and its wipes; no custody only in tests that store nothing.
-        self._custody = CustodyLink(custody, send=self._hub.send, say=self._lines.say)
+        self._custody = CustodyLink(
+            custody,
+            send=self._hub.send,
+            say=self._lines.say,
+            # self-test and wipe figures for the hub's fleet view (no personal data)
+            reporter=DeviceReporter(
+                self._hub.send, identity_dir=None if identity is None else identity.directory
+            ),
+        )
         # With a touch UI the customer decides when to queue (see appliance.ui.bridge).
         self._queue = QueueGate(
             on_request=queue_on_request,
@@ -319,6 +336,7 @@ class Kiosk:
         hub_task.add_done_callback(
             lambda t: self._inputs.put_nowait(HubFinished(None if t.cancelled() else t.exception()))
         )
+        renewal = None if self.renewal is None else asyncio.create_task(self.renewal.run())
         self._lines.say(f"kiosk starting: connecting to {self.config.kiosk_ws_url}")
         error: BaseException | None = None
         try:
@@ -333,6 +351,10 @@ class Kiosk:
             if self.phase is not consultation.Phase.STOPPED:  # cancelled: close what we opened
                 with contextlib.suppress(Exception):
                     await self.handle(consultation.Shutdown())
+            if renewal is not None:
+                renewal.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await renewal
             await self._hub.close()
             await self._upkeep.close()
             await self._custody.close()

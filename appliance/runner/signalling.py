@@ -90,3 +90,4 @@ class HubSignalling:
         self._current.ice_policy = welcome.ice_transport_policy
         self._upkeep.reconnection.grace_s = float(welcome.grace_s)
         self._upkeep.exchange.max_file_bytes = welcome.max_file_bytes
+        self._upkeep.exchange.relay_token = welcome.relay_token  # memory only, never logged

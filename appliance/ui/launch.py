@@ -18,7 +18,6 @@ from appliance.session.journey import Journey
 from kiosk_ui import viewmodels
 
 if TYPE_CHECKING:
-    from appliance.ui.bridge import UiBridge
     from kiosk_ui.app import KioskUi
 
 
@@ -30,6 +29,20 @@ class KioskProcess(Protocol):
 
     def request_stop(self) -> None:
         """Stop politely (from the loop)."""
+
+
+class ScreenOwner(viewmodels.MediaFeed, Protocol):
+    """What owns the screen: the journey's ``UiBridge``, or the technician's front
+    (``appliance.ui.technician``) that hands it to the journey once enrolled."""
+
+    def current_view(self) -> viewmodels.KioskView:
+        """The latest view (never blocks)."""
+
+    def report(self, intent: viewmodels.Intent) -> None:
+        """Post a tap's intent to the loop (never blocks)."""
+
+    async def run(self) -> None:
+        """Tick until cancelled (on the loop)."""
 
 
 def add_ui_arguments(run: argparse.ArgumentParser) -> None:
@@ -90,7 +103,7 @@ def journey_for(settings: UiSettings) -> Journey:
 
 def run_with_ui(
     kiosk: KioskProcess,
-    bridge: UiBridge,
+    bridge: ScreenOwner,
     *,
     mode: str,
     size: tuple[int, int],
