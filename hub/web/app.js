@@ -9,10 +9,12 @@ import { consoleElements, exchangeElements } from "./console-elements.js";
 import { LoginView } from "./console-login.js";
 import { LocalMedia } from "./console-media.js";
 import { StatusLine } from "./console-status.js";
+import { TrustView } from "./console-trust.js";
 import { Exchange } from "./exchange.js";
 import { loadProtocol } from "./protocol.js";
 import { loadResume } from "./resume.js";
 import { SignallingConnection } from "./signalling.js";
+import { TenantTrust } from "./tenant-anchor.js";
 import { loadWords } from "./verification.js";
 import { QueueList } from "./views.js";
 
@@ -65,6 +67,9 @@ class AdviserConsole {
       csrf: () => this.api.csrf,
       maxFileBytes: () => this.calls.maxFileBytes,
     });
+    // The tenant CA pinned in this browser: device proofs are checked against it.
+    this.trust = new TenantTrust({ fetchCa: () => this.api.request("GET", "/api/tenant-ca") });
+    new TrustView(this.trust);
     /** @type {CallDesk} */
     this.calls = new CallDesk({
       view: new CallView(el, this.queue),
@@ -72,6 +77,7 @@ class AdviserConsole {
       media: this.media,
       status: this.status,
       exchange,
+      trust: this.trust,
     });
     el.logout.addEventListener("click", () => this.logout());
   }
@@ -97,6 +103,7 @@ class AdviserConsole {
   startSession(session) {
     if (this.protocol === null) throw new Error("the console has not started");
     this.login.showWorkspace(session);
+    this.trust.load(session.tenant).catch(() => {}); // a failure leaves devices "not verified"
     this.calls.showQueue();
     this.queue.clear();
     this.queue.start();

@@ -42,6 +42,7 @@ export const CALL_STATE_WORDS = {
 // Channel messages this module handles itself; everything else goes out as "exchange".
 const OWN_MESSAGES = new Set([
   "sas_reveal",
+  "device_proof",
   "resume_proof",
   "continuity",
   "beat",
@@ -69,6 +70,7 @@ export class Consultation extends Emitter {
     words,
     graceS = 60,
     restore = null,
+    trust = null,
   }) {
     super();
     this.id = consultationId;
@@ -94,6 +96,10 @@ export class Consultation extends Emitter {
     this.screenTrack = null;
     // Short authentication string (docs/verification.md): we commit first, the kiosk offers.
     this.nonce = newNonce();
+    /** @type {string | null} our sas_commit: the kiosk's device proof signs it (call-device.js) */
+    this.commitment = null;
+    /** The pinned tenant CA the kiosk's device proof is checked against (tenant-anchor.js). */
+    this.trust = trust;
     /** @type {string | null} */
     this.code = restore?.code ?? null;
     /** @type {string | null} */
@@ -277,6 +283,7 @@ export class Consultation extends Emitter {
       const leg = await this.newLeg();
       const committed = await commitment(leg.fingerprint, this.nonce);
       if (this.closed) return null;
+      this.commitment = committed;
       // The kiosk sends its offer only once it holds this.
       this.send({ type: "sas_commit", consultation_id: this.id, commitment: committed });
       return leg;

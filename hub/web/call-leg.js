@@ -4,6 +4,7 @@
 // leg (the words, the continuity secret, chat, grace) is the consultation's
 // (call-consultation.js), which decides what a dead or refused leg means.
 
+import { checkDeviceProof, expectDeviceProof, noteKioskMessage } from "./call-device.js";
 import { checkResumeProof, checkReveal, startProof } from "./call-proof.js";
 import { ProtocolError } from "./protocol.js";
 import { PROBLEM_WORDS } from "./signalling.js";
@@ -100,6 +101,13 @@ export class Leg {
     this.early = [];
     /** @type {Promise<void>} our resume_proof on its way (resumed legs) */
     this.proofSent = Promise.resolve();
+    // The kiosk's device proof (call-device.js): expected after its reveal or resume proof.
+    /** @type {"idle" | "awaiting" | "checking" | "done"} */
+    this.device = "idle";
+    /** @type {ReturnType<typeof setTimeout> | null} */
+    this.deviceTimer = null;
+    /** @type {string | null} the mac of the kiosk's resume_proof: what its device proof signs */
+    this.kioskMac = null;
     const pc = this.pc;
     pc.addEventListener("icecandidate", (event) => this.onLocalCandidate(event.candidate));
     pc.addEventListener("track", (event) => owner.onTrack(this, event));
@@ -119,6 +127,7 @@ export class Leg {
   close() {
     this.dead = true;
     if (this.verifyTimer !== null) clearTimeout(this.verifyTimer);
+    if (this.deviceTimer !== null) clearTimeout(this.deviceTimer);
     clearInterval(this.beatTimer);
     if (this.channel !== null) this.channel.close();
     this.pc.close();
@@ -273,10 +282,23 @@ export class Leg {
       owner.emit("problem", { text: `The kiosk sent ${what}; it was not shown.` });
       return;
     }
-    if (message.type === "beat") this.beatSeen = true;
-    else if (message.type === "sas_reveal") checkReveal(this, message);
-    else if (message.type === "resume_proof") checkResumeProof(this, message);
-    else if (message.type === "bye") owner.emit("bye", {});
+    if (message.type === "beat") {
+      this.beatSeen = true;
+      return;
+    }
+    if (message.type === "device_proof") {
+      checkDeviceProof(this, message);
+      return;
+    }
+    noteKioskMessage(this); // where the device proof belonged, something else came
+    if (message.type === "sas_reveal") {
+      checkReveal(this, message);
+      expectDeviceProof(this);
+    } else if (message.type === "resume_proof") {
+      this.kioskMac = message.mac;
+      checkResumeProof(this, message);
+      expectDeviceProof(this);
+    } else if (message.type === "bye") owner.emit("bye", {});
     else if (!this.verified) {
       // The kiosk may send (continuity, history...) as soon as it has checked us, while our
       // check of it still runs: held back until then, dropped with the leg if it fails.

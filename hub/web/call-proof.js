@@ -160,7 +160,7 @@ export function acceptContinuity(leg, message) {
  * @param {RTCPeerConnection} pc
  * @returns {Promise<string>}
  */
-async function settledRemoteCertificate(pc) {
+export async function settledRemoteCertificate(pc) {
   for (let attempt = 0; ; attempt += 1) {
     try {
       return await remoteCertificateFingerprint(pc);

@@ -2,6 +2,7 @@
 // words, the chat and the customer's form; and the switch between it and the queue.
 
 import { CALL_STATE_WORDS } from "./call.js";
+import { byId } from "./console-elements.js";
 import { ChatLog, CustomerDetails } from "./views.js";
 
 /** @typedef {import("./console-elements.js").ConsoleElements} ConsoleElements */
@@ -19,6 +20,7 @@ export class CallView {
     const chatBox = el.chatLog.parentElement;
     if (chatBox === null) throw new Error("#chat-log has no parent");
     this.details = new CustomerDetails(chatBox, el.chatTitle);
+    this.device = byId("call-device", HTMLElement);
   }
 
   /**
@@ -53,6 +55,7 @@ export class CallView {
     el.remoteVideo.srcObject = null;
     el.callCode.hidden = true;
     el.callCodeWords.textContent = "";
+    this.showDevice("pending", "");
     el.chatInput.value = "";
     el.chatInput.disabled = true;
     el.chatSend.disabled = true;
@@ -92,6 +95,16 @@ export class CallView {
 
   hideCode() {
     this.el.callCode.hidden = true;
+  }
+
+  /**
+   * Which device the customer is at, next to the words (call-device.js).
+   * @param {"pending" | "verified" | "warning"} state
+   * @param {string} text
+   */
+  showDevice(state, text) {
+    this.device.dataset.state = state;
+    this.device.textContent = text;
   }
 
   /** @param {boolean} ready */

@@ -23,6 +23,7 @@ import { clearResume, saveResume } from "./resume.js";
 /** @typedef {import("./types.js").Resumed} Resumed */
 /** @typedef {import("./types.js").ResumeRecord} ResumeRecord */
 /** @typedef {import("./types.js").EndReason} EndReason */
+/** @typedef {import("./types.js").DeviceTrust} DeviceTrust */
 
 // How long "Call ended by the customer" stays on screen before the queue comes back.
 const ENDED_NOTICE_MS = 2500;
@@ -40,6 +41,12 @@ const ENDED_WORDS = {
 const UNVERIFIED_WORDS =
   "The connection could not be verified and was ended for your protection.";
 
+// The kiosk's device proof was made for another connection (call-device.js): proof of someone
+// in between, not a mere doubt.
+const DEVICE_MISMATCH_WORDS =
+  "The kiosk signed a different connection than this one: someone is in between. " +
+  "The call was ended for your protection.";
+
 // The hub no longer knows the call this console tried to get back into (docs/reconnection.md).
 const RESUME_FAILED_WORDS = "The consultation could not be resumed";
 
@@ -51,9 +58,11 @@ export class CallDesk {
    * @param {LocalMedia} parts.media
    * @param {StatusLine} parts.status
    * @param {Exchange} parts.exchange files, scans, photos and screen share of the call
+   * @param {DeviceTrust | null} [parts.trust] the pinned tenant CA (device proofs)
    */
-  constructor({ view, queue, media, status, exchange }) {
+  constructor({ view, queue, media, status, exchange, trust = null }) {
     this.view = view;
+    this.trust = trust;
     this.queue = queue;
     this.media = media;
     this.status = status;
@@ -252,6 +261,7 @@ export class CallDesk {
       words: this.words,
       graceS: this.graceS,
       restore,
+      trust: this.trust,
     });
   }
 
@@ -289,12 +299,16 @@ export class CallDesk {
     call.on("verified", ({ code }) => {
       if (call === this.call) view.showCode(code);
     });
-    call.on("unverified", () => {
+    call.on("device", ({ state, text }) => {
+      if (call === this.call) view.showDevice(state, text);
+    });
+    call.on("unverified", ({ code }) => {
       if (call !== this.call) return;
       call.hangup("failed");
       view.hideCode();
-      this.finishCall(UNVERIFIED_WORDS);
-      this.status.showNotice(UNVERIFIED_WORDS);
+      const words = code === "device_mismatch" ? DEVICE_MISMATCH_WORDS : UNVERIFIED_WORDS;
+      this.finishCall(words);
+      this.status.showNotice(words);
     });
     call.on("failed", () => {
       if (call !== this.call) return;

@@ -102,6 +102,10 @@
 
 /** @typedef {{type: "sas_reveal", fingerprint: string, nonce?: string | null}} SasReveal */
 /** @typedef {{type: "resume_proof", fingerprint: string, mac: string}} ResumeProof */
+/**
+ * @typedef {{type: "device_proof", certificate: string, signature: string, fingerprint: string,
+ *   commitment: string}} DeviceProof
+ */
 /** @typedef {{type: "continuity", secret: string}} Continuity */
 /** @typedef {{type: "beat", ts: number}} Beat */
 /** @typedef {{type: "bye"}} Bye */
@@ -115,8 +119,8 @@
 
 /**
  * The channel messages of the call itself (call-*.js).
- * @typedef {SasReveal | ResumeProof | Continuity | Beat | Bye | Chat | HistoryChat
- *   | Intake} CallMessage
+ * @typedef {SasReveal | ResumeProof | DeviceProof | Continuity | Beat | Bye | Chat
+ *   | HistoryChat | Intake} CallMessage
  */
 
 /**
@@ -156,6 +160,7 @@
  *   "bye": {},
  *   "verified": {code: string | null, resumed: boolean},
  *   "unverified": {code: string},
+ *   "device": {state: "pending" | "verified" | "warning", text: string},
  *   "reconnecting": {words: string},
  *   "resume-state": {},
  *   "exchange": {message: ChannelMessage},
@@ -178,6 +183,16 @@
  * @property {number} [graceS]
  * @property {ResumeRecord | null} [restore] a call this tab held before a reload: no
  *   commitment, the next offer is answered and proven with resume_proof
+ * @property {DeviceTrust | null} [trust] the pinned tenant CA for the kiosk's device proof
+ *   (tenant-anchor.js); null: every device is shown "not verified"
+ */
+
+/**
+ * Where a call gets the tenant CA to check device proofs with (tenant-anchor.js TenantTrust).
+ * @typedef {object} DeviceTrust
+ * @property {() => import("./device-proof.js").TenantAnchor | null} current
+ * @property {() => string} whyNot why current() is null, in one word
+ * @property {() => Promise<unknown>} settled resolves once the CA is loaded (or failed to)
  */
 
 /**
