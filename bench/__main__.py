@@ -40,6 +40,12 @@ def _reconnect(args: argparse.Namespace) -> Coroutine[Any, Any, dict[str, Any]]:
     return reconnect.main(outages=args.calls if args.calls_given else 5)
 
 
+def _enrol(args: argparse.Namespace) -> Coroutine[Any, Any, dict[str, Any]]:
+    from bench import enrol
+
+    return enrol.main()
+
+
 def _storage(args: argparse.Namespace) -> Coroutine[Any, Any, dict[str, Any]]:
     from bench import storage
 
@@ -60,6 +66,7 @@ BENCHES: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, dict[str, 
     "transfer": _transfer,
     "reconnect": _reconnect,
     "storage": _storage,
+    "enrol": _enrol,
 }
 
 

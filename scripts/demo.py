@@ -1,5 +1,10 @@
 """`make demo`: a hub on SQLite, one simulated kiosk that keeps queueing, and the console URL.
 
+The kiosk enrols as a technician would enrol a real one (docs/enrolment.md): a one-time code
+from `kiosk-hub device enrol`, then `kiosk enrol` with that code and the tenant CA's
+fingerprint; it then says hello with its certificate, no device token anywhere. The banner
+shows both commands as they ran.
+
 Uses only the two console scripts (`kiosk-hub`, `kiosk`), exactly as an operator would, so the
 demo exercises the same entry points as production. Ctrl-C stops everything cleanly.
 
@@ -27,6 +32,7 @@ import os
 import re
 import secrets
 import select
+import shlex
 import shutil
 import signal
 import subprocess
@@ -48,6 +54,8 @@ DB = VAR / "hub.sqlite3"
 VAULT = VAR / "session"
 LOG = VAR / "demo.log"
 PASSWORD_FILE = VAR / "demo-adviser.password"
+SECRET_FILE = VAR / "hub-secret"  # the hub's secret: its tenant CA key and codes derive from it
+IDENTITY = VAR / "kiosk-identity"  # the demo kiosk's key and certificate (`kiosk enrol`)
 BIN = Path(sys.executable).parent
 ADVISER = "demo"
 DEVICE = "demo-kiosk"
@@ -87,18 +95,54 @@ def _ensure_adviser() -> str:
     return password
 
 
-def _device_token_file() -> Path:
-    """(Re-)issue the demo kiosk's token each start: the hub keeps only its hash."""
-    listed = _hub("device", "list")
-    exists = listed.returncode == 0 and any(
-        line.split("\t")[1:2] == [DEVICE] for line in listed.stdout.splitlines()
+def _ensure_hub_secret() -> None:
+    """Make the hub secret once (`kiosk-hub secret create`); it stays with the database."""
+    if SECRET_FILE.exists():
+        return
+    result = subprocess.run(
+        [str(BIN / "kiosk-hub"), "secret", "create", str(SECRET_FILE)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    result = _hub("device", "add", DEVICE, *(["--replace"] if exists else []))
     if result.returncode != 0:
-        sys.exit(f"demo: could not register the demo kiosk: {result.stderr.strip()}")
-    token_file = VAR / "demo-kiosk.token"
-    _write_secret(token_file, result.stdout.strip().splitlines()[-1])
-    return token_file
+        sys.exit(f"demo: could not make the hub secret: {result.stderr.strip()}")
+
+
+def _enrol_kiosk(url: str, output: Output) -> list[str]:
+    """Enrol the demo kiosk with a fresh one-time code, as a technician would.
+
+    At every start: a new code (the hub revokes the earlier certificate of the name), then
+    `kiosk enrol` with it. Returns the banner's lines: the two commands and what they said.
+    """
+    made = _hub("device", "enrol", DEVICE, "--hub-url", url, "--secret-file", str(SECRET_FILE))
+    output.log_only("kiosk-hub", made.stdout + made.stderr)
+    code = re.search(r"^\s+code:\s+(\S+)$", made.stdout, re.MULTILINE)
+    typed = [line.strip() for line in made.stdout.splitlines() if "kiosk enrol " in line]
+    if made.returncode != 0 or code is None or not typed:
+        sys.exit(f"demo: could not make an enrolment code: {made.stderr.strip()}")
+    typed_args = shlex.split(typed[0])[1:]  # the hub's printout: `kiosk enrol --hub ... --code`
+    extra = ["--simulate"]  # and afterwards the simulated devices' self-test
+    command = ["kiosk", *typed_args, "--identity-dir", _shown(IDENTITY), *extra]
+    enrolled = subprocess.run(
+        [str(BIN / "kiosk"), *typed_args, "--identity-dir", str(IDENTITY), *extra],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    output.log_only("kiosk enrol", enrolled.stdout + enrolled.stderr)
+    if enrolled.returncode != 0:
+        last = (enrolled.stderr or enrolled.stdout).strip().splitlines()[-1:]
+        sys.exit(f"demo: `kiosk enrol` failed (status {enrolled.returncode}): {' '.join(last)}")
+    return [
+        "  The kiosk enrolled as a technician enrols one (docs/enrolment.md):",
+        f"    $ kiosk-hub device enrol {DEVICE} --hub-url {url} "
+        f"--secret-file {_shown(SECRET_FILE)}",
+        f"      one-time code {code.group(1)}, with the hub's CA fingerprint",
+        f"    $ {shlex.join(command)}",
+        "      key made on the device, CA compared, certificate stored, self-test passed",
+    ]
 
 
 def _shown(path: Path) -> str:
@@ -130,6 +174,12 @@ class Output:
         self._threads: list[threading.Thread] = []
         self.kiosk_ready = threading.Event()  # the kiosk said "kiosk ready" (start-up is over)
         self.banner_out = False
+
+    def log_only(self, source: str, text: str) -> None:
+        """A command's output, to the log file only."""
+        with self._lock:
+            for line in text.splitlines():
+                self._log.write(f"{source}: {line}\n")
 
     def say(self, text: str, *, log: bool = True) -> None:
         """A line (or lines) of the demo's own, to the terminal and (unless not) the log."""
@@ -340,13 +390,16 @@ def _spawn(cmd: list[str], source: str, output: Output) -> subprocess.Popen[str]
     return proc
 
 
-def _banner(url: str, password: str, *, windowed: bool, net: KioskNetwork) -> str:
+def _banner(
+    url: str, password: str, *, windowed: bool, net: KioskNetwork, enrolment: list[str]
+) -> str:
     lines = [
         "",
         "  Branch Kiosk demo is running.",
         f"  Adviser console:  {url}/",
         f"  Name:             {ADVISER}",
         f"  Password:         {password}   (also in {_shown(PASSWORD_FILE)})",
+        *enrolment,
         "  The kiosk window is open: start a consultation there as the customer,\n"
         "  then accept it in the console."
         if windowed
@@ -368,12 +421,13 @@ def _run(stack: contextlib.ExitStack) -> int:
     port = os.environ.get("DEMO_PORT", "8080")
     VAR.mkdir(mode=0o700, exist_ok=True)
     password = _ensure_adviser()
-    token_file = _device_token_file()
+    _ensure_hub_secret()
     url = f"http://{host}:{port}"
     output = Output(LOG, verbose=os.environ.get("DEMO_VERBOSE", "0") not in ("", "0"))
 
     hub = _spawn(
-        [str(BIN / "kiosk-hub"), "serve", "--host", host, "--port", port, "--db", str(DB)],
+        [str(BIN / "kiosk-hub"), "serve", "--host", host, "--port", port, "--db", str(DB)]
+        + ["--secret-file", str(SECRET_FILE)],  # device tokens stay off, as in production
         "hub",
         output,
     )
@@ -384,6 +438,7 @@ def _run(stack: contextlib.ExitStack) -> int:
 
     try:
         _wait_for_hub(url, hub)
+        enrolment = _enrol_kiosk(url, output)
         net = stack.enter_context(_kiosk_network(host, port))
         kiosk_cmd = [
             *net.prefix,
@@ -391,10 +446,10 @@ def _run(stack: contextlib.ExitStack) -> int:
             "run",
             "--simulate",
             *[arg for addr in net.ice_hosts for arg in ("--ice-host", addr)],
-            "--hub",
+            "--hub",  # as enrolled, or through the forwarder from the kiosk's own namespace
             net.hub_url,
-            "--token-file",
-            str(token_file),
+            "--identity-dir",  # the certificate from `kiosk enrol`: no token
+            str(IDENTITY),
             # The demo's session vault lives under ./var, not the machine's /run/kiosk/session.
             "--vault",
             str(VAULT),
@@ -415,7 +470,8 @@ def _run(stack: contextlib.ExitStack) -> int:
             pass
         if running():
             output.banner_out = True
-            output.say(_banner(url, password, windowed=windowed, net=net), log=False)  # password
+            banner = _banner(url, password, windowed=windowed, net=net, enrolment=enrolment)
+            output.say(banner, log=False)  # the password
             if not output.kiosk_ready.is_set():
                 output.say(f"demo: the kiosk is not ready yet (see {_shown(LOG)})")
         _serve_commands(stop, running, net.ns)

@@ -47,12 +47,17 @@ def _cli(name: str, *args: str, stdin: str | None = None) -> str:
 
 @dataclass
 class Stack:
-    """Hub and kiosk processes with their files under ``workdir``."""
+    """Hub and kiosk processes with their files under ``workdir``.
+
+    ``device_tokens``: the hub accepts device tokens (``--allow-device-tokens``, off in
+    production) and ``start_kiosk`` connects with one; off, kiosks enrol with a code.
+    """
 
     workdir: Path
     adviser: str = "adviser"
     password: str = "correct horse battery"
     port: int = field(default_factory=free_port)
+    device_tokens: bool = True
     hub: subprocess.Popen[bytes] | None = None
     kiosk: subprocess.Popen[bytes] | None = None
 
@@ -78,10 +83,12 @@ class Stack:
 
     def start_hub(self, *extra: str) -> None:
         """Start ``kiosk-hub serve`` (``extra``: more serve options, e.g. TURN settings)."""
+        tokens = ("--allow-device-tokens",) if self.device_tokens else ()
         self.workdir.mkdir(parents=True, exist_ok=True)
         pw = self.workdir / "adviser.password"
+        first_start = not pw.exists()  # a restarted hub keeps its adviser and kiosk
         pw.write_text(self.password + "\n")
-        if not (self.workdir / "token").exists():
+        if first_start:
             _cli(
                 "kiosk-hub",
                 "adviser",
@@ -92,6 +99,7 @@ class Stack:
                 "--db",
                 str(self.db),
             )
+        if first_start and self.device_tokens:
             token = _cli("kiosk-hub", "device", "add", "kiosk-1", "--db", str(self.db))
             (self.workdir / "token").write_text(token.strip().splitlines()[-1] + "\n")
         with self.hub_log.open("ab") as log:  # the child keeps its own descriptor
@@ -105,6 +113,7 @@ class Stack:
                     str(self.port),
                     "--db",
                     str(self.db),
+                    *tokens,
                     *extra,
                 ],
                 stdout=log,
