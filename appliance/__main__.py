@@ -238,7 +238,12 @@ def assemble(
     if mode is None:
         return kiosk, None
     journey = journey_for(config.ui)
-    return kiosk, UiBridge(kiosk, journey, base_view=base_view(config.ui), custody=custody)
+    try:  # assembled on the loop (the technician screen hands over): taps count at once
+        loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:  # before run_with_ui starts the loop: the bridge's run() sets it
+        loop = None
+    bridge = UiBridge(kiosk, journey, base_view=base_view(config.ui), custody=custody, loop=loop)
+    return kiosk, bridge
 
 
 if __name__ == "__main__":

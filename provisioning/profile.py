@@ -124,22 +124,24 @@ def make_ca_certificate(
         .not_valid_before(now - BACKDATE)
         .not_valid_after(now + CA_VALIDITY)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_key_usage(signs_certificates=True), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
         .sign(key, hashes.SHA256())
+    )
+
+
+def _key_usage(*, signs_certificates: bool) -> x509.KeyUsage:
+    """A CA signs certificates and CRLs only; a device signs (digitalSignature) only."""
+    return x509.KeyUsage(
+        digital_signature=not signs_certificates,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=signs_certificates,
+        crl_sign=signs_certificates,
+        encipher_only=False,
+        decipher_only=False,
     )
 
 
@@ -166,20 +168,7 @@ def make_device_certificate(
         .not_valid_before(now - BACKDATE)
         .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_key_usage(signs_certificates=False), critical=True)
         .add_extension(x509.ExtendedKeyUsage(list(DEVICE_EKU)), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_public), critical=False
@@ -201,6 +190,17 @@ def check_device_certificate(
 
     Raises :class:`CertificateRejected` naming what failed (issuer, signature, key, usage,
     validity). Revocation is the caller's (the hub's database, or the CRL offline).
+    """
+    check_device_profile(cert, ca_cert)
+    check_validity(cert, now)
+    return device_name(cert)
+
+
+def check_device_profile(cert: x509.Certificate, ca_cert: x509.Certificate) -> None:
+    """The checks that depend only on the two certificates: issuer, signature, key, usage.
+
+    A result that holds for given bytes holds for good (the hub caches it); validity at a
+    time is :func:`check_validity`'s. Raises :class:`CertificateRejected`.
     """
     if cert.issuer != ca_cert.subject:
         raise CertificateRejected("the certificate was not issued by this tenant's CA")
@@ -224,11 +224,14 @@ def check_device_certificate(
         raise CertificateRejected("the certificate is not a device certificate")
     if ExtendedKeyUsageOID.CLIENT_AUTH not in extended:
         raise CertificateRejected("the certificate is not for client authentication")
+
+
+def check_validity(cert: x509.Certificate, now: dt.datetime) -> None:
+    """``now`` lies within the certificate's validity; else :class:`CertificateRejected`."""
     if now < cert.not_valid_before_utc:
         raise CertificateRejected("the certificate is not valid yet (check the clock)")
     if now > cert.not_valid_after_utc:
         raise CertificateRejected("the certificate has expired: the device needs a fresh code")
-    return device_name(cert)
 
 
 def renew_at(cert: x509.Certificate) -> dt.datetime:

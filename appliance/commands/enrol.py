@@ -27,14 +27,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from appliance.commands.selftest import EXIT_OK as SELFTEST_OK
 from appliance.commands.selftest import run_selftest
 from appliance.commands.wipe import run_wipe
 from appliance.config.kiosk import ConfigError, KioskConfig, load_config
 from provisioning import profile
-from provisioning.challenge import BadChallenge, canonical_origin
+from provisioning.challenge import BadChallenge
 from provisioning.codes import (
     BadCode,
     BadEnrolmentUri,
@@ -42,7 +41,7 @@ from provisioning.codes import (
     parse_code,
     parse_enrolment_uri,
 )
-from provisioning.enrolment import enrol
+from provisioning.enrolment import enrol, kiosk_hub_url
 from provisioning.est_client import CaMismatch, EstClient, EstError, HubUnreachable, Throttled
 from provisioning.identity import Identity, IdentityError, IdentityStore
 
@@ -208,13 +207,11 @@ def _inputs(args: argparse.Namespace) -> tuple[str, str, str | None]:
 
 
 def _hub_ws_url(hub_url: str) -> str:
-    """The kiosk's hub URL for ``hub_url``: ws(s)://host[:port] (``/ws/kiosk`` is appended)."""
+    """``kiosk_hub_url`` with the error naming the option."""
     try:
-        origin = canonical_origin(hub_url)
+        return kiosk_hub_url(hub_url)
     except BadChallenge as exc:
         raise ValueError(f"--hub: {exc}") from None
-    scheme = urlsplit(origin).scheme
-    return ("wss" if scheme == "https" else "ws") + origin.removeprefix(scheme)
 
 
 def _device_name(store: IdentityStore) -> str | None:

@@ -69,6 +69,10 @@ Seconds = Annotated[
 ]
 
 
+class MissingCredential(ConfigError):
+    """Neither a device token nor an enrolled identity: a kiosk to enrol, not a mistake."""
+
+
 class VideoTable(Struct, frozen=True, forbid_unknown_fields=True):
     """``[video]``: the size the camera is scaled to; width in the test picture's clock blocks."""
 
@@ -311,7 +315,7 @@ def _token(file: KioskFile, base_dir: Path, *, enrolled: bool) -> str | None:
     elif enrolled:
         return None  # the kiosk says hello with its certificate
     else:
-        raise ConfigError(
+        raise MissingCredential(
             "token",
             "missing: enrol this kiosk (`kiosk enrol --hub URL --code CODE`), or set token_file "
             "(from `kiosk-hub device add`) or token",

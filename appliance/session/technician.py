@@ -384,12 +384,6 @@ def notice_for(error: Exception) -> tuple[Notice, bool]:
             return Notice("tech.error.refused", detail=str(error)), False
 
 
-def kiosk_hub_url(origin: str) -> str:
-    """The kiosk's hub URL for the hub's ``origin``: ``ws(s)://host[:port]``."""
-    scheme = urlsplit(origin).scheme
-    return ("wss" if scheme == "https" else "ws") + origin.removeprefix(scheme)
-
-
 def _display(fingerprint: str | None) -> str | None:
     return None if fingerprint is None else profile.display_fingerprint(fingerprint)
 

@@ -30,19 +30,19 @@ from typing import Any, Protocol
 
 from appliance.commands.selftest import CheckResult, format_table, run_checks
 from appliance.config import devices as ds
-from appliance.config.kiosk import ConfigError, KioskConfig, load_config
+from appliance.config.kiosk import ConfigError, KioskConfig, MissingCredential, load_config
 from appliance.runner.device_reports import save_selftest
 from appliance.runner.devices import build_devices
 from appliance.runner.hub_client import HubRejected
 from appliance.session import technician_events as te
-from appliance.session.technician import Technician, kiosk_hub_url, notice_for
+from appliance.session.technician import Technician, notice_for
 from appliance.ui.launch import ScreenOwner, base_view, run_with_ui
 from drivers.errors import DriverError
 from kiosk_ui import viewmodels as v
 from kiosk_ui.strings import text
 from provisioning import profile
 from provisioning.codes import BadEnrolmentUri, parse_enrolment_uri
-from provisioning.enrolment import enrol
+from provisioning.enrolment import enrol, kiosk_hub_url
 from provisioning.est_client import EstClient, EstError
 from provisioning.identity import IdentityError, IdentityStore
 
@@ -358,7 +358,7 @@ def unenrolled_config(
 ) -> KioskConfig:
     """The configuration of a kiosk neither enrolled nor given a token (``token`` None), read
     for the technician screen; re-raises ``error`` when it is about anything else."""
-    if error.key != "token" or not error.problem.startswith("missing"):
+    if not isinstance(error, MissingCredential):
         raise error
     config = load_config(path, {**overrides, "token": _PLACEHOLDER_TOKEN})
     return dataclasses.replace(config, token=None)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from cryptography import x509
 
 from hub.pki.ca import Authority, authority, ca_certificate, ensure_tenant_cas, make_crl
+from hub.pki.checked import CheckedCertificates
 from hub.pki.secret import HubSecret
 from hub.storage import RevokedSerial, Storage
 
@@ -43,6 +44,8 @@ class Authorities:
         self._certs: dict[str, x509.Certificate] = {}
         self._crls: dict[str, _Crl] = {}
         self._making = asyncio.Lock()
+        # device certificates whose chain and profile passed (hub/pki/hello_check.py)
+        self.checked = CheckedCertificates()
 
     @property
     def enabled(self) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import replace
 
 from hub.pki.secret import ENROL_CODE_INFO, HubSecret
 from hub.storage import DEFAULT_TENANT, DuplicateName, EnrolmentCodeRecord, Storage
@@ -74,17 +75,19 @@ class CodeBook:
         """The live code ``code_id`` if ``code_secret`` is its secret.
 
         Raises ``CodeNotLive`` (unknown, expired, used, burnt) or ``WrongSecret`` (counted).
-        The storage checks the code again when the enrolment is written.
+        The attempt is counted before the secret is compared, so parallel guesses cannot all
+        pass the limit; a right secret gives it back. The storage checks the code again when
+        the enrolment is written.
         """
-        record = await storage.enrolment_code(code_id)
-        if record is None or not is_live(record, now):
+        record = await storage.take_enrolment_attempt(code_id, now=now, max_failures=MAX_FAILURES)
+        if record is None:
             raise CodeNotLive(code_id)
         if not hmac.compare_digest(record.secret_hmac, self.digest(code_id, code_secret)):
-            await storage.enrolment_code_failed(code_id)
             raise WrongSecret(code_id)
-        return record
+        await storage.give_back_enrolment_attempt(code_id)
+        return replace(record, failures=record.failures - 1)
 
 
 def is_live(record: EnrolmentCodeRecord, now: float) -> bool:
-    """Not used, not expired, fewer than ``MAX_FAILURES`` wrong secrets."""
+    """Not used, not expired, fewer than ``MAX_FAILURES`` wrong secrets or attempts in flight."""
     return record.used_at is None and now < record.expires_at and record.failures < MAX_FAILURES

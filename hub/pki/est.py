@@ -8,9 +8,11 @@
   certificate (found by its public key), before that certificate expires.
 - ``GET /.well-known/est/<tenant>/crl``: the tenant's CRL (DER).
 
-Errors are JSON ``{"error", "message"}``. Every refused enrolment counts against the client's
-address (IPv6 per /64, behind trusted proxies the client they saw); too many in the window get
-429. Log lines name no address, code or device name: only counts and database ids.
+Errors are JSON ``{"error", "message"}``. Every refused request (4xx) counts against the
+client's address (IPv6 per /64, behind trusted proxies the client they saw); too many in the
+window get 429. Requests in flight and successes never count, so kiosks behind one NAT can enrol
+at once; at most ``IN_FLIGHT_PER_ADDRESS`` run at once per address (more get 429, uncounted), so
+parallel guesses cannot outrun the count. Log lines name no address, code or device name.
 """
 
 from __future__ import annotations
@@ -27,12 +29,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs7
 
-from hub.auth import Clock, LoginThrottle
+from hub.auth import Clock, LoginThrottle, throttle_key
 from hub.config import HubConfig
 from hub.log_throttle import ThrottledLog
 from hub.pki.authorities import Authorities, EnrolmentDisabled
 from hub.pki.ca import CSR_MAX_BYTES, CsrRejected, challenge_password, check_csr, issue, load_csr
-from hub.pki.codes import MAX_FAILURES, CodeBook, CodeNotLive, WrongSecret
+from hub.pki.codes import MAX_FAILURES, CodeBook, CodeNotLive, WrongSecret, is_live
 from hub.pki.secret import HubSecret
 from hub.storage import CertificateRefused, CodeRefused, NotFound, Storage
 from provisioning import profile
@@ -45,6 +47,9 @@ CERTS_ONLY = "application/pkcs7-mime; smime-type=certs-only"
 NOT_LIVE = "unknown, expired or used enrolment code; ask for a new code"
 WRONG_SECRET = "wrong enrolment code; check it, or ask for a new one"  # noqa: S105 - a message
 _THROTTLE_NAME = "est"
+# Bounds how many unanswered guesses one address can have beyond its refusal count; far above
+# the kiosks a branch enrols at once.
+IN_FLIGHT_PER_ADDRESS = 32
 
 ClientAddress = Callable[[web.BaseRequest], str]
 
@@ -53,6 +58,12 @@ def _error(status: int, code: str, message: str) -> web.Response:
     response = web.json_response({"error": code, "message": message}, status=status)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _rate_limited(message: str, wait_s: float) -> web.Response:
+    refusal = _error(429, "rate_limited", message)
+    refusal.headers["Retry-After"] = str(max(1, math.ceil(wait_s)))
+    return refusal
 
 
 def _certs_only(*certs: x509.Certificate) -> web.Response:
@@ -92,6 +103,7 @@ class Est:
         # Refusals are counted into one line per kind and interval: a guesser cannot flood
         # the log, and no line carries an address, a code or a name.
         self._events = ThrottledLog(log, interval_s=config.log_repeat_interval_s)
+        self._in_flight: dict[str, int] = {}  # per throttle key; an entry lives while > 0
 
     @property
     def authorities(self) -> Authorities:
@@ -131,35 +143,39 @@ class Est:
         request: web.Request,
         work: Callable[[web.Request], Awaitable[web.StreamResponse]],
     ) -> web.StreamResponse:
-        """Throttle by address: each attempt counts as refused until it succeeds."""
+        """Throttle by address: only refused requests (4xx) count, once they are answered."""
         if not self._authorities.enabled or self._codes is None:
             return _error(503, "unavailable", "this hub runs without --secret-file: no enrolment")
         address = self._client_address(request)
-        attempt = self.throttle.reserve(address, _THROTTLE_NAME)
-        if attempt is None:
-            wait = self.throttle.retry_after(address, _THROTTLE_NAME)
+        wait = self.throttle.retry_after(address, _THROTTLE_NAME)
+        key = throttle_key(address)
+        busy = self._in_flight.get(key, 0)
+        if wait > 0:
             self._events.hit(
                 "throttled", "enrolment: refused requests from an address over its limit"
             )
-            refusal = _error(429, "rate_limited", "too many refused enrolment attempts; wait")
-            refusal.headers["Retry-After"] = str(max(1, math.ceil(wait)))
-            return refusal
+            return _rate_limited("too many refused enrolment attempts; wait", wait)
+        if busy >= IN_FLIGHT_PER_ADDRESS:
+            self._events.hit("busy", "enrolment: too many requests at once from an address")
+            return _rate_limited("too many enrolment requests at once from here; retry", 1)
+        self._in_flight[key] = busy + 1
         try:
             response = await work(request)
-        except BaseException:
-            self.throttle.release(address, _THROTTLE_NAME, attempt)  # the hub failed, not them
-            raise
-        if response.status < 400 or response.status >= 500:
-            self.throttle.release(address, _THROTTLE_NAME, attempt)  # not a refusal
+        finally:
+            left = self._in_flight[key] - 1
+            if left:
+                self._in_flight[key] = left
+            else:
+                del self._in_flight[key]
+        if 400 <= response.status < 500:
+            self.throttle.failed(address, _THROTTLE_NAME)
         return response
 
     async def _cacerts(self, request: web.Request) -> web.StreamResponse:
         label = request.match_info["label"]
         record = await self._storage.enrolment_code(label) if is_code_id(label) else None
         now = self._clock()
-        if record is None or record.used_at is not None or now >= record.expires_at:
-            return self._not_live()
-        if record.failures >= MAX_FAILURES:
+        if record is None or not is_live(record, now):
             return self._not_live()
         signer = await self._authorities.signer(record.tenant.name)
         return _certs_only(signer.cert)
@@ -169,12 +185,9 @@ class Est:
         label = request.match_info["label"]
         if not is_code_id(label):
             return self._not_live()
-        der = await _read_base64(request)
-        if der is None:
-            return _error(400, "bad_csr", "send the request as base64 DER PKCS#10")
         now = self._clock()
         try:
-            csr = load_csr(der)
+            csr = await _read_csr(request)
             secret = challenge_password(csr)
             if secret is None:
                 raise CsrRejected("challenge_password", "the request lacks the code's secret")
@@ -203,12 +216,9 @@ class Est:
         return _certs_only(cert)
 
     async def _simplereenroll(self, request: web.Request) -> web.StreamResponse:
-        der = await _read_base64(request)
-        if der is None:
-            return _error(400, "bad_csr", "send the request as base64 DER PKCS#10")
         now = self._clock()
         try:
-            csr = load_csr(der)
+            csr = await _read_csr(request)
             key = csr.public_key()
             current = None
             if isinstance(key, ec.EllipticCurvePublicKey):
@@ -274,12 +284,13 @@ async def start_enrolment(
     return Est(config, storage, clock, authorities, codes, client_address)
 
 
-async def _read_base64(request: web.Request) -> bytes | None:
-    """The body as base64 (line breaks allowed, RFC 8951), or None."""
+async def _read_csr(request: web.Request) -> x509.CertificateSigningRequest:
+    """The body as a base64 (line breaks allowed, RFC 8951) DER PKCS#10; else ``CsrRejected``."""
     body = await request.read()
-    if len(body) > (CSR_MAX_BYTES + 2) // 3 * 4 + CSR_MAX_BYTES // 32:
-        return None
     try:
-        return base64.b64decode(b"".join(body.split()), validate=True)
+        if len(body) > (CSR_MAX_BYTES + 2) // 3 * 4 + CSR_MAX_BYTES // 32:
+            raise ValueError("too long")
+        der = base64.b64decode(b"".join(body.split()), validate=True)
     except (binascii.Error, ValueError):
-        return None
+        raise CsrRejected("malformed", "send the request as base64 DER PKCS#10") from None
+    return load_csr(der)

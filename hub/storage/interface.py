@@ -151,8 +151,18 @@ class Storage(Protocol):
     async def enrolment_code(self, code_id: str) -> EnrolmentCodeRecord | None:
         """The code with that id, whatever its state, or None."""
 
-    async def enrolment_code_failed(self, code_id: str) -> int:
-        """Count one wrong secret for a code; return how many it has had (0: unknown id)."""
+    async def take_enrolment_attempt(
+        self, code_id: str, *, now: float, max_failures: int
+    ) -> EnrolmentCodeRecord | None:
+        """Count one attempt at a live code's secret, atomically, before it is compared.
+
+        Returns the code with the attempt counted in ``failures``; None (nothing counted) when
+        it is unknown, expired, used or already has ``max_failures``. One guarded UPDATE, so
+        parallel attempts at one code cannot overshoot the limit.
+        """
+
+    async def give_back_enrolment_attempt(self, code_id: str) -> None:
+        """Uncount an attempt whose secret turned out right (only wrong secrets count)."""
 
     async def enrol_device(
         self,

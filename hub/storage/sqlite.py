@@ -336,9 +336,15 @@ class SqliteStorage:
         """The code with that id, whatever its state, or None."""
         return await self._reader.run(enrol.enrolment_code, code_id)
 
-    async def enrolment_code_failed(self, code_id: str) -> int:
-        """Count one wrong secret for a code; return how many it has had."""
-        return await self._writer.run(enrol.enrolment_code_failed, code_id)
+    async def take_enrolment_attempt(
+        self, code_id: str, *, now: float, max_failures: int
+    ) -> EnrolmentCodeRecord | None:
+        """Count one attempt at a live code's secret before it is compared; None: not live."""
+        return await self._writer.run(enrol.take_enrolment_attempt, code_id, now, max_failures)
+
+    async def give_back_enrolment_attempt(self, code_id: str) -> None:
+        """Uncount an attempt whose secret turned out right."""
+        await self._writer.run(enrol.give_back_enrolment_attempt, code_id)
 
     async def enrol_device(
         self,

@@ -135,12 +135,30 @@ def enrolment_code(conn: sqlite3.Connection, code_id: str) -> EnrolmentCodeRecor
     return None if row is None else _code(row)
 
 
-def enrolment_code_failed(conn: sqlite3.Connection, code_id: str) -> int:
-    """Count a wrong secret for a code; return its failures so far (0: no such code)."""
+def take_enrolment_attempt(
+    conn: sqlite3.Connection, code_id: str, now: float, max_failures: int
+) -> EnrolmentCodeRecord | None:
+    """Count an attempt at a live code before its secret is compared; the code, or None.
+
+    The guarded UPDATE is the reservation: parallel attempts cannot all see the same count.
+    """
     with transaction(conn):
-        conn.execute("UPDATE enrolment_codes SET failures = failures + 1 WHERE id = ?", (code_id,))
-        row = _one(conn, "SELECT failures FROM enrolment_codes WHERE id = ?", (code_id,))
-    return 0 if row is None else int(row[0])
+        cur = conn.execute(
+            "UPDATE enrolment_codes SET failures = failures + 1 WHERE id = ? "
+            "AND used_at IS NULL AND expires_at > ? AND failures < ?",
+            (code_id, now, max_failures),
+        )
+        row = _one(conn, _CODE_COLUMNS + "WHERE c.id = ?", (code_id,)) if cur.rowcount else None
+    return None if row is None else _code(row)
+
+
+def give_back_enrolment_attempt(conn: sqlite3.Connection, code_id: str) -> None:
+    """Uncount an attempt whose secret was right (only wrong secrets count)."""
+    with transaction(conn):
+        conn.execute(
+            "UPDATE enrolment_codes SET failures = failures - 1 WHERE id = ? AND failures > 0",
+            (code_id,),
+        )
 
 
 def _live_code(

@@ -19,11 +19,13 @@ from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from appliance.runner.hub_client import Backoff, HubClient, HubEvent, HubRejected, HubUp
+from appliance.runner.hub_client import Backoff, HubClient, HubRejected
 from protocol import messages
 from provisioning import profile
 from provisioning.challenge import encode_nonce, new_nonce, verify_hello
 from provisioning.identity import Identity, IdentityError, IdentityStore
+from tests.support.hub_client_run import first_up
+from tests.support.loopback_server import serving
 
 NOW = dt.datetime.now(dt.UTC)
 Script = Callable[[web.WebSocketResponse], Awaitable[None]]
@@ -56,29 +58,8 @@ async def scripted_hub(script: Script) -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_get("/ws/kiosk", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        yield f"ws://127.0.0.1:{runner.addresses[0][1]}/ws/kiosk"
-    finally:
-        await runner.cleanup()
-
-
-async def _first_up(client: HubClient) -> HubUp:
-    got: asyncio.Future[HubUp] = asyncio.get_running_loop().create_future()
-
-    def deliver(event: HubEvent) -> None:
-        if isinstance(event, HubUp) and not got.done():
-            got.set_result(event)
-
-    task = asyncio.create_task(client.run(deliver))
-    try:
-        async with asyncio.timeout(10):
-            return await asyncio.shield(got)
-    finally:
-        await client.close()
-        await asyncio.gather(task, return_exceptions=True)
+    async with serving(app) as port:
+        yield f"ws://127.0.0.1:{port}/ws/kiosk"
 
 
 def _backoff() -> Backoff:
@@ -105,7 +86,7 @@ async def test_an_enrolled_kiosk_signs_the_hubs_challenge(tmp_path: Path) -> Non
     async with scripted_hub(new_hub) as url:
         url_seen = url.replace("ws://", "http://").removesuffix("/ws/kiosk") + "/"
         client = HubClient(url, None, backoff=_backoff(), identity=lambda: identity)
-        up = await _first_up(client)
+        up = await first_up(client)
     assert up.welcome.name == "branch-7"
     (hello,) = hellos
     assert hello.token is None
@@ -127,7 +108,7 @@ async def test_an_older_hub_without_challenge_gets_the_token(tmp_path: Path) -> 
         client = HubClient(
             url, "tok", backoff=_backoff(), identity=lambda: identity, challenge_wait_s=0.2
         )
-        await _first_up(client)
+        await first_up(client)
     assert [(h.token, h.certificate) for h in hellos] == [("tok", None)]
 
 
@@ -159,7 +140,7 @@ async def test_a_token_kiosk_skips_the_challenge_it_does_not_need() -> None:
 
     async with scripted_hub(new_hub) as url:
         client = HubClient(url, "tok", backoff=_backoff())
-        await _first_up(client)
+        await first_up(client)
     assert [(h.token, h.signature) for h in hellos] == [("tok", None)]
 
 

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from appliance.__main__ import EXIT_REJECTED, EXIT_USAGE, main
+from appliance.__main__ import EXIT_REJECTED, EXIT_USAGE, assemble, main
 from appliance.config.kiosk import load_config
 from appliance.runner.devices import build_call_devices
+from kiosk_ui import viewmodels as v
 from protocol import messages
 from tests.support.hub import connect_adviser, http_session, running_hub
 
@@ -46,6 +47,28 @@ def test_real_devices_come_from_the_config(tmp_path: Path) -> None:
     assert type(camera).__name__ == "PyAVCamera"
     assert type(microphone).__name__ == "PyAVMicrophone"
     assert type(speaker).__name__ == "SimulatedSpeaker"
+
+
+async def test_a_journey_assembled_on_the_loop_takes_a_tap_before_its_ticker_runs(
+    tmp_path: Path,
+) -> None:
+    # The technician screen hands the window over by assembling the kiosk on the running loop;
+    # a tap in that moment must reach the journey, not wait for (or be lost before) bridge.run().
+    config = load_config(
+        None,
+        {
+            "token": "t",
+            "simulate": True,
+            "vault.path": str(tmp_path / "vault"),
+            "identity_dir": str(tmp_path / "identity"),
+        },
+    )
+    _kiosk, bridge = assemble(config, "headless")
+    assert bridge is not None and bridge.loop is asyncio.get_running_loop()
+    assert bridge.current_view().screen is v.Screen.ATTRACT
+    bridge.report(v.Start())  # as the UI thread posts it
+    await asyncio.sleep(0)
+    assert bridge.current_view().screen is v.Screen.LANGUAGE
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -11,13 +12,14 @@ from appliance.session.technician import (
     HUB_FIELD,
     Technician,
     code_notice,
-    kiosk_hub_url,
     notice_for,
 )
 from kiosk_ui import viewmodels as v
 from kiosk_ui.strings import CATALOGUE
 from provisioning import est_client as est
+from provisioning.challenge import BadChallenge
 from provisioning.codes import EnrolmentCode, EnrolmentUri
+from provisioning.enrolment import kiosk_hub_url
 from provisioning.identity import IdentityError
 
 CODE = EnrolmentCode("K7QX", "3M9PHT4R2WNC")
@@ -85,6 +87,12 @@ def test_a_bare_host_name_means_https_and_production_refuses_http() -> None:
     ]
     assert kiosk_hub_url("https://hub.example.org:8443") == "wss://hub.example.org:8443"
     assert kiosk_hub_url("http://127.0.0.1:8080") == "ws://127.0.0.1:8080"
+    # the one function `kiosk enrol --hub` uses too: any form of the hub's URL, its origin
+    assert kiosk_hub_url("HTTPS://Hub.Example.org:443/enrol") == "wss://hub.example.org"
+    assert kiosk_hub_url("wss://hub.example.org/ws/kiosk") == "wss://hub.example.org"
+    assert kiosk_hub_url("ws://[::1]:8080") == "ws://[::1]:8080"
+    with pytest.raises(BadChallenge):
+        kiosk_hub_url("ftp://hub.example.org")
     p = ready(production=True)
     assert p.handle(form(hub="http://hub.example.org"), 0.0) == []
     assert notice_key(p) == "tech.error.insecure"

@@ -13,6 +13,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
+from appliance.config.kiosk import ConfigError, MissingCredential, load_config
+from appliance.ui.technician import unenrolled_config
 from hub.pki.codes import CodeBook
 from hub.pki.secret import HubSecret, create_secret_file
 from provisioning import profile
@@ -88,3 +92,27 @@ async def test_without_a_screen_a_broken_identity_or_a_bad_uri_exits_2(tmp_path:
     assert status == 2 and "kiosk decommission" in said
     status, said = await _kiosk_run(tmp_path, "--identity-dir", str(tmp_path / "empty"))
     assert status == 2 and "--enrol-uri" in said and "'token'" in said
+
+
+def test_only_a_missing_credential_opens_the_technician_screen(tmp_path: Path) -> None:
+    overrides = {"identity_dir": str(tmp_path / "identity")}  # not enrolled
+    path = tmp_path / "kiosk.toml"
+    path.write_text("simulate = true\n", encoding="utf-8")
+    with pytest.raises(MissingCredential) as missing:
+        load_config(path, overrides)
+    assert missing.value.key == "token"  # still a ConfigError naming the key, for other callers
+    config = unenrolled_config(path, overrides, missing.value)
+    assert config.token is None and config.simulate
+    # a token that is there but wrong is the administrator's mistake, not a kiosk to enrol
+    for text in ('token = ""\n', 'token = "t"\ntoken_file = "f"\n'):
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(ConfigError) as wrong:
+            load_config(path, overrides)
+        assert not isinstance(wrong.value, MissingCredential)
+        with pytest.raises(ConfigError) as again:
+            unenrolled_config(path, overrides, wrong.value)
+        assert again.value is wrong.value
+    # the type decides, not the wording
+    worded = ConfigError("token", "missing: this is not the credential check")
+    with pytest.raises(ConfigError):
+        unenrolled_config(path, overrides, worded)

@@ -8,7 +8,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from hub.pki.secret import HubSecret
 from tests.support.hub import FakeClock, RunningHub, http_session, running_hub
+from tests.support.hub_enrol import hub_secret
 
 ADVISER_PASSWORD = "correct horse battery"
 
@@ -31,3 +33,9 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
     """A client session that keeps cookies from 127.0.0.1."""
     async with http_session() as session:
         yield session
+
+
+@pytest.fixture
+def secret_file(tmp_path: Path) -> tuple[Path, HubSecret]:
+    """A hub secret file (``--secret-file``) in tmp_path and the secret it holds."""
+    return hub_secret(tmp_path)

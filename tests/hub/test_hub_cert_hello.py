@@ -15,6 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from hub.pki.est import EST
 from hub.pki.secret import HubSecret
 from hub.signalling import CLOSE_UNAUTHORIZED
 from hub.signalling.hello import TOKENS_OFF
@@ -41,7 +42,7 @@ from tests.support.hub import (
     http_session,
     running_hub,
 )
-from tests.support.hub_enrol import enrol, hub_secret, new_code
+from tests.support.hub_enrol import enrol, new_code
 
 DAY = 86_400.0
 PASSWORD = "correct horse battery"
@@ -54,11 +55,6 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def secret_file(tmp_path: Path) -> tuple[Path, HubSecret]:
-    return hub_secret(tmp_path)
-
-
-@pytest.fixture
 async def hub(
     tmp_path: Path, clock: FakeClock, secret_file: tuple[Path, HubSecret]
 ) -> AsyncIterator[RunningHub]:
@@ -66,12 +62,6 @@ async def hub(
         tmp_path, clock=clock, secret_file=secret_file[0], allow_device_tokens=False
     ) as running:
         yield running
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with http_session() as session:
-        yield session
 
 
 async def enrolled(
@@ -84,6 +74,17 @@ async def enrolled(
 ) -> Identity:
     code = await new_code(hub.storage, secret_file[1], name, tenant=tenant, now=clock())
     return await enrol(http, hub.url, code)
+
+
+@pytest.fixture
+async def identity(
+    hub: RunningHub,
+    http: aiohttp.ClientSession,
+    secret_file: tuple[Path, HubSecret],
+    clock: FakeClock,
+) -> Identity:
+    """kiosk-1, enrolled at ``hub`` (tenant default)."""
+    return await enrolled(hub, http, secret_file, clock)
 
 
 def b64(data: bytes) -> str:
@@ -120,6 +121,15 @@ async def open_kiosk(
     return peer
 
 
+async def signed_in(
+    http: aiohttp.ClientSession, hub: RunningHub, identity: Identity
+) -> SignallingPeer:
+    """A kiosk connected with a correctly signed hello, its welcome read."""
+    kiosk = await open_kiosk(http, hub, identity)
+    await kiosk.expect(Welcome)
+    return kiosk
+
+
 async def expect_refused(peer: SignallingPeer, text: str) -> None:
     error = await peer.expect(Error)
     assert (error.code, error.fatal) == ("unauthorized", True)
@@ -131,10 +141,9 @@ async def expect_refused(peer: SignallingPeer, text: str) -> None:
 async def test_the_hub_challenges_first_and_welcomes_a_signed_hello(
     hub: RunningHub,
     http: aiohttp.ClientSession,
-    secret_file: tuple[Path, HubSecret],
+    identity: Identity,
     clock: FakeClock,
 ) -> None:
-    identity = await enrolled(hub, http, secret_file, clock)
     kiosk = await open_kiosk(http, hub, identity, client="branch-kiosk/0.1.0\x1b[2J")
     welcome = await kiosk.expect(Welcome)
     assert (welcome.role, welcome.name, welcome.tenant) == ("kiosk", "kiosk-1", "default")
@@ -151,26 +160,27 @@ async def test_the_hub_challenges_first_and_welcomes_a_signed_hello(
     assert status.version == "branch-kiosk/0.1.0?[2J"  # no terminal escapes into `device list`
 
 
-async def test_an_expired_certificate_is_refused(
+@pytest.mark.parametrize("cached", [False, True], ids=["first-hello", "after-a-cached-hello"])
+@pytest.mark.parametrize("case", ["expired", "revoked"])
+async def test_an_expired_or_revoked_certificate_is_refused(
     hub: RunningHub,
     http: aiohttp.ClientSession,
-    secret_file: tuple[Path, HubSecret],
+    identity: Identity,
     clock: FakeClock,
+    case: str,
+    cached: bool,
 ) -> None:
-    identity = await enrolled(hub, http, secret_file, clock)
-    clock.advance(31 * DAY)
-    await expect_refused(await open_kiosk(http, hub, identity), "expired")
-
-
-async def test_a_revoked_certificate_is_refused(
-    hub: RunningHub,
-    http: aiohttp.ClientSession,
-    secret_file: tuple[Path, HubSecret],
-    clock: FakeClock,
-) -> None:
-    identity = await enrolled(hub, http, secret_file, clock)
-    await hub.storage.revoke_device("kiosk-1", now=clock())
-    await expect_refused(await open_kiosk(http, hub, identity), "revoked")
+    checked = hub.app[EST].authorities.checked  # chain and profile, checked once per cert
+    if cached:
+        await signed_in(http, hub, identity)
+        assert len(checked) == 1
+    if case == "expired":
+        clock.advance(31 * DAY)
+    else:
+        await hub.storage.revoke_device("kiosk-1", now=clock())
+    await expect_refused(await open_kiosk(http, hub, identity), case)
+    # the cache answered the chain and profile; the clock and the database still refused
+    assert checked.hits == (1 if cached else 0)
 
 
 async def test_a_certificate_from_another_ca_is_refused(
@@ -200,11 +210,9 @@ async def test_a_certificate_from_another_ca_is_refused(
 async def test_a_signature_for_another_connection_hub_or_tenant_is_refused(
     hub: RunningHub,
     http: aiohttp.ClientSession,
-    secret_file: tuple[Path, HubSecret],
-    clock: FakeClock,
+    identity: Identity,
     replay: str,
 ) -> None:
-    identity = await enrolled(hub, http, secret_file, clock)
     if replay == "nonce":
         kiosk = await open_kiosk(http, hub, identity, nonce=challenge.new_nonce())
     elif replay == "url":
@@ -225,13 +233,11 @@ async def test_a_signature_for_another_connection_hub_or_tenant_is_refused(
 async def test_garbage_certificate_bytes_are_refused_and_the_hub_serves_others(
     hub: RunningHub,
     http: aiohttp.ClientSession,
-    secret_file: tuple[Path, HubSecret],
-    clock: FakeClock,
+    identity: Identity,
     certificate: str,
     signature: str | None,
     text: str,
 ) -> None:
-    identity = await enrolled(hub, http, secret_file, clock)
     peer = SignallingPeer(await http.ws_connect(f"{hub.ws_url}/ws/kiosk"))
     await peer.read_challenge()
     if text == "invalid_value":  # not base64: refused by the protocol's schema already
@@ -244,7 +250,7 @@ async def test_garbage_certificate_bytes_are_refused_and_the_hub_serves_others(
     else:
         await peer.send(Hello(role="kiosk", certificate=certificate, signature=signature))
         await expect_refused(peer, text)
-    await (await open_kiosk(http, hub, identity)).expect(Welcome)
+    await signed_in(http, hub, identity)
 
 
 async def test_device_tokens_are_refused_unless_allowed(
@@ -285,13 +291,11 @@ async def test_the_public_url_is_what_the_signature_must_name(
 async def test_revoking_mid_call_closes_the_kiosk_and_ends_the_call(
     hub: RunningHub,
     http: aiohttp.ClientSession,
-    secret_file: tuple[Path, HubSecret],
+    identity: Identity,
     clock: FakeClock,
 ) -> None:
-    identity = await enrolled(hub, http, secret_file, clock)
     hub.add_adviser("alice", PASSWORD)
-    kiosk = await open_kiosk(http, hub, identity)
-    await kiosk.expect(Welcome)
+    kiosk = await signed_in(http, hub, identity)
     adviser = await connect_adviser(http, hub, "alice", PASSWORD)
     await adviser.expect(Queue)
     await kiosk.send(QueueRequest())
@@ -313,12 +317,10 @@ async def test_revoking_mid_call_closes_the_kiosk_and_ends_the_call(
 async def test_a_certificate_expiring_while_connected_closes_the_connection(
     hub: RunningHub,
     http: aiohttp.ClientSession,
-    secret_file: tuple[Path, HubSecret],
+    identity: Identity,
     clock: FakeClock,
 ) -> None:
-    identity = await enrolled(hub, http, secret_file, clock)
-    kiosk = await open_kiosk(http, hub, identity)
-    await kiosk.expect(Welcome)
+    kiosk = await signed_in(http, hub, identity)
     clock.advance(31 * DAY)
     await kiosk.send(Heartbeat(ts=1))
     await expect_refused(kiosk, "expired")
@@ -327,12 +329,10 @@ async def test_a_certificate_expiring_while_connected_closes_the_connection(
 async def test_a_valid_certificate_keeps_its_connection_across_rechecks(
     hub: RunningHub,
     http: aiohttp.ClientSession,
-    secret_file: tuple[Path, HubSecret],
+    identity: Identity,
     clock: FakeClock,
 ) -> None:
-    identity = await enrolled(hub, http, secret_file, clock)
-    kiosk = await open_kiosk(http, hub, identity)
-    await kiosk.expect(Welcome)
+    kiosk = await signed_in(http, hub, identity)
     for _ in range(3):
         clock.advance(hub.config.heartbeat_s)  # each heartbeat re-checks the certificate
         await kiosk.send(Heartbeat(ts=1))

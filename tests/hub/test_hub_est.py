@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -14,20 +15,24 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from hub.forwarded import parse_trusted_proxy
 from hub.pki.codes import MAX_FAILURES
+from hub.pki.est import IN_FLIGHT_PER_ADDRESS
 from hub.pki.secret import HubSecret
+from hub.storage import EnrolmentCodeRecord, SqliteStorage
 from provisioning import profile
 from provisioning.codes import EnrolmentCode
-from tests.support.hub import FakeClock, RunningHub, http_session, running_hub
+from tests.support.hub import FakeClock, RunningHub, running_hub
 from tests.support.hub_enrol import (
     csr_der,
     device_key,
     enrol,
     est,
-    hub_secret,
     new_code,
     openssl,
     pem,
+    simpleenroll,
+    simplereenroll,
     with_bad_signature,
+    wrong_secret,
 )
 
 DAY = 86_400.0
@@ -39,17 +44,13 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def secret_file(tmp_path: Path) -> tuple[Path, HubSecret]:
-    return hub_secret(tmp_path)
-
-
-@pytest.fixture
 async def hub(
     tmp_path: Path, clock: FakeClock, secret_file: tuple[Path, HubSecret]
 ) -> AsyncIterator[RunningHub]:
     async with running_hub(
         tmp_path,
         clock=clock,
+        open_storage=MeetingStorage.open,  # holds nothing until a test sets a meeting
         secret_file=secret_file[0],
         trusted_proxies=(parse_trusted_proxy("127.0.0.1"),),
     ) as running:
@@ -57,18 +58,14 @@ async def hub(
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with http_session() as session:
-        yield session
-
-
-@pytest.fixture
 def secret(secret_file: tuple[Path, HubSecret]) -> HubSecret:
     return secret_file[1]
 
 
-def fresh_csr(code: EnrolmentCode) -> bytes:
-    return csr_der(device_key(), code.id, password=code.secret)
+@pytest.fixture
+async def code(hub: RunningHub, secret: HubSecret, clock: FakeClock) -> EnrolmentCode:
+    """A fresh code for kiosk-1 (tenant default)."""
+    return await new_code(hub.storage, secret, "kiosk-1", now=clock())
 
 
 async def tenant_ca(hub: RunningHub, tenant: str = "default") -> x509.Certificate:
@@ -78,9 +75,8 @@ async def tenant_ca(hub: RunningHub, tenant: str = "default") -> x509.Certificat
 
 
 async def test_cacerts_gives_the_code_tenants_ca(
-    hub: RunningHub, http: aiohttp.ClientSession, secret: HubSecret, clock: FakeClock
+    hub: RunningHub, http: aiohttp.ClientSession, code: EnrolmentCode
 ) -> None:
-    code = await new_code(hub.storage, secret, "kiosk-1", now=clock())
     answer = await est(http, hub.url, f"{code.id}/cacerts")
     (ca,) = answer.certificates
     assert answer.headers["Content-Transfer-Encoding"] == "base64"
@@ -90,11 +86,10 @@ async def test_cacerts_gives_the_code_tenants_ca(
 async def test_a_kiosk_enrols_once_and_openssl_verifies_its_certificate(
     hub: RunningHub,
     http: aiohttp.ClientSession,
-    secret: HubSecret,
+    code: EnrolmentCode,
     clock: FakeClock,
     tmp_path: Path,
 ) -> None:
-    code = await new_code(hub.storage, secret, "kiosk-1", now=clock())
     key, cert = await enrol(http, hub.url, code)
     assert profile.device_name(cert) == "kiosk-1" and profile.tenant_of(cert) == "default"
     assert profile.spki_sha256(cert.public_key()) == profile.spki_sha256(key.public_key())  # type: ignore[arg-type]
@@ -104,20 +99,14 @@ async def test_a_kiosk_enrols_once_and_openssl_verifies_its_certificate(
     (status,) = await hub.storage.device_statuses(now=clock())
     assert (status.device.name, status.state) == ("kiosk-1", "enrolled")
     # single use: the code is gone for cacerts and for a second enrolment
-    again = await est(
-        http,
-        hub.url,
-        f"{code.id}/simpleenroll",
-        csr_der(device_key(), code.id, password=code.secret),
-    )
+    again = await simpleenroll(http, hub.url, code)
     assert again.status == 404 and again.error[0] == "not_found"
     assert (await est(http, hub.url, f"{code.id}/cacerts")).status == 404
 
 
 async def test_the_device_name_is_accepted_as_the_subject_too(
-    hub: RunningHub, http: aiohttp.ClientSession, secret: HubSecret, clock: FakeClock
+    hub: RunningHub, http: aiohttp.ClientSession, code: EnrolmentCode
 ) -> None:
-    code = await new_code(hub.storage, secret, "kiosk-1", now=clock())
     key = device_key()
     answer = await est(
         http,
@@ -144,12 +133,11 @@ async def test_the_device_name_is_accepted_as_the_subject_too(
 async def test_a_bad_request_is_400_and_leaves_the_code_usable(
     hub: RunningHub,
     http: aiohttp.ClientSession,
-    secret: HubSecret,
+    code: EnrolmentCode,
     clock: FakeClock,
     case: str,
     reason: str,
 ) -> None:
-    code = await new_code(hub.storage, secret, "kiosk-1", now=clock())
     key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey = device_key()
     if case == "rsa":
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -176,40 +164,26 @@ async def test_a_bad_request_is_400_and_leaves_the_code_usable(
 
 
 async def test_wrong_secrets_are_401_and_five_burn_the_code(
-    hub: RunningHub, http: aiohttp.ClientSession, secret: HubSecret, clock: FakeClock
+    hub: RunningHub, http: aiohttp.ClientSession, code: EnrolmentCode, clock: FakeClock
 ) -> None:
-    code = await new_code(hub.storage, secret, "kiosk-1", now=clock())
-    wrong = ("3" if code.secret[0] != "3" else "4") + code.secret[1:]
+    wrong = wrong_secret(code)
     messages = set()
     for _ in range(MAX_FAILURES):
-        answer = await est(
-            http, hub.url, f"{code.id}/simpleenroll", csr_der(device_key(), code.id, password=wrong)
-        )
+        answer = await simpleenroll(http, hub.url, code, secret=wrong)
         assert answer.status == 401
         messages.add(answer.error)
     assert messages == {("unauthorized", "wrong enrolment code; check it, or ask for a new one")}
-    burnt = await est(
-        http,
-        hub.url,
-        f"{code.id}/simpleenroll",
-        csr_der(device_key(), code.id, password=code.secret),
-    )
+    burnt = await simpleenroll(http, hub.url, code)
     assert burnt.status == 404 and "ask for a new code" in burnt.error[1]
     assert await hub.storage.device_certificate("0") is None
     assert [s.state for s in await hub.storage.device_statuses(now=clock())] == ["pending"]
 
 
 async def test_an_expired_code_is_refused_like_an_unknown_one(
-    hub: RunningHub, http: aiohttp.ClientSession, secret: HubSecret, clock: FakeClock
+    hub: RunningHub, http: aiohttp.ClientSession, code: EnrolmentCode, clock: FakeClock
 ) -> None:
-    code = await new_code(hub.storage, secret, "kiosk-1", now=clock())
     clock.advance(3601)
-    expired = await est(
-        http,
-        hub.url,
-        f"{code.id}/simpleenroll",
-        csr_der(device_key(), code.id, password=code.secret),
-    )
+    expired = await simpleenroll(http, hub.url, code)
     unknown = await est(http, hub.url, "ZZZZ/cacerts")
     assert (expired.status, unknown.status) == (404, 404)
     assert expired.error == unknown.error
@@ -240,12 +214,11 @@ async def test_another_tenants_code_gives_that_tenants_ca_only(
 async def test_guessing_is_throttled_per_address_without_naming_it_in_the_log(
     hub: RunningHub,
     http: aiohttp.ClientSession,
-    secret: HubSecret,
+    code: EnrolmentCode,
     clock: FakeClock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    code = await new_code(hub.storage, secret, "kiosk-1", now=clock())
     guesser = {"X-Forwarded-For": "192.0.2.77"}
     limit = hub.config.enrol_failures_per_address
     statuses = [
@@ -266,6 +239,142 @@ async def test_guessing_is_throttled_per_address_without_naming_it_in_the_log(
     logged = " ".join(r.getMessage() for r in caplog.records if r.name.startswith("hub."))
     assert "192.0.2" not in logged and "ZZZZ" not in logged and code.id not in logged
     assert "enrolment" in logged
+
+
+class Meeting:
+    """Holds whoever arrives until ``expected`` requests have arrived or been answered.
+
+    A request answered without arriving was refused before the code lookup: it must not
+    keep the others waiting, so the test ends whatever the hub does.
+    """
+
+    def __init__(self, expected: int) -> None:
+        self._expected = expected
+        self._seen = 0
+        self._everyone = asyncio.Event()
+
+    def _count(self) -> None:
+        self._seen += 1
+        if self._seen >= self._expected:
+            self._everyone.set()
+
+    async def arrive(self) -> None:
+        """Wait here until everyone is in flight at once."""
+        self._count()
+        await self._everyone.wait()
+
+    def answered(self) -> None:
+        """One request was answered (if it never arrived, it was refused early)."""
+        if not self._everyone.is_set():
+            self._count()
+
+
+class MeetingStorage(SqliteStorage):
+    """The hub's storage, holding each code lookup (or attempt, before it is counted) at
+    ``meeting`` (when one is set)."""
+
+    meeting: Meeting | None = None
+
+    async def enrolment_code(self, code_id: str) -> EnrolmentCodeRecord | None:
+        if self.meeting is not None:
+            await self.meeting.arrive()
+        return await super().enrolment_code(code_id)
+
+    async def take_enrolment_attempt(
+        self, code_id: str, *, now: float, max_failures: int
+    ) -> EnrolmentCodeRecord | None:
+        if self.meeting is not None:
+            await self.meeting.arrive()
+        return await super().take_enrolment_attempt(code_id, now=now, max_failures=max_failures)
+
+
+def meeting_storage(hub: RunningHub) -> MeetingStorage:
+    storage = hub.storage
+    assert isinstance(storage, MeetingStorage)
+    return storage
+
+
+async def test_enrolments_in_flight_never_count_only_refusals_do(
+    hub: RunningHub, http: aiohttp.ClientSession, secret: HubSecret, clock: FakeClock
+) -> None:
+    # several kiosks behind one NAT enrol at once: all in flight together, none refused
+    branch = {"X-Forwarded-For": "192.0.2.60"}
+    limit = hub.config.enrol_failures_per_address
+    kiosks = limit + 2
+    codes = [await new_code(hub.storage, secret, f"kiosk-{i}", now=clock()) for i in range(kiosks)]
+    meeting = meeting_storage(hub).meeting = Meeting(kiosks)
+
+    async def enrol_one(code: EnrolmentCode) -> int:
+        try:
+            return (await simpleenroll(http, hub.url, code, headers=branch)).status
+        finally:
+            meeting.answered()
+
+    assert await asyncio.gather(*(enrol_one(code) for code in codes)) == [200] * kiosks
+    meeting_storage(hub).meeting = None
+    # refusals do count: wrong secrets (each for a live code) until the address is throttled
+    refused = []
+    for i in range(11):
+        code = await new_code(hub.storage, secret, f"guess-{i}", now=clock())
+        answer = await simpleenroll(http, hub.url, code, secret=wrong_secret(code), headers=branch)
+        refused.append(answer.status)
+    assert refused == [401] * limit + [429] * (11 - limit)
+    valid = await new_code(hub.storage, secret, "kiosk-late", now=clock())
+    key = device_key()
+    throttled = await simpleenroll(http, hub.url, valid, key=key, headers=branch)
+    assert throttled.status == 429 and throttled.error[0] == "rate_limited"
+    clock.advance(hub.config.enrol_window_s + 1)
+    late = await simpleenroll(http, hub.url, valid, key=key, headers=branch)
+    assert late.status == 200 and profile.device_name(late.certificates[0]) == "kiosk-late"
+
+
+async def test_requests_over_the_in_flight_cap_wait_without_counting(
+    hub: RunningHub, http: aiohttp.ClientSession, code: EnrolmentCode
+) -> None:
+    branch = {"X-Forwarded-For": "192.0.2.61"}
+    meeting = meeting_storage(hub).meeting = Meeting(IN_FLIGHT_PER_ADDRESS + 1)
+
+    async def fetch() -> int:
+        try:
+            return (await est(http, hub.url, f"{code.id}/cacerts", headers=branch)).status
+        finally:
+            meeting.answered()
+
+    statuses = await asyncio.gather(*(fetch() for _ in range(IN_FLIGHT_PER_ADDRESS + 1)))
+    assert sorted(statuses) == [200] * IN_FLIGHT_PER_ADDRESS + [429]
+    meeting_storage(hub).meeting = None
+    # the one sent away did not count: the address still has all its refusals
+    limit = hub.config.enrol_failures_per_address
+    guesses = [
+        (await est(http, hub.url, "ZZZZ/cacerts", headers=branch)).status for _ in range(limit)
+    ]
+    assert guesses == [404] * limit
+
+
+async def test_parallel_wrong_secrets_at_one_code_burn_it_after_exactly_five(
+    hub: RunningHub, http: aiohttp.ClientSession, code: EnrolmentCode, clock: FakeClock
+) -> None:
+    # guesses from several addresses, all in flight before any is answered: only five may be
+    # compared; the rest find the code burnt, whatever the per-address limits
+    guesses, addresses = 20, 4
+    meeting = meeting_storage(hub).meeting = Meeting(guesses)
+    wrong = wrong_secret(code)
+
+    async def guess(i: int) -> int:
+        source = {"X-Forwarded-For": f"192.0.2.{70 + i % addresses}"}
+        try:
+            return (await simpleenroll(http, hub.url, code, secret=wrong, headers=source)).status
+        finally:
+            meeting.answered()
+
+    statuses = await asyncio.gather(*(guess(i) for i in range(guesses)))
+    meeting_storage(hub).meeting = None
+    assert sorted(statuses) == [401] * MAX_FAILURES + [404] * (guesses - MAX_FAILURES)
+    left = await hub.storage.enrolment_code(code.id)
+    assert left is not None and left.failures == MAX_FAILURES and left.used_at is None
+    right = await simpleenroll(http, hub.url, code, headers={"X-Forwarded-For": "192.0.2.99"})
+    assert right.status == 404 and right.error[0] == "not_found"
+    assert [s.state for s in await hub.storage.device_statuses(now=clock())] == ["pending"]
 
 
 async def test_enrolling_a_replacement_revokes_the_old_certificate_in_the_crl(
@@ -292,22 +401,21 @@ async def test_enrolling_a_replacement_revokes_the_old_certificate_in_the_crl(
 
 
 async def test_renewal_with_the_current_key_and_its_refusals(
-    hub: RunningHub, http: aiohttp.ClientSession, secret: HubSecret, clock: FakeClock
+    hub: RunningHub, http: aiohttp.ClientSession, code: EnrolmentCode, clock: FakeClock
 ) -> None:
-    code = await new_code(hub.storage, secret, "kiosk-1", now=clock())
     key, first = await enrol(http, hub.url, code)
     clock.advance(20 * DAY)
-    renewed = await est(http, hub.url, "simplereenroll", csr_der(key, "kiosk-1"))
+    renewed = await simplereenroll(http, hub.url, key, "kiosk-1")
     (second,) = renewed.certificates
     assert second.serial_number != first.serial_number
     assert second.not_valid_after_utc > first.not_valid_after_utc
     assert await hub.storage.certificate_valid(format(first.serial_number, "x"), now=clock())
-    wrong_subject = await est(http, hub.url, "simplereenroll", csr_der(key, "kiosk-2"))
+    wrong_subject = await simplereenroll(http, hub.url, key, "kiosk-2")
     assert wrong_subject.status == 400 and wrong_subject.error[0] == "bad_csr"
-    stranger = await est(http, hub.url, "simplereenroll", csr_der(device_key(), "kiosk-1"))
+    stranger = await simplereenroll(http, hub.url, device_key(), "kiosk-1")
     assert stranger.status == 403 and stranger.error[0] == "unknown_certificate"
     clock.advance(41 * DAY)  # past the renewed certificate's end: a fresh code is needed
-    expired = await est(http, hub.url, "simplereenroll", csr_der(key, "kiosk-1"))
+    expired = await simplereenroll(http, hub.url, key, "kiosk-1")
     assert expired.status == 403 and expired.error[0] == "certificate_expired"
     assert "fresh enrolment code" in expired.error[1]
 
@@ -317,7 +425,7 @@ async def test_renewal_with_a_revoked_certificate_is_refused(
 ) -> None:
     key, _cert = await enrol(http, hub.url, await new_code(hub.storage, secret, "k", now=clock()))
     await hub.storage.revoke_device("k", now=clock())
-    refused = await est(http, hub.url, "simplereenroll", csr_der(key, "k"))
+    refused = await simplereenroll(http, hub.url, key, "k")
     assert refused.status == 403 and refused.error[0] == "certificate_revoked"
 
 

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from hub.pki import ca as pki
+from hub.pki.checked import Checked, CheckedCertificates
 from hub.pki.codes import MAX_FAILURES, CodeBook, CodeNotLive, WrongSecret
 from hub.pki.secret import (
     CA_KEY_INFO,
@@ -23,6 +24,7 @@ from hub.pki.secret import (
 )
 from hub.storage import RevokedSerial, SqliteStorage, Storage, Tenant
 from provisioning import profile
+from tests.support.device_certs import device, tenant_ca
 from tests.support.hub_enrol import csr_der, device_key, hub_secret, openssl, pem
 
 NOW = time.time()
@@ -273,3 +275,20 @@ async def test_a_code_expires_and_a_secret_is_bound_to_its_id(
     assert book.digest(code.id, code.secret) != book.digest("ZZZZ", code.secret)
     with pytest.raises(ValueError, match="30 days"):
         await book.new(storage, "kiosk-1", now=NOW, ttl_s=0)
+
+
+def test_checked_certificates_are_bounded_least_recently_used_first() -> None:
+    ca = tenant_ca()
+    a, b, c = (device(ca, name) for name in ("kiosk-a", "kiosk-b", "kiosk-c"))
+    cache = CheckedCertificates(max_entries=2)
+    for one in (a, b):
+        cache.add(one.der, Checked(one.certificate, ca.tenant, ca.certificate))
+    assert cache.get(a.der) is not None  # a is used: b is now the least recent
+    cache.add(c.der, Checked(c.certificate, ca.tenant, ca.certificate))
+    assert len(cache) == 2
+    assert cache.get(b.der) is None
+    found = cache.get(c.der)
+    assert found is not None and found.cert == c.certificate and found.ca == ca.certificate
+    assert (cache.hits, cache.misses) == (2, 1)
+    with pytest.raises(ValueError, match="room for one"):
+        CheckedCertificates(max_entries=0)

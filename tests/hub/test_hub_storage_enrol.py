@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -104,7 +105,7 @@ async def test_a_refused_code_writes_nothing(storage: Storage, case: str) -> Non
         now = NOW + 3600
     elif case == "burnt":
         for _ in range(MAX_FAILURES):
-            await storage.enrolment_code_failed("K7QX")
+            await take(storage, "K7QX")
     else:
         code_id = "ZZZZ"
     with pytest.raises(CodeRefused) as refused:
@@ -116,12 +117,54 @@ async def test_a_refused_code_writes_nothing(storage: Storage, case: str) -> Non
     assert await states(storage) == {"kiosk-1": "pending"}
 
 
+async def take(storage: Storage, code_id: str, now: float = NOW + 1) -> int | None:
+    """Take an attempt at a code: its count so far, or None when refused."""
+    code = await storage.take_enrolment_attempt(code_id, now=now, max_failures=MAX_FAILURES)
+    return None if code is None else code.failures
+
+
 async def test_failures_are_counted_per_code(storage: Storage) -> None:
     await code_for(storage, "kiosk-1")
-    assert [await storage.enrolment_code_failed("K7QX") for _ in range(3)] == [1, 2, 3]
-    assert await storage.enrolment_code_failed("ZZZZ") == 0
+    assert [await take(storage, "K7QX") for _ in range(3)] == [1, 2, 3]
+    assert await take(storage, "ZZZZ") is None
     code = await storage.enrolment_code("K7QX")
     assert code is not None and code.failures == 3
+
+
+async def test_attempts_stop_at_the_limit_and_a_given_back_one_is_uncounted(
+    storage: Storage,
+) -> None:
+    await code_for(storage, "kiosk-1")
+    await storage.give_back_enrolment_attempt("K7QX")  # never below zero
+    taken = await storage.take_enrolment_attempt("K7QX", now=NOW + 1, max_failures=MAX_FAILURES)
+    assert taken is not None and (taken.id, taken.device_name, taken.failures) == (
+        "K7QX",
+        "kiosk-1",
+        1,
+    )
+    await storage.give_back_enrolment_attempt("K7QX")  # its secret was right
+    assert [await take(storage, "K7QX") for _ in range(MAX_FAILURES + 2)] == [
+        *range(1, MAX_FAILURES + 1),
+        None,
+        None,
+    ]
+    code = await storage.enrolment_code("K7QX")
+    assert code is not None and code.failures == MAX_FAILURES  # a refusal counts nothing
+    await code_for(storage, "kiosk-2", "AAAA")
+    assert await take(storage, "AAAA", now=NOW + 3600) is None  # expired
+    await storage.enrol_device(
+        "AAAA", "hmac-AAAA", cert("01"), now=NOW + 1, max_failures=MAX_FAILURES
+    )
+    assert await take(storage, "AAAA") is None  # used
+    used = await storage.enrolment_code("AAAA")
+    assert used is not None and used.failures == 0
+
+
+async def test_parallel_attempts_never_pass_the_limit(storage: Storage) -> None:
+    await code_for(storage, "kiosk-1")
+    taken = await asyncio.gather(*(take(storage, "K7QX") for _ in range(20)))
+    assert sorted(t for t in taken if t is not None) == list(range(1, MAX_FAILURES + 1))
+    assert taken.count(None) == 20 - MAX_FAILURES
 
 
 async def test_a_new_code_kills_the_older_unused_one(storage: Storage) -> None:

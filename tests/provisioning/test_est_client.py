@@ -29,6 +29,7 @@ from provisioning.est_client import (
 )
 from provisioning.identity import IdentityStore
 from tests.support.est_server import TinyEst, running_est
+from tests.support.loopback_server import serving
 
 
 class Clock:
@@ -170,16 +171,10 @@ async def test_a_garbled_answer(tmp_path: Path, body: bytes, says: str) -> None:
 
     app = web.Application()
     app.router.add_get("/.well-known/est/{label}/cacerts", cacerts)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    async with serving(app, access_log=None) as port:
+        url = f"http://127.0.0.1:{port}"
         with pytest.raises(BadResponse, match=says):
             await _enrol(url, IdentityStore(tmp_path / "a"), EnrolmentCode.new(), None)
-    finally:
-        await runner.cleanup()
 
 
 async def test_renewal_keeps_the_key_and_refusals_need_a_fresh_code(tmp_path: Path) -> None:

@@ -13,11 +13,10 @@ import random
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from appliance.runner.hub_client import Backoff, HubClient, HubEvent, HubRejected, HubUp
+from appliance.runner.hub_client import Backoff, HubClient, HubRejected, HubUp
 from appliance.runner.renewal import Renewal
 from hub.pki.codes import CodeBook
 from hub.pki.secret import HubSecret, create_secret_file
@@ -33,6 +32,7 @@ from provisioning.est_client import (
 )
 from provisioning.identity import Identity, IdentityStore
 from tests.support.hub import FakeClock, RunningHub, running_hub
+from tests.support.hub_client_run import first_up
 
 DAY = 86_400.0
 
@@ -86,23 +86,7 @@ async def _hello(hub: RunningHub, store: IdentityStore) -> HubUp:
         backoff=Backoff(0.05, 0.2, random.Random(1)),
         identity=store.load,
     )
-    got: asyncio.Future[HubUp] = asyncio.get_running_loop().create_future()
-
-    def deliver(event: HubEvent) -> None:
-        if isinstance(event, HubUp) and not got.done():
-            got.set_result(event)
-
-    task = asyncio.create_task(client.run(deliver))
-    try:
-        async with asyncio.timeout(10):
-            waiters: set[asyncio.Future[Any]] = {got, task}
-            done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        if task in done:
-            task.result()  # raises what ended it
-        return got.result()
-    finally:
-        await client.close()
-        await asyncio.gather(task, return_exceptions=True)
+    return await first_up(client)
 
 
 async def test_enrol_then_say_hello_with_the_certificate(

@@ -25,6 +25,7 @@ from cryptography.x509.oid import AttributeOID, NameOID
 
 from provisioning import profile
 from provisioning.codes import EnrolmentCode
+from tests.support.loopback_server import serving
 
 MAX_FAILURES = 5
 
@@ -206,12 +207,5 @@ def _error(status: int, code: str, message: str, retry_after: str | None = None)
 @asynccontextmanager
 async def running_est(server: TinyEst) -> AsyncIterator[str]:
     """Serve ``server`` on 127.0.0.1; yields its base URL (``http://127.0.0.1:PORT``)."""
-    runner = web.AppRunner(server.app(), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
+    async with serving(server.app(), access_log=None) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()

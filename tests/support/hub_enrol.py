@@ -130,6 +130,34 @@ async def new_code(
     return code
 
 
+def wrong_secret(code: EnrolmentCode) -> str:
+    """The code's secret with its first symbol changed (still well formed)."""
+    return ("3" if code.secret[0] != "3" else "4") + code.secret[1:]
+
+
+async def simpleenroll(
+    http: aiohttp.ClientSession,
+    url: str,
+    code: EnrolmentCode,
+    *,
+    secret: str | None = None,
+    key: ec.EllipticCurvePrivateKey | None = None,
+    headers: dict[str, str] | None = None,
+) -> EstAnswer:
+    """Ask for a certificate with ``code`` (CN = its id, as `kiosk enrol` does), a fresh key
+    unless ``key`` is given, and the code's secret unless ``secret`` is given."""
+    password = code.secret if secret is None else secret
+    der = csr_der(key or device_key(), code.id, password=password)
+    return await est(http, url, f"{code.id}/simpleenroll", der, headers=headers)
+
+
+async def simplereenroll(
+    http: aiohttp.ClientSession, url: str, key: ec.EllipticCurvePrivateKey, name: str
+) -> EstAnswer:
+    """Ask for a renewal with ``key`` under the subject ``CN=name`` (no password)."""
+    return await est(http, url, "simplereenroll", csr_der(key, name))
+
+
 async def enrol(
     http: aiohttp.ClientSession,
     url: str,
@@ -138,8 +166,5 @@ async def enrol(
 ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     """Enrol with ``code`` (CN = the code id, as `kiosk enrol` does); the key and certificate."""
     key = key or device_key()
-    answer = await est(
-        http, url, f"{code.id}/simpleenroll", csr_der(key, code.id, password=code.secret)
-    )
-    (cert,) = answer.certificates
+    (cert,) = (await simpleenroll(http, url, code, key=key)).certificates
     return key, cert

@@ -36,6 +36,7 @@ from av.packet import Packet
 from appliance.call import sas
 from protocol import channel, messages
 from tests.support.adviser import aiortc_fingerprint
+from tests.support.loopback_server import serving
 
 
 class ForwardTrack(MediaStreamTrack):
@@ -210,12 +211,5 @@ async def hostile_hub(hub_ws_url: str, mitm: ManInTheMiddle) -> AsyncIterator[st
 
     app = web.Application()
     app.router.add_get("/ws/kiosk", kiosk_ws)
-    runner = web.AppRunner(app, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
+    async with serving(app) as port:
         yield f"ws://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
