@@ -55,8 +55,9 @@ from hub.storage.records import (
     TenantLimits,
     WebSession,
 )
-from hub.storage.sqlite import DEFAULT_BUSY_TIMEOUT_S, SqliteStorage
+from hub.storage.sqlite import SqliteStorage
 from hub.storage.sqlite_schema import LATEST_VERSION, MIGRATIONS
+from hub.storage.sqlite_worker import DEFAULT_BUSY_TIMEOUT_S
 
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT_S",

@@ -23,12 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import sqlite3
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Concatenate, ParamSpec, TypeVar
 
 from hub.storage import sqlite_enrol_ops as enrol
 from hub.storage import sqlite_ops as ops
@@ -41,13 +37,9 @@ from hub.storage.checks import (
     check_password,
 )
 from hub.storage.errors import (
-    ConstraintViolated,
     InvalidLimit,
     InvalidName,
-    StorageError,
-    StorageUnavailable,
 )
-from hub.storage.files import make_private
 from hub.storage.interface import Storage
 from hub.storage.passwords import Passwords
 from hub.storage.records import (
@@ -67,96 +59,19 @@ from hub.storage.records import (
     TenantLimits,
     WebSession,
 )
-from hub.storage.sqlite_schema import migrate
-
-P = ParamSpec("P")
-T = TypeVar("T")
-Trace = Callable[[str], None]
-DEFAULT_BUSY_TIMEOUT_S = 5.0
-CLOSED = "the hub database is closed"
-
-
-class _Worker:
-    """One thread that owns one connection; each call is one hop to it, in submission order."""
-
-    def __init__(self, name: str, busy_timeout_s: float) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
-        self._busy_timeout_s = busy_timeout_s
-        self._conn: sqlite3.Connection | None = None  # used on the worker thread only
-
-    async def start(self, connect: Callable[[], sqlite3.Connection]) -> None:
-        """Open the connection on the worker thread (its errors pass through unwrapped)."""
-        self._conn = await asyncio.get_running_loop().run_in_executor(self._executor, connect)
-
-    async def run(
-        self,
-        op: Callable[Concatenate[sqlite3.Connection, P], T],
-        *args: P.args,
-        **kwargs: P.kwargs,
-    ) -> T:
-        """Run ``op(connection, ...)`` on the worker thread; engine errors become StorageError."""
-        call = functools.partial(self._call, op, *args, **kwargs)
-        try:
-            future = asyncio.get_running_loop().run_in_executor(self._executor, call)
-        except RuntimeError:  # the executor was shut down
-            raise StorageUnavailable(CLOSED) from None
-        return await future
-
-    async def stop(self, before_close: Callable[[sqlite3.Connection], object] | None) -> None:
-        """After everything submitted so far: ``before_close``, then close the connection."""
-        try:
-            await asyncio.get_running_loop().run_in_executor(
-                self._executor, self._close, before_close
-            )
-        finally:
-            self._executor.shutdown(wait=False)
-
-    def _close(self, before_close: Callable[[sqlite3.Connection], object] | None) -> None:
-        conn, self._conn = self._conn, None
-        if conn is None:
-            return
-        if before_close is not None:
-            try:
-                before_close(conn)
-            except sqlite3.Error:
-                pass  # closing anyway; SQLite replays the WAL on next open
-        conn.close()
-
-    def _call(
-        self, op: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs
-    ) -> T:
-        conn = self._conn
-        if conn is None:
-            raise StorageUnavailable(CLOSED)
-        try:
-            return op(conn, *args, **kwargs)
-        except StorageError:
-            raise
-        except sqlite3.IntegrityError as exc:
-            raise ConstraintViolated(f"the hub database refused a row ({exc})") from exc
-        except sqlite3.Error as exc:
-            raise StorageUnavailable(self._describe(exc)) from exc
-        finally:
-            if conn.in_transaction:  # an error between BEGIN and COMMIT: nothing half-written
-                try:
-                    conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-
-    def _describe(self, exc: sqlite3.Error) -> str:
-        if getattr(exc, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED"):
-            return (
-                f"the hub database stayed locked by another connection for over "
-                f"{self._busy_timeout_s:g} s ({exc}); try again, and look for a process "
-                "holding it (a backup, an open sqlite3 shell)"
-            )
-        return f"the hub database failed ({exc}); check the disk and the file's permissions"
+from hub.storage.sqlite_worker import (
+    DEFAULT_BUSY_TIMEOUT_S,
+    Trace,
+    Worker,
+    connect_reader,
+    connect_writer,
+)
 
 
 class SqliteStorage:
     """``Storage`` in a SQLite file; open with ``await SqliteStorage.open(path)``."""
 
-    def __init__(self, writer: _Worker, reader: _Worker, passwords: Passwords) -> None:
+    def __init__(self, writer: Worker, reader: Worker, passwords: Passwords) -> None:
         self._writer = writer
         self._reader = reader
         self._passwords = passwords
@@ -177,11 +92,11 @@ class SqliteStorage:
         it fails with ``StorageUnavailable``. ``trace`` is called with every SQL statement, on
         the thread that runs it (for tests and debugging).
         """
-        writer = _Worker("hub-db-writer", busy_timeout_s)
-        reader = _Worker("hub-db-reader", busy_timeout_s)
+        writer = Worker("hub-db-writer", busy_timeout_s)
+        reader = Worker("hub-db-reader", busy_timeout_s)
         try:
-            await writer.start(functools.partial(_connect_writer, path, busy_timeout_s, trace))
-            await reader.start(functools.partial(_connect_reader, path, busy_timeout_s, trace))
+            await writer.start(functools.partial(connect_writer, path, busy_timeout_s, trace))
+            await reader.start(functools.partial(connect_reader, path, busy_timeout_s, trace))
         except BaseException:
             await reader.stop(None)
             await writer.stop(None)
@@ -476,40 +391,6 @@ class SqliteStorage:
         return await self._writer.run(
             ops.take_resume_token, consultation_id, role, principal_id, token_digest
         )
-
-
-def _connect_writer(path: Path, busy_timeout_s: float, trace: Trace | None) -> sqlite3.Connection:
-    try:
-        make_private(path)
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves. The default check_same_thread
-        # holds: this connection is used on its worker thread only.
-        conn = sqlite3.connect(path, isolation_level=None)
-    except (OSError, sqlite3.Error) as exc:
-        raise StorageError(f"cannot open the hub database {path}: {exc}") from exc
-    conn.set_trace_callback(trace)
-    try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
-        migrate(conn)
-    except sqlite3.DatabaseError as exc:
-        conn.close()
-        raise StorageError(f"{path} is not a usable hub database: {exc}") from exc
-    except StorageError:
-        conn.close()
-        raise
-    return conn
-
-
-def _connect_reader(path: Path, busy_timeout_s: float, trace: Trace | None) -> sqlite3.Connection:
-    try:
-        conn = sqlite3.connect(path, isolation_level=None)
-        conn.set_trace_callback(trace)
-        conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
-        conn.execute("PRAGMA query_only=ON")  # this connection must never write
-    except sqlite3.Error as exc:
-        raise StorageError(f"cannot open the hub database {path} for reading: {exc}") from exc
-    return conn
 
 
 def _conforms(storage: SqliteStorage) -> Storage:

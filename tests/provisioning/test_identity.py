@@ -23,7 +23,7 @@ from provisioning.identity import (
     IdentityStore,
     build_csr,
 )
-from tests.support.requirements import require_tool
+from tests.support.requirements import require, require_tool
 
 NOW = dt.datetime(2030, 1, 15, 12, 0, tzinfo=dt.UTC)
 HUB = "wss://hub.example.org"
@@ -157,8 +157,7 @@ def test_a_symlinked_key_is_refused(tmp_path: Path) -> None:
 
 def test_a_key_owned_by_another_user_is_refused(tmp_path: Path) -> None:
     store = _enrolled(tmp_path / "id")
-    if os.geteuid() != 0:
-        pytest.skip("changing a file's owner needs root")
+    require(os.geteuid() == 0, "changing a file's owner needs root (run the suite as root)")
     os.chown(tmp_path / "id" / KEY_FILE, 65534, 65534)
     with pytest.raises(IdentityError, match="belongs to uid 65534"):
         store.load()
