@@ -6,8 +6,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Debian packages the tests drive for real: the browser, SANE's test backend, the TURN server,
 # iproute2/util-linux for the loopback-only network namespace the suite runs in, and openssl and
-# zbarimg (zbar-tools) as independent checkers of the tenant CA's certificates and the enrolment QR.
-SYSTEM_PACKAGES := chromium sane-utils coturn iproute2 util-linux openssl zbar-tools
+# zbarimg (zbar-tools) as independent checkers of the tenant CA's certificates and the enrolment QR,
+# and poppler-utils (pdfsig, pdfdetach) as the independent checker of signed contracts.
+SYSTEM_PACKAGES := chromium sane-utils coturn iproute2 util-linux openssl zbar-tools poppler-utils
 PYTEST_ARGS ?=
 PIP_VERSION := 26.3
 # The console's JS tools (eslint, tsc) at the versions pinned by package-lock.json.
@@ -46,7 +47,7 @@ typecheck: $(STAMP)
 
 # Every `python -m bench NAME --json` (project and baseline side by side), on loopback only.
 bench: system-deps $(STAMP)
-	for b in call wipe pen ui transfer reconnect storage enrol; do scripts/loopback-only $(PY) -m bench $$b --json || exit 1; done
+	for b in call wipe pen ui transfer reconnect storage enrol signature; do scripts/loopback-only $(PY) -m bench $$b --json || exit 1; done
 
 venv: $(STAMP)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from setuptools import find_namespace_packages
 
 ROOT = Path(__file__).resolve().parent.parent
-PRODUCT = {"protocol", "appliance", "drivers", "kiosk_ui", "provisioning", "hub"}
+PRODUCT = {"protocol", "appliance", "drivers", "kiosk_ui", "provisioning", "hub", "signing"}
 
 
 def test_the_wheel_holds_the_product_packages_and_no_tooling() -> None:
