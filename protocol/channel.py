@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from protocol.codec import Registry, rule
+from protocol.errors import InvalidValue
 
 CHANNEL = Registry("data channel")
 
@@ -181,7 +182,8 @@ MIME_PATTERN = r"[a-z0-9][a-z0-9.+-]{0,63}/[a-z0-9][a-z0-9.+-]{0,63}"
 SHA256_PATTERN = r"[0-9a-f]{64}"
 # The hub's relay names a sealed blob like this (hub/relay.py).
 BLOB_ID_PATTERN = r"[A-Za-z0-9_-]{16,64}"
-FilePurpose = Literal["file", "document", "scan", "photo"]
+# "signed": the PDF a signature request produced (its request_id is the request's id).
+FilePurpose = Literal["file", "document", "scan", "photo", "signed"]
 FileErrorCode = Literal[
     "too_large",
     "type_not_allowed",
@@ -218,7 +220,9 @@ class FileOffer:
     sha256: str = rule(pattern=SHA256_PATTERN, description="of the plaintext, hex")
     purpose: FilePurpose
     request_id: str | None = rule(
-        default=None, pattern=TRANSFER_ID_PATTERN, description="the scan or photo request"
+        default=None,
+        pattern=TRANSFER_ID_PATTERN,
+        description="the scan, photo or signature request",
     )
     blob: str = rule(pattern=BLOB_ID_PATTERN)
     key: str = rule(
@@ -331,6 +335,116 @@ class ScreenShare:
     active: bool
 
 
+# -- signature at the kiosk (docs/signature.md) ----------------------------------------
+
+SIGNATURE_FIELD_PATTERN = r"[A-Za-z0-9 ._-]{0,64}"
+SIGNER_MAX = 100
+PAGE_MAX = 9999
+# PDF user space is at most 14 400 units a side (ISO 32000-1, Annex C).
+BOX_MAX = 14400.0
+SignatureState = Literal[
+    "reading",  # the document is open for the customer
+    "signing",  # the customer is on the signature screen (code "tablet_gone": pen away)
+    "sealing",  # confirmed: building the signed PDF (a file_offer "signed" follows)
+    "done",  # the signed PDF was offered
+    "declined",  # the customer said no: nothing captured was kept
+    "failed",  # code says why
+    "cancelled",  # the adviser cancelled, or the call ended
+]
+SignatureErrorCode = Literal[
+    "no_document",
+    "document_changed",
+    "encrypted_pdf",
+    "malformed_pdf",
+    "no_pages",
+    "no_such_field",
+    "field_signed",
+    "box_outside_page",
+    "busy",
+    "no_trustee",
+    "trustee_untrusted",
+    "not_enrolled",
+    "no_tablet",
+    "tablet_gone",
+    "timeout",
+    "no_ink",
+    "too_long",
+    "signing_failed",
+]
+
+
+@CHANNEL.register
+@dataclass(frozen=True, kw_only=True)
+class SignatureRequest:
+    """Adviser -> kiosk: please have the customer sign this PDF of the call.
+
+    Placement: ``field`` (a signature field of the PDF; "" = its first empty one), or
+    ``page`` and ``box`` together, or neither (a box at the end of the last page).
+    """
+
+    TYPE: ClassVar[str] = "signature_request"
+    id: str = rule(pattern=TRANSFER_ID_PATTERN, description="adviser-chosen request id")
+    document: str = rule(
+        pattern=TRANSFER_ID_PATTERN,
+        description="transfer id of a PDF exchanged in this call (either direction)",
+    )
+    sha256: str = rule(pattern=SHA256_PATTERN, description="of the PDF bytes to sign, hex")
+    field: str | None = rule(
+        default=None,
+        pattern=SIGNATURE_FIELD_PATTERN,
+        description='a signature field\'s name; "" = the first empty one',
+    )
+    page: int | None = rule(default=None, minimum=0, maximum=PAGE_MAX, description="0-based")
+    box: tuple[float, ...] | None = rule(
+        default=None,
+        min_items=4,
+        max_items=4,
+        description="x0 y0 x1 y1 in PDF points, origin bottom-left",
+    )
+    signer: str | None = rule(
+        default=None,
+        min_len=1,
+        max_len=SIGNER_MAX,
+        description="the name printed under the ink",
+        secret=True,
+    )
+
+    def __post_init__(self) -> None:
+        """Placement fields that contradict each other are invalid, whoever built them."""
+        if self.field is not None and (self.box is not None or self.page is not None):
+            raise InvalidValue("give a field or a page and box, not both", field="field")
+        if (self.page is None) != (self.box is None):
+            raise InvalidValue("page and box go together", field="box")
+        if self.box is not None:
+            if len(self.box) != 4:
+                raise InvalidValue("box has four numbers: x0 y0 x1 y1", field="box")
+            x0, y0, x1, y1 = self.box
+            if not all(0.0 <= v <= BOX_MAX for v in self.box):
+                raise InvalidValue(f"box values must be within 0..{BOX_MAX:g}", field="box")
+            if not (x0 < x1 and y0 < y1):
+                raise InvalidValue("box must have x0 < x1 and y0 < y1", field="box")
+
+
+@CHANNEL.register
+@dataclass(frozen=True, kw_only=True)
+class SignatureStatus:
+    """Kiosk -> adviser: where a signature request stands ("failed" carries the code)."""
+
+    TYPE: ClassVar[str] = "signature_status"
+    id: str = rule(pattern=TRANSFER_ID_PATTERN)
+    state: SignatureState
+    code: SignatureErrorCode | None = None
+
+
+@CHANNEL.register
+@dataclass(frozen=True, kw_only=True)
+class SignatureCancel:
+    """Adviser -> kiosk: never mind that signature (nothing captured is kept)."""
+
+    TYPE: ClassVar[str] = "signature_cancel"
+    id: str = rule(pattern=TRANSFER_ID_PATTERN)
+
+
 ChannelMessage = (
     Chat
     | Intake
@@ -351,6 +465,9 @@ ChannelMessage = (
     | RequestStatus
     | RequestCancel
     | ScreenShare
+    | SignatureRequest
+    | SignatureStatus
+    | SignatureCancel
 )
 
 

@@ -51,6 +51,7 @@ class Rule:
     minimum: float | None = None
     maximum: float | None = None
     max_items: int | None = None
+    min_items: int | None = None
     description: str = ""
 
 
@@ -269,6 +270,8 @@ def _check_value(tp: Any, value: Any, r: Rule, *, path: str) -> Any:
             raise WrongType(f"{path} must be a list", field=path)
         if r.max_items is not None and len(value) > r.max_items:
             raise InvalidValue(f"{path} has more than {r.max_items} items", field=path)
+        if r.min_items is not None and len(value) < r.min_items:
+            raise InvalidValue(f"{path} has fewer than {r.min_items} items", field=path)
         return tuple(
             _check_value(item_tp, item, Rule(), path=f"{path}[{i}]") for i, item in enumerate(value)
         )
@@ -355,6 +358,8 @@ def _type_schema(tp: Any, r: Rule) -> dict[str, Any]:
         s = {"type": "array", "items": _type_schema(item_tp, Rule())}
         if r.max_items is not None:
             s["maxItems"] = r.max_items
+        if r.min_items is not None:
+            s["minItems"] = r.min_items
         return s
     if dataclasses.is_dataclass(tp):
         props, required = _object_schema(tp)  # type: ignore[arg-type]

@@ -30,6 +30,13 @@ CERTIFICATE_B64_MAX = (4096 + 2) // 3 * 4
 SIGNATURE_B64_MAX = (80 + 2) // 3 * 4
 # A kiosk connection's bearer credential for /api/relay: 32 random bytes, base64url.
 RELAY_TOKEN_PATTERN = r"[A-Za-z0-9_-]{43}"  # noqa: S105 - a pattern, not a secret
+# The tenant's trustee for sealed signature evidence (docs/signature.md): a DER certificate of
+# at most 8 KiB in standard base64, the name shown to the customer, a timestamp authority URL.
+TRUSTEE_CERT_MAX = 8192
+TRUSTEE_CERT_B64_MAX = (TRUSTEE_CERT_MAX + 2) // 3 * 4
+TRUSTEE_NAME_MAX = 100
+TSA_URL_MAX = 300
+TSA_URL_PATTERN = r"https?://[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]+"
 
 Role = Literal["kiosk", "adviser"]
 IcePolicy = Literal["all", "relay"]
@@ -136,6 +143,24 @@ class Welcome:
         pattern=RELAY_TOKEN_PATTERN,
         secret=True,
         description="kiosk: its bearer credential for /api/relay while this connection lives",
+    )
+    trustee_cert: str | None = rule(
+        default=None,
+        max_len=TRUSTEE_CERT_B64_MAX,
+        pattern=BASE64_PATTERN,
+        description="kiosk: base64 DER of the tenant's trustee certificate (None: signing is off)",
+    )
+    trustee_name: str | None = rule(
+        default=None,
+        min_len=1,
+        max_len=TRUSTEE_NAME_MAX,
+        description="kiosk: the trustee's name as the customer is shown it",
+    )
+    tsa_url: str | None = rule(
+        default=None,
+        max_len=TSA_URL_MAX,
+        pattern=TSA_URL_PATTERN,
+        description="kiosk: the tenant's timestamp authority (PAdES B-T); None: off",
     )
 
 

@@ -29,9 +29,8 @@ from protocol.errors import (
 REGISTRIES = (messages.SIGNALLING, channel.CHANNEL)
 ALL_TYPES = [(reg, cls) for reg in REGISTRIES for cls in reg.types.values()]
 
-_SAFE_TEXT = st.text(
-    alphabet=st.characters(codec="utf-8", exclude_characters="\x00"),
-)
+_SAFE_TEXT_ALPHABET = st.characters(codec="utf-8", exclude_characters="\x00")
+_SAFE_TEXT = st.text(alphabet=_SAFE_TEXT_ALPHABET)
 
 
 def _value_strategy(tp: Any, r: Rule) -> st.SearchStrategy[Any]:
@@ -47,6 +46,10 @@ def _value_strategy(tp: Any, r: Rule) -> st.SearchStrategy[Any]:
         lo = int(r.minimum) if r.minimum is not None else -(2**53) + 1
         hi = int(r.maximum) if r.maximum is not None else 2**53 - 1
         return st.integers(min_value=lo, max_value=hi)
+    if tp is float:
+        return st.floats(
+            min_value=r.minimum, max_value=r.maximum, allow_nan=False, allow_infinity=False
+        )
     if tp is str:
         if r.pattern is not None:
             return st.from_regex(r.pattern, fullmatch=True)
@@ -57,13 +60,49 @@ def _value_strategy(tp: Any, r: Rule) -> st.SearchStrategy[Any]:
         )
     if origin is tuple:
         (item, _) = get_args(tp)
-        return st.lists(_value_strategy(item, Rule()), max_size=min(r.max_items or 3, 3)).map(tuple)
+        low = r.min_items or 0
+        high = max(low, min(r.max_items or 3, 3))
+        return st.lists(_value_strategy(item, Rule()), min_size=low, max_size=high).map(tuple)
     if dataclasses.is_dataclass(tp):
         return message_strategy(tp)  # type: ignore[arg-type]
     raise AssertionError(f"no strategy for {tp!r}")
 
 
+def _signature_request() -> st.SearchStrategy[Any]:
+    """Placements that go together: a field, a page with its box, or neither."""
+    coordinate = st.floats(min_value=0, max_value=channel.BOX_MAX / 2, allow_nan=False)
+    size = st.floats(min_value=1, max_value=channel.BOX_MAX / 2, allow_nan=False)
+    box = st.tuples(coordinate, coordinate, size, size).map(
+        lambda b: (b[0], b[1], b[0] + b[2], b[1] + b[3])
+    )
+    ids = st.from_regex(channel.TRANSFER_ID_PATTERN, fullmatch=True)
+    common = {
+        "id": ids,
+        "document": ids,
+        "sha256": st.from_regex(channel.SHA256_PATTERN, fullmatch=True),
+        "signer": st.none() | st.text(_SAFE_TEXT_ALPHABET, min_size=1, max_size=channel.SIGNER_MAX),
+    }
+    field = st.builds(
+        channel.SignatureRequest,
+        field=st.from_regex(channel.SIGNATURE_FIELD_PATTERN, fullmatch=True),
+        **common,
+    )
+    placed = st.builds(
+        channel.SignatureRequest,
+        page=st.integers(min_value=0, max_value=channel.PAGE_MAX),
+        box=box,
+        **common,
+    )
+    return field | placed | st.builds(channel.SignatureRequest, **common)
+
+
+# Messages whose fields constrain each other get a strategy of their own.
+CONSTRAINED: dict[type[Any], Any] = {channel.SignatureRequest: _signature_request}
+
+
 def message_strategy(cls: type[Any]) -> st.SearchStrategy[Any]:
+    if cls in CONSTRAINED:
+        return typing.cast(st.SearchStrategy[Any], CONSTRAINED[cls]())
     hints = typing.get_type_hints(cls)
     kwargs = {
         f.name: _value_strategy(hints[f.name], f.metadata.get("rule", Rule()))
