@@ -35,7 +35,7 @@ from appliance.commands.wipe import add_wipe_command, run_wipe
 from appliance.config.kiosk import ConfigError, KioskConfig, load_config
 from appliance.custody.session import SessionCustody
 from appliance.runner.code_announcer import CodeAnnouncer
-from appliance.runner.devices import CallDevices, build_call_devices
+from appliance.runner.devices import CallDevices, build_call_devices, build_signature_tablet
 from appliance.runner.hub_client import HubRejected
 from appliance.runner.kiosk import Kiosk
 from appliance.runner.simulated_customer import SimulatedCustomer
@@ -231,6 +231,7 @@ def assemble(
         speaker=speaker,
         scanner=scanner,
         identity=IdentityStore(config.identity_dir),
+        tablet=build_signature_tablet(config, pointer=mode is not None),
     )
     kiosk.add_observer(CodeAnnouncer(kiosk, status))
     if mode is None and config.simulate:  # with a UI, a person answers

@@ -69,6 +69,8 @@ ExchangeMessage = (
     | channel.PhotoRequest
     | channel.RequestCancel
     | channel.ScreenShare
+    | channel.SignatureRequest
+    | channel.SignatureCancel
 )
 EXCHANGE_TYPES: tuple[type[ExchangeMessage], ...] = (
     channel.FileOffer,
@@ -80,6 +82,8 @@ EXCHANGE_TYPES: tuple[type[ExchangeMessage], ...] = (
     channel.PhotoRequest,
     channel.RequestCancel,
     channel.ScreenShare,
+    channel.SignatureRequest,
+    channel.SignatureCancel,
 )
 
 

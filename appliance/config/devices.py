@@ -128,7 +128,10 @@ class Isdv4TabletSettings(DeviceSettings, frozen=True, tag="isdv4"):
 
 
 class SimulatedTabletSettings(DeviceSettings, frozen=True, tag="simulated"):
-    """Recorded signature strokes."""
+    """Recorded signature strokes: a JSON-lines recording, or the built-in demo signature."""
+
+    # tests/fixtures/pen/signature_3s.jsonl is one; relative paths: from the current directory.
+    recording: Text | None = None
 
 
 class SaneScannerSettings(DeviceSettings, frozen=True, tag="sane"):

@@ -30,6 +30,10 @@ Layout of the file (every key optional; without an enrolled identity a token sou
     photo_countdown_s = 3
     upload_mib_s = 32
 
+    [signature]                             # signing at the kiosk (docs/signature.md)
+    trustee_cert = "trustee.pem"            # optional pin (else the tenant CA must have signed it)
+    max_seconds = 120                       # longer pen input is dropped ("too long")
+
     [devices.camera]                        # one table per fitted device class:
     backend = "pyav"                        # see appliance.config.devices
 
@@ -103,6 +107,13 @@ class ExchangeTable(Struct, frozen=True, forbid_unknown_fields=True):
     upload_mib_s: Annotated[int, Meta(ge=0, le=1024)] = 32
 
 
+class SignatureTable(Struct, frozen=True, forbid_unknown_fields=True):
+    """``[signature]`` as written in the file."""
+
+    trustee_cert: FilePath | None = None
+    max_seconds: Annotated[int, Meta(ge=5, le=600)] = 120
+
+
 class KioskFile(Struct, frozen=True, forbid_unknown_fields=True):
     """The kiosk's TOML file as written: every key, its type and its range."""
 
@@ -129,6 +140,15 @@ class KioskFile(Struct, frozen=True, forbid_unknown_fields=True):
     devices: ds.DevicesTable = ds.DevicesConfig()
     ui: us.UiTable | None = None
     exchange: ExchangeTable = ExchangeTable()
+    signature: SignatureTable = SignatureTable()
+
+
+@dataclass(frozen=True)
+class SignatureSettings:
+    """Signing at the kiosk: a pinned trustee certificate (PEM or DER), the longest input."""
+
+    trustee_cert: Path | None = None
+    max_seconds: int = 120
 
 
 @dataclass(frozen=True)
@@ -163,6 +183,7 @@ class KioskConfig:
     devices: ds.DevicesConfig = field(default_factory=ds.DevicesConfig)
     ui: us.UiSettings = field(default_factory=us.UiSettings)
     exchange: ExchangeSettings = field(default_factory=ExchangeSettings)
+    signature: SignatureSettings = field(default_factory=SignatureSettings)
     identity_dir: Path = DEFAULT_IDENTITY_DIR  # device key and certificate (provisioning.identity)
 
     @property
@@ -275,6 +296,14 @@ def config_from_mapping(data: Mapping[str, Any], *, base_dir: Path) -> KioskConf
             scan_mode=exchange.scan_mode,
             photo_countdown_s=exchange.photo_countdown_s,
             upload_mib_s=exchange.upload_mib_s,
+        ),
+        signature=SignatureSettings(
+            trustee_cert=(
+                None
+                if file.signature.trustee_cert is None
+                else base_dir / file.signature.trustee_cert
+            ),
+            max_seconds=file.signature.max_seconds,
         ),
         identity_dir=identity_dir,
     )

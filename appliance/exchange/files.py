@@ -94,6 +94,7 @@ class FileTransfers:
         self._documents: list[ReceivedDocument] = []
         self._incoming: dict[str, asyncio.Task[None]] = {}
         self._received: dict[str, str] = {}  # transfer id -> sha256 of what we stored
+        self._stored: dict[str, Artifact] = {}  # transfer id -> the file, either direction
         self._uploads: dict[str, _Upload] = {}
         self._deletes: set[asyncio.Task[None]] = set()
         self._last_progress: dict[str, float] = {}
@@ -108,6 +109,10 @@ class FileTransfers:
     def documents(self) -> tuple[ReceivedDocument, ...]:
         """The documents the adviser pushed, in the vault, oldest first."""
         return tuple(self._documents)
+
+    def stored(self, transfer_id: str) -> Artifact | None:
+        """The vault's copy of a file of this call (received or sent), by transfer id."""
+        return self._stored.get(transfer_id)
 
     # -- receiving ----------------------------------------------------------------------
 
@@ -154,6 +159,7 @@ class FileTransfers:
         finally:
             self._incoming.pop(offer.id, None)
         self._received[offer.id] = digest
+        self._stored[offer.id] = artifact
         if offer.purpose == "document":
             self._documents.append(ReceivedDocument(offer.id, offer.name, offer.mime, artifact.ref))
         self._finish_transfer(offer.id, "done")
@@ -232,6 +238,7 @@ class FileTransfers:
             self._upload(transfer_id, artifact, name, mime, purpose, request_id, progress)
         )
         self._uploads[transfer_id] = _Upload(task=task)
+        self._stored[transfer_id] = artifact
         return transfer_id, task
 
     async def finish_upload(self, transfer_id: str, task: asyncio.Task[FileOffer]) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import av
 
@@ -44,7 +45,13 @@ from protocol.channel import (
     RequestCancel,
     ScanRequest,
     ScreenShare,
+    SignatureCancel,
+    SignatureRequest,
+    SignatureStatus,
 )
+
+if TYPE_CHECKING:
+    from appliance.signing.service import SignatureDesk
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +96,7 @@ class Exchange(CustomerDecisions):
         scan_settings: ScanSettings | None = None,
     ) -> None:
         self._send_raw = send
+        self.vault = vault
         self._observer = observer
         self._tasks = TaskSet()
         self._files = FileTransfers(
@@ -112,6 +120,7 @@ class Exchange(CustomerDecisions):
         )
         self._screen_share = False
         self._closed = False
+        self.signatures: SignatureDesk | None = None  # set by the shell (appliance.signing)
 
     # -- what the screen shows ----------------------------------------------------------
 
@@ -155,6 +164,11 @@ class Exchange(CustomerDecisions):
             self._requests.asked(message.id, "photo")
         elif isinstance(message, RequestCancel):
             self._requests.withdrawn(message.id)
+        elif isinstance(message, SignatureRequest | SignatureCancel):
+            if self.signatures is not None:
+                await self.signatures.handle(message)
+            elif isinstance(message, SignatureRequest):
+                self._send(SignatureStatus(id=message.id, state="failed", code="no_tablet"))
         elif isinstance(message, ScreenShare):
             if self._screen_share != message.active:
                 self._screen_share = message.active
@@ -178,6 +192,8 @@ class Exchange(CustomerDecisions):
         """
         self._files.resend_offers()
         self._requests.restate()
+        if self.signatures is not None:
+            self.signatures.restate()
 
     # -- sending ------------------------------------------------------------------------
 
@@ -196,6 +212,16 @@ class Exchange(CustomerDecisions):
         customer or the session's end stopped it, and ``TransferError`` (code) when it failed.
         """
         return await self._files.send_file(kind, name, mime, data, purpose, request_id)
+
+    def stored(self, transfer_id: str) -> Artifact | None:
+        """The vault's copy of a file of this call (either direction), by transfer id."""
+        return self._files.stored(transfer_id)
+
+    async def send_signed(self, artifact: Artifact, request_id: str) -> str:
+        """Offer the signed PDF of signature request ``request_id`` (purpose "signed")."""
+        return await self.send_file(
+            artifact.kind, artifact.name, "application/pdf", artifact, "signed", request_id
+        )
 
     # -- the customer's decisions -------------------------------------------------------
 
@@ -222,6 +248,8 @@ class Exchange(CustomerDecisions):
         if self._closed:
             return
         self._closed = True
+        if self.signatures is not None:
+            await self.signatures.close()
         self._requests.close()
         stopping = self._files.stop(reason)
         pending = self._tasks.cancel_all()

@@ -31,7 +31,7 @@ class Transfer:
 
     id: str
     direction: TransferDirection
-    purpose: Literal["file", "document", "scan", "photo"]
+    purpose: Literal["file", "document", "scan", "photo", "signed"]
     name: str = field(repr=False)
     size: int
     done_bytes: int

@@ -23,6 +23,7 @@ from appliance.custody.session import SessionCustody
 from appliance.exchange.service import Exchange, limits_from, scan_settings_from
 from appliance.exchange.state import ExchangeState
 from appliance.exchange.transfer import RelayClient
+from appliance.signing.setup import SigningSetup
 from drivers.scanner import DocumentScanner
 from protocol.channel import ChannelMessage
 
@@ -41,6 +42,7 @@ class ConsultationExchange:
         send: Callable[[ChannelMessage], None],
         latest_frame: Callable[[], av.VideoFrame | None],
         on_change: Callable[[ExchangeState | None], None],
+        signing: SigningSetup | None = None,
     ) -> None:
         self._config = config
         self._custody = custody
@@ -48,6 +50,7 @@ class ConsultationExchange:
         self._send = send
         self._latest_frame = latest_frame
         self._on_change = on_change
+        self.signing = signing or SigningSetup()  # the tenant's trustee comes with the welcome
         self.max_file_bytes: int | None = None  # the tenant's, from the hub's welcome
         self.relay_token: str | None = None  # the current connection's, from its welcome
         self.exchange: Exchange | None = None
@@ -117,7 +120,7 @@ class ConsultationExchange:
         limits = limits_from(
             settings, tenant_max if tenant_max is not None else settings.max_file_bytes
         )
-        return Exchange(
+        exchange = Exchange(
             vault=custody.vault,
             send=self._send,
             relay=relay,
@@ -130,6 +133,8 @@ class ConsultationExchange:
             photo_countdown_s=settings.photo_countdown_s,
             scan_settings=scan_settings_from(settings),
         )
+        exchange.signatures = self.signing.desk(exchange, self._send)
+        return exchange
 
     def _relay_credential(self) -> str:
         """The relay token of the hub connection; an older hub's relay takes the device token."""

@@ -16,6 +16,7 @@ from appliance.custody.wipe import WipeTrigger
 from appliance.exchange.state import CustomerDecisions
 from appliance.runner.reporting import KioskObserver
 from appliance.session.consultation import ConsultationState, Phase
+from appliance.signing.state import InkSource, SignatureDecisions
 
 
 class KioskControl(Protocol):
@@ -48,6 +49,14 @@ class KioskControl(Protocol):
     @property
     def exchange(self) -> CustomerDecisions | None:
         """Where the customer's answers to scan and photo requests go, during a consultation."""
+
+    @property
+    def signature(self) -> SignatureDecisions | None:
+        """Where the customer's answers to a signature request go (the consultation's desk)."""
+
+    @property
+    def signature_ink(self) -> InkSource | None:
+        """The live ink of the signature screen (the UI thread pulls it), during a consultation."""
 
     @property
     def vault(self) -> SessionVault:

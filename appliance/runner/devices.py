@@ -5,6 +5,7 @@ real or simulated backend; the composition root and ``kiosk selftest`` both call
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 from appliance.config import devices as ds
@@ -27,7 +28,8 @@ from drivers.speaker.simulated import SimulatedSpeaker
 from drivers.tablet import SignatureTablet
 from drivers.tablet.evdev import EvdevTablet
 from drivers.tablet.isdv4 import Isdv4Tablet
-from drivers.tablet.simulated import SimulatedTablet
+from drivers.tablet.pointer import PointerTablet
+from drivers.tablet.simulated import SimulatedTablet, load_recording
 
 
 @dataclass
@@ -79,6 +81,23 @@ def build_call_devices(config: KioskConfig) -> CallDevices:
     return CallDevices(devices.camera, devices.microphone, devices.speaker, devices.scanner)
 
 
+def build_signature_tablet(config: KioskConfig, *, pointer: bool) -> SignatureTablet | None:
+    """The signature tablet for ``kiosk run``, if one is fitted (always with ``simulate``).
+
+    A simulated tablet becomes the UI's pointer (``pointer``: the mouse or touch screen signs,
+    pressure constant) or, without a UI, the recording replayed once per signature.
+    """
+    cfg = config.devices.tablet
+    if config.simulate and not isinstance(cfg, ds.SimulatedTabletSettings):
+        cfg = ds.DevicesConfig.simulated().tablet  # keep a configured simulator's recording
+    if cfg is None:
+        return None
+    tablet = _tablet(cfg)
+    if isinstance(tablet, SimulatedTablet):
+        return PointerTablet() if pointer else tablet.one_pass()
+    return tablet
+
+
 def _camera(cfg: ds.CameraSettings, width: int, height: int, fps: int) -> Camera:
     match cfg:
         case ds.PyAVCameraSettings():
@@ -127,7 +146,9 @@ def _tablet(cfg: ds.TabletSettings) -> SignatureTablet:
         case ds.Isdv4TabletSettings():
             return Isdv4Tablet(cfg.device, baud=cfg.baud, report_rate_hz=cfg.report_rate_hz)
         case ds.SimulatedTabletSettings():
-            return SimulatedTablet()
+            if cfg.recording is None:
+                return SimulatedTablet()
+            return SimulatedTablet(load_recording(Path(cfg.recording)))
 
 
 def _scanner(cfg: ds.ScannerSettings) -> DocumentScanner:

@@ -61,10 +61,14 @@ from appliance.runner.reporting import KioskObserver, KioskObservers, StatusLine
 from appliance.runner.signalling import HubSignalling
 from appliance.runner.timers import LoopScheduler, Scheduler
 from appliance.session import consultation
+from appliance.signing.service import SignatureDesk
+from appliance.signing.setup import SigningSetup
+from appliance.signing.state import InkSource
 from drivers.camera import Camera
 from drivers.microphone import Microphone
 from drivers.scanner import DocumentScanner
 from drivers.speaker import Speaker
+from drivers.tablet import SignatureTablet
 from protocol import channel
 from protocol.messages import IceServer
 from provisioning.identity import IdentityStore
@@ -102,6 +106,7 @@ class Kiosk:
         reconnection: Reconnection | None = None,
         scheduler: Scheduler | None = None,
         identity: IdentityStore | None = None,
+        tablet: SignatureTablet | None = None,
     ) -> None:
         self.config = config
         self._lines = StatusLines(on_status)
@@ -154,6 +159,13 @@ class Kiosk:
             send=self._current.send,
             latest_frame=lambda: self._media.latest_local_frame,
             on_change=self._observers.exchange_changed,
+            signing=SigningSetup(
+                tablet=tablet,
+                identity=identity,
+                pinned_cert=config.signature.trustee_cert,
+                max_seconds=config.signature.max_seconds,
+                on_change=self._observers.signature_changed,
+            ),
         )
         self._upkeep = ConsultationUpkeep(
             reconnection=reconnection or Reconnection(scheduler=scheduler, clock=clock),
@@ -221,6 +233,17 @@ class Kiosk:
     def exchange(self) -> Exchange | None:
         """The consultation's exchange, once the adviser was verified (else None)."""
         return self._upkeep.exchange.exchange
+
+    @property
+    def signature(self) -> SignatureDesk | None:
+        """The consultation's signature desk (the customer's decisions), else None."""
+        exchange = self._upkeep.exchange.exchange
+        return exchange.signatures if exchange is not None else None
+
+    @property
+    def signature_ink(self) -> InkSource | None:
+        """The live ink of the open signature request (the desk), else None."""
+        return self.signature
 
     @property
     def verification_code(self) -> str | None:

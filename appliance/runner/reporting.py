@@ -16,6 +16,7 @@ import av
 
 from appliance.exchange.state import ExchangeState
 from appliance.session.consultation import Phase
+from appliance.signing.state import SignatureTask
 
 
 class KioskObserver(Protocol):
@@ -53,6 +54,14 @@ class KioskScreenObserver(Protocol):
         """A decoded frame of the adviser's shared screen (the second video)."""
 
 
+@runtime_checkable
+class KioskSignatureObserver(Protocol):
+    """An observer that also shows the adviser's signature request (appliance.signing)."""
+
+    def signature_changed(self, task: SignatureTask | None) -> None:
+        """The open request's new snapshot; None when no request is open any more."""
+
+
 class KioskObservers:
     """Every observer of one kiosk, and a way to wait for the kiosk's next change."""
 
@@ -60,6 +69,7 @@ class KioskObservers:
         self._all: list[KioskObserver] = []
         self._exchange: list[KioskExchangeObserver] = []
         self._screen: list[KioskScreenObserver] = []
+        self._signature: list[KioskSignatureObserver] = []
         self._changed = asyncio.Event()
 
     def add(self, observer: KioskObserver) -> None:
@@ -69,6 +79,8 @@ class KioskObservers:
             self._exchange.append(observer)
         if isinstance(observer, KioskScreenObserver):
             self._screen.append(observer)
+        if isinstance(observer, KioskSignatureObserver):
+            self._signature.append(observer)
 
     async def wait_for(self, predicate: Callable[[], bool]) -> None:
         """Wait until ``predicate()`` holds; it is re-checked on every change."""
@@ -108,6 +120,11 @@ class KioskObservers:
         """Hand a frame of the adviser's shared screen to the observers that show it."""
         for observer in self._screen:
             observer.screen_frame(frame)
+
+    def signature_changed(self, task: SignatureTask | None) -> None:
+        """Hand the signature request's snapshot to the observers that show it."""
+        for observer in self._signature:
+            observer.signature_changed(task)
 
 
 _PHASE_LINES = {

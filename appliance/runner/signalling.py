@@ -91,3 +91,6 @@ class HubSignalling:
         self._upkeep.reconnection.grace_s = float(welcome.grace_s)
         self._upkeep.exchange.max_file_bytes = welcome.max_file_bytes
         self._upkeep.exchange.relay_token = welcome.relay_token  # memory only, never logged
+        self._upkeep.exchange.signing.welcomed(
+            welcome.trustee_cert, welcome.trustee_name, welcome.tsa_url
+        )

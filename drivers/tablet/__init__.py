@@ -37,6 +37,8 @@ class TabletInfo:
     pressure_levels: int
     report_rate_hz: float
     has_tilt: bool = False
+    # A mouse or touch screen has no pressure: the record must say its pressure is constant.
+    constant_pressure: bool = False
 
 
 class SignatureTablet(Protocol):

@@ -96,8 +96,22 @@ class SimulatedTablet:
         self._repeat = repeat
         span = self._strokes[-1].t_us - self._strokes[0].t_us
         rate = (len(self._strokes) - 1) * 1e6 / span if span > 0 else RATE_HZ
-        self._info = TabletInfo(name, width_mm, height_mm, pressure_levels, round(rate, 1))
+        has_tilt = any(s.tilt is not None for s in self._strokes)
+        self._info = TabletInfo(
+            name, width_mm, height_mm, pressure_levels, round(rate, 1), has_tilt=has_tilt
+        )
         self._started = False
+
+    def one_pass(self) -> SimulatedTablet:
+        """The same recording, replayed once per ``samples()`` (a simulated customer's pen)."""
+        return SimulatedTablet(
+            self._strokes,
+            repeat=False,
+            name=self._info.name,
+            width_mm=self._info.width_mm,
+            height_mm=self._info.height_mm,
+            pressure_levels=self._info.pressure_levels,
+        )
 
     @property
     def info(self) -> TabletInfo:

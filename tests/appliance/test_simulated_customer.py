@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
 from appliance.call.connection import CallError
 from appliance.exchange.state import ExchangeState, Preview, RequestView
+from appliance.runner.reporting import KioskSignatureObserver
 from appliance.runner.simulated_customer import AUTO_REPLY, GREETING, SimulatedCustomer
+from appliance.signing.state import SignatureTask
+from appliance.signing.trust import TrusteeChoice
+from drivers.tablet.simulated import SimulatedTablet, load_recording
 from protocol.channel import RequestState
+from provisioning.identity import Identity
+from tests.support.device_certs import device, tenant_ca
 from tests.support.fake_kiosk import FakeKiosk
+from tests.support.signature_desk import RECORDING, eventually, make_desk
+from tests.support.trustee_certs import rsa_trustee
 
 
 def request(state: RequestState, request_id: str = "req-1") -> ExchangeState:
@@ -80,3 +89,38 @@ async def test_without_an_exchange_nothing_is_decided() -> None:
     customer.exchange_changed(request("asked"))
     kiosk.exchange = None  # gone before the customer got to it
     await asyncio.sleep(0)  # no error
+
+
+async def test_a_signature_request_is_read_signed_with_the_recording_and_confirmed(
+    tmp_path: Path,
+) -> None:
+    # The real desk and the simulator replaying (a short piece of) the recorded stroke once.
+    recording = load_recording(RECORDING)[:60]
+    d = make_desk(
+        tmp_path, *_signing_parties(), SimulatedTablet(recording).one_pass(), max_samples=1000
+    )
+    kiosk = FakeKiosk()
+    kiosk.signature = d.desk
+    customer = SimulatedCustomer(kiosk)
+    d.desk.observer = _Both(d, customer)
+    await d.request()
+    await eventually(lambda: d.tasks[-1:] == [None])
+    assert [s[1] for s in d.statuses] == ["reading", "signing", "sealing", "done"]
+    (job,) = d.producer.jobs
+    assert [s.x_mm for s in job.samples] == [s.x_mm for s in recording if s.in_range]
+
+
+class _Both:
+    """The desk's observer: the test's recorder and the simulated customer."""
+
+    def __init__(self, *observers: KioskSignatureObserver) -> None:
+        self._observers = observers
+
+    def signature_changed(self, task: SignatureTask | None) -> None:
+        for observer in self._observers:
+            observer.signature_changed(task)
+
+
+def _signing_parties() -> tuple[Identity, TrusteeChoice]:
+    ca = tenant_ca()
+    return device(ca).identity(ca), TrusteeChoice(rsa_trustee(ca).certificate, "Notariat")

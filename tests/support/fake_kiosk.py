@@ -18,6 +18,7 @@ import av
 from appliance.custody.vault import SessionVault
 from appliance.runner.reporting import KioskObserver
 from appliance.session.consultation import Consultation, ConsultationState, Phase
+from appliance.signing.state import InkSource, SignatureDecisions
 
 
 class RecordingDecisions:
@@ -53,6 +54,8 @@ class FakeKiosk:
         self.service_problem: str | None = None
         self.latest_local_frame: av.VideoFrame | None = None
         self.exchange: RecordingDecisions | None = RecordingDecisions()
+        self.signature: SignatureDecisions | None = None  # the test sets a desk or a recorder
+        self.signature_ink: InkSource | None = None
         self.observers: list[KioskObserver] = []
         self.calls: list[str] = []  # what was asked, in order (no content)
         self.chats: list[str] = []  # the chat lines sent

@@ -1,0 +1,1 @@
+"""The kiosk's signature desk: a signature request from the adviser to a signed PDF."""
