@@ -36,6 +36,7 @@ class KioskUi:
         self._cues = cues
         self._themes: dict[tuple[v.Branding, bool], Theme] = {}
         self._pressed: lay.Button | None = None
+        self._drawing = False  # the mouse or a finger draws in the signature's ink area
 
     def theme(self, view: v.KioskView) -> Theme:
         """The theme for ``view`` (cached per branding and text size)."""
@@ -65,7 +66,33 @@ class KioskUi:
         intents: list[v.Intent] = [v.StillHere()]
         if button is None or pressed is None or button.action != pressed.action:
             return intents
+        if isinstance(button.action, lay.PanAt):
+            return [*intents, button.action.at(button.rect, pos)]
         return intents + self.act(button.action)
+
+    def pointer(self, pos: tuple[int, int], phase: str) -> list[v.Intent]:
+        """The mouse or a finger ``down``, ``move`` or ``up`` at ``pos``: in the signature's
+        ink area it feeds the simulated tablet (``PenPointer``, 0..1 of the area)."""
+        area = self.ink_area()
+        if area is None or (phase != "down" and not self._drawing):
+            self._drawing = False
+            return []
+        if phase == "down" and not area.collidepoint(pos):
+            return []
+        self._drawing = phase != "up"
+        x = min(max((pos[0] - area.x) / max(area.w, 1), 0.0), 1.0)
+        y = min(max((pos[1] - area.y) / max(area.h, 1), 0.0), 1.0)
+        return [v.PenPointer(x, y, phase != "up")]
+
+    def ink_area(self) -> pygame.Rect | None:
+        """Where the ink is drawn while the customer signs; None on any other screen."""
+        view = self.view
+        if view.screen is not v.Screen.SIGNATURE or view.signature.state != "signing":
+            return None
+        for widget in self.widgets:
+            if isinstance(widget, lay.Media) and widget.source == "ink":
+                return widget.rect
+        return None
 
     def tap(self, pos: tuple[int, int]) -> list[v.Intent]:
         """Press and release at ``pos``."""
@@ -90,6 +117,9 @@ class KioskUi:
             case lay.SubmitChat():
                 draft, local.chat_draft = local.chat_draft, ""
                 return [v.SendChat(draft)] if draft.strip() else []
+            case lay.PanAt(crop=crop):
+                middle = ((crop[0] + crop[2]) / 2, (crop[1] + crop[3]) / 2)
+                return [v.PanDocument(*middle)]  # scripted: a tap at the middle
             case _:
                 return [action]
         return []
@@ -211,14 +241,22 @@ def _translate(ui: KioskUi, event: pygame.event.Event, size: tuple[int, int]) ->
         return []
     if event.type == pygame.MOUSEBUTTONDOWN and event.button == 1:
         ui.press(event.pos)
+        return ui.pointer(event.pos, "down")
+    elif event.type == pygame.MOUSEMOTION and not getattr(event, "touch", False):
+        return ui.pointer(event.pos, "move")
     elif event.type == pygame.MOUSEBUTTONUP and event.button == 1:
-        return ui.release(event.pos)
+        return ui.pointer(event.pos, "up") + ui.release(event.pos)
     elif event.type == pygame.MOUSEWHEEL and ui.view.screen is v.Screen.CONSENT:
         ui.act(lay.Scroll(-event.y * 2))
-    elif event.type == pygame.FINGERDOWN:
-        ui.press((int(event.x * size[0]), int(event.y * size[1])))
-    elif event.type == pygame.FINGERUP:
-        return ui.release((int(event.x * size[0]), int(event.y * size[1])))
+    elif event.type in (pygame.FINGERDOWN, pygame.FINGERMOTION, pygame.FINGERUP):
+        pos = (int(event.x * size[0]), int(event.y * size[1]))
+        phase = {pygame.FINGERDOWN: "down", pygame.FINGERMOTION: "move"}.get(event.type, "up")
+        touch = ui.pointer(pos, phase)
+        if event.type == pygame.FINGERDOWN:
+            ui.press(pos)
+        elif event.type == pygame.FINGERUP:
+            return touch + ui.release(pos)
+        return touch
     elif event.type == pygame.KEYDOWN and event.key == pygame.K_ESCAPE:
         return [v.Abort()]
     return []

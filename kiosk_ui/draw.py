@@ -39,12 +39,15 @@ class _Scaled:
         rgb: bytes,
         box: pygame.Rect,
         hold: object = None,
+        crop: pygame.Rect | None = None,
     ) -> tuple[pygame.Surface, pygame.Rect]:
         # The key holds the box's size, not its place: the same picture may show twice.
-        rect = _fit((w, h), box)
+        rect = _fit((w, h) if crop is None else crop.size, box)
         if key != self._key or self._surface is None:
             self._hold = hold
             raw = pygame.image.frombuffer(rgb, (w, h), "RGB")
+            if crop is not None:
+                raw = raw.subsurface(crop)  # a zoomed page: only this part is scaled
             self._surface = pygame.transform.scale(raw, rect.size)
             self._key = key
         return self._surface, rect
@@ -217,16 +220,53 @@ class Painter:
         cache = self._pictures.setdefault(id(picture), _Scaled())
         if len(self._pictures) > 16:  # pages of old documents go
             self._pictures = {id(picture): cache}
+        crop = _crop(picture, m.crop)
         image, rect = cache.get(
-            (id(picture), m.rect.size),
+            (id(picture), m.rect.size, m.crop),
             picture.width,
             picture.height,
             picture.rgb,
             m.rect,
             hold=picture,
+            crop=crop,
         )
         surface.blit(image, rect)
         pygame.draw.rect(surface, p.muted_text, rect, 1)
+        if m.focus is not None:
+            _outline(surface, picture, crop, rect, m.focus, p.primary, theme.gap // 3 or 1)
+
+
+def _crop(picture: v.Picture, crop: tuple[float, float, float, float] | None) -> pygame.Rect | None:
+    """The pixels of ``picture`` that ``crop`` (0..1) shows; None: all of it."""
+    if crop is None:
+        return None
+    x0, y0 = int(crop[0] * picture.width), int(crop[1] * picture.height)
+    x1, y1 = int(crop[2] * picture.width), int(crop[3] * picture.height)
+    rect = pygame.Rect(x0, y0, max(1, x1 - x0), max(1, y1 - y0))
+    return rect.clip(pygame.Rect(0, 0, picture.width, picture.height)) or None
+
+
+def _outline(
+    surface: pygame.Surface,
+    picture: v.Picture,
+    crop: pygame.Rect | None,
+    shown: pygame.Rect,
+    focus: tuple[float, float, float, float],
+    colour: tuple[int, int, int],
+    width: int,
+) -> None:
+    """Outline ``focus`` (0..1 of the picture) where it lies in ``shown``."""
+    source = crop or pygame.Rect(0, 0, picture.width, picture.height)
+    sx, sy = shown.w / source.w, shown.h / source.h
+    box = pygame.Rect(
+        shown.x + round((focus[0] * picture.width - source.x) * sx),
+        shown.y + round((focus[1] * picture.height - source.y) * sy),
+        max(2, round((focus[2] - focus[0]) * picture.width * sx)),
+        max(2, round((focus[3] - focus[1]) * picture.height * sy)),
+    )
+    box = box.clip(shown)
+    if box.w and box.h:
+        pygame.draw.rect(surface, colour, box, width)
 
 
 def _icon(

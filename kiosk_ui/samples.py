@@ -158,17 +158,7 @@ def sample_views(language: str) -> dict[str, v.KioskView]:
         "call-reconnecting-chat": replace(
             base, screen=Screen.CALL, call=replace(call, reconnecting=True, chat_open=True)
         ),
-        "signature": replace(
-            base,
-            screen=Screen.SIGNATURE,
-            signature=v.SignatureView(page=pages[-1], title="Vertrag", has_ink=True),
-        ),
-        "signature-countdown": replace(
-            base,
-            screen=Screen.SIGNATURE,
-            countdown=9,
-            signature=v.SignatureView(page=pages[-1], title="Vertrag", has_ink=False),
-        ),
+        **_signature(base, call, pages),
         "consent-countdown": replace(base, screen=Screen.CONSENT, countdown=15),
         "goodbye-wiping": replace(base, screen=Screen.GOODBYE),
         "goodbye-unverified": replace(base, screen=Screen.GOODBYE, unverified=True),
@@ -184,6 +174,49 @@ def sample_views(language: str) -> dict[str, v.KioskView]:
         "attract-large": replace(base, screen=Screen.ATTRACT, large_text=True),
         "intake-large": replace(base, screen=Screen.INTAKE, large_text=True),
         **_technician(base),
+    }
+
+
+def _signature(
+    base: v.KioskView, call: v.CallView, pages: tuple[v.Picture, ...]
+) -> dict[str, v.KioskView]:
+    """The signature request's screens: reading, the consent, signing, sealing, outcomes."""
+    focus = (0.55, 0.7, 0.92, 0.85)
+    sig = v.SignatureView(
+        page=pages[-1],
+        title="Vertrag",
+        id="sig-sample-1",
+        state="signing",
+        trustee_name="Treuhand Notariat Dr. Mustermann",
+        focus=focus,
+    )
+    reading = replace(sig, state="reading")
+    doc = v.DocumentView("Vertrag", pages, page=len(pages) - 1, signing=True)
+    signing = replace(base, screen=Screen.SIGNATURE, signature=sig)
+    on_call = replace(base, screen=Screen.CALL)
+    return {
+        "signature-reading": replace(on_call, signature=reading, call=replace(call, document=doc)),
+        "signature-reading-zoomed": replace(
+            on_call,
+            signature=reading,
+            call=replace(call, document=replace(doc, zoom=2.0, centre=(0.7, 0.8))),
+        ),
+        "signature-loading": replace(
+            on_call,
+            signature=reading,
+            call=replace(call, document=v.DocumentView("Vertrag", loading=True, signing=True)),
+        ),
+        "signature": replace(signing, signature=replace(sig, consent=False, has_ink=True)),
+        "signature-consent": signing,
+        "signature-countdown": replace(signing, countdown=9),
+        "signature-tablet-gone": replace(
+            signing, signature=replace(sig, consent=False, message="tablet_gone")
+        ),
+        "signature-sealing": replace(
+            on_call, call=call, signature=replace(sig, state="sealing", consent=False)
+        ),
+        "signature-done": replace(on_call, call=replace(call, signature_notice="done")),
+        "signature-failed": replace(on_call, call=replace(call, signature_notice="failed")),
     }
 
 

@@ -73,6 +73,37 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "signature.hint": "Unterschreiben Sie mit dem Stift auf dem Tablett.",
         "signature.clear": "Löschen",
         "signature.confirm": "Unterschreiben",
+        "signature.decline": "Nicht unterschreiben",
+        "signature.read": "Weiter zur Unterschrift",
+        "signature.reading": (
+            "Bitte lesen Sie das Dokument. Die Unterschrift kommt auf Seite {page}."
+        ),
+        "signature.loading": "Das Dokument wird geladen …",
+        "signature.consent": (
+            "Mit Ihrer Unterschrift auf dem Tablett zeichnen wir auch auf, wie Sie schreiben: "
+            "Schreibrichtung, Pausen, Geschwindigkeit, Druck und Zeitpunkte. Das Gesetz "
+            "behandelt diese Schreibdynamik als biometrische Daten.\n\n"
+            "Sie dient nur dazu, diesen Vertrag abzuschließen und Ihre Unterschrift später "
+            "beweisen zu können. Sie wird verschlüsselt mit dem unterschriebenen Dokument "
+            "verbunden; öffnen kann sie nur der Treuhänder {trustee}, nicht die Bank und nicht "
+            "dieses Terminal.\n\n"
+            "Mit dem Unterschreiben willigen Sie ein. Sie können ablehnen: Dann wird nichts "
+            "aufgezeichnet."
+        ),
+        "signature.trustee_unknown": "der Bank",
+        "signature.tablet_gone": (
+            "Das Tablett antwortet nicht. Bitte Beraterin oder Berater fragen."
+        ),
+        "signature.too_long": "Die Unterschrift war zu lang. Bitte löschen und neu unterschreiben.",
+        "signature.no_ink": "Es ist noch keine Unterschrift zu sehen. Bitte unterschreiben.",
+        "signature.sealing": "Ihre Unterschrift wird versiegelt und das Dokument signiert …",
+        "signature.done": "Das Dokument ist unterschrieben.",
+        "signature.declined": "Sie haben nicht unterschrieben. Es wurde nichts aufgezeichnet.",
+        "signature.failed": (
+            "Die Unterschrift hat nicht geklappt. Ihre Beraterin oder Ihr Berater weiß Bescheid."
+        ),
+        "signature.cancelled": "Die Beraterin oder der Berater hat die Unterschrift abgebrochen.",
+        "signature.ok": "OK",
         "goodbye.title": "Vielen Dank und auf Wiedersehen",
         "goodbye.wiping": "Ihre Daten werden gelöscht …",
         "goodbye.wiped": "Ihre Daten wurden gelöscht und die Löschung geprüft.",
@@ -229,6 +260,29 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "signature.hint": "Sign with the pen on the tablet.",
         "signature.clear": "Clear",
         "signature.confirm": "Sign",
+        "signature.decline": "Do not sign",
+        "signature.read": "Continue to sign",
+        "signature.reading": "Please read the document. The signature goes on page {page}.",
+        "signature.loading": "The document is loading …",
+        "signature.consent": (
+            "When you sign on the tablet we also record how you write: the direction, pauses, "
+            "speed, pressure and timestamps of your writing. The law treats these writing "
+            "dynamics as biometric data.\n\n"
+            "They serve only to conclude this contract and to prove your signature later. "
+            "They are sealed to the signed document; only the trustee {trustee} can ever open "
+            "them, not the bank and not this terminal.\n\n"
+            "Signing is your consent. You may decline: then nothing is recorded."
+        ),
+        "signature.trustee_unknown": "named by the bank",
+        "signature.tablet_gone": "The tablet does not respond. Please ask your adviser.",
+        "signature.too_long": "The signature was too long. Please clear it and sign again.",
+        "signature.no_ink": "There is no signature yet. Please sign.",
+        "signature.sealing": "Your signature is being sealed and the document signed …",
+        "signature.done": "The document is signed.",
+        "signature.declined": "You did not sign. Nothing was recorded.",
+        "signature.failed": "The signature did not work. Your adviser has been told.",
+        "signature.cancelled": "Your adviser cancelled the signature.",
+        "signature.ok": "OK",
         "goodbye.title": "Thank you and goodbye",
         "goodbye.wiping": "Deleting your data …",
         "goodbye.wiped": "Your data has been deleted and the deletion verified.",

@@ -1,4 +1,4 @@
-"""What the UI shows (view models) and what the customer asked for (intents).
+"""What the UI shows (view models); what the customer asked for (intents, in ``kiosk_ui.intents``).
 
 Plain frozen dataclasses: ``appliance`` builds the view models and reads the intents; the UI
 only renders the first and reports the second. Nothing here knows of aiortc or drivers.
@@ -9,6 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal, Protocol
+
+# The intents live in kiosk_ui.intents; importers may use either module.
+from kiosk_ui.intents import *  # noqa: F403
+from kiosk_ui.intents import Choice
 
 
 class Screen(StrEnum):
@@ -84,18 +88,28 @@ class ChatLine:
     text: str = field(repr=False)
 
 
+ZOOMS = (1.0, 1.5, 2.0, 3.0)  # the viewer's zoom steps; 1.0: the whole page fits
+
+
 @dataclass(frozen=True)
 class DocumentView:
-    """A document the adviser sent, rendered to pages (none: it could not be shown)."""
+    """A document in the viewer, rendered to pages (none: it could not be shown).
+
+    ``zoom`` is one of ``ZOOMS``; ``centre`` is the point of the page (0..1, from the top
+    left) in the middle of the view when zoomed (the painter keeps the page filling the view).
+    """
 
     title: str = field(repr=False)
     pages: tuple[Picture, ...] = ()
     page: int = 0
     unreadable: bool = False  # the bytes did not render; the viewer says so
+    zoom: float = 1.0
+    centre: tuple[float, float] = (0.5, 0.0)
+    loading: bool = False  # still being read and rendered (a signature request's document)
+    signing: bool = False  # the document of a signature request: read, then sign or decline
 
 
 RequestKind = Literal["scan", "photo"]
-Choice = Literal["start", "confirm", "retake", "decline"]
 
 
 @dataclass(frozen=True)
@@ -155,15 +169,38 @@ class CallView:
     reconnecting: bool = False  # the call's path dropped and heals: the last picture stays
     # The four words the adviser reads out (docs/verification.md); None until verified.
     verification_code: str | None = None
+    signature_notice: SignatureOutcome | None = None  # how the last signature request ended
+
+
+SignatureState = Literal["reading", "signing", "sealing"]
+SignatureMessage = Literal["tablet_gone", "too_long", "no_ink"]
+# How a signature request ended, as the call screen's short notice says it.
+SignatureOutcome = Literal["done", "declined", "failed", "cancelled"]
 
 
 @dataclass(frozen=True)
 class SignatureView:
-    """The page to sign; the ink itself arrives through ``MediaFeed.ink``."""
+    """The adviser's signature request as the customer sees it; the ink arrives through
+    ``MediaFeed.ink``.
+
+    ``state``: ``reading`` (the document in the call's viewer, "Continue to sign"),
+    ``signing`` (the signature screen), ``sealing`` (confirmed; the kiosk seals and signs);
+    None: no request open. ``consent`` shows the consent text: until the first stroke, which
+    is the consent. ``page`` is the page the signature goes on, ``focus`` the signature's box
+    on it (x0, y0, x1, y1 in 0..1 from the top left), None: the whole page.
+    """
 
     page: Picture | None = None
     title: str = field(default="", repr=False)
     has_ink: bool = False
+    id: str = ""
+    state: SignatureState | None = None
+    trustee_name: str = field(default="", repr=False)
+    consent: bool = True
+    message: SignatureMessage | None = None
+    pending: bool = False  # a decision is on its way to the desk: its buttons wait
+    focus: tuple[float, float, float, float] | None = None
+    target: int | None = None  # the page (0-based) the signature goes on; None: the last
 
 
 @dataclass(frozen=True)
@@ -242,163 +279,6 @@ class KioskView:
     technician: TechnicianView = TechnicianView()  # shown on Screen.TECHNICIAN only
 
 
-# -- intents -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Start:
-    """Leave the attract screen."""
-
-
-@dataclass(frozen=True)
-class ChooseLanguage:
-    """Switch language (from the language screen or the header, any time)."""
-
-    language: str
-
-
-@dataclass(frozen=True)
-class AcceptConsent:
-    """The customer accepts the privacy notice."""
-
-
-@dataclass(frozen=True)
-class DeclineConsent:
-    """The customer declines: back to the start, nothing stored, nothing sent."""
-
-
-@dataclass(frozen=True)
-class SubmitIntake:
-    """The intake form is complete: queue for an adviser."""
-
-    values: tuple[tuple[str, str], ...] = field(repr=False)
-
-
-@dataclass(frozen=True)
-class Abort:
-    """Cancel / close from any screen."""
-
-
-@dataclass(frozen=True)
-class StillHere:
-    """The customer touched the screen: reset the inactivity timer."""
-
-
-@dataclass(frozen=True)
-class ToggleLargeText:
-    """Switch the large-text mode."""
-
-
-@dataclass(frozen=True)
-class HangUp:
-    """End the call."""
-
-
-@dataclass(frozen=True)
-class ToggleMute:
-    """Mute or unmute the microphone."""
-
-
-@dataclass(frozen=True)
-class ToggleCamera:
-    """Switch the camera off or on."""
-
-
-@dataclass(frozen=True)
-class ToggleChat:
-    """Open or close the chat panel."""
-
-
-@dataclass(frozen=True)
-class SendChat:
-    """Send a chat line."""
-
-    text: str = field(repr=False)
-
-
-@dataclass(frozen=True)
-class OpenDocument:
-    """Open the document that arrived."""
-
-
-@dataclass(frozen=True)
-class CloseDocument:
-    """Close the document viewer."""
-
-
-@dataclass(frozen=True)
-class TurnPage:
-    """Next (+1) or previous (-1) page."""
-
-    delta: int
-
-
-@dataclass(frozen=True)
-class DecideRequest:
-    """The customer's answer to the adviser's scan or photo request ``request_id``."""
-
-    request_id: str
-    choice: Choice
-
-
-@dataclass(frozen=True)
-class DismissRequest:
-    """Close the notice of a request that failed."""
-
-    request_id: str
-
-
-@dataclass(frozen=True)
-class ClearSignature:
-    """Wipe the ink and start again."""
-
-
-@dataclass(frozen=True)
-class ConfirmSignature:
-    """Sign with the ink shown."""
-
-
-@dataclass(frozen=True)
-class Done:
-    """Leave the goodbye screen now."""
-
-
-TechnicianAct = Literal["confirm_ca", "reject_ca", "start", "selftest", "check_again", "edit"]
-
-
-@dataclass(frozen=True)
-class TechnicianChoice:
-    """A button of the technician screen (its form is sent as ``SubmitIntake``)."""
-
-    choice: TechnicianAct
-
-
-Intent = (
-    Start
-    | ChooseLanguage
-    | AcceptConsent
-    | DeclineConsent
-    | SubmitIntake
-    | Abort
-    | StillHere
-    | ToggleLargeText
-    | HangUp
-    | ToggleMute
-    | ToggleCamera
-    | ToggleChat
-    | SendChat
-    | OpenDocument
-    | CloseDocument
-    | TurnPage
-    | DecideRequest
-    | DismissRequest
-    | ClearSignature
-    | ConfirmSignature
-    | Done
-    | TechnicianChoice
-)
-
-
 # -- live media ----------------------------------------------------------------------
 
 
@@ -414,7 +294,7 @@ class VideoFrame:
 
 @dataclass(frozen=True)
 class Ink:
-    """The pen strokes so far, in 0..1 page coordinates; ``seq`` grows with every sample."""
+    """The pen strokes so far, in 0..1 of the ink area; ``seq`` grows with every change."""
 
     strokes: tuple[tuple[tuple[float, float], ...], ...] = ()
     seq: int = 0

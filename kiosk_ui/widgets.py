@@ -49,7 +49,21 @@ class SubmitChat:
     """Send the chat draft (becomes ``SendChat``)."""
 
 
-Local = Key | Focus | Scroll | SubmitForm | SubmitChat
+@dataclass(frozen=True)
+class PanAt:
+    """A tap on a zoomed page (showing ``crop``, 0..1 of it): pan to the point tapped."""
+
+    crop: tuple[float, float, float, float]
+
+    def at(self, rect: pygame.Rect, pos: tuple[int, int]) -> v.PanDocument:
+        """The ``PanDocument`` for a tap at ``pos`` on the page shown in ``rect``."""
+        fx = min(max((pos[0] - rect.x) / max(rect.w, 1), 0.0), 1.0)
+        fy = min(max((pos[1] - rect.y) / max(rect.h, 1), 0.0), 1.0)
+        x0, y0, x1, y1 = self.crop
+        return v.PanDocument(x0 + fx * (x1 - x0), y0 + fy * (y1 - y0))
+
+
+Local = Key | Focus | Scroll | SubmitForm | SubmitChat | PanAt
 
 
 Action = v.Intent | Local
@@ -121,6 +135,10 @@ class Media(Widget):
 
     source: Literal["remote", "screen", "self", "picture", "ink"]
     picture: v.Picture | None = None
+    # The part of ``picture`` shown (x0, y0, x1, y1 in 0..1 from the top left; a zoom) and
+    # a box on it to outline (where the signature goes), in the same units.
+    crop: tuple[float, float, float, float] | None = None
+    focus: tuple[float, float, float, float] | None = None
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,9 @@ def _modules_constructing(name: str) -> list[Path]:
 
 def _signature_is_wired() -> bool:
     """Signing works only once something outside the journey machine asks for it."""
-    producers = _modules_constructing("SignatureRequested")
-    return any(p != Path("appliance/session/journey.py") for p in producers)
+    producers = _modules_constructing("SignatureChanged")
+    journey = Path("appliance/session")
+    return any(journey not in p.parents for p in producers)
 
 
 def test_the_docs_do_not_present_signing_as_working_while_nothing_requests_it() -> None:

@@ -23,7 +23,7 @@ countdown; when it runs out the session ends (and is wiped) exactly as on abort.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from appliance.session.journey_events import (
     Action,
@@ -49,12 +49,21 @@ from appliance.session.journey_events import (
     ServiceRestored,
     SetCamera,
     SetMute,
+    SignatureChanged,
     SignatureDecision,
-    SignatureRequested,
+    SignatureDocument,
+    SignaturePointer,
     Tick,
     WipeFailed,
     WipeFinished,
 )
+from appliance.session.journey_signature import (
+    SIGNATURE_INTENTS,
+    signature_abort,
+    signature_step,
+    signature_timeout,
+)
+from appliance.session.journey_state import IN_CALL, PRE_QUEUE, JourneyState, Timeouts
 from kiosk_ui import viewmodels as v
 from kiosk_ui.viewmodels import Screen
 
@@ -86,8 +95,10 @@ __all__ = [
     "ServiceRestored",
     "SetCamera",
     "SetMute",
+    "SignatureChanged",
     "SignatureDecision",
-    "SignatureRequested",
+    "SignatureDocument",
+    "SignaturePointer",
     "Tick",
     "Timeouts",
     "WipeFailed",
@@ -95,58 +106,6 @@ __all__ = [
 ]
 
 CHAT_KEEP = 50  # lines kept for the panel; older ones scroll away
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    """Seconds of inactivity per screen before the session ends (None: no timeout)."""
-
-    language: float = 60.0
-    consent: float = 180.0
-    intake: float = 180.0
-    waiting: float = 900.0
-    signature: float = 180.0
-    goodbye: float = 20.0  # back to attract after the wipe was shown
-    warning: float = 20.0  # the countdown shows this long before a timeout
-    wipe_confirm: float = 60.0  # a wipe that does not report in time means out of service
-    hub_out_of_service: float = 120.0  # hub unreachable this long: out of service
-
-    def for_screen(self, screen: Screen) -> float | None:
-        """The timeout of ``screen``."""
-        return {
-            Screen.LANGUAGE: self.language,
-            Screen.CONSENT: self.consent,
-            Screen.INTAKE: self.intake,
-            Screen.WAITING: self.waiting,
-            Screen.SIGNATURE: self.signature,
-        }.get(screen)
-
-
-_PRE_QUEUE = (Screen.LANGUAGE, Screen.CONSENT, Screen.INTAKE)
-_IN_CALL = (Screen.CALL, Screen.SIGNATURE)
-
-
-@dataclass(frozen=True)
-class JourneyState:
-    """Snapshot of the journey (immutable; ``handle`` replaces it)."""
-
-    screen: Screen = Screen.ATTRACT
-    language: str = "de"
-    large_text: bool = False
-    deadline: float | None = None  # inactivity deadline of the current screen
-    session: int = 0
-    values: tuple[tuple[str, str], ...] = field(default=(), repr=False)
-    queue_position: int | None = None
-    call: v.CallView = v.CallView()
-    signature: v.SignatureView = v.SignatureView()
-    awaiting_wipe: bool = False
-    wipe: v.WipeView | None = None
-    hub_up: bool = False
-    hub_down_since: float | None = None
-    resume: Screen | None = None  # where reconnecting returns to
-    problem: str | None = None
-    unverified: bool = False  # the last call ended because it could not be verified
-    dismissed: str | None = None  # the failed request whose notice the customer closed
 
 
 class Journey:
@@ -244,19 +203,22 @@ class Journey:
                     return [RequestConsultation(values)]
             case v.Abort():
                 return self._abort("customer_abort", now)
-            case v.HangUp() if s.screen in _IN_CALL:
+            case v.HangUp() if s.screen in IN_CALL:
                 return self._end_call("hangup", now)
             case v.Done() if s.screen is Screen.GOODBYE and s.wipe is not None:
                 self._to_attract()
             case v.StillHere():
                 pass  # the reset above is all it does
-            case _ if s.screen in _IN_CALL:
+            case _ if s.screen in IN_CALL:
                 return self._in_call(event, now)
             case _:
                 return self._appliance(event, now)
         return []
 
     def _in_call(self, event: Event, now: float) -> list[Action]:
+        step = signature_step(self.state, event)
+        if step is not None:
+            return self._signature(step, now)
         s = self.state
         call = s.call
         match event:
@@ -290,13 +252,6 @@ class Journey:
             ):
                 self.state = replace(s, dismissed=rid)
                 self._call(replace(call, request=None))
-            case v.ClearSignature() if s.screen is Screen.SIGNATURE:
-                self.state = replace(s, signature=replace(s.signature, has_ink=False))
-                return [SignatureDecision("clear")]
-            case v.ConfirmSignature() if s.screen is Screen.SIGNATURE and s.signature.has_ink:
-                self.state = replace(s, signature=v.SignatureView())
-                self._go(Screen.CALL, now)
-                return [SignatureDecision("confirm")]
             case _:
                 return self._appliance(event, now)
         return []
@@ -316,7 +271,7 @@ class Journey:
                     self._to_attract()
             case HubUnreachable():
                 self.state = replace(s, hub_up=False, hub_down_since=s.hub_down_since or now)
-                if s.screen in (Screen.WAITING, *_IN_CALL):
+                if s.screen in (Screen.WAITING, *IN_CALL):
                     self._reconnecting(s.screen, now)
             case QueueUpdate(position=position) if s.screen in (
                 Screen.WAITING,
@@ -326,16 +281,16 @@ class Journey:
             case AdviserAccepted() if s.screen in (Screen.WAITING, Screen.RECONNECTING):
                 self.state = replace(s, call=v.CallView(), resume=None)
                 self._go(Screen.CALL, now)
-            case CallConnected() if s.screen in _IN_CALL:
+            case CallConnected() if s.screen in IN_CALL:
                 self._call(replace(s.call, connected=True, reconnecting=False))
-            case CallInterrupted() if s.screen in _IN_CALL:
+            case CallInterrupted() if s.screen in IN_CALL:
                 self._call(replace(s.call, reconnecting=True))
-            case CallEnded(unverified=unverified) if s.screen in (*_IN_CALL, Screen.WAITING) or (
-                s.screen is Screen.RECONNECTING and s.resume in _IN_CALL
+            case CallEnded(unverified=unverified) if s.screen in (*IN_CALL, Screen.WAITING) or (
+                s.screen is Screen.RECONNECTING and s.resume in IN_CALL
             ):
                 self._session_over(now)
                 self.state = replace(self.state, unverified=unverified)
-            case CallVerified(code=code) if s.screen in _IN_CALL:
+            case CallVerified(code=code) if s.screen in IN_CALL:
                 self._call(replace(s.call, verification_code=code))
             case WipeFinished(wipe=wipe) if s.awaiting_wipe:
                 self.state = replace(s, awaiting_wipe=False, wipe=wipe)
@@ -346,17 +301,12 @@ class Journey:
             case ServiceRestored() if s.screen is Screen.OUT_OF_SERVICE:
                 if s.problem != _HUB_GONE:
                     self._to_attract()
-            case ChatReceived(text=text) if s.screen in _IN_CALL:
+            case ChatReceived(text=text) if s.screen in IN_CALL:
                 self._chat(v.ChatLine(False, text))
-            case DocumentReceived(document=doc) if s.screen in _IN_CALL:
+            case DocumentReceived(document=doc) if s.screen in IN_CALL:
                 self._call(replace(s.call, document=doc, document_notice=True))
-            case ExchangeUpdate() if s.screen in _IN_CALL:
+            case ExchangeUpdate() if s.screen in IN_CALL:
                 self._exchange(event)
-            case SignatureRequested(page=page, title=title) if s.screen is Screen.CALL:
-                self.state = replace(s, signature=v.SignatureView(page=page, title=title))
-                self._go(Screen.SIGNATURE, now)
-            case InkChanged(has_ink=ink) if s.screen is Screen.SIGNATURE:
-                self.state = replace(s, signature=replace(s.signature, has_ink=ink))
             case _:
                 pass
         return []
@@ -380,14 +330,14 @@ class Journey:
                 self._to_attract()
             return []
         if s.screen is Screen.SIGNATURE:
-            return self._end_call("inactivity", now)
+            return self._signature(signature_timeout(s), now)  # the call goes on
         return self._abort("inactivity", now)
 
     # -- helpers -----------------------------------------------------------------------
 
     def _abort(self, trigger: str, now: float) -> list[Action]:
         s = self.state
-        if s.screen in _PRE_QUEUE:
+        if s.screen in PRE_QUEUE:
             self._to_attract()  # nothing was stored or sent; the form dies with the session
             return []
         if s.screen is Screen.WAITING or (
@@ -396,10 +346,8 @@ class Journey:
             self._session_over(now)
             return [LeaveQueue(), EndSession(trigger)]
         if s.screen is Screen.SIGNATURE and trigger == "customer_abort":
-            self.state = replace(s, signature=v.SignatureView())
-            self._go(Screen.CALL, now)
-            return [SignatureDecision("decline")]
-        if s.screen in _IN_CALL:
+            return self._signature(signature_abort(s), now)
+        if s.screen in IN_CALL:
             return self._end_call("hangup" if trigger == "customer_abort" else trigger, now)
         if s.screen is Screen.RECONNECTING:
             self._session_over(now)
@@ -468,6 +416,15 @@ class Journey:
             deadline = self.state.deadline  # touching goodbye does not delay the next customer
         self.state = replace(self.state, screen=screen, deadline=deadline)
 
+    def _signature(
+        self, step: tuple[JourneyState, list[Action], Screen | None], now: float
+    ) -> list[Action]:
+        state, actions, go = step
+        self.state = state
+        if go is not None:
+            self._go(go, now)
+        return actions
+
     def _call(self, call: v.CallView) -> None:
         self.state = replace(self.state, call=call)
 
@@ -535,7 +492,6 @@ _INTENT_TYPES = (
     v.TurnPage,
     v.DecideRequest,
     v.DismissRequest,
-    v.ClearSignature,
-    v.ConfirmSignature,
+    *SIGNATURE_INTENTS,
     v.Done,
 )

@@ -7,6 +7,7 @@ Plain frozen records, no behaviour: ``appliance.session.journey`` decides; the s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from kiosk_ui import viewmodels as v
 
@@ -106,12 +107,34 @@ class ExchangeUpdate:
     screen_share: bool = False
 
 
-@dataclass(frozen=True)
-class SignatureRequested:
-    """The adviser asks for a signature on this page."""
+SignatureTaskState = Literal[
+    "reading", "signing", "sealing", "done", "failed", "declined", "cancelled"
+]
 
-    page: v.Picture | None
-    title: str = field(repr=False)
+
+@dataclass(frozen=True)
+class SignatureChanged:
+    """The adviser's signature request ``id`` changed (the desk's ``SignatureTask``).
+
+    ``reading`` opens its document in the viewer, ``signing`` the signature screen,
+    ``sealing`` waits on the call screen; the other states end it with a notice.
+    """
+
+    id: str
+    state: SignatureTaskState
+    title: str = field(default="", repr=False)
+    trustee_name: str = field(default="", repr=False)
+    message: v.SignatureMessage | None = None
+    page: int | None = None  # the page the signature goes on (0-based); None: the last
+    focus: tuple[float, float, float, float] | None = None  # its box, 0..1 from the top left
+
+
+@dataclass(frozen=True)
+class SignatureDocument:
+    """The document of signature request ``id``, rendered (or marked unreadable)."""
+
+    id: str
+    document: v.DocumentView
 
 
 @dataclass(frozen=True)
@@ -138,7 +161,8 @@ Event = (
     | ChatReceived
     | DocumentReceived
     | ExchangeUpdate
-    | SignatureRequested
+    | SignatureChanged
+    | SignatureDocument
     | InkChanged
 )
 
@@ -200,11 +224,25 @@ class RequestDecision:
     choice: v.Choice
 
 
+SignatureChoice = Literal["read", "clear", "confirm", "decline", "timed_out"]
+
+
 @dataclass(frozen=True)
 class SignatureDecision:
-    """Clear the ink, confirm the signature, or decline to sign."""
+    """The customer read the document, cleared the ink, confirmed or declined to sign, or
+    the signature screen timed out (the ``SignatureDecisions`` method of ``request_id``)."""
 
-    decision: str  # "clear", "confirm", "decline"
+    decision: SignatureChoice
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
+class SignaturePointer:
+    """The mouse or a finger in the ink area (0..1 of it) for the simulated tablet."""
+
+    x: float
+    y: float
+    down: bool
 
 
 Action = (
@@ -217,4 +255,5 @@ Action = (
     | SendChatLine
     | RequestDecision
     | SignatureDecision
+    | SignaturePointer
 )

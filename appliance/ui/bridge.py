@@ -55,18 +55,22 @@ from appliance.session.journey import (
     ServiceRestored,
     SetCamera,
     SetMute,
+    SignatureDecision,
+    SignaturePointer,
     Tick,
     WipeFailed,
     WipeFinished,
 )
 from appliance.ui.exchange_display import ExchangeDisplay
 from appliance.ui.media import MediaHandover
+from appliance.ui.signature_display import SignatureDisplay, ink_of
 from kiosk_ui import viewmodels
 from protocol.errors import ProtocolError
 
 if TYPE_CHECKING:
     from appliance.custody.session import SessionCustody
     from appliance.custody.wipe import WipeReport, WipeTrigger
+    from appliance.signing.state import SignatureTask
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +110,11 @@ class UiBridge:
         self._code: str | None = None  # the verification code last shown
         self._service_ok: bool | None = None
         self._view = journey.view(clock(), self._base)
-        self.media = MediaHandover(lambda: kiosk.latest_local_frame)
+        self.media = MediaHandover(lambda: kiosk.latest_local_frame, ink=lambda: ink_of(kiosk))
         self._exchange = ExchangeDisplay(kiosk, journey, show=self.handle, loop=lambda: self._loop)
+        self._signature = SignatureDisplay(
+            kiosk, journey, show=self.handle, loop=lambda: self._loop
+        )
         self.actions: list[Action] = []  # every action carried out (for tests; no content)
         kiosk.add_observer(self)
         if custody is not None:
@@ -144,7 +151,7 @@ class UiBridge:
         return self.media.self_view()
 
     def ink(self) -> viewmodels.Ink:
-        """No tablet wired yet (the signature content arrives with its issue)."""
+        """The signature desk's live ink (0..1 of the ink area); none without a desk."""
         return self.media.ink()
 
     # -- loop side --------------------------------------------------------------------
@@ -163,6 +170,7 @@ class UiBridge:
             self._carry_out(action)
         if isinstance(event, Tick):
             self._check_service()
+            self._signature.tick()
         view = self.journey.view(now, self._base)
         if view.call.reconnecting and view.call.verification_code is not None:
             # The words come back with the resumed call's proof (the kiosk's code is None
@@ -196,9 +204,8 @@ class UiBridge:
                 self.kiosk.set_camera_off(off)
             case RequestDecision(request_id=request_id, choice=choice):
                 self._decide(request_id, choice)
-            case _:
-                # Signature decisions reach the tablet with their own issue.
-                log.debug("UI action %s has no backend yet", type(action).__name__)
+            case SignatureDecision() | SignaturePointer():
+                self._signature.carry_out(action)
 
     def _decide(self, request_id: str, choice: viewmodels.Choice) -> None:
         """Hand the customer's answer to the exchange (``CustomerDecisions``)."""
@@ -267,6 +274,10 @@ class UiBridge:
         self.media.sharing(state.screen_share)
         self._exchange.update(state)
 
+    def signature_changed(self, task: SignatureTask | None) -> None:
+        """Show the signature desk's request (``KioskSignatureObserver``); None: it closed."""
+        self._signature.changed(task)
+
     def chat_received(self, text: str) -> None:
         """Show the adviser's line."""
         self.handle(ChatReceived(text))
@@ -286,6 +297,7 @@ class UiBridge:
         """The consultation is over: drop its pictures and what the exchange showed."""
         self.media.forget()
         self._exchange.forget()
+        self._signature.forget()
 
     # -- custody ---------------------------------------------------------------------
 

@@ -4,16 +4,21 @@ The loop only stores a reference to each decoded ``av.VideoFrame`` (the adviser'
 adviser's shared screen); the UI thread converts a frame to RGB (libswscale, outside the loop)
 when it draws it, once per frame: a new frame gets a new sequence number, so the painter scales
 each frame once. The self view is read from the kiosk's latest camera frame the same way.
+The signature's live ink is pulled from the desk's ``InkSource`` (thread-safe) per frame.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import av
 
 from kiosk_ui import viewmodels
+
+if TYPE_CHECKING:
+    from appliance.signing.state import InkSource
 
 
 def _rgb(frame: av.VideoFrame, seq: int) -> viewmodels.VideoFrame:
@@ -24,8 +29,14 @@ def _rgb(frame: av.VideoFrame, seq: int) -> viewmodels.VideoFrame:
 class MediaHandover:
     """A ``MediaFeed`` for the UI thread, fed by reference from the loop."""
 
-    def __init__(self, local_frame: Callable[[], av.VideoFrame | None]) -> None:
+    def __init__(
+        self,
+        local_frame: Callable[[], av.VideoFrame | None],
+        *,
+        ink: Callable[[], InkSource | None] = lambda: None,
+    ) -> None:
         self._local_frame = local_frame  # the kiosk's latest camera frame (the self view)
+        self._ink_source = ink  # the current consultation's signature desk, if any
         self._lock = threading.Lock()  # conversions run on the UI thread (or a test's)
         self._remote: av.VideoFrame | None = None
         self._remote_seq = 0
@@ -102,5 +113,9 @@ class MediaHandover:
             return self._self_rgb
 
     def ink(self) -> viewmodels.Ink:
-        """No tablet wired yet (the signature content arrives with its issue)."""
-        return viewmodels.Ink()
+        """The signature's live ink (0..1 of the ink area, y down); empty without a desk."""
+        source = self._ink_source()
+        if source is None:
+            return viewmodels.Ink()
+        strokes, seq = source.ink()
+        return viewmodels.Ink(strokes, seq)

@@ -8,13 +8,10 @@ from dataclasses import replace
 import pygame
 
 from kiosk_ui import viewmodels as v
-from kiosk_ui.screens.exchange import (
-    document_notice,
-    document_viewer,
-    request_card,
-    transfer_progress,
-)
+from kiosk_ui.screens.exchange import document_notice, request_card, transfer_progress
 from kiosk_ui.screens.keyboard import keyboard, keyboard_height
+from kiosk_ui.screens.signature import signature_overlay
+from kiosk_ui.screens.viewer import document_viewer
 from kiosk_ui.strings import KEYBOARD_ROWS
 from kiosk_ui.theme import Theme
 from kiosk_ui.widgets import (
@@ -77,6 +74,8 @@ def call_screen(
         overlay_y = box[0].rect.y - theme.gap
     if call.document_notice and request is None and not (chat_open and cover):
         out += document_notice(view, theme, stage, overlay_y)
+    elif request is None and not (chat_open and cover):
+        out += signature_overlay(view, theme, stage, overlay_y)  # sealing, or how it ended
     if chat_open:
         chat = pygame.Rect(0 if cover else stage.right, 0, chat_w, bar.y)
         if theme.portrait:

@@ -1,5 +1,5 @@
 """What the exchange shows on the call's stage: the adviser's scan or photo request, files on
-their way, a pushed document's notice and its viewer (docs/exchange.md)."""
+their way and a pushed document's notice (docs/exchange.md); the viewer is ``viewer``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from kiosk_ui.theme import Theme
 from kiosk_ui.widgets import (
     Action,
     Box,
-    Button,
     Media,
     Progress,
     Style,
@@ -329,68 +328,3 @@ def document_notice(
             "primary",
         ),
     ]
-
-
-def document_viewer(view: v.KioskView, theme: Theme, stage: pygame.Rect) -> list[Widget]:
-    """The opened document over ``stage``: one page, page turns and close."""
-    p = theme.palette
-    doc = view.call.document
-    assert doc is not None  # noqa: S101 - caller checks
-    out: list[Widget] = [Box(stage, p.background)]
-    nav_h = theme.button_h + 2 * theme.gap
-    page_rect = pygame.Rect(stage.x, stage.y + theme.gap, stage.w, stage.h - nav_h - theme.gap)
-    if doc.unreadable or not doc.pages:
-        lines = page_rect.inflate(-2 * theme.gap, 0)
-        lines.h = page_rect.h // 2
-        lines.y = page_rect.centery - theme.font(theme.body_px).get_linesize()
-        message = say(view, "call.unreadable")
-        out += paragraphs(
-            theme, lines, message, theme.body_px, p.text, p.background, align="center"
-        )
-    else:
-        out.append(Media(page_rect, "picture", doc.pages[min(doc.page, len(doc.pages) - 1)]))
-    y = stage.bottom - nav_h + theme.gap
-    bw = theme.target + theme.gap
-    out.append(
-        Button(
-            pygame.Rect(stage.x + theme.gap, y, bw, theme.button_h),
-            "",
-            v.TurnPage(-1),
-            "secondary",
-            icon="left",
-        )
-    )
-    cw = min(theme.target * 4, stage.w // 3)
-    out.append(
-        fitted_button(
-            theme,
-            pygame.Rect(stage.right - cw - theme.gap, y, cw, theme.button_h),
-            say(view, "call.close"),
-            v.CloseDocument(),
-            "secondary",
-        )
-    )
-    out.append(
-        Button(
-            pygame.Rect(stage.right - cw - bw - 2 * theme.gap, y, bw, theme.button_h),
-            "",
-            v.TurnPage(1),
-            "secondary",
-            icon="right",
-        )
-    )
-    lx = stage.x + bw + 2 * theme.gap
-    lw = stage.right - cw - bw - 3 * theme.gap - lx
-    page_text = say(view, "call.page", page=doc.page + 1, pages=max(1, len(doc.pages)))
-    out.append(
-        fitted_label(
-            theme,
-            pygame.Rect(lx, y, lw, theme.button_h),
-            page_text,
-            theme.body_px,
-            p.text,
-            p.background,
-            "center",
-        )
-    )
-    return out

@@ -30,7 +30,7 @@ def at(screen: Screen) -> tuple[j.Journey, list[j.Action]]:
         v.AcceptConsent(),
         v.SubmitIntake(VALUES),
         j.AdviserAccepted(),
-        j.SignatureRequested(None, "contract"),
+        j.SignatureChanged("sig-1", "signing", title="contract"),
     ]
     order = [
         Screen.ATTRACT,
@@ -110,7 +110,7 @@ def test_abort_while_waiting_leaves_queue_and_wipes() -> None:
 
 def test_abort_in_call_hangs_up_and_in_signature_declines() -> None:
     jr, _ = at(Screen.SIGNATURE)
-    assert jr.handle(v.Abort(), 1) == [j.SignatureDecision("decline")]
+    assert jr.handle(v.Abort(), 1) == [j.SignatureDecision("decline", "sig-1")]
     assert where(jr) is Screen.CALL
     assert jr.handle(v.Abort(), 2) == [j.EndCall("hangup")]
 
@@ -122,7 +122,6 @@ def test_abort_in_call_hangs_up_and_in_signature_declines() -> None:
         (Screen.CONSENT, []),
         (Screen.INTAKE, []),
         (Screen.WAITING, [j.LeaveQueue(), j.EndSession("inactivity")]),
-        (Screen.SIGNATURE, [j.EndCall("inactivity")]),
     ],
 )
 def test_every_timeout_warns_then_ends(screen: Screen, expected: list[j.Action]) -> None:
@@ -135,6 +134,19 @@ def test_every_timeout_warns_then_ends(screen: Screen, expected: list[j.Action])
     assert jr.view(timeout).countdown is None
     assert jr.handle(j.Tick(), 2 * timeout - 5) == expected
     assert where(jr) in (Screen.ATTRACT, Screen.GOODBYE)
+
+
+def test_signature_timeout_warns_then_fails_the_request_and_the_call_goes_on() -> None:
+    # Issue 15: a timed-out signature is an error for the adviser, not the end of the call.
+    jr, _ = at(Screen.SIGNATURE)
+    timeout = T.for_screen(Screen.SIGNATURE)
+    assert timeout is not None
+    assert jr.view(timeout - T.warning - 1).countdown is None
+    assert jr.view(timeout - 5).countdown == 5
+    jr.handle(v.StillHere(), timeout - 5)  # a touch restarts the timer
+    assert jr.view(timeout).countdown is None
+    assert jr.handle(j.Tick(), 2 * timeout - 5) == [j.SignatureDecision("timed_out", "sig-1")]
+    assert where(jr) is Screen.CALL and jr.view(2 * timeout).countdown is None
 
 
 def test_call_has_no_inactivity_timeout() -> None:
@@ -219,10 +231,11 @@ def test_call_features() -> None:
     assert jr.handle(v.DecideRequest("r1", "retake"), 1) == [j.RequestDecision("r1", "retake")]
     jr.handle(j.ExchangeUpdate(v.RequestPanel("r1", "photo", "confirming", previews=pages[1:])), 1)
     assert jr.handle(v.DecideRequest("r1", "confirm"), 1) == [j.RequestDecision("r1", "confirm")]
-    jr.handle(j.SignatureRequested(None, "t"), 1)
+    jr.handle(j.SignatureChanged("s1", "signing", title="t"), 1)
     assert jr.handle(v.ConfirmSignature(), 1) == []  # no ink yet
     jr.handle(j.InkChanged(True), 1)
-    assert jr.handle(v.ConfirmSignature(), 1) == [j.SignatureDecision("confirm")]
+    assert jr.handle(v.ConfirmSignature(), 1) == [j.SignatureDecision("confirm", "s1")]
+    jr.handle(j.SignatureChanged("s1", "sealing", title="t"), 1)
     assert where(jr) is Screen.CALL
 
 
@@ -241,6 +254,13 @@ INTENTS = st.sampled_from(
         v.SendChat("x"),
         v.Done(),
         v.ConfirmSignature(),
+        v.ContinueToSign(),
+        v.DeclineSignature(),
+        v.ClearSignature(),
+        v.PenPointer(0.5, 2.0, True),
+        v.ZoomDocument(1),
+        v.PanDocument(0.9, 0.9),
+        v.DismissSignatureNotice(),
         v.ToggleLargeText(),
     ]
 )
@@ -256,7 +276,11 @@ APPLIANCE = st.sampled_from(
         j.CallVerified("dog lake globe onion"),
         j.WipeFinished(WIPE),
         j.ChatReceived("y"),
-        j.SignatureRequested(None, "t"),
+        j.SignatureChanged("s1", "reading", title="t"),
+        j.SignatureChanged("s1", "signing", title="t", message="no_ink"),
+        j.SignatureChanged("s1", "sealing"),
+        j.SignatureChanged("s1", "failed"),
+        j.SignatureDocument("s1", v.DocumentView("t", (v.Picture(1, 1, b"abc"),), signing=True)),
         j.InkChanged(True),
         j.ServiceRestored(),
     ]
@@ -283,6 +307,11 @@ def test_random_sequences_keep_the_invariants(steps: list[tuple[j.Event, float]]
                 queued = True
             if isinstance(action, j.LeaveQueue):
                 assert queued
+            if isinstance(action, j.SignaturePointer):  # 0..1 of the ink area, always
+                assert 0 <= action.x <= 1 and 0 <= action.y <= 1
+        # The signature screen shows only while the desk waits for the customer's ink.
+        if s.screen is Screen.SIGNATURE:
+            assert s.signature.state == "signing"
         # Screens that show no customer data hold none.
         if s.screen in (Screen.ATTRACT, Screen.GOODBYE, Screen.OUT_OF_SERVICE):
             assert s.values == () and view.call.chat == ()
