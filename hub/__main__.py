@@ -23,6 +23,7 @@ from hub.forwarded import InvalidTrustedProxy, IPNetwork, parse_trusted_proxy
 from hub.manage import CommandFailed, add_commands
 from hub.manage import run as run_command
 from hub.manage_enrol import EnrolCommandFailed
+from hub.manage_signing import SigningCommandFailed
 from hub.pki.ca import CaError
 from hub.pki.secret import HubSecret, SecretFileError
 from hub.storage import MIB, StorageError
@@ -161,6 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         SecretFileError,
         CaError,
         EnrolCommandFailed,
+        SigningCommandFailed,
     ) as exc:
         print(f"kiosk-hub: {exc}", file=sys.stderr)
         return 1

@@ -1,7 +1,8 @@
 """``kiosk-hub tenant|adviser|device|secret ...``: the management commands and their arguments.
 
 The enrolment commands (``secret create``, ``tenant show|crl``, ``device enrol``) live in
-``hub.manage_enrol``.
+``hub.manage_enrol``; a tenant's settings (``tenant set``, ``tenant trustee-issue``) in
+``hub.manage_signing``.
 
 Each command opens the hub's database, does one thing and closes it again, on an event loop of
 its own (``asyncio.run``): the storage is asynchronous only. Safe beside a running hub (SQLite
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import TextIO
 
 from hub import manage_enrol as enrol
+from hub import manage_signing as signing
 from hub.pki.ca import ensure_tenant_cas
 from hub.pki.secret import HubSecret
 from hub.storage import (
@@ -87,13 +89,10 @@ def add_commands(
     tenant_add.add_argument(
         "--max-file-mib", type=int, default=25, help="limit for one exchanged file, MiB"
     )
-    tenant_set = tenant.add_parser("set", parents=[db], help="change a tenant's settings")
-    tenant_set.add_argument("name")
-    tenant_set.add_argument(
-        "--max-file-mib", type=int, required=True, help="limit for one exchanged file, MiB"
-    )
+    signing.add_set_command(tenant, db)
     tenant.add_parser("list", parents=[db], help="list tenants and their file size limits")
     enrol.add_tenant_commands(tenant, db)
+    signing.add_issue_command(tenant, db, enrol.secret_option(True))
     enrol.add_secret_command(commands)
 
 
@@ -107,6 +106,8 @@ async def _run(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
         enrol.create_secret(args)
         print(f"wrote a new hub secret to {args.path} (mode 0600); back it up", file=sys.stderr)
         return 0
+    if (args.command, args.action) == ("tenant", "set"):
+        signing.check_set_arguments(args)  # usage errors before the database is touched
     storage = await SqliteStorage.open(args.db)
     try:
         await _dispatch(storage, args, stdin, stdout)
@@ -170,7 +171,9 @@ async def _dispatch(
             if args.secret_file is not None:
                 await ensure_tenant_cas(storage, HubSecret.load(args.secret_file), now=time.time())
         case ("tenant", "set"):
-            await storage.set_max_file_bytes(args.name, _mib(args.max_file_mib))
+            await signing.tenant_set(storage, args, sys.stderr)
+        case ("tenant", "trustee-issue"):
+            await signing.trustee_issue(storage, args, sys.stderr)
         case ("tenant", "list"):
             for t in await storage.tenants():
                 print(f"{t.tenant.name}\t{t.max_file_bytes // MIB} MiB", file=stdout)

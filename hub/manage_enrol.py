@@ -1,9 +1,10 @@
 """``kiosk-hub secret|tenant|device ...``: the enrolment commands (docs/enrolment.md).
 
 ``secret create`` writes a hub secret; ``tenant show`` and ``tenant crl`` give a tenant CA's
-certificate and revocation list; ``device enrol`` makes a one-time code and prints it with the
-hub URL, the CA fingerprint and a QR code of all three (``--qr-png`` writes it as a PNG).
-Commands that make or read a code or sign need ``--secret-file``.
+certificate (``show`` also the trustee and timestamp authority) and revocation list; ``device
+enrol`` makes a one-time code and prints it with the hub URL, the CA fingerprint and a QR code
+of all three (``--qr-png`` writes it as a PNG). Commands that make or read a code or sign need
+``--secret-file``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TextIO
 import segno
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from hub.manage_signing import describe
 from hub.pki.authorities import Authorities
 from hub.pki.ca import NoTenantCa, ca_certificate, ensure_tenant_cas
 from hub.pki.codes import DEFAULT_TTL_S, TTL_MAX_S, CodeBook
@@ -135,6 +137,8 @@ async def _tenant_show(storage: Storage, args: argparse.Namespace, stdout: TextI
     print(f"tenant:          {args.name}", file=stdout)
     print(f"CA SHA-256:      {profile.display_fingerprint(fingerprint)}", file=stdout)
     print(f"valid until:     {when(cert.not_valid_after_utc.timestamp())}", file=stdout)
+    for line in describe(await storage.tenant_signing(ca.tenant.id)):
+        print(line, file=stdout)
     stdout.write(cert.public_bytes(Encoding.PEM).decode("ascii"))
 
 

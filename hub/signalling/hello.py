@@ -4,14 +4,15 @@ The first frame of every connection must be a ``hello``; a kiosk proves itself b
 hub's ``challenge`` with its device key and certificate (hub/pki/hello_check.py; a device token
 only with ``--allow-device-tokens``), a console with its session cookie (checked before the
 upgrade) and the session's CSRF token. A kiosk's ``welcome`` carries its relay token
-(``hub.signalling.relay_tokens``). What the database says is awaited before the peer is
-registered, and registering is one synchronous step, so two hellos of one device cannot both
-win.
+(``hub.signalling.relay_tokens``) and its tenant's trustee and timestamp authority. What the
+database says is awaited before the peer is registered, and registering is one synchronous step,
+so two hellos of one device cannot both win.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hmac
 import logging
 from collections.abc import Callable
@@ -26,7 +27,14 @@ from hub.pki.hello_check import HelloRefused, check_certificate_hello
 from hub.signalling.pairing_events import CLOSE_UNAUTHORIZED, CLOSE_UNAVAILABLE
 from hub.signalling.peers import Peer, send_error
 from hub.signalling.switchboard import Switchboard
-from hub.storage import DEFAULT_MAX_FILE_BYTES, Storage, StorageError, Tenant, secret_digest
+from hub.storage import (
+    DEFAULT_MAX_FILE_BYTES,
+    Storage,
+    StorageError,
+    Tenant,
+    TenantSigning,
+    secret_digest,
+)
 from hub.turn import mint as mint_turn_credential
 from protocol.messages import ErrorCode, Hello, Role, Welcome
 
@@ -102,9 +110,19 @@ class Greeter:
             checked_at=self._clock(),
         )
         self._record_seen(device.id, msg.client)
+        signing = await self._signing(device.tenant.id)
         welcome = self._welcome("kiosk", device.name, device.tenant, max_file_bytes)
         # the kiosk's credential for /api/relay while this connection lives (hub/relay.py)
-        welcome = replace(welcome, relay_token=self._switchboard.relay_tokens.issue(peer))
+        # and the tenant's trustee and timestamp authority for signing (docs/signature.md)
+        welcome = replace(
+            welcome,
+            relay_token=self._switchboard.relay_tokens.issue(peer),
+            trustee_cert=None
+            if signing.trustee_cert is None
+            else base64.b64encode(signing.trustee_cert).decode("ascii"),
+            trustee_name=signing.trustee_name,
+            tsa_url=signing.tsa_url,
+        )
         # One synchronous step: a newer connection of the device replaces the older one.
         self._switchboard.signed_in(peer, welcome)
         log.info("kiosk connected (device id %d, tenant id %d)", device.id, device.tenant.id)
@@ -169,6 +187,14 @@ class Greeter:
         except StorageError:
             log.exception("could not read a tenant's file size limit; using the default")
             return DEFAULT_MAX_FILE_BYTES
+
+    async def _signing(self, tenant_id: int) -> TenantSigning:
+        """The tenant's signature settings; unreadable: none, and the kiosk refuses to sign."""
+        try:
+            return await self._storage.tenant_signing(tenant_id)
+        except StorageError:
+            log.exception("could not read a tenant's signature settings; signing is off")
+            return TenantSigning()
 
     def _welcome(self, role: Role, name: str, tenant: Tenant, max_file_bytes: int) -> Welcome:
         servers = self._config.ice_servers

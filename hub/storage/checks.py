@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import unicodedata
+from urllib.parse import urlsplit
 
-from hub.storage.errors import InvalidLimit, InvalidName, WeakPassword
+from hub.storage.errors import InvalidLimit, InvalidName, InvalidSetting, WeakPassword
 
 DEFAULT_TENANT = "default"
 NAME_MAX = 64  # the protocol's limit for names shown to the other side
@@ -18,6 +20,11 @@ NO_TOKEN_PREFIX = "none:"  # noqa: S105 - a marker, not a secret
 MIB = 1024 * 1024
 DEFAULT_MAX_FILE_BYTES = 25 * MIB  # the migration's column default says the same
 MAX_FILE_BYTES_LIMIT = 1024 * MIB  # protocol.messages.MAX_FILE_BYTES_LIMIT
+TRUSTEE_CERT_MAX = 8192  # protocol.messages.TRUSTEE_CERT_MAX: the welcome carries it
+TRUSTEE_NAME_MAX = 100  # protocol.messages.TRUSTEE_NAME_MAX
+TSA_URL_MAX = 300  # protocol.messages.TSA_URL_MAX
+# protocol.messages.TSA_URL_PATTERN: http(s) and URL characters only (it reaches the kiosk)
+_TSA_URL = re.compile(r"https?://[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]+")
 
 
 def secret_digest(secret: str) -> str:
@@ -52,3 +59,37 @@ def check_password(password: str) -> None:
         raise WeakPassword(f"password must be at least {PASSWORD_MIN} characters long")
     if len(password) > PASSWORD_MAX:
         raise WeakPassword(f"password must be at most {PASSWORD_MAX} characters long")
+
+
+def check_trustee(cert_der: bytes, name: str) -> tuple[bytes, str]:
+    """The shape of a trustee setting: a certificate of at most ``TRUSTEE_CERT_MAX`` bytes and
+    a name of 1 to ``TRUSTEE_NAME_MAX`` characters without control characters.
+
+    Whether the certificate is a usable one is ``hub.pki.trustee``'s check, before this.
+    """
+    if not cert_der or len(cert_der) > TRUSTEE_CERT_MAX:
+        raise InvalidSetting(
+            f"the trustee certificate must be 1 to {TRUSTEE_CERT_MAX} bytes of DER"
+        )
+    name = unicodedata.normalize("NFC", name.strip())
+    if not name or len(name) > TRUSTEE_NAME_MAX:
+        raise InvalidName(f"the trustee name must be 1 to {TRUSTEE_NAME_MAX} characters")
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp") for c in name):
+        raise InvalidName("the trustee name must not contain control characters")
+    return cert_der, name
+
+
+def check_tsa_url(url: str) -> str:
+    """A timestamp authority URL: http:// or https://, at most ``TSA_URL_MAX`` characters,
+    with a host and a valid port if any; ``InvalidSetting`` otherwise."""
+    try:
+        parts = urlsplit(url)
+        usable = bool(parts.hostname) and (parts.port is None or parts.port > 0)
+    except ValueError:  # a bad IPv6 literal or port: urllib's own error, not ours
+        usable = False
+    if len(url) > TSA_URL_MAX or not _TSA_URL.fullmatch(url) or not usable:
+        raise InvalidSetting(
+            f"the timestamp authority URL must start with http:// or https://, hold no spaces "
+            f"or quotes and be at most {TSA_URL_MAX} characters"
+        )
+    return url

@@ -27,6 +27,10 @@ class InvalidLimit(StorageError):
     """A size limit out of the allowed range."""
 
 
+class InvalidSetting(StorageError):
+    """A tenant setting of the wrong shape (a trustee certificate too large, a bad URL)."""
+
+
 class SchemaTooNew(StorageError):
     """The database was written by a newer hub; refuse rather than corrupt it."""
 

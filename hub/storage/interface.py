@@ -16,6 +16,7 @@ whatever the engine:
 - Secrets are never stored in the clear: device tokens and session ids as SHA-256
   (``secret_digest``), passwords as argon2id, enrolment code secrets as an HMAC and tenant CA
   keys sealed under the hub secret (``hub.pki``). Consultation rows hold ids and times only.
+  A trustee certificate is public; its private key never reaches the hub.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from hub.storage.records import (
     Tenant,
     TenantCa,
     TenantLimits,
+    TenantSigning,
     WebSession,
 )
 
@@ -69,6 +71,19 @@ class Storage(Protocol):
 
     async def tenant(self, name: str) -> Tenant:
         """The tenant of that name, or ``NotFound``."""
+
+    async def tenant_signing(self, tenant_id: int) -> TenantSigning:
+        """A tenant's trustee and timestamp authority (docs/signature.md); ``NotFound``."""
+
+    async def set_trustee(
+        self, name: str, cert_der: bytes | None, trustee_name: str | None
+    ) -> Tenant:
+        """Set a tenant's trustee (certificate DER and the name the customer is shown), or
+        clear it with ``None, None``; kiosks connecting from now on get it. The certificate's
+        checks are the caller's (``hub.pki.trustee``); here only its size and the name's."""
+
+    async def set_tsa_url(self, name: str, url: str | None) -> Tenant:
+        """Set a tenant's timestamp authority URL (http or https), or clear it with None."""
 
     # -- advisers ---------------------------------------------------------
 

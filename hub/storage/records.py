@@ -51,11 +51,25 @@ class WebSession:
 
 
 @dataclass(frozen=True)
+class TenantSigning:
+    """A tenant's settings for signing at the kiosk (docs/signature.md); None is off.
+
+    ``trustee_cert``: DER of the certificate the biometric evidence is sealed to, with
+    ``trustee_name`` (shown to the customer); ``tsa_url``: the timestamp authority (PAdES B-T).
+    """
+
+    trustee_cert: bytes | None = None
+    trustee_name: str | None = None
+    tsa_url: str | None = None
+
+
+@dataclass(frozen=True)
 class TenantLimits:
     """A tenant with its settings, for ``kiosk-hub tenant list``."""
 
     tenant: Tenant
     max_file_bytes: int
+    signing: TenantSigning = TenantSigning()
 
 
 @dataclass(frozen=True)

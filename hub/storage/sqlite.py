@@ -29,16 +29,20 @@ from pathlib import Path
 from hub.storage import sqlite_enrol_ops as enrol
 from hub.storage import sqlite_ops as ops
 from hub.storage import sqlite_report_ops as reports
+from hub.storage import sqlite_signing_ops as signing
 from hub.storage.checks import (
     DEFAULT_MAX_FILE_BYTES,
     DEFAULT_TENANT,
     check_max_file_bytes,
     check_name,
     check_password,
+    check_trustee,
+    check_tsa_url,
 )
 from hub.storage.errors import (
     InvalidLimit,
     InvalidName,
+    InvalidSetting,
 )
 from hub.storage.interface import Storage
 from hub.storage.passwords import Passwords
@@ -57,6 +61,7 @@ from hub.storage.records import (
     Tenant,
     TenantCa,
     TenantLimits,
+    TenantSigning,
     WebSession,
 )
 from hub.storage.sqlite_worker import (
@@ -141,6 +146,26 @@ class SqliteStorage:
     async def tenant(self, name: str) -> Tenant:
         """The tenant of that name, or ``NotFound``."""
         return await self._reader.run(ops.tenant, name)
+
+    async def tenant_signing(self, tenant_id: int) -> TenantSigning:
+        """A tenant's trustee and timestamp authority; ``NotFound``."""
+        return await self._reader.run(signing.tenant_signing, tenant_id)
+
+    async def set_trustee(
+        self, name: str, cert_der: bytes | None, trustee_name: str | None
+    ) -> Tenant:
+        """Set a tenant's trustee (certificate and name together), or clear it with None."""
+        if (cert_der is None) != (trustee_name is None):
+            raise InvalidSetting("a trustee needs both a certificate and a name")
+        if cert_der is not None and trustee_name is not None:
+            cert_der, trustee_name = check_trustee(cert_der, trustee_name)
+        return await self._writer.run(signing.set_trustee, name, cert_der, trustee_name)
+
+    async def set_tsa_url(self, name: str, url: str | None) -> Tenant:
+        """Set a tenant's timestamp authority URL (http or https), or clear it with None."""
+        if url is not None:
+            url = check_tsa_url(url)
+        return await self._writer.run(signing.set_tsa_url, name, url)
 
     # -- advisers ---------------------------------------------------------
 

@@ -21,6 +21,7 @@ from hub.storage.records import (
     LiveConsultation,
     Tenant,
     TenantLimits,
+    TenantSigning,
     WebSession,
 )
 from hub.storage.sqlite_schema import current_version, transaction
@@ -88,9 +89,20 @@ def max_file_bytes(conn: sqlite3.Connection, tenant_id: int) -> int:
 
 
 def tenants(conn: sqlite3.Connection) -> list[TenantLimits]:
-    """All tenants with their limits, by name."""
-    rows = _all(conn, "SELECT id, name, max_file_bytes FROM tenants ORDER BY name")
-    return [TenantLimits(Tenant(r[0], r[1]), r[2]) for r in rows]
+    """All tenants with their limits and signature settings, by name."""
+    rows = _all(
+        conn,
+        "SELECT id, name, max_file_bytes, trustee_cert, trustee_name, tsa_url "
+        "FROM tenants ORDER BY name",
+    )
+    return [
+        TenantLimits(
+            Tenant(r[0], r[1]),
+            r[2],
+            TenantSigning(None if r[3] is None else bytes(r[3]), r[4], r[5]),
+        )
+        for r in rows
+    ]
 
 
 def tenant(conn: sqlite3.Connection, name: str) -> Tenant:

@@ -129,6 +129,14 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX device_reports_by_device ON device_reports(device_id, kind, id);
     """,
+    # 6: signature at the kiosk (docs/signature.md): per tenant the trustee the biometric
+    # evidence is sealed to (certificate DER and the name the customer is shown) and the
+    # timestamp authority for PAdES B-T; NULL is off
+    """
+    ALTER TABLE tenants ADD COLUMN trustee_cert BLOB;
+    ALTER TABLE tenants ADD COLUMN trustee_name TEXT;
+    ALTER TABLE tenants ADD COLUMN tsa_url TEXT;
+    """,
 )
 LATEST_VERSION = len(MIGRATIONS)
 
