@@ -68,8 +68,11 @@ export class FileReceiver {
       this.refuse(entry, exc instanceof SealedError ? exc.code : "type_not_allowed");
       return;
     }
-    view.keepFile(entry.id, bytes, mime);
+    // A signed PDF is offered only once signature-request.js checked it against the original.
+    if (offer.purpose !== "signed") view.keepFile(entry.id, bytes, mime);
     const request = transfers.received(entry, mime);
+    if (offer.purpose === "signed") this.link.signatures.signedArrived(entry, bytes);
+    else this.link.signatures.keepDocument(entry.id, entry.name, bytes, offer.sha256);
     this.link.sendReliably({ type: "file_done", id: offer.id, sha256: offer.sha256 });
     view.renderIncoming(entry);
     if (request !== null) view.renderRequest(request);
@@ -108,6 +111,7 @@ export class FileReceiver {
    */
   refuse(entry, code) {
     const request = this.link.transfers.refuseIncoming(entry, code);
+    if (entry.purpose === "signed") this.link.signatures.signedRefused(entry);
     this.link.sendReliably({ type: "file_error", id: entry.id, code });
     this.link.view.renderIncoming(entry);
     if (request !== null) this.link.view.renderRequest(request);

@@ -45,8 +45,9 @@ export class FileSender {
    * Check, seal, upload and offer one file. Refusals are said in plain words.
    * @param {File} file
    * @param {FilePurpose} [purpose]
+   * @param {(id: string, name: string) => void} [onStart] hears the transfer id once it exists
    */
-  async sendFile(file, purpose = "file") {
+  async sendFile(file, purpose = "file", onStart) {
     const { transfers, view, relay } = this.link;
     const call = this.link.call();
     if (call === null) return;
@@ -73,6 +74,7 @@ export class FileSender {
     const entry = transfers.addOutgoing({ id, name, size: file.size, mime, purpose });
     const abort = new AbortController();
     this.uploads.set(id, abort);
+    onStart?.(id, name);
     view.renderOutgoing(entry);
     /** Still ours to finish: not cancelled, and the same call. */
     const current = () => entry.state !== "cancelled" && call === this.link.call();
@@ -81,6 +83,7 @@ export class FileSender {
       const data = await file.arrayBuffer();
       if (data.byteLength > max) throw new RelayError(413, "too_large");
       transfers.hashed(entry, data.byteLength, await sha256Hex(data));
+      this.link.signatures.keepDocument(id, name, new Uint8Array(data), entry.sha256 ?? "");
       const key = newKey();
       const sealedBlob = await seal({
         id,

@@ -2,7 +2,7 @@
 // The channel messages are as protocol.js hands them over after validation against
 // protocol.schema.json (an absent optional field is absent, not null).
 
-/** @typedef {"file" | "document" | "scan" | "photo"} FilePurpose */
+/** @typedef {"file" | "document" | "scan" | "photo" | "signed"} FilePurpose */
 /** @typedef {"scan" | "photo"} RequestKind */
 
 /**
@@ -59,12 +59,37 @@
  * @property {string | null} [code]
  */
 
-/** @typedef {FileOffer | FileProgress | FileDone | FileError | FileCancel | RequestStatus} IncomingMessage */
+/**
+ * @typedef {object} SignatureStatus
+ * @property {"signature_status"} type
+ * @property {string} id
+ * @property {"reading" | "signing" | "sealing" | "done" | "declined" | "failed" | "cancelled"}
+ *   state
+ * @property {string | null} [code]
+ */
+
+/**
+ * @typedef {object} SignatureRequest
+ * @property {"signature_request"} type
+ * @property {string} id
+ * @property {string} document transfer id of a PDF of this call
+ * @property {string} sha256
+ * @property {string | null} field
+ * @property {number | null} page
+ * @property {[number, number, number, number] | null} box
+ * @property {string | null} signer
+ */
+
+/**
+ * @typedef {FileOffer | FileProgress | FileDone | FileError | FileCancel | RequestStatus
+ *   | SignatureStatus} IncomingMessage
+ */
 
 /**
  * What the adviser's side sends on the data channel for the exchange.
  * @typedef {FileOffer | FileProgress | FileDone | FileError | FileCancel
- *   | {type: "scan_request" | "photo_request" | "request_cancel", id: string}
+ *   | {type: "scan_request" | "photo_request" | "request_cancel" | "signature_cancel", id: string}
+ *   | SignatureRequest
  *   | {type: "screen_share", active: boolean}} OutgoingMessage
  */
 
@@ -137,6 +162,7 @@
  * @property {() => number} maxFileBytes the tenant's limit for one file
  * @property {(message: OutgoingMessage) => boolean} sendNow false if the channel is down
  * @property {(message: OutgoingMessage) => void} sendReliably held until the channel is back
+ * @property {import("./signature-request.js").Signatures} signatures PDFs to sign, signed PDFs
  */
 
 /**

@@ -28,7 +28,12 @@ import { element, formatBytes } from "./views.js";
 /** @typedef {"out" | "in" | "request"} Direction */
 
 /** @type {Readonly<Record<string, string>>} */
-const PURPOSE_TAGS = { document: "shown at kiosk", scan: "scan", photo: "photo" };
+const PURPOSE_TAGS = {
+  document: "shown at kiosk",
+  scan: "scan",
+  photo: "photo",
+  signed: "signed at kiosk",
+};
 
 export class ExchangeView {
   /**
@@ -53,6 +58,8 @@ export class ExchangeView {
     this.items = new Map();
     /** @type {Map<string, string>} blob URLs of received files, by transfer id */
     this.files = new Map();
+    /** @type {(li: HTMLLIElement, entry: {id: string, state: string}, outgoing: boolean) => void} */
+    this.rendered = () => {}; // a file's line was drawn (signature-view.js adds its button)
     this.bindControls();
   }
 
@@ -169,6 +176,7 @@ export class ExchangeView {
       }
       return parts;
     });
+    this.rendered(li, entry, true);
   }
 
   /** @param {IncomingTransfer} entry */
@@ -189,6 +197,7 @@ export class ExchangeView {
       if (entry.state === "done" && url !== undefined) parts.push(...fileLinks(entry, url));
       return parts;
     });
+    this.rendered(li, entry, false);
   }
 
   /** @param {ExchangeRequest} entry */

@@ -13,6 +13,8 @@ import { FileSender } from "./exchange-sending.js";
 import { DEFAULT_MAX_FILE_BYTES, Transfers } from "./exchange-state.js";
 import { ExchangeView } from "./exchange-view.js";
 import { newId } from "./sealed.js";
+import { Signatures } from "./signature-request.js";
+import { SignatureView } from "./signature-view.js";
 
 export { DEFAULT_MAX_FILE_BYTES, offerName } from "./exchange-state.js";
 export { FILE_ERROR_WORDS, requestWords } from "./exchange-words.js";
@@ -61,6 +63,25 @@ export class Exchange {
       cancelOutgoing: (id) => this.sender.cancel(id),
       cancelRequest: (id) => this.cancelRequest(id),
     });
+    // Signature requests on the call's PDFs (signature-*.js; docs/exchange.md).
+    this.signatures = new Signatures({
+      sendNow: (message) => this.sendNow(message),
+      sendReliably: (message) => this.sendReliably(message),
+    });
+    this.signatureView = new SignatureView(this.signatures, {
+      panel: elements.panel,
+      actions: this.view.requestScan.parentElement ?? elements.panel,
+      requests: elements.requests,
+      delivered: (id) =>
+        (this.transfers.outgoing.get(id) ?? this.transfers.incoming.get(id))?.state === "done",
+      upload: (file, onStart) => this.sender.sendFile(file, "file", onStart),
+    });
+    this.view.rendered = (li, entry, outgoing) => {
+      this.signatureView.decorate(li, entry);
+      if (outgoing && ["done", "failed", "cancelled"].includes(entry.state)) {
+        this.signatures.uploadEnded(entry.id, entry.state === "done");
+      }
+    };
     /** @type {import("./exchange-types.js").ExchangeLink} */
     const link = {
       transfers: this.transfers,
@@ -70,6 +91,7 @@ export class Exchange {
       maxFileBytes: () => maxFileBytes() ?? DEFAULT_MAX_FILE_BYTES,
       sendNow: (message) => this.sendNow(message),
       sendReliably: (message) => this.sendReliably(message),
+      signatures: this.signatures,
     };
     this.sender = new FileSender(link);
     this.receiver = new FileReceiver(link);
@@ -120,6 +142,8 @@ export class Exchange {
     this.sender.abortAll();
     this.receiver.abortAll();
     this.transfers.clear();
+    this.signatures.clear();
+    this.signatureView.clear();
     this.outbox = [];
     this.call = null;
     this.view.clear();
@@ -129,6 +153,7 @@ export class Exchange {
   /** @param {boolean} ready verified and the channel up */
   setEnabled(ready) {
     this.view.setEnabled(ready, this.screen !== null);
+    this.signatureView.setEnabled(ready);
   }
 
   // -- talking to the kiosk ---------------------------------------------------------------
@@ -177,6 +202,9 @@ export class Exchange {
         break;
       case "file_cancel":
         this.onCancel(message.id);
+        break;
+      case "signature_status":
+        this.signatures.status(message);
         break;
       case "request_status": {
         const entry = this.transfers.requestStatus(message);
