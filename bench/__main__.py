@@ -7,6 +7,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 
@@ -58,6 +59,12 @@ async def _ui(args: argparse.Namespace) -> dict[str, Any]:
     return ui.main()
 
 
+def _signature(args: argparse.Namespace) -> Coroutine[Any, Any, dict[str, Any]]:
+    from bench import signature
+
+    return signature.main(keep=args.keep)
+
+
 BENCHES: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, dict[str, Any]]]] = {
     "call": _call,
     "pen": _pen,
@@ -67,6 +74,7 @@ BENCHES: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, dict[str, 
     "reconnect": _reconnect,
     "storage": _storage,
     "enrol": _enrol,
+    "signature": _signature,
 }
 
 
@@ -78,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         "--calls", type=int, default=10, help="calls (call) or outages (reconnect) to run"
     )
     parser.add_argument("--seconds", type=float, help="seconds per call (call) or of pen input")
+    parser.add_argument(
+        "--keep", type=Path, help="signature: leave the last signed PDF and its keys here"
+    )
     args = parser.parse_args(argv)
     args.seconds_given = args.seconds is not None
     args.calls_given = "--calls" in (argv if argv is not None else sys.argv)

@@ -43,6 +43,8 @@ from pathlib import Path
 from typing import IO
 
 from scripts.demo_network import KioskNetwork, command, kiosk_network
+from scripts.demo_signing import DemoSetupError
+from scripts.demo_signing import prepare as prepare_signing
 from testbed.netns import ChildNetns
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -329,6 +331,10 @@ def _run(stack: contextlib.ExitStack) -> int:
     try:
         _wait_for_hub(url, hub)
         enrolment = _enrol_kiosk(url, output)
+        try:  # before the kiosk connects: its welcome carries the trustee
+            enrolment += prepare_signing(VAR, SECRET_FILE, _hub, _shown)
+        except DemoSetupError as exc:
+            sys.exit(f"demo: {exc}")
         net = stack.enter_context(kiosk_network(host, port))
         kiosk_cmd = [
             *net.prefix,

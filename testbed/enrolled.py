@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from testbed.stack import BIN, Stack
+from testbed.stack import BIN, HarnessError, Stack
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,8 @@ class EnrolledKiosk:
 
 def _run(*args: str) -> str:
     done = subprocess.run(args, capture_output=True, text=True, check=False, timeout=60)
-    assert done.returncode == 0, f"{Path(args[0]).name} {args[1]} failed: {done.stderr}"
+    if done.returncode != 0:
+        raise HarnessError(f"{Path(args[0]).name} {args[1]} failed: {done.stderr}")
     return done.stdout
 
 
@@ -49,7 +50,8 @@ def enrol(stack: Stack, secret: Path, name: str = "kiosk-7") -> EnrolledKiosk:
     )  # fmt: skip
     code = re.search(r"^\s*code:\s+(\S+)$", printed, re.MULTILINE)
     fingerprint = re.search(r"--ca-fingerprint ([0-9a-f]{64})", printed)
-    assert code is not None and fingerprint is not None, printed
+    if code is None or fingerprint is None:
+        raise HarnessError(f"no code in what `kiosk-hub device enrol` printed: {printed}")
     identity_dir = stack.workdir / f"identity-{name}"
     _run(
         str(BIN / "kiosk"), "enrol", "--hub", stack.url, "--code", code.group(1),

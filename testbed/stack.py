@@ -131,6 +131,9 @@ class Stack:
         raise HarnessError("hub did not answer within 20 s")
 
     def start_kiosk(self, *extra: str) -> None:
+        """`kiosk run --simulate --no-ui` against this hub; with device tokens off it needs
+        ``--identity-dir`` in ``extra`` (an enrolled kiosk, testbed/enrolled.py)."""
+        token = ("--token-file", str(self.workdir / "token")) if self.device_tokens else ()
         with self.kiosk_log.open("ab") as log:
             self.kiosk = subprocess.Popen(
                 [
@@ -140,8 +143,7 @@ class Stack:
                     "--no-ui",  # the simulated customer queues and chats by itself
                     "--hub",
                     f"ws://127.0.0.1:{self.port}",
-                    "--token-file",
-                    str(self.workdir / "token"),
+                    *token,
                     "--ice-host",
                     "127.0.0.1",
                     "--stats-file",

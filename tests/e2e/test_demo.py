@@ -166,6 +166,12 @@ async def test_demo_banner_words_and_a_quiet_stop(tmp_path: Path, netcut: bool) 
     assert not [line for line in out + err if re.search(r"\b(INFO|WARNING|ERROR)\b", line)]
     assert "Traceback" not in text
     assert out[-1] == "demo: stopped"
+    # Signing is set up: the trustee's key stays private, the banner says how to verify.
+    verify = f"kiosk-verify signed.pdf --ca {var / 'ca.pem'} --trustee-key {var / 'trustee.key'}"
+    assert any(verify in line for line in out), out
+    assert (var / "trustee.key").stat().st_mode & 0o777 == 0o600
+    assert (var / "ca.pem").read_text().startswith("-----BEGIN CERTIFICATE-----")
+    assert (var / "demo-contract.pdf").read_bytes().startswith(b"%PDF-")
     # The routine lines went to the log the banner names.
     assert "hub.access" in log and "INFO appliance.runner.kiosk" in log
     assert password not in log

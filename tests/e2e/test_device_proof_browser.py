@@ -1,7 +1,7 @@
 """End to end: the console in Chromium names the customer's device, or says loudly why not.
 
 Hub and kiosk as processes; the kiosk enrolled with a one-time code as a technician does it
-(tests/support/enrolled_kiosk.py), so it signs each call with its device key. The console pins
+(testbed/enrolled.py), so it signs each call with its device key. The console pins
 the tenant CA on first use and shows "Customer is at kiosk-7 (default), verified"; when the hub
 later serves another CA, it warns, shows calls as not verified, and pins the new one only after
 the adviser confirms. A hostile hub in the middle of the call that passes every other automatic
@@ -21,9 +21,9 @@ import pytest
 
 from provisioning import profile
 from testbed.browser import browser, chromium_missing_message, console_page
+from testbed.enrolled import EnrolledKiosk, enrol, start_hub_with_secret
 from testbed.stack import Stack, wait_until
 from tests.support.device_certs import tenant_ca
-from tests.support.enrolled_kiosk import EnrolledKiosk, enrol, start_hub_with_secret
 from tests.support.mitm import ManInTheMiddle, hostile_hub
 from tests.support.netns import require_loopback_only_netns
 from tests.support.requirements import require

@@ -1,7 +1,7 @@
 """Revoke mid-call, with real processes: the call ends, the kiosk wipes and stays out.
 
 `kiosk-hub serve` with a hub secret and device tokens off (the production default); the kiosk
-enrolled with a one-time code (tests/support/enrolled_kiosk.py) runs as `kiosk run` with its
+enrolled with a one-time code (testbed/enrolled.py) runs as `kiosk run` with its
 certificate and no token. An aiortc adviser (tests/support/adviser.py) takes its call and
 sends a document whose name and content carry a canary, so the session vault holds customer
 content when the administrator runs `kiosk-hub device revoke` (docs/enrolment.md, "Revocation
@@ -26,10 +26,10 @@ import pytest
 
 from protocol import channel, messages
 from protocol.sealed import MIN_CHUNK, new_key, seal_bytes
+from testbed.enrolled import EnrolledKiosk, enrol
 from testbed.stack import BIN, Stack, wait_until
 from tests.support.adviser import AdviserPeer
 from tests.support.call import ConsoleSignalling, answer
-from tests.support.enrolled_kiosk import EnrolledKiosk, enrol
 from tests.support.hub import connect_adviser, http_session
 from tests.support.requirements import require
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from protocol import messages
 from tests.support.hub import connect_adviser, http_session, running_hub
+from tests.support.memory import read_memory, scan
 from tests.support.mounts import tmpfs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -145,34 +146,6 @@ async def main():
 
 asyncio.run(main())
 """
-
-
-def scan(pid: int, needle: bytes) -> list[tuple[int, str]]:
-    """Every address in ``pid``'s readable memory where ``needle`` occurs, with its mapping."""
-    hits: list[tuple[int, str]] = []
-    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
-        for line in maps:
-            fields = line.split()
-            start, end = (int(x, 16) for x in fields[0].split("-"))
-            if "r" not in fields[1] or fields[-1] in ("[vvar]", "[vsyscall]", "[vvar_vclock]"):
-                continue
-            try:
-                mem.seek(start)
-                data = mem.read(end - start)
-            except (OSError, ValueError):
-                continue
-            name = fields[5] if len(fields) > 5 else "[anon]"
-            at = data.find(needle)
-            while at != -1:
-                hits.append((start + at, name))
-                at = data.find(needle, at + 1)
-    return hits
-
-
-def read_memory(pid: int, address: int, length: int) -> bytes:
-    with open(f"/proc/{pid}/mem", "rb", 0) as mem:
-        mem.seek(address)
-        return mem.read(length)
 
 
 async def test_after_a_wipe_vault_buffers_hold_no_canary_and_no_key(tmp_path: Path) -> None:
