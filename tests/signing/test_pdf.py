@@ -477,7 +477,7 @@ def test_any_ink_and_text_give_a_clipped_balanced_appearance(
 def test_certificates_of_either_length_parity_sign_in_one_pass() -> None:
     # The CMS placeholder is sized from the certificates (no dry run): pyHanko wants an even
     # size, and an enrolled kiosk's chain can add up to an odd one.
-    lengths = {}
+    lengths: dict[int, kit_pdfs.SigningKit] = {}
     for n in range(64):  # random serials: keep making kits until both parities turned up
         if len(lengths) == 2:
             break
