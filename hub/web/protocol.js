@@ -17,7 +17,7 @@
 // apart, big integers exact), the schema checks protocol-validator.js; this is the entry that
 // the console and the tests import.
 
-import { Validator, defineField } from "./protocol-validator.js";
+import { ProtocolError, Validator, defineField } from "./protocol-validator.js";
 
 export { utf8Length } from "./protocol-json.js";
 export { ERROR_CODES, ProtocolError } from "./protocol-validator.js";
@@ -65,7 +65,9 @@ export class Protocol {
    * @returns {Message}
    */
   decode(raw, channel = "signalling") {
-    return this.validator.decode(raw, channel);
+    const message = this.validator.decode(raw, channel);
+    if (message.type === "signature_request") checkPlacement(message);
+    return message;
   }
 
   /**
@@ -88,6 +90,36 @@ export class Protocol {
    */
   types(channel = "signalling") {
     return [...this.validator.channel(channel).variants.keys()];
+  }
+}
+
+// A signature box's largest coordinate in PDF points (protocol/channel.py BOX_MAX).
+const BOX_MAX = 14400;
+
+/**
+ * The rules across a signature request's placement fields that JSON Schema cannot say, as
+ * protocol/channel.py's SignatureRequest.__post_init__ has them (same code, same order).
+ * @param {Message} message
+ */
+function checkPlacement(message) {
+  const { field, page, box } = /** @type {{field?: unknown, page?: unknown, box?: unknown}} */ (
+    message
+  );
+  const given = (/** @type {unknown} */ value) => value !== undefined && value !== null;
+  if (given(field) && (given(box) || given(page))) {
+    throw new ProtocolError("invalid_value", "give a field or a page and box, not both", "field");
+  }
+  if (given(page) !== given(box)) {
+    throw new ProtocolError("invalid_value", "page and box go together", "box");
+  }
+  if (Array.isArray(box)) {
+    const [x0, y0, x1, y1] = /** @type {number[]} */ (box);
+    if (!box.every((v) => typeof v === "number" && v >= 0 && v <= BOX_MAX)) {
+      throw new ProtocolError("invalid_value", `box values must be within 0..${BOX_MAX}`, "box");
+    }
+    if (!(x0 < x1 && y0 < y1)) {
+      throw new ProtocolError("invalid_value", "box must have x0 < x1 and y0 < y1", "box");
+    }
   }
 }
 
