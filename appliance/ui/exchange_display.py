@@ -9,17 +9,13 @@ a document still rendering when the session ends is shown to nobody. Logs name n
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 
-from appliance.custody.vault import VaultError
 from appliance.exchange.state import ExchangeState, Preview, ReceivedDocument, RequestView
 from appliance.runner.control import KioskControl
 from appliance.session.journey import DocumentReceived, Event, ExchangeUpdate, Journey
+from appliance.ui.document_loader import load_document
 from kiosk_ui import viewmodels
-from kiosk_ui.documents import DocumentError, render_document
-
-log = logging.getLogger(__name__)
 
 _MOVING = ("sealing", "uploading", "downloading")  # transfer phases shown as on their way
 
@@ -83,44 +79,17 @@ class ExchangeDisplay:
     def _load_document(self, document: ReceivedDocument) -> None:
         """Read a pushed document from the vault (here, on the loop); render it off the loop."""
         session = self._journey.state.session
-        try:
-            vault = self._kiosk.vault
-            artifact = next((a for a in vault.artifacts if a.ref == document.ref), None)
-            if artifact is None:
-                raise VaultError("no such artifact in this session's vault")
-            data = vault.read_bytes(artifact)
-        except (VaultError, RuntimeError) as exc:
-            log.warning("pushed document not readable from the vault (%s)", type(exc).__name__)
-            self._received(session, viewmodels.DocumentView(document.name, unreadable=True))
-            return
-        loop = self._loop()
-        if loop is None or loop.is_closed():
-            self._received(session, _rendered(document, data))
-            return
-
-        def rendered(done: asyncio.Future[viewmodels.DocumentView]) -> None:
-            if done.cancelled():
-                return
-            error = done.exception()
-            if error is not None:  # a renderer bug: the customer still learns of the document
-                log.error("pushed document render crashed (%s)", type(error).__name__)
-                unreadable = viewmodels.DocumentView(document.name, unreadable=True)
-                self._received(session, unreadable)
-                return
-            self._received(session, done.result())
-
-        loop.run_in_executor(None, _rendered, document, data).add_done_callback(rendered)
+        load_document(
+            self._kiosk,
+            self._loop(),
+            document.ref,
+            title=document.name,
+            mime=document.mime,
+            signing=False,
+            what="pushed document",
+            deliver=lambda view: self._received(session, view),
+        )
 
     def _received(self, session: int, document: viewmodels.DocumentView) -> None:
         if self._journey.state.session == session:  # not for the next customer
             self._show(DocumentReceived(document))
-
-
-def _rendered(document: ReceivedDocument, data: bytes) -> viewmodels.DocumentView:
-    """The document's pages (a worker thread runs this), or an unreadable marker."""
-    try:
-        pages = render_document(data, document.mime)
-    except DocumentError as exc:
-        log.warning("pushed document not shown: %s (%d bytes)", exc, len(data))
-        return viewmodels.DocumentView(document.name, unreadable=True)
-    return viewmodels.DocumentView(document.name, pages)

@@ -16,7 +16,6 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from appliance.custody.vault import VaultError
 from appliance.runner.control import KioskControl
 from appliance.session.journey import (
     Event,
@@ -27,8 +26,8 @@ from appliance.session.journey import (
     SignatureDocument,
     SignaturePointer,
 )
+from appliance.ui.document_loader import load_document
 from kiosk_ui import viewmodels
-from kiosk_ui.documents import DocumentError, render_document
 from kiosk_ui.viewmodels import Screen
 
 if TYPE_CHECKING:
@@ -125,47 +124,17 @@ class SignatureDisplay:
 
     def _load(self, task: SignatureTask) -> None:
         session = self._journey.state.session
-        try:
-            vault = self._kiosk.vault
-            artifact = next((a for a in vault.artifacts if a.ref == task.document_ref), None)
-            if artifact is None:
-                raise VaultError("no such artifact in this session's vault")
-            data = vault.read_bytes(artifact)
-        except (VaultError, RuntimeError) as exc:
-            log.warning("document to sign not readable from the vault (%s)", type(exc).__name__)
-            self._rendered(session, task.id, _unreadable(task.title))
-            return
-        loop = self._loop()
-        if loop is None or loop.is_closed():
-            self._rendered(session, task.id, _render(task.title, data))
-            return
-
-        def rendered(done: asyncio.Future[viewmodels.DocumentView]) -> None:
-            if done.cancelled():
-                return
-            error = done.exception()
-            if error is not None:  # a renderer bug: the customer still sees the request
-                log.error("document to sign: render crashed (%s)", type(error).__name__)
-                self._rendered(session, task.id, _unreadable(task.title))
-                return
-            self._rendered(session, task.id, done.result())
-
-        loop.run_in_executor(None, _render, task.title, data).add_done_callback(rendered)
+        load_document(
+            self._kiosk,
+            self._loop(),
+            task.document_ref,
+            title=task.title,
+            mime="application/pdf",
+            signing=True,
+            what="document to sign",
+            deliver=lambda document: self._rendered(session, task.id, document),
+        )
 
     def _rendered(self, session: int, rid: str, document: viewmodels.DocumentView) -> None:
         if self._journey.state.session == session:  # not for the next customer
             self._show(SignatureDocument(rid, document))
-
-
-def _unreadable(title: str) -> viewmodels.DocumentView:
-    return viewmodels.DocumentView(title, unreadable=True, signing=True)
-
-
-def _render(title: str, data: bytes) -> viewmodels.DocumentView:
-    """The PDF's pages (a worker thread runs this), or an unreadable marker."""
-    try:
-        pages = render_document(data, "application/pdf")
-    except DocumentError as exc:
-        log.warning("document to sign not shown: %s (%d bytes)", exc, len(data))
-        return _unreadable(title)
-    return viewmodels.DocumentView(title, pages, signing=True)
