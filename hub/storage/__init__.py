@@ -6,6 +6,7 @@ live in modules of their own; everything public is re-exported here.
 """
 
 from hub.storage.checks import (
+    BRANCH_MAX,
     DEFAULT_MAX_FILE_BYTES,
     DEFAULT_TENANT,
     DEVICE_TOKEN_PREFIX,
@@ -18,9 +19,12 @@ from hub.storage.checks import (
     TRUSTEE_CERT_MAX,
     TRUSTEE_NAME_MAX,
     TSA_URL_MAX,
+    check_branch,
     check_max_file_bytes,
     check_name,
     check_password,
+    check_retention,
+    check_role,
     secret_digest,
 )
 from hub.storage.errors import (
@@ -38,22 +42,37 @@ from hub.storage.errors import (
     WeakPassword,
 )
 from hub.storage.files import JOURNAL_SUFFIXES, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, make_private
+from hub.storage.governance import Governance
 from hub.storage.interface import Storage
 from hub.storage.passwords import Passwords
 from hub.storage.records import (
+    ACCESS_LOG_DAYS_WITHOUT_TENANT,
     REPORT_HISTORY,
     REPORT_KINDS,
+    RETENTION_LIMITS,
+    ROLES,
+    WIPE_MATCH_SLACK_S,
+    WIPE_REPORT_DEADLINE_S,
+    WIPE_STATES,
+    AccessLine,
+    Account,
     Adviser,
     AdviserLogin,
+    AuditEntry,
     ConsultationRecord,
+    Conversation,
     Device,
     DeviceCertificate,
     DeviceReportRecord,
     DeviceStatus,
     EnrolmentCodeRecord,
     LiveConsultation,
+    NewAccessLine,
     NewCertificate,
+    PurgeCounts,
+    Retention,
     RevokedSerial,
+    StatsRows,
     Tenant,
     TenantCa,
     TenantLimits,
@@ -61,10 +80,31 @@ from hub.storage.records import (
     WebSession,
 )
 from hub.storage.sqlite import SqliteStorage
+from hub.storage.sqlite_governance import SqliteGovernance
 from hub.storage.sqlite_schema import LATEST_VERSION, MIGRATIONS
 from hub.storage.sqlite_worker import DEFAULT_BUSY_TIMEOUT_S
 
 __all__ = [
+    "ACCESS_LOG_DAYS_WITHOUT_TENANT",
+    "BRANCH_MAX",
+    "RETENTION_LIMITS",
+    "ROLES",
+    "WIPE_MATCH_SLACK_S",
+    "WIPE_REPORT_DEADLINE_S",
+    "WIPE_STATES",
+    "AccessLine",
+    "Account",
+    "AuditEntry",
+    "Conversation",
+    "Governance",
+    "NewAccessLine",
+    "PurgeCounts",
+    "Retention",
+    "SqliteGovernance",
+    "StatsRows",
+    "check_branch",
+    "check_retention",
+    "check_role",
     "DEFAULT_BUSY_TIMEOUT_S",
     "DEFAULT_MAX_FILE_BYTES",
     "DEFAULT_TENANT",

@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from hub.storage.errors import InvalidLimit, InvalidName, InvalidSetting, WeakPassword
+from hub.storage.records import RETENTION_LIMITS, ROLES
 
 DEFAULT_TENANT = "default"
 NAME_MAX = 64  # the protocol's limit for names shown to the other side
@@ -93,3 +95,42 @@ def check_tsa_url(url: str) -> str:
             f"or quotes and be at most {TSA_URL_MAX} characters"
         )
     return url
+
+
+BRANCH_MAX = 64
+
+
+def check_branch(branch: str | None) -> str | None:
+    """A device's branch label: 1 to ``BRANCH_MAX`` printable characters, or None for none."""
+    if branch is None:
+        return None
+    label = unicodedata.normalize("NFC", branch.strip())
+    if not label or len(label) > BRANCH_MAX or not label.isprintable():
+        raise InvalidName(
+            f"a branch label must be 1 to {BRANCH_MAX} printable characters (no control "
+            "characters or line breaks)"
+        )
+    return label
+
+
+def check_role(role: str) -> str:
+    """One of ``ROLES``; ``InvalidSetting`` otherwise."""
+    if role not in ROLES:
+        raise InvalidSetting(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
+    return role
+
+
+def check_retention(changes: Mapping[str, object]) -> dict[str, int]:
+    """Retention changes with known keys and whole values within ``RETENTION_LIMITS``."""
+    checked: dict[str, int] = {}
+    for key, value in changes.items():
+        limits = RETENTION_LIMITS.get(key)
+        if limits is None:
+            raise InvalidSetting(
+                f"unknown retention setting {key!r}: use one of {', '.join(RETENTION_LIMITS)}"
+            )
+        low, high = limits
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise InvalidSetting(f"{key} must be a whole number from {low} to {high}")
+        checked[key] = value
+    return checked

@@ -62,3 +62,12 @@ class CertificateRefused(StorageError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class ArchiveRefused(StorageError):
+    """An item the archive will not keep (``reason``): ``off`` (the tenant does not keep this
+    kind) or ``full`` (the consultation has as many archived items as it may)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from hub.storage.checks import DEFAULT_MAX_FILE_BYTES, DEFAULT_TENANT
+from hub.storage.governance import Governance
 from hub.storage.records import (
     Adviser,
     AdviserLogin,
@@ -46,6 +47,10 @@ from hub.storage.records import (
 
 class Storage(Protocol):
     """The hub's tenants, advisers, devices, web sessions, consultations and resume tokens."""
+
+    @property
+    def governance(self) -> Governance:
+        """The administrator's and data-protection officer's part (``hub.storage.governance``)."""
 
     async def close(self) -> None:
         """Finish what was started and release the database; later calls are refused."""
@@ -76,14 +81,16 @@ class Storage(Protocol):
         """A tenant's trustee and timestamp authority (docs/signature.md); ``NotFound``."""
 
     async def set_trustee(
-        self, name: str, cert_der: bytes | None, trustee_name: str | None
+        self, name: str, cert_der: bytes | None, trustee_name: str | None, *, actor: str = "cli"
     ) -> Tenant:
         """Set a tenant's trustee (certificate DER and the name the customer is shown), or
         clear it with ``None, None``; kiosks connecting from now on get it. The certificate's
-        checks are the caller's (``hub.pki.trustee``); here only its size and the name's."""
+        checks are the caller's (``hub.pki.trustee``); here only its size and the name's.
+        A change is audited (``signing.trustee``) as done by ``actor``."""
 
-    async def set_tsa_url(self, name: str, url: str | None) -> Tenant:
-        """Set a tenant's timestamp authority URL (http or https), or clear it with None."""
+    async def set_tsa_url(self, name: str, url: str | None, *, actor: str = "cli") -> Tenant:
+        """Set a tenant's timestamp authority URL (http or https), or clear it with None;
+        a change is audited (``third_party.tsa``) as done by ``actor``."""
 
     # -- advisers ---------------------------------------------------------
 
@@ -99,7 +106,8 @@ class Storage(Protocol):
         """All advisers, by tenant then name."""
 
     async def adviser_login(self, name: str) -> AdviserLogin | None:
-        """The adviser called ``name`` and their password hash, or None."""
+        """The account called ``name`` (any role) with its role, password hash and whether it
+        is disabled (a disabled account must not log in), or None."""
 
     async def verify_password(self, password_hash: str | None, password: str) -> bool:
         """Check a password against a hash (``None``: a dummy, so unknown names cost the same).
@@ -119,11 +127,16 @@ class Storage(Protocol):
         """
 
     async def revoke_device(
-        self, name: str, *, tenant: str = DEFAULT_TENANT, now: float | None = None
+        self,
+        name: str,
+        *,
+        tenant: str = DEFAULT_TENANT,
+        now: float | None = None,
+        actor: str = "cli",
     ) -> None:
         """Stop accepting a device's token and certificates (``now``: when; default the clock).
 
-        Its unused enrolment codes die with it.
+        Its unused enrolment codes die with it; audited (``device.revoke``) as done by ``actor``.
         """
 
     async def devices(self) -> list[Device]:
@@ -215,17 +228,22 @@ class Storage(Protocol):
     async def device_seen(self, device_id: int, *, now: float, version: str | None) -> None:
         """Record a device's hello: when, and the software version it reported (if any)."""
 
-    async def device_statuses(self, *, now: float) -> list[DeviceStatus]:
-        """Every device with its state, last hello, certificate expiry and version, and its
-        latest self-test and wipe reports."""
+    async def device_statuses(
+        self, *, now: float, tenant_id: int | None = None
+    ) -> list[DeviceStatus]:
+        """Every device (of ``tenant_id``, or all) with its state, last hello, certificate
+        expiry and version, its latest self-test and wipe reports and its wipe alarms
+        (``wipes_failed``, ``wipes_missing`` over the kept consultations)."""
 
     async def add_device_report(
         self, device_id: int, kind: str, *, ok: bool, summary: str, at: float, now: float
     ) -> None:
         """Store what a kiosk reported: ``kind`` ``selftest`` or ``wipe``, ``ok`` (passed,
         verified), ``summary`` (its figures as JSON, no personal data), ``at`` (when it
-        happened). The newest ``REPORT_HISTORY`` of each kind are kept. ``NotFound`` without
-        such a device."""
+        happened). Reports are kept for the tenant's ``device_history_days`` and at most the
+        newest ``REPORT_HISTORY`` of each kind. A wipe report settles the wipe audit of the
+        device's consultations ended by ``at + WIPE_MATCH_SLACK_S``. ``NotFound`` without such
+        a device."""
 
     async def device_reports(
         self, device_id: int, *, kind: str | None = None
@@ -240,7 +258,8 @@ class Storage(Protocol):
         """Start a console session; return (session id for the cookie, csrf token)."""
 
     async def session(self, session_id: str, *, now: float) -> WebSession | None:
-        """The live session for a cookie value, or None when unknown or expired."""
+        """The live session for a cookie value (its account carries the role), or None when
+        unknown, expired or its account is disabled."""
 
     async def session_live(self, session_digest: str, *, now: float) -> bool:
         """Whether the session with that ``secret_digest`` of its id exists and has not expired."""
@@ -254,9 +273,10 @@ class Storage(Protocol):
     # -- consultations ----------------------------------------------------
 
     async def consultation_queued(
-        self, consultation_id: str, device: Device, *, now: float
+        self, consultation_id: str, device: Device, *, now: float, reference: str | None = None
     ) -> None:
-        """Record that a kiosk joined the queue."""
+        """Record that a kiosk joined the queue, with the conversation ``reference`` the
+        customer is shown and the device's branch label at this moment."""
 
     async def consultation_accepted(
         self, consultation_id: str, adviser: Adviser, *, now: float
@@ -264,7 +284,8 @@ class Storage(Protocol):
         """Record that an adviser took the consultation."""
 
     async def consultation_ended(self, consultation_id: str, reason: str, *, now: float) -> None:
-        """Record the end of a consultation (only the first end counts); its tokens die."""
+        """Record the end of a consultation (only the first end counts); its tokens die and
+        the statistics roll-ups count it (unless restricted), in the same transaction."""
 
     async def live_consultations(self) -> list[LiveConsultation]:
         """Consultations accepted and not ended (after a restart: the ones to restore)."""

@@ -47,6 +47,7 @@ from hub.storage.errors import (
 from hub.storage.interface import Storage
 from hub.storage.passwords import Passwords
 from hub.storage.records import (
+    REPORT_HISTORY,
     Adviser,
     AdviserLogin,
     ConsultationRecord,
@@ -64,6 +65,7 @@ from hub.storage.records import (
     TenantSigning,
     WebSession,
 )
+from hub.storage.sqlite_governance import SqliteGovernance
 from hub.storage.sqlite_worker import (
     DEFAULT_BUSY_TIMEOUT_S,
     Trace,
@@ -76,11 +78,21 @@ from hub.storage.sqlite_worker import (
 class SqliteStorage:
     """``Storage`` in a SQLite file; open with ``await SqliteStorage.open(path)``."""
 
-    def __init__(self, writer: Worker, reader: Worker, passwords: Passwords) -> None:
+    def __init__(
+        self,
+        writer: Worker,
+        reader: Worker,
+        passwords: Passwords,
+        *,
+        report_history: int = REPORT_HISTORY,
+    ) -> None:
         self._writer = writer
         self._reader = reader
         self._passwords = passwords
+        self._report_history = report_history
         self._closed = False
+        # the administrator's and data-protection officer's part, on the same threads
+        self.governance = SqliteGovernance(writer, reader, passwords)
 
     @classmethod
     async def open(
@@ -90,12 +102,14 @@ class SqliteStorage:
         passwords: Passwords | None = None,
         busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
         trace: Trace | None = None,
+        report_history: int = REPORT_HISTORY,
     ) -> SqliteStorage:
         """Open (creating if needed) the database at ``path`` and bring its schema up to date.
 
         ``busy_timeout_s``: how long an operation waits for another connection's lock before
         it fails with ``StorageUnavailable``. ``trace`` is called with every SQL statement, on
-        the thread that runs it (for tests and debugging).
+        the thread that runs it (for tests and debugging). ``report_history``: the most
+        reports of one kind kept per device (tests make it small).
         """
         writer = Worker("hub-db-writer", busy_timeout_s)
         reader = Worker("hub-db-reader", busy_timeout_s)
@@ -106,7 +120,7 @@ class SqliteStorage:
             await reader.stop(None)
             await writer.stop(None)
             raise
-        return cls(writer, reader, passwords or Passwords())
+        return cls(writer, reader, passwords or Passwords(), report_history=report_history)
 
     async def close(self) -> None:
         """Finish what was started, checkpoint the write-ahead log and close the file."""
@@ -152,20 +166,24 @@ class SqliteStorage:
         return await self._reader.run(signing.tenant_signing, tenant_id)
 
     async def set_trustee(
-        self, name: str, cert_der: bytes | None, trustee_name: str | None
+        self, name: str, cert_der: bytes | None, trustee_name: str | None, *, actor: str = "cli"
     ) -> Tenant:
-        """Set a tenant's trustee (certificate and name together), or clear it with None."""
+        """Set a tenant's trustee (certificate and name together), or clear it with None;
+        audited as done by ``actor``."""
         if (cert_der is None) != (trustee_name is None):
             raise InvalidSetting("a trustee needs both a certificate and a name")
         if cert_der is not None and trustee_name is not None:
             cert_der, trustee_name = check_trustee(cert_der, trustee_name)
-        return await self._writer.run(signing.set_trustee, name, cert_der, trustee_name)
+        return await self._writer.run(
+            signing.set_trustee, name, cert_der, trustee_name, actor, time.time()
+        )
 
-    async def set_tsa_url(self, name: str, url: str | None) -> Tenant:
-        """Set a tenant's timestamp authority URL (http or https), or clear it with None."""
+    async def set_tsa_url(self, name: str, url: str | None, *, actor: str = "cli") -> Tenant:
+        """Set a tenant's timestamp authority URL (http or https), or clear it with None;
+        audited as done by ``actor``."""
         if url is not None:
             url = check_tsa_url(url)
-        return await self._writer.run(signing.set_tsa_url, name, url)
+        return await self._writer.run(signing.set_tsa_url, name, url, actor, time.time())
 
     # -- advisers ---------------------------------------------------------
 
@@ -220,11 +238,16 @@ class SqliteStorage:
         return await self._writer.run(ops.add_device, name, now, tenant, replace)
 
     async def revoke_device(
-        self, name: str, *, tenant: str = DEFAULT_TENANT, now: float | None = None
+        self,
+        name: str,
+        *,
+        tenant: str = DEFAULT_TENANT,
+        now: float | None = None,
+        actor: str = "cli",
     ) -> None:
-        """Stop accepting a device's token and certificates; its unused codes die."""
+        """Stop accepting a device's token and certificates; its unused codes die; audited."""
         when = time.time() if now is None else now
-        await self._writer.run(ops.revoke_device, name, tenant, when)
+        await self._writer.run(ops.revoke_device, name, tenant, when, actor)
 
     async def devices(self) -> list[Device]:
         """All devices, by tenant then name."""
@@ -326,15 +349,20 @@ class SqliteStorage:
         """Record a device's hello."""
         await self._writer.run(enrol.device_seen, device_id, now, version)
 
-    async def device_statuses(self, *, now: float) -> list[DeviceStatus]:
-        """Every device with its state, last hello, certificate expiry, version, reports."""
-        return await self._reader.run(enrol.device_statuses, now)
+    async def device_statuses(
+        self, *, now: float, tenant_id: int | None = None
+    ) -> list[DeviceStatus]:
+        """Every device (of one tenant, or all) with its state, last hello, certificate
+        expiry, version, reports and wipe alarms."""
+        return await self._reader.run(enrol.device_statuses, now, tenant_id)
 
     async def add_device_report(
         self, device_id: int, kind: str, *, ok: bool, summary: str, at: float, now: float
     ) -> None:
         """Store a device's self-test or wipe report (its recent history is kept)."""
-        await self._writer.run(reports.add_device_report, device_id, kind, ok, summary, at, now)
+        await self._writer.run(
+            reports.add_device_report, device_id, kind, ok, summary, at, now, self._report_history
+        )
 
     async def device_reports(
         self, device_id: int, *, kind: str | None = None
@@ -369,10 +397,10 @@ class SqliteStorage:
     # -- consultations ----------------------------------------------------
 
     async def consultation_queued(
-        self, consultation_id: str, device: Device, *, now: float
+        self, consultation_id: str, device: Device, *, now: float, reference: str | None = None
     ) -> None:
-        """Record that a kiosk joined the queue."""
-        await self._writer.run(ops.consultation_queued, consultation_id, device, now)
+        """Record that a kiosk joined the queue (``reference``: the one the customer is shown)."""
+        await self._writer.run(ops.consultation_queued, consultation_id, device, now, reference)
 
     async def consultation_accepted(
         self, consultation_id: str, adviser: Adviser, *, now: float

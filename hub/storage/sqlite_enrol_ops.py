@@ -15,6 +15,7 @@ import sqlite3
 from hub.storage.checks import NO_TOKEN_PREFIX
 from hub.storage.errors import CertificateRefused, CodeRefused, DuplicateName, NotFound
 from hub.storage.records import (
+    WIPE_REPORT_DEADLINE_S,
     Device,
     DeviceCertificate,
     DeviceStatus,
@@ -24,8 +25,9 @@ from hub.storage.records import (
     Tenant,
     TenantCa,
 )
-from hub.storage.sqlite_ops import Row, _all, _one, _rowid, tenant
+from hub.storage.sqlite_ops import _rowid, tenant
 from hub.storage.sqlite_report_ops import latest_reports
+from hub.storage.sqlite_rows import Row, _all, _one
 from hub.storage.sqlite_schema import transaction
 
 CODE_REFUSED = "unknown, expired or used enrolment code; ask for a new code"
@@ -319,17 +321,22 @@ def device_seen(conn: sqlite3.Connection, device_id: int, now: float, version: s
     )
 
 
-def device_statuses(conn: sqlite3.Connection, now: float) -> list[DeviceStatus]:
-    """All devices with their state, last hello, certificate expiry, version and latest
-    self-test and wipe reports."""
+def device_statuses(
+    conn: sqlite3.Connection, now: float, tenant_id: int | None = None
+) -> list[DeviceStatus]:
+    """All devices (of one tenant, or all) with their state, last hello, certificate expiry,
+    version, latest self-test and wipe reports, and their wipe alarms."""
     rows = _all(
         conn,
         "SELECT d.id, d.name, t.id, t.name, d.created_at, d.revoked, d.token_hash, d.last_seen, "
         "d.version, (SELECT MAX(c.not_after) FROM device_certificates c "
-        "WHERE c.device_id = d.id AND c.revoked_at IS NULL) "
-        "FROM devices d JOIN tenants t ON t.id = d.tenant_id ORDER BY t.name, d.name",
+        "WHERE c.device_id = d.id AND c.revoked_at IS NULL), d.branch "
+        "FROM devices d JOIN tenants t ON t.id = d.tenant_id WHERE ? IS NULL OR t.id = ? "
+        "ORDER BY t.name, d.name",
+        (tenant_id, tenant_id),
     )
     reports = latest_reports(conn)
+    failed, missing = wipe_alarms(conn, now)
     out = []
     for r in rows:
         revoked, token_hash, not_after = bool(r[5]), str(r[6]), r[9]
@@ -341,7 +348,23 @@ def device_statuses(conn: sqlite3.Connection, now: float) -> list[DeviceStatus]:
             state = "active"
         else:
             state = "pending"
-        device = Device(r[0], r[1], Tenant(r[2], r[3]), r[4], revoked)
+        device = Device(r[0], r[1], Tenant(r[2], r[3]), r[4], revoked, r[10])
         selftest, wipe = reports.get((device.id, "selftest")), reports.get((device.id, "wipe"))
-        out.append(DeviceStatus(device, state, r[7], not_after, r[8], selftest, wipe))
+        alarms = (failed.get(device.id, 0), missing.get(device.id, 0))
+        out.append(DeviceStatus(device, state, r[7], not_after, r[8], selftest, wipe, *alarms))
     return out
+
+
+def wipe_alarms(conn: sqlite3.Connection, now: float) -> tuple[dict[int, int], dict[int, int]]:
+    """Per device id: kept consultations whose wipe failed, and accepted ones ended over
+    ``WIPE_REPORT_DEADLINE_S`` ago without a wipe report (both by partial indexes)."""
+    failed = _all(
+        conn, "SELECT device_id, count(*) FROM consultations WHERE wipe_ok = 0 GROUP BY 1"
+    )
+    missing = _all(
+        conn,
+        "SELECT device_id, count(*) FROM consultations WHERE wipe_ok IS NULL "
+        "AND ended_at < ? AND accepted_at IS NOT NULL GROUP BY 1",
+        (now - WIPE_REPORT_DEADLINE_S,),
+    )
+    return {r[0]: r[1] for r in failed}, {r[0]: r[1] for r in missing}

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
-from typing import Any
 
+from hub.storage import sqlite_stats_ops as rollups
 from hub.storage.checks import DEVICE_TOKEN_PREFIX, check_max_file_bytes, secret_digest
 from hub.storage.errors import DuplicateName, NotFound, StorageError
 from hub.storage.records import (
@@ -24,23 +24,31 @@ from hub.storage.records import (
     TenantSigning,
     WebSession,
 )
+from hub.storage.sqlite_rows import _all, _one, tenant_columns
 from hub.storage.sqlite_schema import current_version, transaction
 
-Row = tuple[Any, ...]
 
-
-def _one(conn: sqlite3.Connection, sql: str, params: tuple[object, ...] = ()) -> Row | None:
-    # Closing the cursor ends the statement, so no read transaction stays open on the reader.
-    cur = conn.execute(sql, params)
-    try:
-        row: Row | None = cur.fetchone()
-        return row
-    finally:
-        cur.close()
-
-
-def _all(conn: sqlite3.Connection, sql: str, params: tuple[object, ...] = ()) -> list[Row]:
-    return conn.execute(sql, params).fetchall()
+def add_audit(
+    conn: sqlite3.Connection,
+    tenant_id: int,
+    actor: str,
+    action: str,
+    subject: str,
+    old: str | None,
+    new: str | None,
+    now: float,
+    *,
+    only_if_changed: bool = False,
+) -> None:
+    """Write one audit entry (inside the caller's transaction, or as its own statement);
+    ``only_if_changed``: none when ``old == new`` (a setting saved as it was)."""
+    if only_if_changed and old == new:
+        return
+    conn.execute(
+        "INSERT INTO audit (tenant_id, at, actor, action, subject, old_value, new_value) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (tenant_id, now, actor, action, subject, old, new),
+    )
 
 
 def _rowid(cur: sqlite3.Cursor) -> int:
@@ -82,10 +90,7 @@ def set_max_file_bytes(conn: sqlite3.Connection, name: str, max_file_bytes: int)
 
 def max_file_bytes(conn: sqlite3.Connection, tenant_id: int) -> int:
     """A tenant's limit for one exchanged file."""
-    row = _one(conn, "SELECT max_file_bytes FROM tenants WHERE id = ?", (tenant_id,))
-    if row is None:
-        raise NotFound(f"no tenant with id {tenant_id}")
-    return int(row[0])
+    return int(tenant_columns(conn, tenant_id, "max_file_bytes")[0])
 
 
 def tenants(conn: sqlite3.Connection) -> list[TenantLimits]:
@@ -168,16 +173,17 @@ def advisers(conn: sqlite3.Connection) -> list[Adviser]:
 
 
 def adviser_login(conn: sqlite3.Connection, name: str) -> AdviserLogin | None:
-    """The adviser called ``name`` (checked) and their hash."""
+    """The account called ``name`` (checked), its role, its hash and whether it is disabled."""
     row = _one(
         conn,
-        "SELECT a.id, a.name, t.id, t.name, a.password_hash FROM advisers a "
-        "JOIN tenants t ON t.id = a.tenant_id WHERE a.name = ?",
+        "SELECT a.id, a.name, t.id, t.name, a.role, a.password_hash, a.disabled_at "
+        "FROM advisers a JOIN tenants t ON t.id = a.tenant_id WHERE a.name = ?",
         (name,),
     )
     if row is None:
         return None
-    return AdviserLogin(Adviser(row[0], row[1], Tenant(row[2], row[3])), row[4])
+    adviser = Adviser(row[0], row[1], Tenant(row[2], row[3]), row[4])
+    return AdviserLogin(adviser, row[5], disabled=row[6] is not None)
 
 
 # -- devices --------------------------------------------------------------
@@ -217,8 +223,13 @@ def add_device(
         return Device(_rowid(cur), name, t, now, False), token
 
 
-def revoke_device(conn: sqlite3.Connection, name: str, tenant_name: str, now: float) -> None:
-    """Stop accepting a device's token and certificates; its unused enrolment codes die."""
+def revoke_device(
+    conn: sqlite3.Connection, name: str, tenant_name: str, now: float, actor: str
+) -> None:
+    """Stop accepting a device's token and certificates; its unused enrolment codes die.
+
+    Audited (``device.revoke``) in the same transaction.
+    """
     t = tenant(conn, tenant_name)
     with transaction(conn):
         row = _one(conn, "SELECT id FROM devices WHERE tenant_id = ? AND name = ?", (t.id, name))
@@ -235,16 +246,20 @@ def revoke_device(conn: sqlite3.Connection, name: str, tenant_name: str, now: fl
             "WHERE tenant_id = ? AND device_name = ? AND used_at IS NULL",
             (now, t.id, name),
         )
+        conn.execute(
+            "INSERT INTO audit (tenant_id, at, actor, action, subject) VALUES (?, ?, ?, ?, ?)",
+            (t.id, now, actor, "device.revoke", name),
+        )
 
 
 def devices(conn: sqlite3.Connection) -> list[Device]:
     """All devices, by tenant then name."""
     rows = _all(
         conn,
-        "SELECT d.id, d.name, t.id, t.name, d.created_at, d.revoked FROM devices d "
+        "SELECT d.id, d.name, t.id, t.name, d.created_at, d.revoked, d.branch FROM devices d "
         "JOIN tenants t ON t.id = d.tenant_id ORDER BY t.name, d.name",
     )
-    return [Device(r[0], r[1], Tenant(r[2], r[3]), r[4], bool(r[5])) for r in rows]
+    return [Device(r[0], r[1], Tenant(r[2], r[3]), r[4], bool(r[5]), r[6]) for r in rows]
 
 
 def device_for_token(conn: sqlite3.Connection, token: str) -> Device | None:
@@ -288,17 +303,19 @@ def create_session(
 
 
 def session(conn: sqlite3.Connection, session_id: str, now: float) -> WebSession | None:
-    """The live session for a cookie value, or None when unknown or expired."""
+    """The live session for a cookie value (with its account's role), or None when unknown,
+    expired, or its account is disabled."""
     row = _one(
         conn,
-        "SELECT a.id, a.name, t.id, t.name, s.csrf, s.expires_at FROM web_sessions s "
+        "SELECT a.id, a.name, t.id, t.name, a.role, s.csrf, s.expires_at FROM web_sessions s "
         "JOIN advisers a ON a.id = s.adviser_id JOIN tenants t ON t.id = a.tenant_id "
-        "WHERE s.id_hash = ? AND s.expires_at > ?",
+        "WHERE s.id_hash = ? AND s.expires_at > ? AND a.disabled_at IS NULL",
         (secret_digest(session_id), now),
     )
     if row is None:
         return None
-    return WebSession(Adviser(row[0], row[1], Tenant(row[2], row[3])), row[4], row[5])
+    adviser = Adviser(row[0], row[1], Tenant(row[2], row[3]), row[4])
+    return WebSession(adviser, row[5], row[6])
 
 
 def session_live(conn: sqlite3.Connection, session_digest: str, now: float) -> bool:
@@ -325,12 +342,17 @@ def purge_sessions(conn: sqlite3.Connection, now: float) -> int:
 
 
 def consultation_queued(
-    conn: sqlite3.Connection, consultation_id: str, device: Device, now: float
+    conn: sqlite3.Connection,
+    consultation_id: str,
+    device: Device,
+    now: float,
+    reference: str | None = None,
 ) -> None:
-    """Record that a kiosk joined the queue."""
+    """Record that a kiosk joined the queue, with its reference and the device's branch now."""
     conn.execute(
-        "INSERT INTO consultations (id, tenant_id, device_id, queued_at) VALUES (?, ?, ?, ?)",
-        (consultation_id, device.tenant.id, device.id, now),
+        "INSERT INTO consultations (id, tenant_id, device_id, queued_at, reference, branch) "
+        "VALUES (?, ?, ?, ?, ?, (SELECT branch FROM devices WHERE id = ?))",
+        (consultation_id, device.tenant.id, device.id, now, reference, device.id),
     )
 
 
@@ -347,13 +369,16 @@ def consultation_accepted(
 def consultation_ended(
     conn: sqlite3.Connection, consultation_id: str, reason: str, now: float
 ) -> None:
-    """Record the end of a consultation (only the first end counts); its tokens die."""
+    """Record the end of a consultation (only the first end counts); its tokens die; the
+    statistics roll-ups count it (unless restricted) in the same transaction."""
     with transaction(conn):
-        conn.execute(
+        cur = conn.execute(
             "UPDATE consultations SET ended_at = ?, end_reason = ? "
             "WHERE id = ? AND ended_at IS NULL",
             (now, reason, consultation_id),
         )
+        if cur.rowcount:
+            rollups.apply_consultation(conn, consultation_id, +1)
         conn.execute("DELETE FROM resume_tokens WHERE consultation_id = ?", (consultation_id,))
 
 
@@ -370,12 +395,20 @@ def live_consultations(conn: sqlite3.Connection) -> list[LiveConsultation]:
 
 
 def end_waiting_consultations(conn: sqlite3.Connection, reason: str, now: float) -> int:
-    """End the queued, never accepted ones."""
-    return conn.execute(
-        "UPDATE consultations SET ended_at = ?, end_reason = ? "
-        "WHERE accepted_at IS NULL AND ended_at IS NULL",
-        (now, reason),
-    ).rowcount
+    """End the queued, never accepted ones (counted as abandoned in the roll-ups)."""
+    with transaction(conn):
+        waiting = _all(
+            conn,
+            "SELECT id FROM consultations WHERE accepted_at IS NULL AND ended_at IS NULL",
+        )
+        conn.execute(
+            "UPDATE consultations SET ended_at = ?, end_reason = ? "
+            "WHERE accepted_at IS NULL AND ended_at IS NULL",
+            (now, reason),
+        )
+        for row in waiting:
+            rollups.apply_consultation(conn, row[0], +1)
+    return len(waiting)
 
 
 def consultations(conn: sqlite3.Connection) -> list[ConsultationRecord]:

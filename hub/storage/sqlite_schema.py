@@ -137,6 +137,86 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE tenants ADD COLUMN trustee_name TEXT;
     ALTER TABLE tenants ADD COLUMN tsa_url TEXT;
     """,
+    # 7: administration and data protection (docs/admin.md, docs/storage.md): account roles,
+    # branch labels, retention and third-party settings per tenant, conversation references,
+    # restriction and wipe audit, the anonymised access log, the audit trail, statistics
+    # roll-ups (filled for the ended rows by _fill_after_7, in the same transaction); the
+    # sealed archive (docs/archive.md): no foreign key to consultations, since archived items
+    # outlive the consultation's row (their own retention, archive_days)
+    """
+    ALTER TABLE advisers ADD COLUMN role TEXT NOT NULL DEFAULT 'adviser'
+        CHECK (role IN ('adviser', 'admin', 'dpo'));
+    ALTER TABLE advisers ADD COLUMN disabled_at REAL;
+    ALTER TABLE devices ADD COLUMN branch TEXT;
+    ALTER TABLE tenants ADD COLUMN retain_consultations_days INTEGER NOT NULL DEFAULT 90;
+    ALTER TABLE tenants ADD COLUMN retain_access_log_days INTEGER NOT NULL DEFAULT 7;
+    ALTER TABLE tenants ADD COLUMN retain_device_history_days INTEGER NOT NULL DEFAULT 365;
+    ALTER TABLE tenants ADD COLUMN retain_audit_days INTEGER NOT NULL DEFAULT 730;
+    ALTER TABLE tenants ADD COLUMN stats_min_cell INTEGER NOT NULL DEFAULT 5;
+    ALTER TABLE tenants ADD COLUMN turn_enabled INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE consultations ADD COLUMN reference TEXT;
+    ALTER TABLE consultations ADD COLUMN branch TEXT;
+    ALTER TABLE consultations ADD COLUMN restricted_at REAL;
+    ALTER TABLE consultations ADD COLUMN wipe_ok INTEGER;
+    UPDATE consultations SET wipe_ok = 2 WHERE ended_at IS NOT NULL;
+    CREATE UNIQUE INDEX consultations_by_reference ON consultations(reference)
+        WHERE reference IS NOT NULL;
+    CREATE INDEX consultations_unended ON consultations(tenant_id, queued_at)
+        WHERE ended_at IS NULL;
+    CREATE INDEX consultations_unwiped ON consultations(device_id, ended_at)
+        WHERE wipe_ok IS NULL;
+    CREATE INDEX consultations_wipe_failed ON consultations(device_id) WHERE wipe_ok = 0;
+    CREATE INDEX device_reports_by_age ON device_reports(at);
+    CREATE TABLE access_log (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        tenant_id INTEGER REFERENCES tenants(id),
+        client TEXT NOT NULL,
+        method TEXT NOT NULL,
+        path TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        duration_ms REAL NOT NULL
+    );
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+        at REAL NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        old_value TEXT,
+        new_value TEXT
+    );
+    CREATE INDEX audit_by_tenant ON audit(tenant_id, id);
+    CREATE TABLE stats_days (
+        tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+        day INTEGER NOT NULL,
+        branch TEXT NOT NULL,
+        hours BLOB NOT NULL,
+        waits BLOB NOT NULL,
+        durations BLOB NOT NULL,
+        PRIMARY KEY (tenant_id, day, branch)
+    ) WITHOUT ROWID;
+    ALTER TABLE tenants ADD COLUMN archive_cert BLOB;
+    ALTER TABLE tenants ADD COLUMN archive_contracts INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE tenants ADD COLUMN archive_transcripts INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE tenants ADD COLUMN retain_archive_days INTEGER NOT NULL DEFAULT 3650;
+    CREATE TABLE archives (
+        id TEXT PRIMARY KEY,
+        tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+        consultation_id TEXT NOT NULL,
+        reference TEXT,
+        kind TEXT NOT NULL CHECK (kind IN ('contract', 'transcript')),
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        data BLOB NOT NULL
+    );
+    CREATE INDEX archives_by_consultation ON archives(consultation_id);
+    CREATE INDEX archives_by_expiry ON archives(expires_at);
+    """,
 )
 LATEST_VERSION = len(MIGRATIONS)
 
@@ -183,6 +263,9 @@ def migrate(conn: sqlite3.Connection) -> None:
             # executescript would COMMIT on its own; run statement by statement instead.
             for statement in _statements(MIGRATIONS[version - 1]):
                 conn.execute(statement)
+            after = _STEPS_AFTER.get(version)
+            if after is not None:
+                after(conn)
             conn.execute(
                 "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
                 (version, time.time()),
@@ -206,7 +289,15 @@ def _check_before_2(conn: sqlite3.Connection) -> None:
         )
 
 
+def _fill_after_7(conn: sqlite3.Connection) -> None:
+    """Fill the statistics roll-ups from the consultations already ended."""
+    from hub.storage.sqlite_stats_ops import rebuild_in_transaction  # it imports this module
+
+    rebuild_in_transaction(conn, None)
+
+
 _CHECKS_BEFORE: dict[int, Callable[[sqlite3.Connection], None]] = {2: _check_before_2}
+_STEPS_AFTER: dict[int, Callable[[sqlite3.Connection], None]] = {7: _fill_after_7}
 
 
 def _statements(script: str) -> list[str]:
