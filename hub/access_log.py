@@ -7,6 +7,7 @@ import json
 import logging
 import re
 import time
+from typing import Protocol
 
 from aiohttp import HttpVersion10, web
 from aiohttp.abc import AbstractAccessLogger
@@ -170,11 +171,45 @@ EST_OPERATIONS = frozenset(
 # The client address the app resolved (behind trusted proxies: the forwarded one); a request
 # that never reached the app's middlewares is logged by its TCP peer (malformed ones not at all).
 CLIENT_ADDRESS = web.RequestKey("client_address", str)
+# The tenant a request acted for, set by whoever learns it (console auth, a kiosk's hello); the
+# database's copy of the line carries it so each tenant's retention and console see their own.
+ACCESS_TENANT = web.RequestKey("access_tenant", int)
+
+
+class AccessLineSink(Protocol):
+    """Where the database's copy of each line goes (``hub.access_sink.AccessSink``)."""
+
+    def add(
+        self,
+        *,
+        tenant_id: int | None,
+        client: str,
+        method: str,
+        path: str,
+        status: int,
+        bytes_: int,
+        duration_ms: float,
+    ) -> None:
+        """Take one anonymised line without blocking."""
+
+
+ACCESS_SINK: web.AppKey[AccessLineSink] = web.AppKey("access_sink")
+
+
+# Paths whose next segment names a person or a conversation (an adviser's account name, a
+# conversation reference, a consultation id or an archived item's id): logged as "-", so the
+# log cannot be linked to either.
+NAMED_PREFIXES = ("/api/admin/accounts/", "/api/admin/requests/", "/api/archive/")
 
 
 def _loggable_path(path: str) -> str:
     """The path cut to 300 characters; of a relay path only the prefix (no blob ids), of an
-    EST path only the operation (``/.well-known/est/-/cacerts``: no code ids, no tenants)."""
+    EST path only the operation (``/.well-known/est/-/cacerts``: no code ids, no tenants);
+    account names and conversation references masked (``NAMED_PREFIXES``)."""
+    for prefix in NAMED_PREFIXES:
+        if path.startswith(prefix):
+            rest = path[len(prefix) :].split("/", 1)
+            return (prefix + "-" + ("/" + rest[1] if len(rest) > 1 else ""))[:300]
     if path.startswith(RELAY_PREFIX):
         return RELAY_PREFIX + "-"
     if path.startswith(EST_PREFIX):
@@ -208,14 +243,27 @@ class HubAccessLogger(AbstractAccessLogger):
             return  # counted by MalformedRequestFilter: one line per class and interval
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         agent = request.headers.get("User-Agent", "-")[:200]
+        client = anonymise_ip(request.get(CLIENT_ADDRESS, request.remote))
+        method, path = request.method[:16], _loggable_path(request.rel_url.path)
         self.logger.info(
             "%s %s %s %s %d %d %s %.3f",
             stamp,
-            anonymise_ip(request.get(CLIENT_ADDRESS, request.remote)),
-            request.method[:16],
-            json.dumps(_loggable_path(request.rel_url.path)),
+            client,
+            method,
+            json.dumps(path),
             response.status,
             response.body_length,
             json.dumps(agent),
             time_,
         )
+        sink = request.app.get(ACCESS_SINK) if isinstance(request, web.Request) else None
+        if sink is not None:  # no user agent there: it adds little and can identify a person
+            sink.add(
+                tenant_id=request.get(ACCESS_TENANT),
+                client=client,
+                method=method,
+                path=path,
+                status=response.status,
+                bytes_=response.body_length,
+                duration_ms=max(0.0, round(time_ * 1000, 3)),
+            )

@@ -11,6 +11,7 @@ from hub.turn import TurnSettings
 from protocol.messages import IceServer
 
 WEB_ROOT = Path(__file__).resolve().parent / "web"
+MAX_PURGE_INTERVAL_S = 7 * 86400.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,6 +74,9 @@ class HubConfig:
     device_cert_days: int = 30
     enrol_window_s: float = 300.0
     enrol_failures_per_address: int = 10
+    # Records past their tenant's retention are deleted this often, and once at start
+    # (hub/governance/purger.py); 0 turns the purge off (then nothing is ever deleted).
+    purge_interval_s: float = 3600.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.heartbeat_s <= 300:
@@ -109,6 +113,10 @@ class HubConfig:
             raise ValueError("enrol_window_s must be positive, enrol_failures_per_address >= 1")
         if self.public_url is not None:
             _check_public_url(self.public_url)
+        if not (self.purge_interval_s == 0 or 1 <= self.purge_interval_s <= MAX_PURGE_INTERVAL_S):
+            raise ValueError(
+                f"--purge-interval-s must be 0 (off) or between 1 and {MAX_PURGE_INTERVAL_S:.0f}"
+            )
 
 
 def _check_public_url(url: str) -> None:

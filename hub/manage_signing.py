@@ -1,8 +1,9 @@
 """``kiosk-hub tenant set`` and ``tenant trustee-issue``: a tenant's signature settings.
 
 ``tenant set NAME`` changes the file size limit, the trustee the biometric evidence of a
-signature is sealed to (``--trustee-cert FILE --trustee-name TEXT`` / ``--no-trustee``) and the
-timestamp authority (``--tsa-url URL`` / ``--no-tsa``). Everything is checked before anything is
+signature is sealed to (``--trustee-cert FILE --trustee-name TEXT`` / ``--no-trustee``), the
+timestamp authority (``--tsa-url URL`` / ``--no-tsa``) and whether its calls may use the hub's
+TURN server (``--turn on|off``, audited). Everything is checked before anything is
 written, so a refused command changes nothing. ``tenant trustee-issue`` has the tenant CA sign a
 trustee's certificate request; the trustee keeps its key (docs/signature.md).
 """
@@ -41,13 +42,14 @@ class _Changes:
     max_file_bytes: int | None
     trustee: tuple[bytes | None, str | None] | None
     tsa_url: tuple[str | None] | None
+    turn: bool | None = None
 
 
 def add_set_command(
     tenant: argparse._SubParsersAction[argparse.ArgumentParser], db: argparse.ArgumentParser
 ) -> None:
     """``tenant set NAME [--max-file-mib N] [--trustee-cert FILE --trustee-name TEXT |
-    --no-trustee] [--tsa-url URL | --no-tsa]`` (at least one)."""
+    --no-trustee] [--tsa-url URL | --no-tsa] [--turn on|off]`` (at least one)."""
     tenant_set = tenant.add_parser("set", parents=[db], help="change a tenant's settings")
     tenant_set.add_argument("name")
     tenant_set.add_argument("--max-file-mib", type=int, help="limit for one exchanged file, MiB")
@@ -72,6 +74,12 @@ def add_set_command(
         help="RFC 3161 timestamp authority for PAdES B-T (a third party: off by default)",
     )
     tsa.add_argument("--no-tsa", action="store_true", help="no timestamps: PAdES B-B")
+    tenant_set.add_argument(
+        "--turn",
+        choices=("on", "off"),
+        help="whether the tenant's calls may be relayed through the hub's TURN server "
+        "(kiosk-hub serve --turn-url; a third party: off by default)",
+    )
     tenant_set.set_defaults(usage_error=tenant_set.error)
 
 
@@ -107,23 +115,27 @@ def check_set_arguments(args: argparse.Namespace) -> None:
         args.usage_error("--trustee-name goes with --trustee-cert")
     if args.trustee_cert is not None and args.trustee_name is None:
         args.usage_error("--trustee-cert needs --trustee-name (the name the customer is shown)")
-    changes = (args.max_file_mib, args.trustee_cert, args.tsa_url)
+    changes = (args.max_file_mib, args.trustee_cert, args.tsa_url, args.turn)
     if all(c is None for c in changes) and not (args.no_trustee or args.no_tsa):
         args.usage_error(
-            "nothing to change: give --max-file-mib, --trustee-cert/--no-trustee or "
-            "--tsa-url/--no-tsa"
+            "nothing to change: give --max-file-mib, --trustee-cert/--no-trustee, "
+            "--tsa-url/--no-tsa or --turn on/off"
         )
 
 
 async def tenant_set(storage: Storage, args: argparse.Namespace, stderr: TextIO) -> None:
     """``tenant set``: check every change, then write them."""
     changes, checked = await _checked_changes(storage, args)
+    actor = _actor()  # the audit's "who" for each change below
+    if changes.turn is not None:
+        tenant = await storage.tenant(args.name)
+        await storage.governance.set_turn(tenant.id, changes.turn, actor=actor, now=time.time())
     if changes.max_file_bytes is not None:
         await storage.set_max_file_bytes(args.name, changes.max_file_bytes)
     if changes.trustee is not None:
-        await storage.set_trustee(args.name, *changes.trustee)
+        await storage.set_trustee(args.name, *changes.trustee, actor=actor)
     if changes.tsa_url is not None:
-        await storage.set_tsa_url(args.name, changes.tsa_url[0])
+        await storage.set_tsa_url(args.name, changes.tsa_url[0], actor=actor)
     _report(args.name, changes, checked, stderr)
 
 
@@ -148,7 +160,8 @@ async def _checked_changes(
     tsa: tuple[str | None] | None = (None,) if args.no_tsa else None
     if args.tsa_url is not None:
         tsa = (check_tsa_url(args.tsa_url),)
-    return _Changes(limit, who, tsa), checked
+    turn = None if args.turn is None else args.turn == "on"
+    return _Changes(limit, who, tsa, turn), checked
 
 
 def _report(
@@ -175,6 +188,16 @@ def _report(
         url = changes.tsa_url[0]
         text = f"timestamps from {url} (PAdES B-T)" if url else "no timestamps (PAdES B-B)"
         print(f"tenant {name!r}: {text}", file=stderr)
+    if changes.turn is not None:
+        text = (
+            "TURN relaying on: its calls may be relayed through the hub's TURN server "
+            "(kiosk-hub serve --turn-url)"
+            if changes.turn
+            else "TURN relaying off: its calls connect directly or not at all"
+        )
+        print(
+            f"tenant {name!r}: {text}, from the next connection of a kiosk or console", file=stderr
+        )
     if changes.trustee is not None or changes.tsa_url is not None:
         print("kiosks of the tenant get the change when they next connect", file=stderr)
 
@@ -218,6 +241,14 @@ def describe(signing: TenantSigning) -> list[str]:
         f"trustee:         {trustee_line}",
         f"timestamps:      {signing.tsa_url or 'off'}",
     ]
+
+
+def _actor() -> str:
+    """The audit's actor for this command: ``cli:`` and the Unix user."""
+    # imported here: hub.manage_admin imports hub.manage_enrol, which imports this module
+    from hub.manage_admin import actor
+
+    return actor()
 
 
 def _read(path: Path, limit: int) -> bytes:

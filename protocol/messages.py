@@ -11,59 +11,9 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from protocol.codec import Registry, rule
+from protocol.limits import *  # noqa: F403 - re-exported: users import them from here
 
 SIGNALLING = Registry("signalling")
-
-# Consultation ids are hub-generated opaque tokens.
-ID_PATTERN = r"[A-Za-z0-9_-]{8,64}"
-NAME_MAX = 64
-SDP_MAX = 48 * 1024
-# Resume tokens: hub-generated, URL-safe base64 of 32 random bytes (docs/reconnection.md).
-RESUME_TOKEN_PATTERN = r"[A-Za-z0-9_-]{43}"  # noqa: S105 - a pattern, not a secret
-# No tenant may allow more than this for one exchanged file (docs/exchange.md).
-MAX_FILE_BYTES_LIMIT = 1024 * 1024 * 1024
-# The signed hello (docs/enrolment.md): a hub nonce, a device certificate of at most 4 KiB and
-# a DER ECDSA P-256 signature (at most 72 bytes; 80 allowed), both in standard base64.
-NONCE_PATTERN = r"[A-Za-z0-9_-]{43}"
-BASE64_PATTERN = r"[A-Za-z0-9+/]+={0,2}"
-CERTIFICATE_B64_MAX = (4096 + 2) // 3 * 4
-SIGNATURE_B64_MAX = (80 + 2) // 3 * 4
-# A kiosk connection's bearer credential for /api/relay: 32 random bytes, base64url.
-RELAY_TOKEN_PATTERN = r"[A-Za-z0-9_-]{43}"  # noqa: S105 - a pattern, not a secret
-# The tenant's trustee for sealed signature evidence (docs/signature.md): a DER certificate of
-# at most 8 KiB in standard base64, the name shown to the customer, a timestamp authority URL.
-TRUSTEE_CERT_MAX = 8192
-TRUSTEE_CERT_B64_MAX = (TRUSTEE_CERT_MAX + 2) // 3 * 4
-TRUSTEE_NAME_MAX = 100
-TSA_URL_MAX = 300
-TSA_URL_PATTERN = r"https?://[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]+"
-
-Role = Literal["kiosk", "adviser"]
-IcePolicy = Literal["all", "relay"]
-EndReason = Literal[
-    "hangup",  # the adviser or the customer ended the call
-    "customer_left",  # the kiosk left (customer abort, inactivity)
-    "peer_gone",  # the other side disconnected from the hub
-    "failed",  # the peer connection could not be established or broke
-    "timeout",  # inactivity
-]
-ErrorCode = Literal[
-    "malformed",
-    "too_large",
-    "unsupported_version",
-    "unknown_type",
-    "unknown_field",
-    "missing_field",
-    "wrong_type",
-    "invalid_value",
-    "protocol_error",
-    "unauthorized",
-    "forbidden",
-    "not_found",
-    "conflict",
-    "rate_limited",
-    "internal",
-]
 
 
 @SIGNALLING.register
@@ -162,6 +112,17 @@ class Welcome:
         pattern=TSA_URL_PATTERN,
         description="kiosk: the tenant's timestamp authority (PAdES B-T); None: off",
     )
+    archive_cert: str | None = rule(
+        default=None,
+        max_len=TRUSTEE_CERT_B64_MAX,
+        pattern=BASE64_PATTERN,
+        description="kiosk: base64 DER of the tenant's archive certificate (docs/archive.md)",
+    )
+    archive_kinds: tuple[ArchiveKind, ...] = rule(
+        default=(),
+        max_items=2,
+        description="kiosk: what it seals to the archive certificate and uploads; empty: nothing",
+    )
 
 
 @SIGNALLING.register
@@ -189,6 +150,25 @@ class QueuePosition:
     consultation_id: str = rule(pattern=ID_PATTERN)
     position: int = rule(minimum=1, maximum=100_000)
     waiting: int = rule(minimum=1, maximum=100_000, description="kiosks waiting in total")
+
+
+@SIGNALLING.register
+@dataclass(frozen=True, kw_only=True)
+class ConsultationReference:
+    """Hub -> kiosk, once, right after the consultation is recorded as queued.
+
+    The customer's handle for a data-subject request (docs/privacy.md): unguessable, not the
+    internal id; the goodbye screen shows it.
+    """
+
+    TYPE: ClassVar[str] = "reference"
+    consultation_id: str = rule(pattern=ID_PATTERN)
+    # out of repr: it ties a person to a conversation, so no log line may carry it
+    reference: str = rule(
+        pattern=REFERENCE_PATTERN,
+        secret=True,
+        description="XXXXX-XXXXX, Crockford base32 (50 random bits)",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -439,6 +419,7 @@ AnyMessage = (
     | QueueRequest
     | QueueLeave
     | QueuePosition
+    | ConsultationReference
     | Queue
     | Accept
     | Accepted

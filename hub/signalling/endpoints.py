@@ -12,17 +12,18 @@ import asyncio
 import contextlib
 import hmac
 import logging
-import secrets
 from collections.abc import Awaitable, Callable
 
 from aiohttp import WSMsgType, web
 
+from hub.access_log import ACCESS_TENANT
 from hub.admission import said_hello
 from hub.auth import Clock, ConsoleAuth
 from hub.config import HubConfig
 from hub.pki.authorities import Authorities
 from hub.signalling.device_reports import DeviceReports
 from hub.signalling.hello import Greeter, refuse
+from hub.signalling.ids import new_consultation_id
 from hub.signalling.pairing_events import (
     CLOSE_LOGGED_OUT,
     CLOSE_SILENT,
@@ -118,6 +119,9 @@ class Endpoints:
         current = await self._auth.current_session(request)
         if current is None:
             raise web.HTTPUnauthorized(text="log in first")
+        if current.session.adviser.role != "adviser":
+            # administrators and DPOs never take calls: they see no customer (issue 16)
+            raise web.HTTPForbidden(text="only advisers take calls")
         ws = await self._open(request)
 
         async def hello(ws: web.WebSocketResponse, msg: Hello) -> Peer | None:
@@ -182,6 +186,7 @@ class Endpoints:
                     if peer is None:
                         break
                     said_hello(request)  # no longer counts as pending (hub/admission.py)
+                    request[ACCESS_TENANT] = peer.tenant.id  # the access line's tenant
                 elif problem is not None:
                     self._switchboard.reply_error(peer, _code(problem.code), str(problem))
                 elif message is not None:
@@ -258,7 +263,7 @@ class Endpoints:
             case Heartbeat():
                 board.send(peer, Heartbeat(ts=max(0, int(self._clock() * 1000))))
             case QueueRequest() if peer.role == "kiosk":
-                consultation_id = secrets.token_urlsafe(16)
+                consultation_id = new_consultation_id()
                 board.handle(QueueRequested(peer.conn, consultation_id, self._clock()))
             case QueueLeave() if peer.role == "kiosk":
                 board.handle(QueueLeft(peer.conn))

@@ -4,7 +4,8 @@ The first frame of every connection must be a ``hello``; a kiosk proves itself b
 hub's ``challenge`` with its device key and certificate (hub/pki/hello_check.py; a device token
 only with ``--allow-device-tokens``), a console with its session cookie (checked before the
 upgrade) and the session's CSRF token. A kiosk's ``welcome`` carries its relay token
-(``hub.signalling.relay_tokens``) and its tenant's trustee and timestamp authority. What the
+(``hub.signalling.relay_tokens``) and its tenant's trustee and timestamp authority; every
+welcome carries the hub's TURN server only if the tenant switched TURN on. What the
 database says is awaited before the peer is registered, and registering is one synchronous step,
 so two hellos of one device cannot both win.
 """
@@ -35,10 +36,12 @@ from hub.storage import (
     TenantSigning,
     secret_digest,
 )
+from hub.storage.records import ArchiveSettings
 from hub.turn import mint as mint_turn_credential
-from protocol.messages import ErrorCode, Hello, Role, Welcome
+from protocol.messages import ArchiveKind, ErrorCode, Hello, Role, Welcome
 
 log = logging.getLogger("hub.signalling")
+_ARCHIVE_KINDS: tuple[ArchiveKind, ...] = ("contract", "transcript")
 
 TOKENS_OFF = (
     "device tokens are turned off at this hub: enrol the kiosk with a code (kiosk enrol), "
@@ -98,6 +101,7 @@ class Greeter:
             await refuse(ws, "unauthorized", "unknown or revoked device token")
             return None
         max_file_bytes = await self._file_limit(device.tenant.id)
+        turn = await self._turn_enabled(device.tenant.id)
         peer = Peer(
             ws=ws,
             conn=self._switchboard.new_connection(),
@@ -111,7 +115,8 @@ class Greeter:
         )
         self._record_seen(device.id, msg.client)
         signing = await self._signing(device.tenant.id)
-        welcome = self._welcome("kiosk", device.name, device.tenant, max_file_bytes)
+        archive = await self._archive(device.tenant.id)
+        welcome = self._welcome("kiosk", device.name, device.tenant, max_file_bytes, turn)
         # the kiosk's credential for /api/relay while this connection lives (hub/relay.py)
         # and the tenant's trustee and timestamp authority for signing (docs/signature.md)
         welcome = replace(
@@ -122,6 +127,11 @@ class Greeter:
             else base64.b64encode(signing.trustee_cert).decode("ascii"),
             trustee_name=signing.trustee_name,
             tsa_url=signing.tsa_url,
+            # what the tenant keeps sealed to its archive certificate (docs/archive.md)
+            archive_cert=None
+            if archive.cert_der is None
+            else base64.b64encode(archive.cert_der).decode("ascii"),
+            archive_kinds=tuple(k for k in _ARCHIVE_KINDS if k in archive.kinds),
         )
         # One synchronous step: a newer connection of the device replaces the older one.
         self._switchboard.signed_in(peer, welcome)
@@ -147,6 +157,7 @@ class Greeter:
             return None
         adviser = session.adviser
         max_file_bytes = await self._file_limit(adviser.tenant.id)
+        turn = await self._turn_enabled(adviser.tenant.id)
         peer = Peer(
             ws=ws,
             conn=self._switchboard.new_connection(),
@@ -157,7 +168,7 @@ class Greeter:
             session_digest=cookie.digest,
             checked_at=self._clock(),
         )
-        welcome = self._welcome("adviser", adviser.name, adviser.tenant, max_file_bytes)
+        welcome = self._welcome("adviser", adviser.name, adviser.tenant, max_file_bytes, turn)
         self._switchboard.signed_in(peer, welcome)
         log.info("adviser connected (adviser id %d, tenant id %d)", adviser.id, adviser.tenant.id)
         return peer
@@ -196,9 +207,31 @@ class Greeter:
             log.exception("could not read a tenant's signature settings; signing is off")
             return TenantSigning()
 
-    def _welcome(self, role: Role, name: str, tenant: Tenant, max_file_bytes: int) -> Welcome:
+    async def _archive(self, tenant_id: int) -> ArchiveSettings:
+        """What the tenant keeps sealed; unreadable: nothing (content is never kept then)."""
+        try:
+            return await self._storage.governance.archive_settings(tenant_id)
+        except StorageError:
+            log.exception("could not read a tenant's archive settings; archiving is off")
+            return ArchiveSettings()
+
+    async def _turn_enabled(self, tenant_id: int) -> bool:
+        """Whether the tenant's administrator switched TURN relaying on; unreadable: off."""
+        if self._config.turn is None:
+            return False  # nothing to switch on: skip the read
+        try:
+            return await self._storage.governance.turn_enabled(tenant_id)
+        except StorageError:
+            # off is the promise a tenant gets until it decides otherwise (docs/privacy.md)
+            log.exception("could not read a tenant's TURN setting; TURN is off for this hello")
+            return False
+
+    def _welcome(
+        self, role: Role, name: str, tenant: Tenant, max_file_bytes: int, turn_on: bool
+    ) -> Welcome:
         servers = self._config.ice_servers
-        turn = self._config.turn
+        # TURN relays media through a third party: only for a tenant that switched it on
+        turn = self._config.turn if turn_on else None
         if turn is not None:
             servers = (*servers, mint_turn_credential(turn, now=self._clock()))
         return Welcome(

@@ -18,11 +18,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections.abc import Callable
 
 from aiohttp import web
 
 from hub.auth import Clock
 from hub.config import HubConfig
+from hub.governance.references import new_reference
 from hub.signalling.pairing import Pairing
 from hub.signalling.pairing_events import (
     CLOSE_LOGGED_OUT,
@@ -62,7 +64,14 @@ from hub.signalling.relay_tokens import RelayTokens
 from hub.signalling.resume import ResumeTokens
 from hub.signalling.writes import Writes
 from hub.storage import Storage, secret_digest
-from protocol.messages import AnyMessage, Ended, ErrorCode, Role, encode
+from protocol.messages import (
+    AnyMessage,
+    ConsultationReference,
+    Ended,
+    ErrorCode,
+    Role,
+    encode,
+)
 
 log = logging.getLogger("hub.signalling")
 
@@ -89,6 +98,7 @@ class Switchboard:
         self._timers: dict[tuple[str, Role], asyncio.TimerHandle] = {}
         self._ids = itertools.count(1)
         self.sockets: set[web.WebSocketResponse] = set()  # every open socket, signed in or not
+        self.new_reference: Callable[[], str] = new_reference  # seam: tests force a collision
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -217,9 +227,7 @@ class Switchboard:
                 if timer is not None:
                     timer.cancel()
             case RecordQueued(consultation_id=cid, conn=conn, queued_at=at):
-                device = self._peers[conn].device
-                assert device is not None  # noqa: S101 - kiosks always carry their device
-                self._writes.start(self._storage.consultation_queued(cid, device, now=at))
+                self._writes.start(self._queued(self._peers[conn], cid, at))
             case RecordAccepted(consultation_id=cid, conn=conn):
                 adviser = self._peers[conn].adviser
                 assert adviser is not None  # noqa: S101 - advisers always carry their record
@@ -246,6 +254,22 @@ class Switchboard:
                 log.debug("a %s's end came after its consultation had ended", role)
             case _:
                 pass
+
+    async def _queued(self, peer: Peer, consultation_id: str, queued_at: float) -> None:
+        """Record the queued consultation with a fresh reference; then tell the kiosk it.
+
+        Sent only once stored (a reference the data-protection officer cannot find is worse
+        than none), and beside the outbox's order, so a slow database holds up nothing else.
+        """
+        device = peer.device
+        assert device is not None  # noqa: S101 - kiosks always carry their device
+        reference = self.new_reference()
+        await self._storage.consultation_queued(
+            consultation_id, device, now=queued_at, reference=reference
+        )
+        if self._peers.get(peer.conn) is peer:
+            message = ConsultationReference(consultation_id=consultation_id, reference=reference)
+            self._outboxes.send(peer, message)
 
     def _grace_over(self, consultation_id: str, role: Role) -> None:
         self._timers.pop((consultation_id, role), None)

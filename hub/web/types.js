@@ -10,6 +10,7 @@
  * @property {string} adviser the adviser's display name
  * @property {string} tenant
  * @property {string} csrf the session's CSRF token
+ * @property {"adviser" | "admin" | "dpo"} [role] the account's role (docs/admin.md)
  */
 
 // -- signalling: the WebSocket to the hub (signalling.js) -----------------------------------
@@ -81,6 +82,7 @@
  * @typedef {Welcome | QueueMessage | Accepted | Offer | IceCandidateMessage | Ended | ResumeGrant
  *   | Resumed | PeerAway | PeerBack | Heartbeat | HubError
  *   | {type: "queue_position", consultation_id: string, position: number, waiting: number}
+ *   | {type: "reference", consultation_id: string, reference: string}
  *   | {type: "status", state: "ready" | "out_of_service", reason?: string | null}
  * } HubMessage
  */

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from cryptography import x509
 
 from appliance.custody.vault import ArtifactKind, SessionVault
 from appliance.exchange.transfer import (
@@ -44,9 +43,6 @@ from protocol.messages import (
     Welcome,
 )
 from protocol.sealed import MIN_CHUNK, Opener, new_key, seal_bytes
-from provisioning import profile
-from provisioning.enrolment import enrol
-from provisioning.est_client import EstClient
 from provisioning.identity import IdentityStore
 from tests.support.hub import (
     RunningHub,
@@ -57,7 +53,8 @@ from tests.support.hub import (
     login,
     running_hub,
 )
-from tests.support.hub_enrol import hub_secret, new_code
+from tests.support.hub_enrol import hub_secret
+from tests.support.kiosk_enrol import enrolled_store
 
 PASSWORD = "correct horse battery"
 MIB = 1024 * 1024
@@ -84,20 +81,6 @@ async def hub(tmp_path: Path, secret: tuple[Path, HubSecret]) -> AsyncIterator[R
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with http_session() as session:
         yield session
-
-
-async def enrolled_store(
-    hub: RunningHub, secret: HubSecret, directory: Path, name: str = "kiosk-1"
-) -> IdentityStore:
-    """A kiosk enrolled with a one-time code, as `kiosk enrol` does it (no device token)."""
-    code = await new_code(hub.storage, secret, name, now=time.time())
-    ca = await hub.storage.tenant_ca("default")
-    assert ca is not None
-    fingerprint = profile.fingerprint(x509.load_der_x509_certificate(ca.cert_der))
-    store = IdentityStore(directory)
-    async with EstClient(hub.url) as client:
-        await enrol(client, store, code, hub.ws_url, expected_fingerprint=fingerprint)
-    return store
 
 
 @dataclass

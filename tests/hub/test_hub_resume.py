@@ -98,7 +98,7 @@ async def expect_refused(peer: SignallingPeer) -> None:
 
 
 async def expect_closed(peer: SignallingPeer, code: int) -> None:
-    frame = await peer.ws.receive(timeout=5)
+    frame = await peer.frame(5)
     assert frame.type is aiohttp.WSMsgType.CLOSE, frame
     assert frame.data == code
 

@@ -1,13 +1,11 @@
-"""Signalling over real WebSockets: authentication, queue, pairing, relay, bad frames."""
+"""Signalling over real WebSockets: pairing and relay (hello and authentication:
+test_hub_signalling_auth.py; the queue: test_hub_signalling_queue.py; slow peers, bad frames,
+heartbeats: test_hub_signalling_frames.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import json
-import secrets
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +15,8 @@ import pytest
 from hub.signalling import (
     CLOSE_LOGGED_OUT,
     CLOSE_REPLACED,
-    CLOSE_SILENT,
     CLOSE_UNAUTHORIZED,
-    OUTGOING_MAX,
-    QUEUE_ENTRIES_SENT,
-    Waiting,
 )
-from protocol.codec import MAX_FRAME_BYTES
 from protocol.messages import (
     Accept,
     Accepted,
@@ -40,11 +33,8 @@ from protocol.messages import (
     Queue,
     QueueLeave,
     QueuePosition,
-    QueueRequest,
     ResumeGrant,
     SasCommit,
-    Status,
-    Welcome,
     decode,
 )
 from tests.support.hub import (
@@ -54,13 +44,17 @@ from tests.support.hub import (
     connect_adviser,
     connect_kiosk,
     http_session,
-    login,
     running_hub,
     settle,
 )
-
-PASSWORD = "correct horse battery"
-SDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+from tests.support.signalling_tests import (
+    PASSWORD,
+    SDP,
+    expect_closed,
+    expect_error,
+    pair,
+    queue_kiosk,
+)
 
 
 @pytest.fixture
@@ -69,316 +63,6 @@ async def hub(tmp_path: Path) -> AsyncIterator[RunningHub]:
     async with running_hub(tmp_path, ice_servers=ice) as running:
         running.add_adviser("alice", PASSWORD)
         yield running
-
-
-async def expect_closed(peer: SignallingPeer, code: int, within: float = 5.0) -> None:
-    frame = await peer.ws.receive(timeout=within)
-    assert frame.type is aiohttp.WSMsgType.CLOSE, frame
-    assert frame.data == code
-
-
-async def expect_error(peer: SignallingPeer, code: str, *, fatal: bool = False) -> Error:
-    error = await peer.expect(Error)
-    assert (error.code, error.fatal) == (code, fatal), error
-    return error
-
-
-async def queue_kiosk(peer: SignallingPeer) -> QueuePosition:
-    await peer.send(QueueRequest())
-    return await peer.expect(QueuePosition)
-
-
-async def pair(
-    http: aiohttp.ClientSession,
-    hub: RunningHub,
-    *,
-    before_accept: Callable[[], None] | None = None,
-) -> tuple[SignallingPeer, SignallingPeer, str]:
-    kiosk = await connect_kiosk(http, hub, hub.add_device("kiosk-1"))
-    adviser = await connect_adviser(http, hub, "alice", PASSWORD)
-    await adviser.expect(Queue)
-    position = await queue_kiosk(kiosk)
-    await adviser.expect(Queue)
-    if before_accept is not None:
-        before_accept()
-    await adviser.send(Accept(consultation_id=position.consultation_id))
-    assert (await kiosk.expect(Accepted)).peer == "alice"
-    await kiosk.expect(ResumeGrant)
-    assert (await adviser.expect(Accepted)).peer == "kiosk-1"
-    await adviser.expect(ResumeGrant)
-    await adviser.expect(Queue)  # now empty
-    return kiosk, adviser, position.consultation_id
-
-
-# -- authentication -------------------------------------------------------
-
-
-async def test_kiosk_welcome(hub: RunningHub, http: aiohttp.ClientSession) -> None:
-    token = hub.add_device("kiosk-1")
-    async with http.ws_connect(f"{hub.ws_url}/ws/kiosk") as ws:
-        peer = SignallingPeer(ws)
-        await peer.send(Hello(role="kiosk", token=token, client="test/1"))
-        welcome = await peer.expect(Welcome)
-    # the kiosk's relay token is random per connection (docs/enrolment.md, "Reports and relay")
-    assert welcome.relay_token is not None and len(welcome.relay_token) == 43
-    assert dataclasses.replace(welcome, relay_token=None) == Welcome(
-        role="kiosk",
-        name="kiosk-1",
-        tenant="default",
-        heartbeat_s=hub.config.heartbeat_s,
-        ice_servers=hub.config.ice_servers,
-    )
-
-
-async def test_welcome_carries_the_tenant_file_limit_and_the_grace_period(
-    tmp_path: Path, http: aiohttp.ClientSession
-) -> None:
-    async with running_hub(tmp_path, grace_s=7) as hub:
-        hub.add_tenant("small-bank")
-        await hub.storage.set_max_file_bytes("small-bank", 3 * 1024 * 1024)
-        hub.add_adviser("sam", PASSWORD, tenant="small-bank")
-        kiosk = await connect_kiosk(http, hub, hub.add_device("kiosk-1", tenant="small-bank"))
-        adviser = await connect_adviser(http, hub, "sam", PASSWORD)
-        default = await connect_kiosk(http, hub, hub.add_device("kiosk-2"))
-        for peer in (kiosk, adviser):
-            assert peer.welcome is not None
-            assert (peer.welcome.max_file_bytes, peer.welcome.grace_s) == (3 * 1024 * 1024, 7)
-        assert default.welcome is not None
-        assert default.welcome.max_file_bytes == 25 * 1024 * 1024
-
-
-@pytest.mark.parametrize(
-    "hello",
-    [
-        Hello(role="kiosk", token="not-a-token"),
-        Hello(role="kiosk"),
-        Hello(role="adviser", csrf="x"),
-    ],
-)
-async def test_kiosk_bad_hello_is_fatal(
-    hub: RunningHub, http: aiohttp.ClientSession, hello: Hello
-) -> None:
-    hub.add_device("kiosk-1")
-    peer = SignallingPeer(await http.ws_connect(f"{hub.ws_url}/ws/kiosk"))
-    await peer.send(hello)
-    await expect_error(peer, "unauthorized", fatal=True)
-    await expect_closed(peer, CLOSE_UNAUTHORIZED)
-
-
-async def test_revoked_device_is_refused(hub: RunningHub, http: aiohttp.ClientSession) -> None:
-    token = hub.add_device("kiosk-1")
-    await hub.storage.revoke_device("kiosk-1")
-    peer = SignallingPeer(await http.ws_connect(f"{hub.ws_url}/ws/kiosk"))
-    await peer.send(Hello(role="kiosk", token=token))
-    await expect_error(peer, "unauthorized", fatal=True)
-
-
-@pytest.mark.parametrize(
-    ("frame", "code"),
-    [
-        (json.dumps({"v": 1, "type": "queue_request"}), "unauthorized"),
-        (json.dumps({"v": 1, "type": "heartbeat", "ts": 1}), "unauthorized"),
-        ("{not json", "malformed"),
-        (json.dumps({"v": 1, "type": "hello", "role": "kiosk", "extra": 1}), "unknown_field"),
-        (b"\x00\x01", "malformed"),
-    ],
-)
-async def test_anything_before_hello_is_fatal(
-    hub: RunningHub, http: aiohttp.ClientSession, frame: str | bytes, code: str
-) -> None:
-    peer = SignallingPeer(await http.ws_connect(f"{hub.ws_url}/ws/kiosk"))
-    if isinstance(frame, bytes):
-        await peer.ws.send_bytes(frame)
-    else:
-        await peer.send_raw(frame)
-    await expect_error(peer, code, fatal=True)
-    await expect_closed(peer, CLOSE_UNAUTHORIZED)
-
-
-async def test_no_hello_in_time_closes_the_socket(
-    tmp_path: Path, http: aiohttp.ClientSession
-) -> None:
-    async with running_hub(tmp_path, hello_timeout_s=0.3) as hub:
-        silent = SignallingPeer(await http.ws_connect(f"{hub.ws_url}/ws/kiosk"))
-        pinging = SignallingPeer(await http.ws_connect(f"{hub.ws_url}/ws/kiosk"))
-        for _ in range(5):  # pings do not count as a hello
-            await pinging.ws.ping()
-            await asyncio.sleep(0.1)
-        for peer in (silent, pinging):
-            await expect_error(peer, "unauthorized", fatal=True)
-            await expect_closed(peer, CLOSE_UNAUTHORIZED)
-        await settle()
-        assert hub.switchboard.stats()["sockets"] == 0
-
-
-async def test_adviser_ws_needs_session_cookie(hub: RunningHub) -> None:
-    async with http_session() as http:
-        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-            await http.ws_connect(f"{hub.ws_url}/ws/adviser", headers={"Origin": hub.url})
-        assert refused.value.status == 401
-
-
-@pytest.mark.parametrize("origin", [None, "http://evil.example", "https://127.0.0.1", "null"])
-async def test_adviser_ws_needs_own_origin(
-    hub: RunningHub, http: aiohttp.ClientSession, origin: str | None
-) -> None:
-    await login(http, hub, "alice", PASSWORD)
-    headers = {} if origin is None else {"Origin": origin}
-    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-        await http.ws_connect(f"{hub.ws_url}/ws/adviser", headers=headers)
-    assert refused.value.status == 403
-
-
-@pytest.mark.parametrize("csrf", [None, "wrong-token-wrong-token"])
-async def test_adviser_hello_needs_session_csrf(
-    hub: RunningHub, http: aiohttp.ClientSession, csrf: str | None
-) -> None:
-    await login(http, hub, "alice", PASSWORD)
-    ws = await http.ws_connect(f"{hub.ws_url}/ws/adviser", headers={"Origin": hub.url})
-    peer = SignallingPeer(ws)
-    await peer.send(Hello(role="adviser", csrf=csrf))
-    await expect_error(peer, "unauthorized", fatal=True)
-    await expect_closed(peer, CLOSE_UNAUTHORIZED)
-
-
-async def test_adviser_welcome_then_queue(hub: RunningHub, http: aiohttp.ClientSession) -> None:
-    csrf = await login(http, hub, "alice", PASSWORD)
-    ws = await http.ws_connect(f"{hub.ws_url}/ws/adviser", headers={"Origin": hub.url})
-    peer = SignallingPeer(ws)
-    await peer.send(Hello(role="adviser", csrf=csrf))
-    welcome = await peer.expect(Welcome)
-    assert (welcome.role, welcome.name, welcome.tenant) == ("adviser", "alice", "default")
-    assert await peer.expect(Queue) == Queue(entries=())
-
-
-async def test_logout_closes_adviser_socket(hub: RunningHub, http: aiohttp.ClientSession) -> None:
-    adviser = await connect_adviser(http, hub, "alice", PASSWORD)
-    await adviser.expect(Queue)
-    async with http.get(f"{hub.url}/api/session") as r:
-        csrf = (await r.json())["csrf"]
-    async with http.post(f"{hub.url}/api/logout", headers={"X-CSRF-Token": csrf}) as r:
-        assert r.status == 204
-    await expect_closed(adviser, CLOSE_LOGGED_OUT)
-
-
-# -- queue ----------------------------------------------------------------
-
-
-async def test_queue_order_and_dropouts(hub: RunningHub, http: aiohttp.ClientSession) -> None:
-    adviser = await connect_adviser(http, hub, "alice", PASSWORD)
-    await adviser.expect(Queue)
-    kiosks = [await connect_kiosk(http, hub, hub.add_device(f"kiosk-{i}")) for i in range(3)]
-    ids = []
-    for i, kiosk in enumerate(kiosks):
-        mine = await queue_kiosk(kiosk)
-        assert (mine.position, mine.waiting) == (i + 1, i + 1)
-        ids.append(mine.consultation_id)
-        for earlier in kiosks[:i]:  # everyone hears the new total
-            update = await earlier.expect(QueuePosition)
-            assert update.waiting == i + 1
-        queue = await adviser.expect(Queue)
-        assert [e.device for e in queue.entries] == [f"kiosk-{j}" for j in range(i + 1)]
-        assert [e.position for e in queue.entries] == list(range(1, i + 2))
-    assert len(set(ids)) == 3
-
-    await kiosks[1].close()  # the middle kiosk disconnects
-    first = await kiosks[0].expect(QueuePosition)
-    last = await kiosks[2].expect(QueuePosition)
-    assert (first.position, first.waiting) == (1, 2)
-    assert (last.consultation_id, last.position, last.waiting) == (ids[2], 2, 2)
-    queue = await adviser.expect(Queue)
-    assert [e.consultation_id for e in queue.entries] == [ids[0], ids[2]]
-
-    await kiosks[0].send(QueueLeave())  # the first one cancels
-    last = await kiosks[2].expect(QueuePosition)
-    assert (last.position, last.waiting) == (1, 1)
-    assert [e.device for e in (await adviser.expect(Queue)).entries] == ["kiosk-2"]
-    await kiosks[0].send(QueueLeave())
-    await expect_error(kiosks[0], "not_found")
-
-    reasons = {r.id: r.end_reason for r in await hub.storage.consultations()}
-    assert reasons == {ids[0]: "customer_left", ids[1]: "peer_gone", ids[2]: None}
-
-
-async def test_queue_request_twice_is_a_conflict(
-    hub: RunningHub, http: aiohttp.ClientSession
-) -> None:
-    kiosk = await connect_kiosk(http, hub, hub.add_device("kiosk-1"))
-    await queue_kiosk(kiosk)
-    await kiosk.send(QueueRequest())
-    await expect_error(kiosk, "conflict")
-
-
-async def test_waiting_kiosk_can_end_its_request(
-    hub: RunningHub, http: aiohttp.ClientSession
-) -> None:
-    kiosk = await connect_kiosk(http, hub, hub.add_device("kiosk-1"))
-    mine = await queue_kiosk(kiosk)
-    await kiosk.send(End(consultation_id=mine.consultation_id, reason="timeout"))
-    await settle()
-    assert hub.switchboard.stats()["waiting"] == 0
-    assert (await hub.storage.consultations())[0].end_reason == "timeout"
-
-
-async def test_out_of_service_kiosk_leaves_and_cannot_join_the_queue(
-    hub: RunningHub, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
-) -> None:
-    kiosk = await connect_kiosk(http, hub, hub.add_device("kiosk-1"))
-    await queue_kiosk(kiosk)
-    await kiosk.send(Status(state="out_of_service", reason="wipe_failed"))
-    await settle()
-    assert hub.switchboard.stats()["waiting"] == 0  # no adviser can take a broken kiosk
-    assert "kiosk out of service" in caplog.text and "wipe_failed" in caplog.text
-    await kiosk.send(QueueRequest())
-    await expect_error(kiosk, "conflict")
-    await kiosk.send(Status(state="ready"))
-    await queue_kiosk(kiosk)
-    assert hub.switchboard.stats()["waiting"] == 1
-
-
-async def test_only_kiosks_report_service_state(
-    hub: RunningHub, http: aiohttp.ClientSession
-) -> None:
-    hub.add_adviser("ann", PASSWORD)
-    adviser = await connect_adviser(http, hub, "ann", PASSWORD)
-    await adviser.expect(Queue)
-    await adviser.send(Status(state="out_of_service", reason="wipe_failed"))
-    await expect_error(adviser, "forbidden")
-
-
-async def fill_queue(hub: RunningHub, count: int, name: str) -> None:
-    """Put ``count`` waiting kiosks (devices in storage, no sockets) in the default queue."""
-    queue = hub.switchboard.queue_of((await hub.storage.tenant("default")).id)
-    for i in range(count):
-        device, _token = await hub.storage.add_device(f"{i:04d}{name}"[:64], now=time.time())
-        queue.add(Waiting(secrets.token_urlsafe(16), device.name, time.time()))
-
-
-async def test_long_queue_is_cut_to_fit_one_frame(
-    hub: RunningHub, http: aiohttp.ClientSession
-) -> None:
-    await fill_queue(hub, 500, "k" * 64)
-    adviser = await connect_adviser(http, hub, "alice", PASSWORD)
-    first = await adviser.expect(Queue)
-    assert len(first.entries) == QUEUE_ENTRIES_SENT
-    assert [e.position for e in first.entries] == list(range(1, QUEUE_ENTRIES_SENT + 1))
-    assert all(len(e.device) == 64 for e in first.entries)
-    kiosk = await connect_kiosk(http, hub, hub.add_device("kiosk-last"))
-    mine = await queue_kiosk(kiosk)
-    assert (mine.position, mine.waiting) == (501, 501)
-    assert len((await adviser.expect(Queue)).entries) == QUEUE_ENTRIES_SENT  # broadcasts work
-
-
-async def test_queue_of_wide_characters_fits_one_frame(
-    hub: RunningHub, http: aiohttp.ClientSession
-) -> None:
-    await fill_queue(hub, 300, "\U0001f3e6" * 64)  # 4 bytes each in UTF-8
-    adviser = await connect_adviser(http, hub, "alice", PASSWORD)
-    text = await adviser.ws.receive_str(timeout=5)  # the queue, as it went over the wire
-    assert len(text.encode("utf-8")) <= MAX_FRAME_BYTES
-    queue = decode(text)
-    assert isinstance(queue, Queue)
-    assert 100 < len(queue.entries) < QUEUE_ENTRIES_SENT
 
 
 # -- pairing and relay ----------------------------------------------------
@@ -713,188 +397,3 @@ async def test_adviser_hears_accepted_before_the_kiosk(
     await pair(http, hub, before_accept=record_sends)
     accepted = [role for role, kind in sent if kind == "Accepted"]
     assert accepted == ["adviser", "kiosk"]
-
-
-def server_side(hub: RunningHub, name: str) -> Any:
-    """The hub's Peer object of a connection, by kiosk or adviser name."""
-    (peer,) = [p for p in hub.switchboard.connections() if p.name == name]
-    return peer
-
-
-def stall_sends(peer: Any, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
-    """Make the hub's writes to one peer hang (as if it stopped reading) until the event."""
-    release = asyncio.Event()
-    real_send = peer.ws.send_str
-
-    async def stalled(text: str) -> None:
-        await release.wait()
-        await real_send(text)
-
-    monkeypatch.setattr(peer.ws, "send_str", stalled)
-    return release
-
-
-async def toggle_queue(kiosk: SignallingPeer) -> None:
-    """Queue the kiosk, then take it out again."""
-    await queue_kiosk(kiosk)
-    await kiosk.send(QueueLeave())
-    await kiosk.send(Heartbeat(ts=1))  # the round trip shows the leave was handled
-    await kiosk.expect(Heartbeat)
-
-
-async def test_a_peer_that_does_not_read_delays_nobody(
-    hub: RunningHub, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    hub.add_adviser("bob", PASSWORD)
-    alice = await connect_adviser(http, hub, "alice", PASSWORD)
-    await alice.expect(Queue)
-    async with http_session() as bob_http:
-        bob = await connect_adviser(bob_http, hub, "bob", PASSWORD)
-        await bob.expect(Queue)
-        stall_sends(server_side(hub, "bob"), monkeypatch)
-        kiosk = await connect_kiosk(http, hub, hub.add_device("kiosk-1"))
-        for _ in range(3):
-            await toggle_queue(kiosk)
-            assert len((await alice.expect(Queue, within=1.0)).entries) == 1
-            assert (await alice.expect(Queue, within=1.0)).entries == ()
-
-
-async def test_queue_announcements_are_coalesced(
-    hub: RunningHub, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    alice = await connect_adviser(http, hub, "alice", PASSWORD)
-    await alice.expect(Queue)
-    release = stall_sends(server_side(hub, "alice"), monkeypatch)
-    kiosk = await connect_kiosk(http, hub, hub.add_device("kiosk-1"))
-    for _ in range(3):
-        await toggle_queue(kiosk)
-    last = await queue_kiosk(kiosk)
-    release.set()
-    first = await alice.expect(Queue)  # the one that was being written when alice stalled
-    latest = await alice.expect(Queue)  # then the queue as it is now, not the ones between
-    assert len(first.entries) == 1 and first.entries[0].consultation_id != last.consultation_id
-    assert [e.consultation_id for e in latest.entries] == [last.consultation_id]
-    await alice.expect_silence()
-
-
-async def test_a_peer_whose_outgoing_queue_overflows_is_dropped(
-    hub: RunningHub, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    kiosk = await connect_kiosk(http, hub, hub.add_device("kiosk-1"))
-    await queue_kiosk(kiosk)
-    stall_sends(server_side(hub, "kiosk-1"), monkeypatch)
-    for _ in range(OUTGOING_MAX + 2):
-        await kiosk.send(Heartbeat(ts=1))
-    await expect_closed(kiosk, CLOSE_SILENT)
-    await settle()
-    assert hub.switchboard.stats()["waiting"] == 0
-    assert (await hub.storage.consultations())[0].end_reason == "peer_gone"
-
-
-# -- bad frames -----------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("frame", "code"),
-    [
-        ("{not json", "malformed"),
-        ("[1, 2]", "malformed"),
-        ('{"v": 1, "type": "teleport"}', "unknown_type"),
-        ('{"v": 1, "type": "heartbeat", "ts": 1, "extra": true}', "unknown_field"),
-        ('{"v": 1, "type": "heartbeat"}', "missing_field"),
-        ('{"v": 1, "type": "heartbeat", "ts": "now"}', "wrong_type"),
-        ('{"v": 1, "type": "heartbeat", "ts": -1}', "invalid_value"),
-        ('{"v": 2, "type": "heartbeat", "ts": 1}', "unsupported_version"),
-        ('{"v": 1, "type": "offer", "consultation_id": "x", "sdp": "s"}', "invalid_value"),
-        ('{"v":1,"type":"heartbeat","ts":1,"pad":"' + "x" * MAX_FRAME_BYTES + '"}', "too_large"),
-    ],
-)
-async def test_bad_frames_get_an_error_and_the_connection_goes_on(
-    hub: RunningHub, http: aiohttp.ClientSession, frame: str, code: str
-) -> None:
-    kiosk = await connect_kiosk(http, hub, hub.add_device("kiosk-1"))
-    adviser = await connect_adviser(http, hub, "alice", PASSWORD)
-    await adviser.expect(Queue)
-    await kiosk.send_raw(frame)
-    await adviser.send_raw(frame)
-    await expect_error(kiosk, code)
-    await expect_error(adviser, code)
-    for peer in (kiosk, adviser):  # both still served
-        await peer.send(Heartbeat(ts=1))
-        await peer.expect(Heartbeat)
-    await queue_kiosk(kiosk)
-    await adviser.expect(Queue)
-
-
-async def test_binary_frames_are_malformed(hub: RunningHub, http: aiohttp.ClientSession) -> None:
-    kiosk = await connect_kiosk(http, hub, hub.add_device("kiosk-1"))
-    await kiosk.ws.send_bytes(b'{"v":1,"type":"heartbeat","ts":1}')
-    await expect_error(kiosk, "malformed")
-    await kiosk.send(Heartbeat(ts=1))
-    await kiosk.expect(Heartbeat)
-
-
-async def test_huge_frame_closes_only_that_connection(
-    hub: RunningHub, http: aiohttp.ClientSession
-) -> None:
-    kiosk = await connect_kiosk(http, hub, hub.add_device("kiosk-1"))
-    other = await connect_kiosk(http, hub, hub.add_device("kiosk-2"))
-    await kiosk.send_raw("x" * (4 * MAX_FRAME_BYTES))
-    await expect_closed(kiosk, int(aiohttp.WSCloseCode.MESSAGE_TOO_BIG))
-    await other.send(Heartbeat(ts=1))
-    await other.expect(Heartbeat)
-
-
-@pytest.mark.parametrize("who", ["kiosk", "adviser"])
-async def test_messages_of_the_other_role_are_forbidden(
-    hub: RunningHub, http: aiohttp.ClientSession, who: str
-) -> None:
-    if who == "kiosk":
-        peer = await connect_kiosk(http, hub, hub.add_device("kiosk-1"))
-        wrong = [Accept(consultation_id="a" * 22), Queue(entries=())]
-    else:
-        peer = await connect_adviser(http, hub, "alice", PASSWORD)
-        await peer.expect(Queue)
-        wrong = [QueueRequest(), QueueLeave(), Ended(consultation_id="a" * 22, reason="hangup")]
-    for message in wrong:
-        await peer.send(message)  # type: ignore[arg-type]
-        await expect_error(peer, "forbidden")
-    await peer.send(Hello(role="kiosk", token="again"))
-    await expect_error(peer, "protocol_error")
-
-
-# -- heartbeat and shutdown -----------------------------------------------
-
-
-async def test_heartbeat_is_answered(hub: RunningHub, http: aiohttp.ClientSession) -> None:
-    kiosk = await connect_kiosk(http, hub, hub.add_device("kiosk-1"))
-    await kiosk.send(Heartbeat(ts=123))
-    reply = await kiosk.expect(Heartbeat)
-    assert reply.ts > 1_000_000_000_000  # the hub's own clock in ms
-
-
-async def test_silent_connection_is_closed(tmp_path: Path, http: aiohttp.ClientSession) -> None:
-    async with running_hub(tmp_path, heartbeat_s=1) as hub:
-        kiosk = await connect_kiosk(http, hub, hub.add_device("kiosk-1"))
-        lively = await connect_kiosk(http, hub, hub.add_device("kiosk-2"))
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        for _ in range(5):  # 2.5 s of heartbeats keep one alive
-            await asyncio.sleep(0.5)
-            await lively.send(Heartbeat(ts=1))
-            await lively.expect(Heartbeat)
-        await expect_closed(kiosk, CLOSE_SILENT, within=5)
-        assert loop.time() - start >= 2.5  # not before three silent periods
-        await lively.send(Heartbeat(ts=1))
-        await lively.expect(Heartbeat)
-
-
-async def test_shutdown_closes_sockets_with_1001(tmp_path: Path) -> None:
-    async with http_session() as http:
-        async with running_hub(tmp_path) as hub:
-            hub.add_adviser("alice", PASSWORD)
-            kiosk = await connect_kiosk(http, hub, hub.add_device("kiosk-1"))
-            adviser = await connect_adviser(http, hub, "alice", PASSWORD)
-            await adviser.expect(Queue)
-        for peer in (kiosk, adviser):
-            await expect_closed(peer, int(aiohttp.WSCloseCode.GOING_AWAY))

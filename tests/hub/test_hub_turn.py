@@ -71,6 +71,7 @@ async def test_welcome_carries_fresh_credentials_and_policy(tmp_path: Path) -> N
     async with running_hub(tmp_path, clock=clock, turn=settings) as hub, http_session() as http:
         token = hub.add_device("kiosk-1")
         hub.add_adviser("ann", "correct horse battery")
+        hub.set_turn(True)  # a third party: off until the tenant switches it on
         kiosk = await connect_kiosk(http, hub, token)
         adviser = await connect_adviser(http, hub, "ann", "correct horse battery")
         seen = []

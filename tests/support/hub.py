@@ -31,6 +31,7 @@ from protocol.messages import (
     Accepted,
     AnyMessage,
     Challenge,
+    ConsultationReference,
     Hello,
     Queue,
     QueuePosition,
@@ -78,6 +79,15 @@ class RunningHub:
         """Register a kiosk and return its device token (as ``kiosk-hub device add``)."""
         _device, token = self._beside(lambda s: s.add_device(name, tenant=tenant, now=time.time()))
         return token
+
+    def set_turn(self, enabled: bool, tenant: str = "default") -> None:
+        """Switch TURN relaying on or off for a tenant (as ``kiosk-hub tenant set --turn``)."""
+
+        async def switch(s: Storage) -> None:
+            found = await s.tenant(tenant)
+            await s.governance.set_turn(found.id, enabled, actor="cli:test", now=time.time())
+
+        self._beside(switch)
 
     def _beside(self, operation: Callable[[Storage], Awaitable[T]]) -> T:
         """Run one storage operation on a connection of its own, on a thread of its own.
@@ -164,6 +174,10 @@ class SignallingPeer:
         self.welcome: Welcome | None = None  # set by connect_adviser
         # /ws/kiosk opens with the hub's challenge: kept here, not returned by receive()
         self.challenge: Challenge | None = None
+        # a queued kiosk's conversation references come beside the rest (their own task at
+        # the hub): kept here, returned only by expect(ConsultationReference)
+        self.references: list[ConsultationReference] = []
+        self._held: list[AnyMessage] = []  # read while waiting for a reference; next in line
         self._first = True
 
     async def read_challenge(self) -> Challenge:
@@ -183,6 +197,25 @@ class SignallingPeer:
 
     async def receive(self, within: float = RECEIVE_TIMEOUT_S) -> AnyMessage:
         """The next message; fails on close or timeout."""
+        if self._held:
+            return self._held.pop(0)
+        while isinstance(message := await self._next(within), ConsultationReference):
+            self.references.append(message)
+        return message
+
+    async def frame(self, within: float = RECEIVE_TIMEOUT_S) -> aiohttp.WSMessage:
+        """The next raw frame (a close, say); a conversation reference is kept aside."""
+        while True:
+            frame = await self.ws.receive(timeout=within)
+            if frame.type is aiohttp.WSMsgType.TEXT and '"reference"' in frame.data:
+                message = decode(frame.data)
+                if isinstance(message, ConsultationReference):
+                    self.references.append(message)
+                    continue
+            return frame
+
+    async def _next(self, within: float) -> AnyMessage:
+        """The next frame's message, references included (the challenge is kept aside)."""
         frame = await self.ws.receive(timeout=within)
         if frame.type is not aiohttp.WSMsgType.TEXT:
             raise AssertionError(f"expected a text frame, got {frame.type!r} {frame.data!r}")
@@ -190,20 +223,39 @@ class SignallingPeer:
         first, self._first = self._first, False
         if first and isinstance(message, Challenge):
             self.challenge = message
-            return await self.receive(within)
+            return await self._next(within)
         return message
 
     async def expect(self, kind: type[M], within: float = RECEIVE_TIMEOUT_S) -> M:
-        """The next message, which must be of type ``kind``."""
+        """The next message, which must be of type ``kind`` (references: the oldest kept)."""
+        if kind is ConsultationReference:
+            return await self._reference(within)  # type: ignore[return-value]
         message = await self.receive(within)
         if not isinstance(message, kind):
             raise AssertionError(f"expected {kind.__name__}, got {message!r}")
         return message
 
-    async def expect_silence(self, seconds: float = 0.2) -> None:
-        """Assert that nothing arrives for a short while."""
+    async def _reference(self, within: float) -> ConsultationReference:
+        """The oldest reference kept or still to come; what comes first is kept in line."""
+        held: list[AnyMessage] = []
         try:
-            frame = await self.ws.receive(timeout=seconds)
+            async with asyncio.timeout(within):
+                while not self.references:
+                    message = await self._next(within)
+                    if isinstance(message, ConsultationReference):
+                        self.references.append(message)
+                    else:
+                        held.append(message)
+        finally:
+            self._held = held + self._held
+        return self.references.pop(0)
+
+    async def expect_silence(self, seconds: float = 0.2) -> None:
+        """Assert that nothing arrives for a short while (a conversation reference is kept)."""
+        if self._held:
+            raise AssertionError(f"expected no message, got {self._held[0]!r}")
+        try:
+            frame = await self.frame(seconds)
         except TimeoutError:
             return
         raise AssertionError(f"expected no message, got {frame.type!r} {frame.data!r}")
@@ -307,3 +359,13 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         """Move time forward."""
         self.now += seconds
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Poll until ``check`` holds (the hub's database, a bridge's view); fails naming ``what``."""
+    try:
+        async with asyncio.timeout(15):
+            while not await check():  # noqa: ASYNC110 - polls the hub's database
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise AssertionError(f"no {what} within 15 s") from None
