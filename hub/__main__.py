@@ -22,6 +22,7 @@ from hub.config import HubConfig
 from hub.forwarded import InvalidTrustedProxy, IPNetwork, parse_trusted_proxy
 from hub.manage import CommandFailed, add_commands
 from hub.manage import run as run_command
+from hub.manage_admin import AdminCommandFailed
 from hub.manage_enrol import EnrolCommandFailed
 from hub.manage_signing import SigningCommandFailed
 from hub.pki.ca import CaError
@@ -143,6 +144,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DAYS",
         help="lifetime of a device certificate; kiosks renew at two thirds (1-3650)",
     )
+    serve.add_argument(
+        "--purge-interval-s",
+        type=float,
+        default=3600.0,
+        metavar="S",
+        help="delete records past their tenant's retention at start and then every S seconds "
+        "(0 = never; README: Retention)",
+    )
 
     add_commands(commands, db)
     return parser
@@ -163,6 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         CaError,
         EnrolCommandFailed,
         SigningCommandFailed,
+        AdminCommandFailed,
     ) as exc:
         print(f"kiosk-hub: {exc}", file=sys.stderr)
         return 1
@@ -227,6 +237,7 @@ def _serve(args: argparse.Namespace) -> int:
             allow_device_tokens=args.allow_device_tokens,
             public_url=args.public_url,
             device_cert_days=args.device_cert_days,
+            purge_interval_s=args.purge_interval_s,
         )
     except ValueError as exc:
         raise CommandFailed(str(exc)) from None

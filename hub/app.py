@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -11,11 +12,16 @@ from typing import TypeVar
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from hub.access_log import CLIENT_ADDRESS, install_log_filter
+from hub.access_log import ACCESS_SINK, CLIENT_ADDRESS, install_log_filter
+from hub.access_sink import AccessSink
+from hub.admin import ADMIN, ADMIN_ROUTES, AdminApi
 from hub.admission import install as install_admission
+from hub.archive import ARCHIVE, Archive
 from hub.auth import Clock, ConsoleAuth, LoginThrottle
 from hub.config import HubConfig
 from hub.console_ca import tenant_ca_route
+from hub.governance.purger import Purger
+from hub.pki.codes import CodeBook
 from hub.pki.est import EST, EST_ROUTES, load_secret, start_enrolment
 from hub.relay import RELAY, Relay
 from hub.signalling import ENDPOINTS, SWITCHBOARD, Endpoints, Switchboard
@@ -65,9 +71,11 @@ def create_app(
     app[OPEN_STORAGE] = open_storage
     install_admission(app, config)  # bounds unauthenticated connections (run it with HubSite)
     app.cleanup_ctx.append(_hub_state)
+    app.cleanup_ctx.append(_housekeeping)  # after storage opens, stopped before it closes
     app.on_response_prepare.append(_security_headers)
     app.on_shutdown.append(_close_websockets)
     app.router.add_get("/", _index)
+    app.router.add_get("/admin", _admin_page)  # administrators and DPOs (docs/admin.md)
     app.router.add_get("/static/{path:.+}", _static)
     app.router.add_get("/api/csrf", _on(AUTH, ConsoleAuth.csrf))
     app.router.add_post("/api/login", _on(AUTH, ConsoleAuth.login))
@@ -82,10 +90,14 @@ def create_app(
     app.router.add_delete(relay_blob, _on(RELAY, Relay.delete))
     relay_transfer = "/api/relay/{consultation_id}/transfer/{transfer_id}"
     app.router.add_delete(relay_transfer, _on(RELAY, Relay.cancel))
+    app.router.add_post("/api/archive/{consultation_id}", _on(ARCHIVE, Archive.upload))
+    app.router.add_get("/api/archive/{archive_id}", _on(ARCHIVE, Archive.download))
     app.router.add_get("/ws/kiosk", _on(ENDPOINTS, Endpoints.kiosk))
     app.router.add_get("/ws/adviser", _on(ENDPOINTS, Endpoints.adviser))
     for method, path, handler in EST_ROUTES:  # enrolment (docs/enrolment.md)
         app.router.add_route(method, path, _on(EST, handler))
+    for method, path, admin_handler in ADMIN_ROUTES:  # administration (docs/admin.md)
+        app.router.add_route(method, path, _on(ADMIN, admin_handler))
     return app
 
 
@@ -128,6 +140,9 @@ async def _hub_state(app: web.Application) -> AsyncIterator[None]:
     app[ENDPOINTS] = Endpoints(config, storage, clock, auth, switchboard, est.authorities)
     relay = Relay(config, storage, switchboard.registry, auth, switchboard.relay_tokens, clock)
     app[RELAY] = relay
+    app[ARCHIVE] = Archive(config, storage, auth, switchboard.relay_tokens, clock)
+    codes = None if secret is None else CodeBook(secret)
+    app[ADMIN] = AdminApi(config, storage, clock, auth, switchboard, est.authorities, codes)
     try:
         await switchboard.restore()
         yield
@@ -135,6 +150,25 @@ async def _hub_state(app: web.Application) -> AsyncIterator[None]:
         relay.clear()
         await switchboard.drain()  # the consultation log's writes still under way
         await storage.close()
+
+
+async def _housekeeping(app: web.Application) -> AsyncIterator[None]:
+    """The access log's database copy and the retention purge, for the hub's lifetime."""
+    storage, clock, interval_s = app[STORAGE], app[CLOCK], app[CONFIG].purge_interval_s
+    sink = AccessSink(storage.governance.add_access_lines, clock)
+    sink.start()
+    app[ACCESS_SINK] = sink
+    purge = None
+    if interval_s > 0:
+        purger = Purger(storage, clock, interval_s=interval_s)
+        purge = asyncio.get_running_loop().create_task(purger.run(), name="purger")
+    try:
+        yield
+    finally:
+        if purge is not None:
+            purge.cancel()
+            await asyncio.gather(purge, return_exceptions=True)
+        await sink.close()
 
 
 async def _close_websockets(app: web.Application) -> None:
@@ -181,6 +215,10 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 
 async def _index(request: web.Request) -> web.StreamResponse:
     return _file_response(request.app[CONFIG].web_root, "index.html")
+
+
+async def _admin_page(request: web.Request) -> web.StreamResponse:
+    return _file_response(request.app[CONFIG].web_root, "admin.html")
 
 
 async def _static(request: web.Request) -> web.StreamResponse:

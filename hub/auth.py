@@ -1,4 +1,6 @@
-"""Adviser login, sessions and CSRF for the console's JSON API (see docs/signalling.md).
+"""Console login, sessions and CSRF for the console's JSON API (see docs/signalling.md).
+
+Accounts of every role (adviser, admin, dpo) log in here; a disabled account cannot.
 
 Login uses a double-submit CSRF token (cookie ``kh_csrf`` = header ``X-CSRF-Token``); once
 logged in, the session's own CSRF token guards logout and the adviser WebSocket hello.
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from hub.access_log import ACCESS_TENANT
 from hub.config import HubConfig
 from hub.forwarded import TrustedProxies
 from hub.storage import PASSWORD_MAX, AdviserLogin, Storage, WebSession, secret_digest
@@ -227,7 +230,10 @@ class ConsoleAuth:
         if not session_id or len(session_id) > _TOKEN_MAX:
             return None
         session = await self._storage.session(session_id, now=self._clock())
-        return None if session is None else SessionCookie(session_id, session)
+        if session is None:
+            return None
+        request[ACCESS_TENANT] = session.adviser.tenant.id  # the access line's tenant
+        return SessionCookie(session_id, session)
 
     async def session_with_csrf(
         self, request: web.BaseRequest
@@ -240,7 +246,7 @@ class ConsoleAuth:
         current = await self.current_session(request)
         if current is None:
             return None, False
-        return current, _tokens_match(current.session.csrf, request.headers.get(CSRF_HEADER))
+        return current, tokens_match(current.session.csrf, request.headers.get(CSRF_HEADER))
 
     # -- handlers ---------------------------------------------------------
 
@@ -253,7 +259,7 @@ class ConsoleAuth:
 
     async def login(self, request: web.Request) -> web.StreamResponse:
         """``POST /api/login``: check CSRF, throttle, name and password; start a session."""
-        if not _tokens_match(request.cookies.get(CSRF_COOKIE), request.headers.get(CSRF_HEADER)):
+        if not tokens_match(request.cookies.get(CSRF_COOKIE), request.headers.get(CSRF_HEADER)):
             return _json_error(403, "forbidden", "missing or wrong CSRF token; reload the page")
         credentials = await _read_credentials(request)
         if credentials is None:
@@ -286,7 +292,12 @@ class ConsoleAuth:
             login.adviser, now=now, lifetime_s=self._config.session_lifetime_s
         )
         response = web.json_response(
-            {"adviser": login.adviser.name, "tenant": login.adviser.tenant.name, "csrf": csrf}
+            {
+                "adviser": login.adviser.name,
+                "tenant": login.adviser.tenant.name,
+                "role": login.adviser.role,
+                "csrf": csrf,
+            }
         )
         self._set_cookie(request, response, SESSION_COOKIE, session_id)
         return response
@@ -298,7 +309,10 @@ class ConsoleAuth:
         # the check runs on a worker thread (neither the loop nor the database's)
         password_hash = None if candidate is None else candidate.password_hash
         ok = await self._storage.verify_password(password_hash, password)
-        return candidate if ok and candidate is not None else None
+        # a disabled account gets the usual answer, after the same check (no timing tell)
+        if not ok or candidate is None or candidate.disabled:
+            return None
+        return candidate
 
     async def session(self, request: web.Request) -> web.StreamResponse:
         """``GET /api/session``: who is logged in, with the session's CSRF token.
@@ -315,6 +329,7 @@ class ConsoleAuth:
                 "signed_in": True,
                 "adviser": adviser.name,
                 "tenant": adviser.tenant.name,
+                "role": adviser.role,
                 "csrf": current.session.csrf,
             }
         )
@@ -324,7 +339,7 @@ class ConsoleAuth:
         current = await self.current_session(request)
         if current is None:
             return _json_error(401, "unauthorized", "not logged in")
-        if not _tokens_match(current.session.csrf, request.headers.get(CSRF_HEADER)):
+        if not tokens_match(current.session.csrf, request.headers.get(CSRF_HEADER)):
             return _json_error(403, "forbidden", "missing or wrong CSRF token; reload the page")
         await self._storage.delete_session(current.session_id)
         for listener in self.logout_listeners:
@@ -346,7 +361,8 @@ def _rate_limited(wait: float, message: str) -> web.Response:
     return response
 
 
-def _tokens_match(expected: str | None, given: str | None) -> bool:
+def tokens_match(expected: str | None, given: str | None) -> bool:
+    """Whether a CSRF token matches the expected one (constant time; absent or huge: no)."""
     if not expected or not given or len(expected) > _TOKEN_MAX or len(given) > _TOKEN_MAX:
         return False
     return hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8"))

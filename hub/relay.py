@@ -79,6 +79,22 @@ def parse_bearer(header: str) -> str | None:
     return token
 
 
+async def kiosk_of_token(
+    token: str, tokens: RelayTokens, storage: Storage, clock: Clock, allow_device_tokens: bool
+) -> int | None:
+    """The device whose live connection holds this relay token (its credential re-checked),
+    or, with ``allow_device_tokens``, the device holding this device token; else None."""
+    grant = tokens.holder(token)
+    if grant is not None:
+        valid = await grant.still_valid(storage, now=clock())
+        # the connection may have gone while the database answered
+        return grant.device_id if valid and tokens.holder(token) is grant else None
+    if not allow_device_tokens:
+        return None
+    device = await storage.device_for_token(token)
+    return None if device is None else device.id
+
+
 class RelayRefused(Exception):
     """A request the relay answers with a JSON error (status, code, message)."""
 
@@ -375,20 +391,14 @@ class Relay:
             raise RelayRefused(401, "unauthorized", "no or bad credentials")
         if not csrf_ok:
             raise RelayRefused(403, "forbidden", "missing or wrong CSRF token; reload the page")
+        if current.session.adviser.role != "adviser":
+            raise RelayRefused(403, "forbidden", "only advisers exchange files")
         return Caller(adviser_id=current.session.adviser.id)
 
     async def _kiosk(self, token: str) -> int | None:
-        """The device whose live connection holds this relay token (its credential re-checked),
-        or, with ``--allow-device-tokens``, the device holding this device token."""
-        grant = self._tokens.holder(token)
-        if grant is not None:
-            valid = await grant.still_valid(self._storage, now=self._clock())
-            # the connection may have gone while the database answered
-            return grant.device_id if valid and self._tokens.holder(token) is grant else None
-        if not self._config.allow_device_tokens:
-            return None
-        device = await self._storage.device_for_token(token)
-        return None if device is None else device.id
+        return await kiosk_of_token(
+            token, self._tokens, self._storage, self._clock, self._config.allow_device_tokens
+        )
 
     def _party(self, caller: Caller, consultation_id: str) -> Party:
         party = None
