@@ -2,7 +2,9 @@
 
 The enrolment commands (``secret create``, ``tenant show|crl``, ``device enrol``) live in
 ``hub.manage_enrol``; a tenant's settings (``tenant set``, ``tenant trustee-issue``) in
-``hub.manage_signing``.
+``hub.manage_signing``; the administrator's (``admin``, ``retention``, ``purge``, ``adviser
+disable|enable``, ``device label|wipes``) in ``hub.manage_admin``; the data-protection officer's
+(``request``, ``stats``, ``audit``, ``access-log``) in ``hub.manage_requests``.
 
 Each command opens the hub's database, does one thing and closes it again, on an event loop of
 its own (``asyncio.run``): the storage is asynchronous only. Safe beside a running hub (SQLite
@@ -19,7 +21,10 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from hub import manage_admin as admin
+from hub import manage_archive as archive
 from hub import manage_enrol as enrol
+from hub import manage_requests as requests
 from hub import manage_signing as signing
 from hub.pki.ca import ensure_tenant_cas
 from hub.pki.secret import HubSecret
@@ -35,7 +40,9 @@ from hub.storage import (
 
 DEVICE_COLUMNS = (
     "TENANT\tNAME\tSTATE\tCREATED\tLAST SEEN\tCERT EXPIRES\tVERSION\tLAST SELFTEST\tLAST WIPE"
+    "\tWIPE ALARM"
 )
+ACCOUNT_COLUMNS = "TENANT\tNAME\tROLE\tSTATE"
 # a report's outcome in `device list`: (ok, not ok) per kind
 _OUTCOMES = {"selftest": ("passed", "FAILED"), "wipe": ("verified", "NOT VERIFIED")}
 
@@ -58,7 +65,8 @@ def add_commands(
     passwd = adviser.add_parser("passwd", parents=[db], help="set an adviser's password")
     passwd.add_argument("name")
     passwd.add_argument("--password-file", type=Path, help="read the password from this file")
-    adviser.add_parser("list", parents=[db], help="list advisers")
+    adviser.add_parser("list", parents=[db], help="list accounts of every role")
+    admin.add_adviser_commands(adviser, db)
 
     device = commands.add_parser("device", help="manage kiosks").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -78,6 +86,7 @@ def add_commands(
     dev_revoke.add_argument("name")
     dev_revoke.add_argument("--tenant", default=DEFAULT_TENANT)
     enrol.add_device_commands(device, db)
+    admin.add_device_commands(device, db)
 
     tenant = commands.add_parser("tenant", help="manage tenants").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -94,6 +103,9 @@ def add_commands(
     enrol.add_tenant_commands(tenant, db)
     signing.add_issue_command(tenant, db, enrol.secret_option(True))
     enrol.add_secret_command(commands)
+    admin.add_commands(commands, db)
+    requests.add_commands(commands, db)
+    archive.add_commands(commands, db)
 
 
 def run(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
@@ -106,8 +118,10 @@ async def _run(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
         enrol.create_secret(args)
         print(f"wrote a new hub secret to {args.path} (mode 0600); back it up", file=sys.stderr)
         return 0
-    if (args.command, args.action) == ("tenant", "set"):
+    if (args.command, getattr(args, "action", None)) == ("tenant", "set"):
         signing.check_set_arguments(args)  # usage errors before the database is touched
+    admin.check_arguments(args)
+    archive.check_arguments(args)
     storage = await SqliteStorage.open(args.db)
     try:
         await _dispatch(storage, args, stdin, stdout)
@@ -135,11 +149,20 @@ async def _dispatch(
             if login is None:
                 raise CommandFailed(f"no adviser {args.name!r}")
             password = _read_password(args.password_file, stdin)
-            await storage.set_password(args.name, password, tenant=login.adviser.tenant.name)
+            await storage.governance.reset_password(
+                login.adviser.tenant.id, args.name, password, actor=admin.actor(), now=time.time()
+            )
             print(f"password of adviser {args.name!r} changed", file=sys.stderr)
         case ("adviser", "list"):
-            for a in await storage.advisers():
-                print(f"{a.tenant.name}\t{a.name}", file=stdout)
+            # The first two columns as before this listed every role, so scripts keep working.
+            if stdout.isatty():
+                print(ACCOUNT_COLUMNS, file=stdout)
+            for t in await storage.tenants():
+                for a in await storage.governance.accounts(t.tenant.id):
+                    state = "enabled" if a.disabled_at is None else "disabled"
+                    print(f"{t.tenant.name}\t{a.name}\t{a.role}\t{state}", file=stdout)
+        case ("admin", "add"):
+            await admin.add_account(storage, args, _read_password(args.password_file, stdin))
         case ("device", "add"):
             _device, token = await storage.add_device(
                 args.name, tenant=args.tenant, replace=args.replace, now=time.time()
@@ -154,11 +177,14 @@ async def _dispatch(
                 seen, expiry = enrol.when(s.last_seen), enrol.when(s.cert_not_after)
                 print(
                     f"{d.tenant.name}\t{d.name}\t{s.state}\t{created}\t{seen}\t{expiry}\t"
-                    f"{s.version or '-'}\t{_report(s.last_selftest)}\t{_report(s.last_wipe)}",
+                    f"{s.version or '-'}\t{_report(s.last_selftest)}\t{_report(s.last_wipe)}\t"
+                    f"{admin.wipe_alarm(s)}",
                     file=stdout,
                 )
         case ("device", "revoke"):
-            await storage.revoke_device(args.name, tenant=args.tenant, now=time.time())
+            await storage.revoke_device(
+                args.name, tenant=args.tenant, now=time.time(), actor=admin.actor()
+            )
             print(
                 f"revoked {args.name!r}: its token and certificates are refused; a running hub "
                 "closes its connection at its next heartbeat check",
@@ -178,7 +204,13 @@ async def _dispatch(
             for t in await storage.tenants():
                 print(f"{t.tenant.name}\t{t.max_file_bytes // MIB} MiB", file=stdout)
         case _:
-            if not await enrol.dispatch(storage, args, stdout):  # argparse: unreachable
+            handled = (
+                await enrol.dispatch(storage, args, stdout)
+                or await admin.dispatch(storage, args, stdout)
+                or await requests.dispatch(storage, args, stdout)
+                or await archive.dispatch(storage, args, stdout)
+            )
+            if not handled:  # argparse: unreachable
                 raise CommandFailed(f"unknown command {args.command}")
 
 

@@ -3,7 +3,9 @@
 The kiosk enrols as a technician would enrol a real one (docs/enrolment.md): a one-time code
 from `kiosk-hub device enrol`, then `kiosk enrol` with that code and the tenant CA's
 fingerprint; it then says hello with its certificate, no device token anywhere. The banner
-shows both commands as they ran.
+shows both commands as they ran, and the logins of the demo adviser, administrator and
+data-protection officer (scripts/demo_accounts.py; the kiosk gets the branch label it groups
+statistics by).
 
 Uses only the two console scripts (`kiosk-hub`, `kiosk`), exactly as an operator would, so the
 demo exercises the same entry points as production. Ctrl-C stops everything cleanly.
@@ -28,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import secrets
 import select
 import shlex
 import signal
@@ -42,6 +43,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from scripts.demo_accounts import (
+    ADVISER,
+    DemoAccountError,
+    banner_lines,
+    ensure_account,
+    ensure_governance_accounts,
+    label_kiosk,
+)
 from scripts.demo_network import KioskNetwork, command, kiosk_network
 from scripts.demo_signing import DemoSetupError
 from scripts.demo_signing import prepare as prepare_signing
@@ -56,14 +65,7 @@ PASSWORD_FILE = VAR / "demo-adviser.password"
 SECRET_FILE = VAR / "hub-secret"  # the hub's secret: its tenant CA key and codes derive from it
 IDENTITY = VAR / "kiosk-identity"  # the demo kiosk's key and certificate (`kiosk enrol`)
 BIN = Path(sys.executable).parent
-ADVISER = "demo"
 DEVICE = "demo-kiosk"
-
-
-def _write_secret(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text + "\n")
 
 
 def _hub(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -76,22 +78,15 @@ def _hub(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[st
     )
 
 
-def _ensure_adviser() -> str:
-    """Create the demo adviser once; its password lives in var/demo-adviser.password."""
-    pw_file = PASSWORD_FILE
-    listed = _hub("adviser", "list")
-    exists = listed.returncode == 0 and any(
-        line.split("\t")[1:2] == [ADVISER] for line in listed.stdout.splitlines()
-    )
-    if exists and pw_file.exists():
-        return pw_file.read_text().strip()
-    password = secrets.token_urlsafe(12)
-    _write_secret(pw_file, password)
-    action = "passwd" if exists else "add"
-    result = _hub("adviser", action, ADVISER, "--password-file", str(pw_file))
-    if result.returncode != 0:
-        sys.exit(f"demo: could not create the demo adviser: {result.stderr.strip()}")
-    return password
+def _ensure_accounts() -> tuple[str, list[str]]:
+    """The demo adviser (password in var/demo-adviser.password), administrator and DPO, made
+    once; returns the adviser's password and the banner's lines for the other two."""
+    try:
+        adviser = ensure_account(_hub, ADVISER, "adviser", PASSWORD_FILE)
+        admin, dpo = ensure_governance_accounts(_hub, VAR)
+    except DemoAccountError as exc:
+        sys.exit(f"demo: {exc}")
+    return adviser.password, banner_lines(admin, dpo, _shown)
 
 
 def _ensure_hub_secret() -> None:
@@ -283,7 +278,13 @@ def _spawn(cmd: list[str], source: str, output: Output) -> subprocess.Popen[str]
 
 
 def _banner(
-    url: str, password: str, *, windowed: bool, net: KioskNetwork, enrolment: list[str]
+    url: str,
+    password: str,
+    *,
+    windowed: bool,
+    net: KioskNetwork,
+    enrolment: list[str],
+    governance: list[str],
 ) -> str:
     lines = [
         "",
@@ -291,6 +292,7 @@ def _banner(
         f"  Adviser console:  {url}/",
         f"  Name:             {ADVISER}",
         f"  Password:         {password}   (also in {_shown(PASSWORD_FILE)})",
+        *governance,
         *enrolment,
         "  The kiosk window is open: start a consultation there as the customer,\n"
         "  then accept it in the console."
@@ -312,7 +314,7 @@ def _run(stack: contextlib.ExitStack) -> int:
     host = os.environ.get("DEMO_HOST", "127.0.0.1")
     port = os.environ.get("DEMO_PORT", "8080")
     VAR.mkdir(mode=0o700, exist_ok=True)
-    password = _ensure_adviser()
+    password, governance = _ensure_accounts()
     _ensure_hub_secret()
     url = f"http://{host}:{port}"
     output = Output(LOG, verbose=os.environ.get("DEMO_VERBOSE", "0") not in ("", "0"))
@@ -331,6 +333,10 @@ def _run(stack: contextlib.ExitStack) -> int:
     try:
         _wait_for_hub(url, hub)
         enrolment = _enrol_kiosk(url, output)
+        try:  # the statistics group by it
+            label_kiosk(_hub, DEVICE)
+        except DemoAccountError as exc:
+            sys.exit(f"demo: {exc}")
         try:  # before the kiosk connects: its welcome carries the trustee
             enrolment += prepare_signing(VAR, SECRET_FILE, _hub, _shown)
         except DemoSetupError as exc:
@@ -366,7 +372,14 @@ def _run(stack: contextlib.ExitStack) -> int:
             pass
         if running():
             output.banner_out = True
-            banner = _banner(url, password, windowed=windowed, net=net, enrolment=enrolment)
+            banner = _banner(
+                url,
+                password,
+                windowed=windowed,
+                net=net,
+                enrolment=enrolment,
+                governance=governance,
+            )
             output.say(banner, log=False)  # the password
             if not output.kiosk_ready.is_set():
                 output.say(f"demo: the kiosk is not ready yet (see {_shown(LOG)})")

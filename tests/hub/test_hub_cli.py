@@ -5,58 +5,19 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
 
 import aiohttp
 import pytest
 
 from hub.__main__ import main
-from hub.storage import SqliteStorage, Storage
+from hub.storage import Storage
+from tests.support import admin_cli
+from tests.support.admin_cli import PASSWORD, ROOT, run_hub, with_storage
 
-ROOT = Path(__file__).parents[2]
-PASSWORD = "correct horse battery"
-T = TypeVar("T")
-
-
-def run_hub(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hub", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-        check=False,
-    )
-
-
-def with_storage(db: Path, check: Callable[[Storage], Awaitable[T]]) -> T:
-    """Open the database the commands wrote, run ``check`` on it, close it again."""
-
-    async def run() -> T:
-        storage = await SqliteStorage.open(db)
-        try:
-            return await check(storage)
-        finally:
-            await storage.close()
-
-    return asyncio.run(run())
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "hub.sqlite3"
-
-
-@pytest.fixture
-def password_file(tmp_path: Path) -> Path:
-    path = tmp_path / "password"
-    path.write_text(PASSWORD + "\n")
-    return path
+db = admin_cli.db
+password_file = admin_cli.password_file
 
 
 def test_adviser_add_and_list(
@@ -68,7 +29,8 @@ def test_adviser_add_and_list(
     )
     capsys.readouterr()
     assert main(["adviser", "list", "--db", str(db)]) == 0
-    assert capsys.readouterr().out == "default\talice\n"
+    # tenant and name first (as before roles existed), then the role and whether it may log in
+    assert capsys.readouterr().out == "default\talice\tadviser\tenabled\n"
 
     async def check(storage: Storage) -> None:
         login = await storage.adviser_login("alice")

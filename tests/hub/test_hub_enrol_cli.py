@@ -188,9 +188,9 @@ def test_list_revoke_and_crl_follow_a_device_through_its_life(
     enrol_code(db, secret, code)
     assert main(["device", "list", "--db", str(db)]) == 0
     (line,) = capsys.readouterr().out.splitlines()
-    tenant, name, state, _created, seen, expiry, version, selftest, wipe = line.split("\t")
+    tenant, name, state, _created, seen, expiry, version, selftest, wipe, alarm = line.split("\t")
     assert (tenant, name, state, seen, version) == ("default", "kiosk-1", "enrolled", "-", "-")
-    assert (selftest, wipe) == ("-", "-")  # nothing reported yet
+    assert (selftest, wipe, alarm) == ("-", "-", "-")  # nothing reported yet
     assert expiry.endswith("UTC")
     assert main(["device", "revoke", "kiosk-1", "--db", str(db)]) == 0
     assert "certificates are refused" in capsys.readouterr().err
