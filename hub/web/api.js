@@ -75,7 +75,7 @@ export class HubApi {
 
   /**
    * One JSON request; the answer's body (null for 204). Throws ApiError.
-   * @param {"GET" | "POST"} method
+   * @param {"GET" | "POST" | "PUT"} method
    * @param {string} path
    * @param {object} [json] the request's body
    * @returns {Promise<any>} parsed JSON, checked by the caller

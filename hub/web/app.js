@@ -102,6 +102,11 @@ class AdviserConsole {
   /** @param {Session} session */
   startSession(session) {
     if (this.protocol === null) throw new Error("the console has not started");
+    if (session.role === "admin" || session.role === "dpo") {
+      // Same sign-in page, other work: the hub refuses these roles a place in the queue.
+      location.assign("/admin");
+      return;
+    }
     this.login.showWorkspace(session);
     this.trust.load(session.tenant).catch(() => {}); // a failure leaves devices "not verified"
     this.calls.showQueue();
