@@ -13,6 +13,8 @@ from kiosk_ui.documents import render_pdf
 from kiosk_ui.sample_contract import sample_contract
 from kiosk_ui.viewmodels import Screen
 
+# a conversation reference as the hub makes them (hub.governance.references)
+_REFERENCE = "7K3QD-9XH2M"
 BARS = (
     (235, 235, 235),
     (235, 235, 16),
@@ -160,14 +162,31 @@ def sample_views(language: str) -> dict[str, v.KioskView]:
         ),
         **_signature(base, call, pages),
         "consent-countdown": replace(base, screen=Screen.CONSENT, countdown=15),
-        "goodbye-wiping": replace(base, screen=Screen.GOODBYE),
-        "goodbye-unverified": replace(base, screen=Screen.GOODBYE, unverified=True),
+        "goodbye-wiping": replace(base, screen=Screen.GOODBYE, reference=_REFERENCE),
+        "goodbye-unverified": replace(
+            base, screen=Screen.GOODBYE, unverified=True, reference=_REFERENCE
+        ),
         "goodbye": replace(
             base,
             screen=Screen.GOODBYE,
             wipe=v.WipeView(
                 verified=True, files=7, bytes=2_457_600, method="crypto-erase + overwrite"
             ),
+            reference=_REFERENCE,
+        ),
+        # the longest goodbye: the warning, the verified wipe and the reference
+        "goodbye-unverified-wiped": replace(
+            base,
+            screen=Screen.GOODBYE,
+            unverified=True,
+            wipe=v.WipeView(verified=True, files=3, bytes=811_008, method="crypto-erase"),
+            reference=_REFERENCE,
+        ),
+        # the hub never answered with a reference (it was unreachable): nothing to quote
+        "goodbye-no-reference": replace(
+            base,
+            screen=Screen.GOODBYE,
+            wipe=v.WipeView(verified=True, files=0, bytes=0, method="crypto-erase"),
         ),
         "reconnecting": replace(base, screen=Screen.RECONNECTING),
         "out_of_service": replace(base, screen=Screen.OUT_OF_SERVICE, problem="wipe failed"),

@@ -109,6 +109,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "goodbye.wiped": "Ihre Daten wurden gelöscht und die Löschung geprüft.",
         "goodbye.details": "{files} Dateien, {size} – Verfahren: {method}",
         "goodbye.done": "Fertig",
+        "goodbye.reference": "Ihre Gesprächsreferenz: {reference}",
+        "goodbye.reference_hint": (
+            "Mit dieser Referenz beantwortet unsere Datenschutzbeauftragte oder unser "
+            "Datenschutzbeauftragter Ihre Fragen zu den Daten dieses Gesprächs."
+        ),
         "goodbye.unverified": (
             "Die Verbindung konnte nicht überprüft werden und wurde zu Ihrem Schutz beendet."
         ),
@@ -288,6 +293,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "goodbye.wiped": "Your data has been deleted and the deletion verified.",
         "goodbye.details": "{files} files, {size} – method: {method}",
         "goodbye.done": "Done",
+        "goodbye.reference": "Your conversation reference: {reference}",
+        "goodbye.reference_hint": (
+            "With this reference our data-protection officer can answer your questions "
+            "about the data of this conversation."
+        ),
         "goodbye.unverified": (
             "The connection could not be verified and was ended for your protection."
         ),

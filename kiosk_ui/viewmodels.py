@@ -275,6 +275,7 @@ class KioskView:
     wipe: WipeView | None = None  # None on goodbye while the wipe still runs
     problem: str | None = None  # out of service: the cause, for the technician
     unverified: bool = False  # goodbye: the call was ended because it could not be verified
+    reference: str | None = None  # goodbye: the conversation reference, for a request to the DPO
     session: int = 0  # changes whenever a customer's session ends: drop all local state
     technician: TechnicianView = TechnicianView()  # shown on Screen.TECHNICIAN only
 

@@ -102,6 +102,9 @@ class Stack:
         if first_start and self.device_tokens:
             token = _cli("kiosk-hub", "device", "add", "kiosk-1", "--db", str(self.db))
             (self.workdir / "token").write_text(token.strip().splitlines()[-1] + "\n")
+        if "--turn-url" in extra:
+            # TURN is a third party: the hub offers it only to a tenant that switched it on
+            _cli("kiosk-hub", "tenant", "set", "default", "--turn", "on", "--db", str(self.db))
         with self.hub_log.open("ab") as log:  # the child keeps its own descriptor
             self.hub = subprocess.Popen(
                 [

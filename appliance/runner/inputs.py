@@ -88,6 +88,8 @@ def consultation_event(
             return consultation.QueuePositionChanged(
                 message.consultation_id, message.position, message.waiting
             )
+        case messages.ConsultationReference():
+            return consultation.ReferenceReceived(message.consultation_id, message.reference)
         case messages.Accepted():
             return consultation.Accepted(message.consultation_id, message.peer)
         case messages.SasCommit():

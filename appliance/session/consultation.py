@@ -32,7 +32,7 @@ never resumed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from appliance.session.consultation_events import (
@@ -65,6 +65,7 @@ from appliance.session.consultation_events import (
     QueuePositionChanged,
     Reconnected,
     ReconnectStarted,
+    ReferenceReceived,
     ResumeAccepted,
     ResumeGranted,
     ResumeRefused,
@@ -118,6 +119,7 @@ __all__ = [
     "QueuePositionChanged",
     "ReconnectStarted",
     "Reconnected",
+    "ReferenceReceived",
     "ResumeAccepted",
     "ResumeGranted",
     "ResumeRefused",
@@ -183,6 +185,10 @@ class ConsultationState:
     peer_present: bool = True
     answered: bool = False
     failures: int = 0  # new calls that failed in a row while reconnecting
+    # The conversation reference the hub stored for the queued or bound consultation (the
+    # goodbye screen shows it), and that consultation's id: a late one never lands elsewhere.
+    reference: str | None = field(default=None, repr=False)
+    reference_of: str | None = None
 
 
 class Consultation:
@@ -200,6 +206,14 @@ class Consultation:
         """Apply ``event``; return what to do. Events that do not fit the phase are ignored."""
         s = self.state
         if s.phase is Phase.STOPPED:
+            return []
+        if isinstance(event, ReferenceReceived):
+            # While queueing the kiosk has one queued consultation (its id is not tracked);
+            # later only the bound consultation's reference counts.
+            if s.phase is Phase.QUEUEING or event.consultation_id == s.consultation_id:
+                self.state = replace(
+                    s, reference=event.reference, reference_of=event.consultation_id
+                )
             return []
         if s.phase is Phase.RECONNECTING:
             return self._reconnecting(s, event)
@@ -241,11 +255,14 @@ class Consultation:
                     actions.append(PrepareCall())
                     call = CallSlot.PREPARING
                 # The offer waits for the adviser's commitment (CommitmentReceived).
+                ours = s.reference_of == event.consultation_id
                 self.state = ConsultationState(
                     phase=Phase.OFFERING,
                     call=call,
                     consultation_id=event.consultation_id,
                     hub_up=s.hub_up,
+                    reference=s.reference if ours else None,
+                    reference_of=s.reference_of if ours else None,
                 )
             case CommitmentReceived() if (
                 s.phase is Phase.OFFERING

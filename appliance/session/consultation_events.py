@@ -6,7 +6,7 @@ Plain frozen records, no behaviour: ``appliance.session.consultation`` decides, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from protocol.messages import EndReason
 
@@ -30,6 +30,14 @@ class QueuePositionChanged:
     consultation_id: str
     position: int
     waiting: int
+
+
+@dataclass(frozen=True)
+class ReferenceReceived:
+    """The hub stored our queued consultation under this reference (for the goodbye screen)."""
+
+    consultation_id: str
+    reference: str = field(repr=False)  # ties the customer to the conversation: never logged
 
 
 @dataclass(frozen=True)
@@ -198,6 +206,7 @@ Event = (
     Welcomed
     | HubLost
     | QueuePositionChanged
+    | ReferenceReceived
     | Accepted
     | CommitmentReceived
     | AnswerReceived

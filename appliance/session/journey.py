@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+from appliance.session.journey_call import CHAT_KEEP, call_step, with_chat, with_exchange
 from appliance.session.journey_events import (
     Action,
     AdviserAccepted,
@@ -43,6 +44,7 @@ from appliance.session.journey_events import (
     InkChanged,
     LeaveQueue,
     QueueUpdate,
+    ReferenceReceived,
     RequestConsultation,
     RequestDecision,
     SendChatLine,
@@ -63,7 +65,7 @@ from appliance.session.journey_signature import (
     signature_step,
     signature_timeout,
 )
-from appliance.session.journey_state import IN_CALL, PRE_QUEUE, JourneyState, Timeouts
+from appliance.session.journey_state import AT_HUB, IN_CALL, PRE_QUEUE, JourneyState, Timeouts
 from kiosk_ui import viewmodels as v
 from kiosk_ui.viewmodels import Screen
 
@@ -89,6 +91,7 @@ __all__ = [
     "JourneyState",
     "LeaveQueue",
     "QueueUpdate",
+    "ReferenceReceived",
     "RequestConsultation",
     "RequestDecision",
     "SendChatLine",
@@ -104,8 +107,6 @@ __all__ = [
     "WipeFailed",
     "WipeFinished",
 ]
-
-CHAT_KEEP = 50  # lines kept for the panel; older ones scroll away
 
 
 class Journey:
@@ -163,6 +164,7 @@ class Journey:
             wipe=s.wipe,
             problem=s.problem,
             unverified=s.unverified and s.screen is Screen.GOODBYE,
+            reference=s.reference if s.screen is Screen.GOODBYE else None,
             session=s.session,
         )
 
@@ -219,42 +221,11 @@ class Journey:
         step = signature_step(self.state, event)
         if step is not None:
             return self._signature(step, now)
-        s = self.state
-        call = s.call
-        match event:
-            case v.ToggleMute():
-                self._call(replace(call, muted=not call.muted))
-                return [SetMute(not call.muted)]
-            case v.ToggleCamera():
-                self._call(replace(call, camera_off=not call.camera_off))
-                return [SetCamera(not call.camera_off)]
-            case v.ToggleChat():
-                self._call(replace(call, chat_open=not call.chat_open))
-            case v.SendChat(text=text) if text.strip():
-                self._chat(v.ChatLine(True, text.strip()))
-                return [SendChatLine(text.strip())]
-            case v.OpenDocument() if call.document is not None:
-                self._call(replace(call, document_notice=False))
-            case v.CloseDocument():
-                self._call(replace(call, document=None, document_notice=False))
-            case v.TurnPage(delta=delta) if call.document is not None:
-                doc = call.document
-                page = min(max(doc.page + delta, 0), max(len(doc.pages) - 1, 0))
-                self._call(replace(call, document=replace(doc, page=page)))
-            case v.DecideRequest(request_id=rid, choice=choice) if (
-                call.request is not None and call.request.id == rid and call.request.allows(choice)
-            ):
-                # Buttons go until the exchange's next snapshot: a double tap decides once.
-                self._call(replace(call, request=replace(call.request, pending=True)))
-                return [RequestDecision(rid, choice)]
-            case v.DismissRequest(request_id=rid) if (
-                call.request is not None and call.request.id == rid
-            ):
-                self.state = replace(s, dismissed=rid)
-                self._call(replace(call, request=None))
-            case _:
-                return self._appliance(event, now)
-        return []
+        touched = call_step(self.state, event)
+        if touched is not None:
+            self.state, actions = touched
+            return actions
+        return self._appliance(event, now)
 
     def _appliance(self, event: Event, now: float) -> list[Action]:
         s = self.state
@@ -278,6 +249,11 @@ class Journey:
                 Screen.RECONNECTING,
             ):
                 self.state = replace(s, queue_position=max(position, 1))
+            case ReferenceReceived(reference=reference) if s.screen in AT_HUB or (
+                s.screen is Screen.GOODBYE and s.reference is None
+            ):
+                # goodbye too: a reference can land just after a customer stopped waiting
+                self.state = replace(s, reference=reference)
             case AdviserAccepted() if s.screen in (Screen.WAITING, Screen.RECONNECTING):
                 self.state = replace(s, call=v.CallView(), resume=None)
                 self._go(Screen.CALL, now)
@@ -302,11 +278,11 @@ class Journey:
                 if s.problem != _HUB_GONE:
                     self._to_attract()
             case ChatReceived(text=text) if s.screen in IN_CALL:
-                self._chat(v.ChatLine(False, text))
+                self.state = with_chat(s, v.ChatLine(False, text))
             case DocumentReceived(document=doc) if s.screen in IN_CALL:
                 self._call(replace(s.call, document=doc, document_notice=True))
             case ExchangeUpdate() if s.screen in IN_CALL:
-                self._exchange(event)
+                self.state = with_exchange(s, event)
             case _:
                 pass
         return []
@@ -396,6 +372,7 @@ class Journey:
             awaiting_wipe=False,
             resume=None,
             session=s.session + 1,
+            reference=None,
         )
 
     def _to_attract(self) -> None:
@@ -428,36 +405,6 @@ class Journey:
     def _call(self, call: v.CallView) -> None:
         self.state = replace(self.state, call=call)
 
-    def _exchange(self, update: ExchangeUpdate) -> None:
-        call = self.state.call
-        request = update.request
-        if request is not None and (
-            request.state not in v.REQUEST_SHOWN
-            or (request.state == "failed" and request.id == self.state.dismissed)
-        ):
-            request = None  # declined, cancelled, or a failure already acknowledged
-        before = call.request
-        if (
-            request is not None
-            and before is not None
-            and before.pending
-            and (before.id, before.state) == (request.id, request.state)
-            and _same_pictures(before.previews, request.previews)
-        ):
-            request = replace(request, pending=True)  # still waiting for the decision to land
-        self._call(
-            replace(
-                call,
-                request=request,
-                transfers=update.transfers,
-                screen_share=update.screen_share,
-            )
-        )
-
-    def _chat(self, line: v.ChatLine) -> None:
-        call = self.state.call
-        self._call(replace(call, chat=(*call.chat, line)[-CHAT_KEEP:]))
-
     def _complete(self, values: tuple[tuple[str, str], ...]) -> bool:
         given = dict(values)
         for spec in self.fields:
@@ -465,11 +412,6 @@ class Journey:
             if len(value) > spec.max_length or (spec.required and not value.strip()):
                 return False
         return set(given) <= {spec.key for spec in self.fields}
-
-
-def _same_pictures(a: tuple[v.Picture, ...], b: tuple[v.Picture, ...]) -> bool:
-    """The very same pictures (a retaken photo is new even if it looks the same)."""
-    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
 
 
 _HUB_GONE = "the hub has been unreachable for too long"

@@ -37,6 +37,13 @@ class QueueUpdate:
 
 
 @dataclass(frozen=True)
+class ReferenceReceived:
+    """The hub's conversation reference for this session's consultation (goodbye shows it)."""
+
+    reference: str = field(repr=False)  # ties the customer to the conversation: never logged
+
+
+@dataclass(frozen=True)
 class AdviserAccepted:
     """An adviser took the customer; the call is connecting."""
 
@@ -150,6 +157,7 @@ Event = (
     | HubReachable
     | HubUnreachable
     | QueueUpdate
+    | ReferenceReceived
     | AdviserAccepted
     | CallConnected
     | CallEnded

@@ -39,6 +39,8 @@ class Timeouts:
 
 PRE_QUEUE = (Screen.LANGUAGE, Screen.CONSENT, Screen.INTAKE)
 IN_CALL = (Screen.CALL, Screen.SIGNATURE)
+# a session with (or about to have) a consultation at the hub
+AT_HUB = (Screen.WAITING, Screen.RECONNECTING, *IN_CALL)
 
 
 @dataclass(frozen=True)
@@ -62,3 +64,5 @@ class JourneyState:
     problem: str | None = None
     unverified: bool = False  # the last call ended because it could not be verified
     dismissed: str | None = None  # the failed request whose notice the customer closed
+    # the hub's reference for this session's consultation; kept until the goodbye is over
+    reference: str | None = field(default=None, repr=False)

@@ -49,6 +49,7 @@ from appliance.session.journey import (
     Journey,
     LeaveQueue,
     QueueUpdate,
+    ReferenceReceived,
     RequestConsultation,
     RequestDecision,
     SendChatLine,
@@ -108,6 +109,7 @@ class UiBridge:
         self._phase = kiosk.phase
         self._position: int | None = None
         self._code: str | None = None  # the verification code last shown
+        self._reference: str | None = None  # the conversation reference last handed on
         self._service_ok: bool | None = None
         self._view = journey.view(clock(), self._base)
         self.media = MediaHandover(lambda: kiosk.latest_local_frame, ink=lambda: ink_of(kiosk))
@@ -230,7 +232,7 @@ class UiBridge:
     # -- KioskObserver -----------------------------------------------------------------
 
     def changed(self) -> None:
-        """Translate the kiosk's phase and queue position into journey events."""
+        """Translate the kiosk's phase, queue position and reference into journey events."""
         before, after = self._phase, self.kiosk.phase
         self._phase = after
         events: list[Event] = []
@@ -256,6 +258,10 @@ class UiBridge:
         if position is not None and position != self._position:
             events.append(QueueUpdate(position))
         self._position = position
+        reference = self.kiosk.consultation_state.reference
+        if reference is not None and reference != self._reference:
+            events.append(ReferenceReceived(reference))
+            self._reference = reference
         for event in events:
             self.handle(event)
 

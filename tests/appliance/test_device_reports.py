@@ -9,7 +9,6 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -28,7 +27,7 @@ from hub.storage import DeviceReportRecord
 from protocol.messages import DeviceReport, SelftestCheck
 from provisioning import profile
 from provisioning.identity import IdentityStore
-from tests.support.hub import RunningHub, running_hub
+from tests.support.hub import RunningHub, running_hub, until
 from tests.support.hub_enrol import hub_secret, new_code
 
 MIB = 1024 * 1024
@@ -144,16 +143,6 @@ def test_a_summary_from_the_future_has_no_negative_age(tmp_path: Path) -> None:
 
 
 # -- the running kiosk reports ---------------------------------------------------------
-
-
-async def until(predicate: Callable[[], Awaitable[bool]], what: str) -> None:
-    """Poll the hub's database until ``predicate`` holds (fails naming ``what``)."""
-    try:
-        async with asyncio.timeout(15):
-            while not await predicate():  # noqa: ASYNC110 - polls the hub's database
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"no {what} within 15 s") from None
 
 
 async def reports_of(hub: RunningHub, kind: str) -> list[DeviceReportRecord]:

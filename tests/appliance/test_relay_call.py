@@ -27,6 +27,7 @@ async def test_relay_only_call_through_coturn(tmp_path: Path) -> None:
         async with running_hub(tmp_path, turn=turn.settings(relay_only=True)) as hub:
             token = hub.add_device("kiosk-1")
             hub.add_adviser("ann", PASSWORD)
+            hub.set_turn(True)  # a third party: off until the tenant switches it on
             # No host addresses configured: with the relay policy none are needed or offered.
             config = KioskConfig(token=token, hub_url=hub.ws_url, simulate=True)
             async with running_kiosk(config) as kiosk, http_session() as http:

@@ -32,15 +32,13 @@ from appliance.runner.kiosk import Kiosk
 from appliance.session.journey import Journey
 from appliance.ui.bridge import UiBridge
 from appliance.ui.launch import run_with_ui
-from drivers.camera.simulated import SimulatedCamera
-from drivers.microphone.simulated import SimulatedMicrophone
 from kiosk_ui import layout as lay
 from kiosk_ui import viewmodels as v
 from kiosk_ui.app import KioskUi
 from kiosk_ui.viewmodels import Screen
 from protocol import messages
 from tests.support.adviser import AdviserPeer
-from tests.support.call import answer
+from tests.support.call import answer, bridged_kiosk
 from tests.support.hub import RunningHub, SignallingPeer, connect_adviser, http_session, running_hub
 from tests.support.mounts import unmount
 
@@ -222,14 +220,7 @@ def build_rig(tmp_path: Path, stack: AsyncExitStack, world: World) -> Rig:
         VaultSettings(path=vault, size_bytes=16 * MIB, max_file_bytes=MIB, max_session_bytes=MIB),
         production=False,
     )
-    kiosk = Kiosk(
-        config,
-        SimulatedCamera(),
-        SimulatedMicrophone(),
-        custody=custody,
-        queue_on_request=True,
-    )
-    bridge = UiBridge(kiosk, Journey(), custody=custody)
+    kiosk, bridge = bridged_kiosk(config, custody, Journey())
     return Rig(world, hub, kiosk, bridge, custody, vault)
 
 

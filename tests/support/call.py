@@ -23,9 +23,12 @@ from appliance.config.kiosk import KioskConfig
 from appliance.custody.session import SessionCustody
 from appliance.runner.kiosk import Kiosk
 from appliance.runner.simulated_customer import GREETING, SimulatedCustomer
+from appliance.session.journey import Journey
+from appliance.ui.bridge import UiBridge
 from drivers.camera.simulated import SimulatedCamera
 from drivers.microphone.simulated import SimulatedMicrophone
 from protocol import messages
+from provisioning.identity import IdentityStore
 from tests.support.adviser import AdviserPeer, split_candidates
 from tests.support.hub import RunningHub, SignallingPeer, connect_adviser
 
@@ -41,7 +44,7 @@ SKIPPED = (
 )
 
 
-def kiosk_config(hub: RunningHub, token: str) -> KioskConfig:
+def kiosk_config(hub: RunningHub, token: str | None) -> KioskConfig:
     """A simulated kiosk on 127.0.0.1 that reconnects to ``hub`` quickly."""
     return KioskConfig(
         token=token,
@@ -55,16 +58,43 @@ def kiosk_config(hub: RunningHub, token: str) -> KioskConfig:
 
 @asynccontextmanager
 async def running_kiosk(
-    config: KioskConfig, custody: SessionCustody | None = None
+    config: KioskConfig,
+    custody: SessionCustody | None = None,
+    *,
+    identity: IdentityStore | None = None,
 ) -> AsyncIterator[Kiosk]:
-    """The real Kiosk with simulated devices and the simulated customer, on this loop."""
+    """The real Kiosk with simulated devices and the simulated customer, on this loop
+    (``identity``: an enrolled kiosk's certificate store instead of a device token)."""
     kiosk = Kiosk(
         config,
         SimulatedCamera(),
         SimulatedMicrophone(),
         custody=custody,
+        identity=identity,
     )
     kiosk.add_observer(SimulatedCustomer(kiosk))
+    async with kiosk_running(kiosk):
+        yield kiosk
+
+
+def bridged_kiosk(
+    config: KioskConfig, custody: SessionCustody, journey: Journey
+) -> tuple[Kiosk, UiBridge]:
+    """The real Kiosk with simulated devices, queueing only when the customer asks, and the
+    UiBridge the touch UI drives it through (intents in, views out)."""
+    kiosk = Kiosk(
+        config,
+        SimulatedCamera(),
+        SimulatedMicrophone(),
+        custody=custody,
+        queue_on_request=True,
+    )
+    return kiosk, UiBridge(kiosk, journey, custody=custody)
+
+
+@asynccontextmanager
+async def kiosk_running(kiosk: Kiosk) -> AsyncIterator[Kiosk]:
+    """The kiosk's main loop on this loop, stopped (and its session wiped) on the way out."""
     task = asyncio.create_task(kiosk.run())
     try:
         yield kiosk
@@ -72,6 +102,16 @@ async def running_kiosk(
         kiosk.request_stop()
         async with asyncio.timeout(10):
             await task
+
+
+async def from_kiosk(adviser: AdviserPeer, kind: type[M], within: float = 20) -> M:
+    """The first data-channel message of ``kind`` the kiosk sent the adviser."""
+    async with asyncio.timeout(within):
+        while True:
+            for message in adviser.other_in:
+                if isinstance(message, kind):
+                    return message
+            await asyncio.sleep(0.02)
 
 
 async def next_of(peer: SignallingPeer, kind: type[M]) -> M:
