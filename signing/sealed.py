@@ -48,9 +48,11 @@ __all__ = [
     "OpenReason",
     "SealError",
     "evidence_der",
+    "open_bytes",
     "open_sealed",
     "parse_evidence",
     "seal",
+    "seal_bytes",
 ]
 
 EVIDENCE_VERSION = 1
@@ -165,7 +167,15 @@ def seal(evidence: Evidence, recipient: x509.Certificate) -> bytes:
     that is not valid or a key of another kind (check the certificate with
     signing.trustee.check_trustee first: this does not).
     """
-    plaintext = evidence_der(evidence)
+    return seal_bytes(evidence_der(evidence), recipient)
+
+
+def seal_bytes(plaintext: bytes, recipient: x509.Certificate) -> bytes:
+    """DER ContentInfo(AuthEnvelopedData) of ``plaintext`` (id-data) for ``recipient``'s key.
+
+    What :func:`seal` does for an evidence, for any content (the archive seals signed PDFs and
+    chat transcripts with it, docs/archive.md); ``openssl cms -decrypt`` opens it.
+    """
     cek = AESGCM.generate_key(bit_length=KEY_BYTES * 8)
     recipient_info = _recipient_info(recipient, cek)
     nonce = os.urandom(NONCE_BYTES)
@@ -192,9 +202,9 @@ def seal(evidence: Evidence, recipient: x509.Certificate) -> bytes:
     )
 
 
-def _container(data: bytes) -> cms.AuthEnvelopedData:
-    if len(data) > SEALED_MAX:
-        raise OpenError("malformed", "the container is larger than any sealed evidence")
+def _container(data: bytes, limit: int) -> cms.AuthEnvelopedData:
+    if len(data) > limit:
+        raise OpenError("malformed", "the container is larger than any sealed content allowed")
     try:
         info = cms.ContentInfo.load(data, strict=True)
         content_type = info["content_type"].dotted
@@ -272,12 +282,26 @@ def open_sealed(
     ``certificate`` (the trustee's) is needed only to check an issuer-and-serial recipient
     identifier; a key identifier is checked against the key itself.
     """
+    return parse_evidence(
+        open_bytes(data, private_key, certificate=certificate, max_bytes=SEALED_MAX)
+    )
+
+
+def open_bytes(
+    data: bytes,
+    private_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey,
+    *,
+    certificate: x509.Certificate | None = None,
+    max_bytes: int,
+) -> bytes:
+    """The content :func:`seal_bytes` sealed in ``data`` (at most ``max_bytes`` long) for
+    ``private_key``; OpenError(reason) otherwise (see :func:`open_sealed`)."""
     supported = isinstance(private_key, rsa.RSAPrivateKey) or (
         isinstance(private_key, ec.EllipticCurvePrivateKey) and private_key.curve.name in CURVES
     )
     if not supported:
         raise OpenError("unsupported_key", "the key is neither RSA nor EC P-256/P-384")
-    content = _container(data)
+    content = _container(data, max_bytes)
     nonce, ciphertext, tag = _cipher(content)
     cek = _content_key(content, private_key, rid_matcher(private_key.public_key(), certificate))
     try:
@@ -286,4 +310,4 @@ def open_sealed(
         raise OpenError(
             "tampered", "the sealed content fails its GCM tag: it was changed"
         ) from None
-    return parse_evidence(plaintext)
+    return plaintext

@@ -12,29 +12,17 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from signing import verify as verifying
+from signing.cli_input import Parser, UsageError, private_key, read_file
 
 VALID, INVALID, USAGE = 0, 1, 2
 
 
-class UsageError(Exception):
-    """Bad arguments or an input file that cannot be read or loaded: exit 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        raise UsageError(message)
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = Parser(
         prog="kiosk-verify",
         description="Verify a contract signed at a branch kiosk: PAdES signature, trust in the "
         "tenant CA, coverage, the sealed biometric evidence and (with the trustee's key) its "
@@ -67,10 +55,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError("--password-file needs --trustee-key")
         if args.plot and not args.trustee_key:
             raise UsageError("--plot needs --trustee-key (the record is sealed to the trustee)")
-        pdf = _read(args.pdf)
+        pdf = read_file(args.pdf)
         cas = [cert for path in args.ca for cert in _certificates(path)]
         tsa_cas = [cert for path in args.tsa_ca for cert in _certificates(path)]
-        key = _key(args.trustee_key, args.password_file) if args.trustee_key else None
+        key = (
+            private_key(args.trustee_key, args.password_file, role="a trustee key")
+            if args.trustee_key
+            else None
+        )
     except UsageError as exc:
         print(f"kiosk-verify: {exc}", file=sys.stderr)
         return USAGE
@@ -101,38 +93,14 @@ def _silence_pyhanko() -> None:
             logger.addHandler(logging.NullHandler())
 
 
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-
-
 def _certificates(path: Path) -> list[x509.Certificate]:
-    data = _read(path)
+    data = read_file(path)
     try:
         if b"-----BEGIN" in data:
             return x509.load_pem_x509_certificates(data)
         return [x509.load_der_x509_certificate(data)]
     except ValueError:
         raise UsageError(f"{path} holds no certificate (PEM or DER)") from None
-
-
-def _key(path: Path, password_file: Path | None) -> verifying.TrusteeKey:
-    data = _read(path)
-    password = _read(password_file).rstrip(b"\r\n") if password_file else None
-    try:
-        if b"-----BEGIN" in data:
-            key = serialization.load_pem_private_key(data, password)
-        else:
-            key = serialization.load_der_private_key(data, password)
-    except TypeError:
-        raise UsageError(f"{path}: encrypted key needs --password-file") from None
-    except ValueError:
-        raise UsageError(f"{path}: not a private key, or the password is wrong") from None
-    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
-        raise UsageError(f"{path}: a trustee key is RSA or EC")
-    return key
 
 
 def _report_invalid(exc: verifying.VerifyError, *, as_json: bool) -> None:

@@ -32,6 +32,10 @@ class ChatHistory:
             channel.HistoryChat(id=message.id, text=message.text, ts=message.ts, author=author)
         )
 
+    def lines(self) -> tuple[channel.HistoryChat, ...]:
+        """The lines so far (for the tenant's sealed transcript, appliance.custody.archive)."""
+        return tuple(self._lines)
+
     def resend(self, send: Callable[[channel.ChannelMessage], None]) -> int:
         """Send every line again (a resumed call); stop at the first refusal. How many went."""
         sent = 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 import aiohttp
@@ -19,13 +19,14 @@ import av
 
 from appliance.call.connection import ExchangeMessage
 from appliance.config.kiosk import KioskConfig
+from appliance.custody.archive import ArchiveClient, ArchiveOutcome, Archiver
 from appliance.custody.session import SessionCustody
 from appliance.exchange.service import Exchange, limits_from, scan_settings_from
 from appliance.exchange.state import ExchangeState
 from appliance.exchange.transfer import RelayClient
 from appliance.signing.setup import SigningSetup
 from drivers.scanner import DocumentScanner
-from protocol.channel import ChannelMessage
+from protocol.channel import ChannelMessage, HistoryChat
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,13 @@ class ConsultationExchange:
         self.exchange: Exchange | None = None
         self._http: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # what the tenant keeps (its welcome says), sealed and uploaded before each wipe
+        self.archiver = Archiver(
+            ArchiveClient(
+                self._http_session, hub_url=config.kiosk_ws_url, token=self._relay_credential
+            ),
+            anchors=self.signing.anchors,
+        )
 
     def open(self, consultation_id: str) -> None:
         """Make the consultation's exchange, once; without one the call still runs."""
@@ -88,6 +96,13 @@ class ConsultationExchange:
     def exchange_changed(self, state: ExchangeState) -> None:
         """The exchange's own observer: its new snapshot goes on to the kiosk's observers."""
         self._on_change(state)
+
+    async def archive(self, consultation_id: str, chat: Sequence[HistoryChat]) -> ArchiveOutcome:
+        """Seal and upload what the tenant keeps of the consultation; call before the wipe."""
+        custody = self._custody
+        wanted = "contract" in self.archiver.kinds and custody is not None and custody.ready
+        vault = custody.vault if wanted and custody is not None else None
+        return await self.archiver.archive(consultation_id, vault, chat)
 
     async def close(self) -> None:
         """The consultation is over: close its exchange and stop its work."""

@@ -66,10 +66,12 @@ class ConsultationUpkeep:
         self._say = say
         self._connect_timer = Timer(scheduler)
         self.connect_timeout_s = connect_timeout_s
+        self._consultation_id: str | None = None  # the one begun, for its archive
 
     def begin(self, consultation_id: str) -> None:
         """An adviser accepted: a session, the stats, and the first call's connect timer."""
         self._custody.open_session(consultation_id)
+        self._consultation_id = consultation_id
         self.recorder.start(consultation_id)
         self.time_connecting(consultation_id)
 
@@ -111,11 +113,15 @@ class ConsultationUpkeep:
         self.reconnection.retry_later(attempt, retry)
 
     async def finish(self, reason: str, call: Call | None) -> None:
-        """The consultation is over: its stats line, its secrets, chat and exchange go, and
-        its session is wiped (``call``: the last one, for the final media counters)."""
+        """The consultation is over: its stats line, what the tenant keeps sealed and uploaded,
+        its secrets, chat and exchange gone, its session wiped (``call``: the last one, for the
+        final media counters)."""
         self._connect_timer.cancel()
         if self.recorder.finish(reason, call) is not None:
             self._say(f"call ended ({reason})")
+        consultation_id, self._consultation_id = self._consultation_id, None
+        if consultation_id is not None:
+            await self.exchange.archive(consultation_id, self.history.lines())
         await self.forget()
         await self.wipe(_TRIGGERS.get(reason, "ended"))
 

@@ -94,3 +94,4 @@ class HubSignalling:
         self._upkeep.exchange.signing.welcomed(
             welcome.trustee_cert, welcome.trustee_name, welcome.tsa_url
         )
+        self._upkeep.exchange.archiver.welcomed(welcome.archive_cert, welcome.archive_kinds)

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cryptography import x509
+
 from appliance.exchange.service import Exchange
 from appliance.signing.service import MAX_SAMPLES, SignatureDesk
 from appliance.signing.state import SignatureTask
@@ -92,6 +94,14 @@ class SigningSetup:
             pinned=pinned,
             now=self._now(),
         )
+
+    def anchors(self) -> tuple[x509.Certificate, ...]:
+        """The tenant CA the kiosk enrolled with (what the archive certificate must be signed
+        by); () when not enrolled."""
+        try:
+            return (self._device().ca_certificate,)
+        except SignatureUnavailable:
+            return ()
 
     def _device(self) -> Identity:
         return device_identity(self._identity)

@@ -11,12 +11,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import time
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
-from cryptography import x509
 
 from appliance.config.kiosk import ExchangeSettings, KioskConfig
 from appliance.config.vault import VaultSettings
@@ -26,56 +23,20 @@ from appliance.runner.kiosk import Kiosk
 from appliance.runner.simulated_customer import SimulatedCustomer
 from drivers.camera.simulated import SimulatedCamera
 from drivers.microphone.simulated import SimulatedMicrophone
-from hub.pki.secret import HubSecret
 from protocol import channel
 from protocol.sealed import MIN_CHUNK, Opener, new_key, seal_bytes
-from provisioning import profile
-from provisioning.enrolment import enrol
-from provisioning.est_client import EstClient
-from provisioning.identity import IdentityStore
-from tests.support.adviser import AdviserPeer
-from tests.support.call import PASSWORD, take_verified_call
-from tests.support.hub import RunningHub, http_session, running_hub
-from tests.support.hub_enrol import hub_secret, new_code
+from tests.support.call import from_kiosk, take_verified_call
+from tests.support.kiosk_enrol import enrolled_hub
 
 pytestmark = [pytest.mark.usefixtures("loopback_only_netns"), pytest.mark.timeout(120)]
-M = TypeVar("M")
 MIB = 1024 * 1024
 PDF = b"%PDF-1.4\n" + os.urandom(20_000) + b"\n%%EOF\n"
-
-
-async def enrolled_store(hub: RunningHub, secret: HubSecret, directory: Path) -> IdentityStore:
-    """`kiosk enrol`'s steps: a one-time code, the CA compared, the certificate stored."""
-    code = await new_code(hub.storage, secret, "kiosk-1", now=time.time())
-    ca = await hub.storage.tenant_ca("default")
-    assert ca is not None
-    fingerprint = profile.fingerprint(x509.load_der_x509_certificate(ca.cert_der))
-    store = IdentityStore(directory)
-    async with EstClient(hub.url) as client:
-        await enrol(client, store, code, hub.ws_url, expected_fingerprint=fingerprint)
-    return store
-
-
-async def from_kiosk(adviser: AdviserPeer, kind: type[M], within: float = 30) -> M:
-    """The first data-channel message of ``kind`` the kiosk sent the adviser."""
-    async with asyncio.timeout(within):
-        while True:
-            for message in adviser.other_in:
-                if isinstance(message, kind):
-                    return message
-            await asyncio.sleep(0.05)
 
 
 async def test_an_enrolled_kiosk_receives_and_sends_files_through_the_relay(
     tmp_path: Path,
 ) -> None:
-    secret_file, secret = hub_secret(tmp_path)
-    async with (
-        running_hub(tmp_path, secret_file=secret_file, allow_device_tokens=False) as hub,
-        http_session() as http,
-    ):
-        hub.add_adviser("ann", PASSWORD)
-        store = await enrolled_store(hub, secret, tmp_path / "identity")
+    async with enrolled_hub(tmp_path) as (hub, http, _hub_secret, store):
         config = KioskConfig(
             token=None,  # enrolled: no device token anywhere
             hub_url=hub.ws_url,
@@ -124,12 +85,12 @@ async def test_an_enrolled_kiosk_receives_and_sends_files_through_the_relay(
                     key=key.hex(),
                 )
             )
-            done = await from_kiosk(adviser, channel.FileDone)
+            done = await from_kiosk(adviser, channel.FileDone, within=30)
             assert (done.id, done.sha256) == ("push-abcdefgh", digest)
 
             # kiosk -> adviser: a photo the kiosk uploads with its relay token
             adviser.send(channel.PhotoRequest(id="photo-abcdefgh"))
-            offer = await from_kiosk(adviser, channel.FileOffer)
+            offer = await from_kiosk(adviser, channel.FileOffer, within=30)
             assert (offer.purpose, offer.request_id) == ("photo", "photo-abcdefgh")
             async with http.get(
                 f"{hub.url}/api/relay/{cid}/{offer.blob}", headers={"X-CSRF-Token": csrf}
