@@ -47,7 +47,7 @@ typecheck: $(STAMP)
 
 # Every `python -m bench NAME --json` (project and baseline side by side), on loopback only.
 bench: system-deps $(STAMP)
-	for b in call wipe pen ui transfer reconnect storage enrol signature; do scripts/loopback-only $(PY) -m bench $$b --json || exit 1; done
+	for b in call wipe pen ui transfer reconnect storage enrol signature stats; do scripts/loopback-only $(PY) -m bench $$b --json || exit 1; done
 
 venv: $(STAMP)
 

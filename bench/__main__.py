@@ -65,6 +65,12 @@ def _signature(args: argparse.Namespace) -> Coroutine[Any, Any, dict[str, Any]]:
     return signature.main(keep=args.keep)
 
 
+def _stats(args: argparse.Namespace) -> Coroutine[Any, Any, dict[str, Any]]:
+    from bench import stats
+
+    return stats.main(records=args.records)
+
+
 BENCHES: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, dict[str, Any]]]] = {
     "call": _call,
     "pen": _pen,
@@ -75,6 +81,7 @@ BENCHES: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, dict[str, 
     "storage": _storage,
     "enrol": _enrol,
     "signature": _signature,
+    "stats": _stats,
 }
 
 
@@ -88,6 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, help="seconds per call (call) or of pen input")
     parser.add_argument(
         "--keep", type=Path, help="signature: leave the last signed PDF and its keys here"
+    )
+    parser.add_argument(
+        "--records",
+        type=int,
+        default=1_000_000,
+        help="stats: consultation records (and five times as many access-log lines)",
     )
     args = parser.parse_args(argv)
     args.seconds_given = args.seconds is not None
