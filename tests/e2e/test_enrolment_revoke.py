@@ -20,16 +20,17 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
 from protocol import channel, messages
-from protocol.sealed import MIN_CHUNK, new_key, seal_bytes
 from testbed.enrolled import EnrolledKiosk, enrol
 from testbed.stack import BIN, Stack, wait_until
 from tests.support.adviser import AdviserPeer
-from tests.support.call import ConsoleSignalling, answer
+from tests.support.at_rest import everything_in
+from tests.support.call import ConsoleSignalling, answer, from_kiosk
+from tests.support.console_relay import push_document
 from tests.support.hub import connect_adviser, http_session
 from tests.support.requirements import require
 
@@ -38,7 +39,6 @@ pytestmark = [
     pytest.mark.timeout(120),
     pytest.mark.usefixtures("loopback_only_netns"),  # the adviser's aiortc peer: 127.0.0.1
 ]
-M = TypeVar("M")
 EXIT_REJECTED = 3  # `kiosk run`: the hub refused the credentials (systemd does not restart)
 
 
@@ -99,43 +99,12 @@ async def run(*args: str) -> tuple[int, str]:
     return process.returncode, out.decode(errors="replace")
 
 
-def everything_in(root: Path) -> bytes:
-    """Every file name and every byte under ``root`` (logs, database, stats, identity)."""
-    files = [p for p in root.rglob("*") if p.is_file()]
-    return b"".join([str(p).encode() for p in files] + [p.read_bytes() for p in files])
-
-
-async def from_kiosk(adviser: AdviserPeer, kind: type[M], within: float = 20) -> M:
-    """The first data-channel message of ``kind`` the kiosk sent the adviser."""
-    async with asyncio.timeout(within):
-        while True:
-            for message in adviser.other_in:
-                if isinstance(message, kind):
-                    return message
-            await asyncio.sleep(0.05)
-
-
 async def send_document(
     http: Any, url: str, adviser: AdviserPeer, cid: str, name: str, body: bytes
 ) -> None:
     """The console's push of a document: sealed into the relay, offered on the data channel."""
-    async with http.get(f"{url}/api/session") as response:
-        csrf = (await response.json())["csrf"]
-    key = new_key()
-    async with http.post(
-        f"{url}/api/relay/{cid}",
-        data=seal_bytes(key, "push-canary01", body, MIN_CHUNK),
-        headers={"X-CSRF-Token": csrf, "Content-Type": "application/octet-stream"},
-    ) as response:
-        assert response.status == 201, await response.text()
-        blob = (await response.json())["blob"]
+    await push_document(http, url, adviser, cid, name, body)
     digest = hashlib.sha256(body).hexdigest()
-    adviser.send(
-        channel.FileOffer(
-            id="push-canary01", name=name, size=len(body), mime="application/pdf",
-            sha256=digest, purpose="document", blob=blob, key=key.hex(),
-        )
-    )  # fmt: skip
     done = await from_kiosk(adviser, channel.FileDone)
     assert (done.id, done.sha256) == ("push-canary01", digest)
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 
-def scan(pid: int, needle: bytes) -> list[tuple[int, str]]:
-    """Every address in ``pid``'s readable memory where ``needle`` occurs, with its mapping."""
-    hits: list[tuple[int, str]] = []
+
+def regions(pid: int) -> Iterator[tuple[int, str, bytes]]:
+    """Each readable mapping of ``pid``: its start address, name and bytes (one at a time)."""
     with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
         for line in maps:
             fields = line.split()
@@ -17,11 +18,17 @@ def scan(pid: int, needle: bytes) -> list[tuple[int, str]]:
                 data = mem.read(end - start)
             except (OSError, ValueError):
                 continue
-            name = fields[5] if len(fields) > 5 else "[anon]"
-            at = data.find(needle)
-            while at != -1:
-                hits.append((start + at, name))
-                at = data.find(needle, at + 1)
+            yield start, fields[5] if len(fields) > 5 else "[anon]", data
+
+
+def scan(pid: int, needle: bytes) -> list[tuple[int, str]]:
+    """Every address in ``pid``'s readable memory where ``needle`` occurs, with its mapping."""
+    hits: list[tuple[int, str]] = []
+    for start, name, data in regions(pid):
+        at = data.find(needle)
+        while at != -1:
+            hits.append((start + at, name))
+            at = data.find(needle, at + 1)
     return hits
 
 
