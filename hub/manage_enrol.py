@@ -139,6 +139,8 @@ async def _tenant_show(storage: Storage, args: argparse.Namespace, stdout: TextI
     print(f"valid until:     {when(cert.not_valid_after_utc.timestamp())}", file=stdout)
     for line in describe(await storage.tenant_signing(ca.tenant.id)):
         print(line, file=stdout)
+    turn = await storage.governance.turn_enabled(ca.tenant.id)  # a third party: off by default
+    print(f"TURN relay:      {'on' if turn else 'off'}", file=stdout)
     stdout.write(cert.public_bytes(Encoding.PEM).decode("ascii"))
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from hub.__main__ import main
 from hub.storage import Storage
 from hub.turn import TurnSettings
 from protocol.messages import Welcome
@@ -128,3 +129,15 @@ def test_tenant_set_turn_takes_only_on_or_off(
     assert exited.value.code == 2
     assert "--turn" in capsys.readouterr().err
     assert not db.exists()
+
+
+def test_tenant_show_says_whether_turn_is_on(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = tmp_path / "hub-secret"
+    assert main(["secret", "create", str(secret)]) == 0
+    assert hub(db, "tenant", "show", "default", "--secret-file", str(secret)) == 0
+    assert "TURN relay:      off" in capsys.readouterr().out
+    assert hub(db, "tenant", "set", "default", "--turn", "on") == 0
+    assert hub(db, "tenant", "show", "default") == 0
+    assert "TURN relay:      on" in capsys.readouterr().out
