@@ -42,7 +42,7 @@ DEVICE_COLUMNS = (
     "TENANT\tNAME\tSTATE\tCREATED\tLAST SEEN\tCERT EXPIRES\tVERSION\tLAST SELFTEST\tLAST WIPE"
     "\tWIPE ALARM"
 )
-ACCOUNT_COLUMNS = "TENANT\tNAME\tROLE\tSTATE"
+ACCOUNT_COLUMNS = "TENANT\tNAME\tROLE\tSTATE\tONLINE"
 # a report's outcome in `device list`: (ok, not ok) per kind
 _OUTCOMES = {"selftest": ("passed", "FAILED"), "wipe": ("verified", "NOT VERIFIED")}
 
@@ -155,12 +155,15 @@ async def _dispatch(
             print(f"password of adviser {args.name!r} changed", file=sys.stderr)
         case ("adviser", "list"):
             # The first two columns as before this listed every role, so scripts keep working.
+            # online: a console of it is connected to a hub (its lease, renewed by the hub)
             if stdout.isatty():
                 print(ACCOUNT_COLUMNS, file=stdout)
+            now = time.time()
             for t in await storage.tenants():
                 for a in await storage.governance.accounts(t.tenant.id):
                     state = "enabled" if a.disabled_at is None else "disabled"
-                    print(f"{t.tenant.name}\t{a.name}\t{a.role}\t{state}", file=stdout)
+                    online = "online" if a.online(now) else "offline"
+                    print(f"{t.tenant.name}\t{a.name}\t{a.role}\t{state}\t{online}", file=stdout)
         case ("admin", "add"):
             await admin.add_account(storage, args, _read_password(args.password_file, stdin))
         case ("device", "add"):

@@ -4,8 +4,9 @@ A pure core decides (``pairing``: queue, accept, end, away and grace, resume; it
 effects in ``pairing_events``, its state in ``pairing_state``); ``switchboard`` feeds it and
 carries out what it decides; ``endpoints`` and ``hello`` are the aiohttp side; ``peers`` the
 per-connection outboxes and writers; ``resume`` the tokens; ``writes`` the ordered database
-writes; ``registry`` the live consultations the relay asks about. docs/signalling.md has the
-call flow, the core's events and effects and this layout.
+writes; ``presence`` the online leases ``kiosk-hub adviser list`` reads; ``registry`` the
+live consultations the relay asks about. docs/signalling.md has the call flow, the core's
+events and effects and this layout.
 """
 
 from hub.signalling.endpoints import ENDPOINTS, MAX_WS_MESSAGE, Endpoints

@@ -220,6 +220,8 @@ class Endpoints:
             return True  # a database hiccup must not drop live calls
         if ok:
             peer.checked_at = when
+            if peer.adviser is not None:
+                self._switchboard.presence.renew(peer.adviser.id)  # `adviser list` sees it
             return True
         self._switchboard.revoked(peer)  # it cannot resume: the call ends
         if peer.device is not None:

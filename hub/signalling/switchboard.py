@@ -59,6 +59,7 @@ from hub.signalling.pairing_events import (
 )
 from hub.signalling.pairing_state import ConsultationQueue
 from hub.signalling.peers import Outboxes, Peer, queue_text
+from hub.signalling.presence import Presence
 from hub.signalling.registry import LiveConsultations
 from hub.signalling.relay_tokens import RelayTokens
 from hub.signalling.resume import ResumeTokens
@@ -93,6 +94,8 @@ class Switchboard:
         self.relay_tokens = RelayTokens()  # kiosk connections' relay credentials
         self._writes = Writes()
         self._tokens = ResumeTokens(storage, clock, self._writes)
+        # who is online, for commands in other processes (endpoints renew it at each re-check)
+        self.presence = Presence(storage.governance, clock, config.heartbeat_s, self._writes)
         self._outboxes = Outboxes(self._announcement, self._not_reading)
         self._peers: dict[ConnectionId, Peer] = {}  # signed in, until its socket loop ends
         self._timers: dict[tuple[str, Role], asyncio.TimerHandle] = {}
@@ -154,13 +157,23 @@ class Switchboard:
         self._outboxes.start(peer)
         self._outboxes.send(peer, welcome)
         self.handle(Connected(peer.conn, peer.role, peer.principal, peer.tenant.id, peer.name))
+        if peer.adviser is not None:
+            self.presence.renew(peer.adviser.id)
 
     async def left(self, peer: Peer) -> None:
         """The peer's socket loop ended: a party in a call is away now."""
         self.relay_tokens.forget(peer.conn)
         self.handle(Disconnected(peer.conn))
         self._peers.pop(peer.conn, None)
+        # an account's other console (a second tab) keeps it online and its lease renewed
+        if peer.adviser is not None and not self._console_open(peer.adviser.id):
+            self.presence.clear(peer.adviser.id)
         await self._outboxes.stop(peer)
+
+    def _console_open(self, adviser_id: int) -> bool:
+        return any(
+            p.adviser is not None and p.adviser.id == adviser_id for p in self._peers.values()
+        )
 
     def revoked(self, peer: Peer) -> None:
         """The peer's device token or session is gone: its consultation ends."""

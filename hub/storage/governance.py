@@ -58,6 +58,10 @@ class Governance(Protocol):
     ) -> None:
         """Give an account of the tenant a new password; its web sessions end."""
 
+    async def set_online(self, adviser_id: int, until: float | None) -> None:
+        """Renew an account's online lease to ``until`` (its console is connected to a hub),
+        or clear it (None: closed); ``Account.online`` reads it. Not audited."""
+
     # -- devices ----------------------------------------------------------
 
     async def set_branch(

@@ -221,6 +221,11 @@ class Account:
     tenant: Tenant
     created_at: float
     disabled_at: float | None
+    online_until: float | None = None  # a console's lease, renewed by the hub (migration 8)
+
+    def online(self, now: float) -> bool:
+        """Whether a console of the account is connected to a hub (its lease runs at ``now``)."""
+        return self.online_until is not None and now < self.online_until
 
 
 @dataclass(frozen=True)

@@ -100,11 +100,17 @@ def accounts(conn: sqlite3.Connection, tenant_id: int) -> list[Account]:
     t = _tenant(conn, tenant_id)
     rows = _all(
         conn,
-        "SELECT name, role, created_at, disabled_at FROM advisers WHERE tenant_id = ? "
-        "ORDER BY name",
+        "SELECT name, role, created_at, disabled_at, online_until FROM advisers "
+        "WHERE tenant_id = ? ORDER BY name",
         (tenant_id,),
     )
-    return [Account(r[0], r[1], t, r[2], r[3]) for r in rows]
+    return [Account(r[0], r[1], t, r[2], r[3], r[4]) for r in rows]
+
+
+def set_online(conn: sqlite3.Connection, adviser_id: int, until: float | None) -> None:
+    """Renew (or with None clear) the lease of an account's console; gone accounts: nothing."""
+    with transaction(conn):
+        conn.execute("UPDATE advisers SET online_until = ? WHERE id = ?", (until, adviser_id))
 
 
 def _account_id(conn: sqlite3.Connection, tenant_id: int, name: str) -> tuple[int, float | None]:

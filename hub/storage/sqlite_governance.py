@@ -106,6 +106,10 @@ class SqliteGovernance:
         password_hash = await asyncio.to_thread(self._passwords.hash, password)
         await self._writer.run(gov.reset_password, tenant_id, name, password_hash, actor, now)
 
+    async def set_online(self, adviser_id: int, until: float | None) -> None:
+        """Renew (``until``) or clear (None) the online lease of an account's console."""
+        await self._writer.run(gov.set_online, adviser_id, until)
+
     # -- devices ----------------------------------------------------------
 
     async def set_branch(

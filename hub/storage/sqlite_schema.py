@@ -217,6 +217,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX archives_by_consultation ON archives(consultation_id);
     CREATE INDEX archives_by_expiry ON archives(expires_at);
     """,
+    # 8: who is online, for `kiosk-hub adviser list` in a process of its own: the hub renews
+    # the lease while an account's console is connected and clears it on close (a crashed
+    # hub's lease just expires; docs/storage.md)
+    """
+    ALTER TABLE advisers ADD COLUMN online_until REAL;
+    """,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

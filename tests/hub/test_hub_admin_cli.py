@@ -38,10 +38,10 @@ def test_admin_add_and_list_every_role(
     assert hub(db, "adviser", "list") == 0
     # tenant and name first, as before the roles: scripts that read them keep working
     assert capsys.readouterr().out == (
-        "default\talice\tadviser\tenabled\n"
-        "default\tboss\tadmin\tenabled\n"
-        "default\tprivacy\tdpo\tenabled\n"
-        "nordbank\tnordboss\tadmin\tenabled\n"
+        "default\talice\tadviser\tenabled\toffline\n"
+        "default\tboss\tadmin\tenabled\toffline\n"
+        "default\tprivacy\tdpo\tenabled\toffline\n"
+        "nordbank\tnordboss\tadmin\tenabled\toffline\n"
     )
 
     async def check(storage: Storage) -> None:
@@ -79,7 +79,8 @@ def test_admin_add_bad_input(
     err = capsys.readouterr().err
     assert "missing" in err and "Traceback" not in err
     assert hub(db, "adviser", "list") == 0
-    assert capsys.readouterr().out == "default\talice\tadviser\tenabled\n"  # nothing left behind
+    # nothing left behind
+    assert capsys.readouterr().out == "default\talice\tadviser\tenabled\toffline\n"
 
 
 def test_admin_password_from_stdin_of_the_real_command(db: Path) -> None:
@@ -104,7 +105,7 @@ def test_disable_and_enable_end_sessions_and_are_audited(
     assert hub(db, "adviser", "disable", "alice") == 0
     capsys.readouterr()
     assert hub(db, "adviser", "list") == 0
-    assert capsys.readouterr().out == "default\talice\tadviser\tdisabled\n"
+    assert capsys.readouterr().out == "default\talice\tadviser\tdisabled\toffline\n"
 
     async def disabled(storage: Storage) -> tuple[bool, bool]:
         login = await storage.adviser_login("alice")

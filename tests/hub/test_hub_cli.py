@@ -29,8 +29,9 @@ def test_adviser_add_and_list(
     )
     capsys.readouterr()
     assert main(["adviser", "list", "--db", str(db)]) == 0
-    # tenant and name first (as before roles existed), then the role and whether it may log in
-    assert capsys.readouterr().out == "default\talice\tadviser\tenabled\n"
+    # tenant and name first (as before roles existed), then the role, whether it may log in
+    # and whether a console of it is connected to a hub
+    assert capsys.readouterr().out == "default\talice\tadviser\tenabled\toffline\n"
 
     async def check(storage: Storage) -> None:
         login = await storage.adviser_login("alice")
