@@ -5,7 +5,6 @@ heartbeats: test_hub_signalling_frames.py)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,6 @@ from protocol.messages import (
     Heartbeat,
     Hello,
     IceCandidate,
-    IceServer,
     Offer,
     PeerAway,
     Queue,
@@ -52,17 +50,12 @@ from tests.support.signalling_tests import (
     SDP,
     expect_closed,
     expect_error,
+    hub,
     pair,
     queue_kiosk,
 )
 
-
-@pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[RunningHub]:
-    ice = (IceServer(urls=("turn:127.0.0.1:3478",), username="u", credential="c"),)
-    async with running_hub(tmp_path, ice_servers=ice) as running:
-        running.add_adviser("alice", PASSWORD)
-        yield running
+__all__ = ["hub"]  # the shared fixture, re-exported by name so pytest finds it here
 
 
 # -- pairing and relay ----------------------------------------------------

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -18,7 +17,6 @@ from hub.signalling import (
 )
 from protocol.messages import (
     Hello,
-    IceServer,
     Queue,
     Welcome,
 )
@@ -36,15 +34,10 @@ from tests.support.signalling_tests import (
     PASSWORD,
     expect_closed,
     expect_error,
+    hub,
 )
 
-
-@pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[RunningHub]:
-    ice = (IceServer(urls=("turn:127.0.0.1:3478",), username="u", credential="c"),)
-    async with running_hub(tmp_path, ice_servers=ice) as running:
-        running.add_adviser("alice", PASSWORD)
-        yield running
+__all__ = ["hub"]  # the shared fixture, re-exported by name so pytest finds it here
 
 
 # -- authentication -------------------------------------------------------

@@ -4,7 +4,6 @@ shutdown (the rest: test_hub_signalling.py)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,6 @@ from protocol.messages import (
     Ended,
     Heartbeat,
     Hello,
-    IceServer,
     Queue,
     QueueLeave,
     QueueRequest,
@@ -39,16 +37,11 @@ from tests.support.signalling_tests import (
     PASSWORD,
     expect_closed,
     expect_error,
+    hub,
     queue_kiosk,
 )
 
-
-@pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[RunningHub]:
-    ice = (IceServer(urls=("turn:127.0.0.1:3478",), username="u", credential="c"),)
-    async with running_hub(tmp_path, ice_servers=ice) as running:
-        running.add_adviser("alice", PASSWORD)
-        yield running
+__all__ = ["hub"]  # the shared fixture, re-exported by name so pytest finds it here
 
 
 def server_side(hub: RunningHub, name: str) -> Any:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -17,7 +15,6 @@ from hub.signalling import (
 from protocol.codec import MAX_FRAME_BYTES
 from protocol.messages import (
     End,
-    IceServer,
     Queue,
     QueueLeave,
     QueuePosition,
@@ -29,22 +26,16 @@ from tests.support.hub import (
     RunningHub,
     connect_adviser,
     connect_kiosk,
-    running_hub,
     settle,
 )
 from tests.support.signalling_tests import (
     PASSWORD,
     expect_error,
+    hub,
     queue_kiosk,
 )
 
-
-@pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[RunningHub]:
-    ice = (IceServer(urls=("turn:127.0.0.1:3478",), username="u", credential="c"),)
-    async with running_hub(tmp_path, ice_servers=ice) as running:
-        running.add_adviser("alice", PASSWORD)
-        yield running
+__all__ = ["hub"]  # the shared fixture, re-exported by name so pytest finds it here
 
 
 # -- queue ----------------------------------------------------------------

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import aiohttp
+import pytest
 
 from protocol.messages import (
     Accept,
     Accepted,
     Error,
+    IceServer,
     Queue,
     QueuePosition,
     QueueRequest,
     ResumeGrant,
 )
-from tests.support.hub import RunningHub, SignallingPeer, connect_adviser, connect_kiosk
+from tests.support.hub import (
+    RunningHub,
+    SignallingPeer,
+    connect_adviser,
+    connect_kiosk,
+    running_hub,
+)
 
 PASSWORD = "correct horse battery"
 SDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
@@ -58,3 +67,11 @@ async def pair(
     await adviser.expect(ResumeGrant)
     await adviser.expect(Queue)  # now empty
     return kiosk, adviser, position.consultation_id
+
+
+@pytest.fixture
+async def hub(tmp_path: Path) -> AsyncIterator[RunningHub]:
+    ice = (IceServer(urls=("turn:127.0.0.1:3478",), username="u", credential="c"),)
+    async with running_hub(tmp_path, ice_servers=ice) as running:
+        running.add_adviser("alice", PASSWORD)
+        yield running
