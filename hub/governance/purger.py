@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from hub.storage.errors import StorageError, StorageUnavailable
+from hub.storage.errors import StorageUnavailable
 from hub.storage.records import PurgeCounts
 
 log = logging.getLogger("hub.governance")
@@ -85,9 +85,9 @@ class Purger:
                     "the purge could not run (database unavailable); next try in %d s",
                     self._interval_s,
                 )
-            except StorageError as exc:
-                # a refusal is a bug to fix, but retention must not stop for good: log the
-                # kind only (a message may quote a stored value) and try again next time
+            except Exception as exc:
+                # a refusal (or any other failure) is a bug to fix: log the kind only (a message
+                # may quote a stored value) and try again next time
                 log.error(
                     "the purge failed (%s); next try in %d s", type(exc).__name__, self._interval_s
                 )

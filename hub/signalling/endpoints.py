@@ -265,8 +265,9 @@ class Endpoints:
             case Heartbeat():
                 board.send(peer, Heartbeat(ts=max(0, int(self._clock() * 1000))))
             case QueueRequest() if peer.role == "kiosk":
-                consultation_id = new_consultation_id()
-                board.handle(QueueRequested(peer.conn, consultation_id, self._clock()))
+                now = self._clock()  # one time for the id's stamp and the queue's record
+                consultation_id = new_consultation_id(int(now * 1000))
+                board.handle(QueueRequested(peer.conn, consultation_id, now))
             case QueueLeave() if peer.role == "kiosk":
                 board.handle(QueueLeft(peer.conn))
             case Accept() if peer.role == "adviser":

@@ -10,7 +10,6 @@ over, which is what lets the retention purge delete a year of rows in seconds (d
 from __future__ import annotations
 
 import secrets
-import time
 
 __all__ = ["ID_LENGTH", "RANDOM_BITS", "SORTED_ALPHABET", "new_consultation_id"]
 
@@ -29,8 +28,7 @@ def _time_part(ms: int) -> str:
     return "".join(SORTED_ALPHABET[(ms >> (6 * i)) & 63] for i in reversed(range(TIME_SYMBOLS)))
 
 
-def new_consultation_id(now_ms: int | None = None) -> str:
-    """A fresh consultation id made at ``now_ms`` (milliseconds since the epoch; default: the
-    wall clock): ids made in later milliseconds sort after earlier ones, as text."""
-    ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
-    return _time_part(ms) + secrets.token_urlsafe(RANDOM_BYTES)
+def new_consultation_id(now_ms: int) -> str:
+    """A fresh consultation id made at ``now_ms`` (milliseconds since the epoch, by the hub's
+    clock): ids made in later milliseconds sort after earlier ones, as text."""
+    return _time_part(now_ms) + secrets.token_urlsafe(RANDOM_BYTES)

@@ -73,6 +73,8 @@ class SqliteGovernance:
         self._writer = writer
         self._reader = reader
         self._passwords = passwords
+        # how the purge times its batches (their size follows): a seam for tests
+        self.batch_timer: purge.Timer = time.perf_counter
 
     # -- accounts ---------------------------------------------------------
 
@@ -227,10 +229,17 @@ class SqliteGovernance:
                 while cursor is not None:
                     if kind in purge.WALKS:
                         deleted, cursor, took = await self._writer.run(
-                            purge.timed_walk, kind, plan.cutoffs(kind), cursor, size
+                            purge.timed_walk,
+                            kind,
+                            plan.cutoffs(kind),
+                            cursor,
+                            size,
+                            self.batch_timer,
                         )
                     else:
-                        deleted, took = await self._writer.run(purge.timed_batch, step, size)
+                        deleted, took = await self._writer.run(
+                            purge.timed_batch, step, size, self.batch_timer
+                        )
                         cursor = None if deleted < size else cursor
                     totals[_COUNTED[kind]] += deleted
                     size = purge.next_batch(size, took)

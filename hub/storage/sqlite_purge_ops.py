@@ -15,7 +15,7 @@ import json
 import math
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
 from hub.storage.records import ACCESS_LOG_DAYS_WITHOUT_TENANT
@@ -142,20 +142,30 @@ def finish(conn: sqlite3.Connection, settings: tuple[int, int]) -> None:
     conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
 
+Timer = Callable[[], float]
+
+
 def timed_walk(
-    conn: sqlite3.Connection, walk: str, cutoffs: Cutoffs, after_id: int, batch: int
+    conn: sqlite3.Connection,
+    walk: str,
+    cutoffs: Cutoffs,
+    after_id: int,
+    batch: int,
+    timer: Timer = time.perf_counter,
 ) -> tuple[int, int | None, float]:
     """``purge_walk_batch`` and how long it held the writer (not counting the wait for it)."""
-    started = time.perf_counter()
+    started = timer()
     deleted, cursor = purge_walk_batch(conn, walk, cutoffs, after_id, batch)
-    return deleted, cursor, time.perf_counter() - started
+    return deleted, cursor, timer() - started
 
 
-def timed_batch(conn: sqlite3.Connection, step: Step, batch: int) -> tuple[int, float]:
+def timed_batch(
+    conn: sqlite3.Connection, step: Step, batch: int, timer: Timer = time.perf_counter
+) -> tuple[int, float]:
     """``purge_batch`` and how long it held the writer (not counting the wait for it)."""
-    started = time.perf_counter()
+    started = timer()
     deleted = purge_batch(conn, step, batch)
-    return deleted, time.perf_counter() - started
+    return deleted, timer() - started
 
 
 def _cutoff_sql(cutoffs: Cutoffs, otherwise: float | None) -> tuple[str, list[float | int]]:

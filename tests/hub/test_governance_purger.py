@@ -13,7 +13,7 @@ import pytest
 from hub.governance.purger import Purger
 from hub.governance.references import new_reference
 from hub.storage import SqliteStorage
-from hub.storage.errors import ConstraintViolated, StorageError, StorageUnavailable
+from hub.storage.errors import ConstraintViolated, StorageUnavailable
 from hub.storage.records import PurgeCounts
 from tests.support.hub import FakeClock
 
@@ -46,7 +46,7 @@ class Ticks:
 class Governance:
     """A stand-in that records when it was asked to purge and fails when told to."""
 
-    def __init__(self, failing: dict[int, StorageError]) -> None:
+    def __init__(self, failing: dict[int, Exception]) -> None:
         self.calls: list[float] = []
         self.failing = failing
 
@@ -60,7 +60,7 @@ class Governance:
 class Recorded:
     """A storage whose governance is the stand-in (the purger's storage seam)."""
 
-    def __init__(self, failing: dict[int, StorageError] | None = None) -> None:
+    def __init__(self, failing: dict[int, Exception] | None = None) -> None:
         self.governance = Governance(failing or {})
 
 
@@ -113,6 +113,20 @@ async def test_a_refusing_database_is_logged_by_kind_and_tried_again(
     assert len(storage.governance.calls) == 2
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert errors == ["the purge failed (ConstraintViolated); next try in 3600 s"]
+    assert not any("kiosk-secret-name" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_bug_in_the_purge_is_logged_by_kind_and_tried_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FakeClock()
+    storage = Recorded(failing={1: RuntimeError("a bug quoting kiosk-secret-name")})
+    ticks = Ticks(clock, rounds=2)
+    with caplog.at_level(logging.INFO, logger="hub.governance"):
+        await run_until_parked(Purger(storage, clock, interval_s=INTERVAL_S, sleep=ticks), ticks)
+    assert len(storage.governance.calls) == 2  # retention goes on after the failure
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors == ["the purge failed (RuntimeError); next try in 3600 s"]
     assert not any("kiosk-secret-name" in r.getMessage() for r in caplog.records)
 
 

@@ -118,13 +118,15 @@ def test_a_bad_range_is_refused_without_repeating_it(
 
 @given(st.dates(date(1970, 1, 1), date(2100, 1, 1)), st.dates(date(1970, 1, 1), date(2100, 1, 1)))
 def test_any_two_dates_give_their_range_or_a_bad_range(a: date, b: date) -> None:
+    allowed = a <= b and (b - a).days + 1 <= MAX_DAYS  # both ends count
     try:
         rng = parse_range(a.isoformat(), b.isoformat(), today=TODAY)
     except BadRange:
-        assert a > b or (b - a).days >= MAX_DAYS
+        assert not allowed
         return
+    assert allowed
     assert (iso_day(rng.from_day), iso_day(rng.to_day)) == (a.isoformat(), b.isoformat())
-    assert 1 <= rng.days <= MAX_DAYS
+    assert rng.days == (b - a).days + 1
 
 
 @given(st.text(max_size=30), st.text(max_size=30))
@@ -133,7 +135,9 @@ def test_any_text_gives_a_range_or_a_bad_range(a: str, b: str) -> None:
         rng = parse_range(a, b, today=TODAY)
     except BadRange:
         return
-    assert 0 <= rng.from_day <= rng.to_day and rng.days <= MAX_DAYS
+    # what was accepted is a range the dates of its own ends give again, and not too long
+    assert parse_range(iso_day(rng.from_day), iso_day(rng.to_day), today=TODAY) == rng
+    assert rng.days in range(1, MAX_DAYS + 1)
 
 
 # -- compute -------------------------------------------------------------------
