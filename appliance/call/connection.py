@@ -36,6 +36,7 @@ from aiortc.sdp import candidate_from_sdp
 
 from appliance.call import sas
 from appliance.call.device_proof import DeviceSigner
+from appliance.call.encoded import PacketSource, add_encoded_video
 from appliance.call.liveness import BEAT_INTERVAL_S as BEAT_INTERVAL_S
 from appliance.call.liveness import DEAD_AFTER_S as DEAD_AFTER_S
 from appliance.call.liveness import Liveness
@@ -128,7 +129,7 @@ class Call:
     def __init__(
         self,
         *,
-        video: MediaStreamTrack,
+        video: PacketSource | MediaStreamTrack,
         audio: MediaStreamTrack,
         ice_servers: Sequence[IceServer] = (),
         ice_transport_policy: IcePolicy = "all",
@@ -147,7 +148,8 @@ class Call:
         dead_after_s: float = DEAD_AFTER_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._video = video
+        self._video = video  # a PacketSource: sent as packets (appliance.call.encoded)
+        self._video_track = video if isinstance(video, MediaStreamTrack) else None
         self._audio = audio
         self._on_chat = on_chat
         self._on_state = on_state
@@ -223,7 +225,10 @@ class Call:
             raise CallError("the call is closed")
         if self._offer_sdp is not None:
             return
-        self._pc.addTrack(self._video)
+        if isinstance(self._video, MediaStreamTrack):
+            self._pc.addTrack(self._video)
+        elif self._video_track is None:
+            self._video_track = add_encoded_video(self._pc, self._video)
         self._pc.addTrack(self._audio)
         # The adviser's screen (docs/exchange.md): a second video, receive only; the console
         # answers sendonly and swaps a track in with replaceTrack when it shares.
@@ -373,7 +378,10 @@ class Call:
         await self._liveness.stop()
         await self.probe.stop()
         await self._pc.close()
-        self._video.stop()
+        if self._video_track is not None:
+            self._video_track.stop()
+        if not isinstance(self._video, MediaStreamTrack):
+            await self._video.close()
         self._audio.stop()
 
     # -- aiortc callbacks -------------------------------------------------

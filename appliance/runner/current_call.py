@@ -139,7 +139,7 @@ class CurrentCall:
                 report()
 
         call = Call(
-            video=self._media.video_track(),
+            video=self._media.video_source(),
             audio=self._media.audio_track(),
             ice_servers=self.ice_servers,
             ice_transport_policy=self.ice_policy,

@@ -8,6 +8,7 @@ from fractions import Fraction
 
 import av
 import numpy as np
+import numpy.typing as npt
 
 from drivers.errors import DeviceNotStarted, UnsupportedSetting
 from drivers.microphone import FRAME_SECONDS, MicrophoneInfo
@@ -15,6 +16,47 @@ from drivers.microphone import FRAME_SECONDS, MicrophoneInfo
 SAMPLE_RATES = (8000, 16000, 24000, 32000, 44100, 48000)
 # A consumer this far behind has stalled; start a fresh schedule instead of bursting frames.
 MAX_LAG_S = 0.2
+
+
+# The longest repeating stretch kept in memory (one second: 96 KB at 48 kHz). A tone whose
+# pattern repeats only after longer is computed frame by frame instead.
+MAX_PERIOD_S = 1
+
+
+class ToneGenerator:
+    """The samples of a phase-continuous sine tone, one block at a time (signed 16-bit).
+
+    A sampled tone repeats exactly after ``period`` samples whenever the frequency is a
+    fraction of the rate with a small enough denominator (440 Hz at 48 kHz: 1200 samples).
+    Such a tone is computed once and each block is a slice of that stretch, so a frame costs
+    no trigonometry; any other tone is computed per block with the phase carried over.
+    """
+
+    def __init__(self, sample_rate: int, frequency: float, amplitude: float, block: int) -> None:
+        self._block = block
+        self._step = 2 * math.pi * frequency / sample_rate
+        self._scale = amplitude * 32767
+        period = (Fraction(frequency) / sample_rate).denominator
+        self.period: int | None = period if period <= MAX_PERIOD_S * sample_rate else None
+        self._offset = 0  # where the next block starts, in samples (ring) ...
+        self._phase = 0.0  # ... or in radians (per-block computation)
+        self._ramp = np.arange(block, dtype=np.float64) * self._step
+        self.ring: npt.NDArray[np.int16] | None = None
+        if self.period is not None:
+            # Enough whole periods that any block starting inside the first one fits.
+            repeats = 1 + -(-block // self.period)
+            one = np.sin(np.arange(self.period, dtype=np.float64) * self._step) * self._scale
+            self.ring = np.tile(one.astype(np.int16), repeats)
+
+    def next_block(self) -> npt.NDArray[np.int16]:
+        """The next ``block`` samples; consecutive blocks join without a click."""
+        if self.ring is not None and self.period is not None:
+            start = self._offset
+            self._offset = (start + self._block) % self.period
+            return self.ring[start : start + self._block]
+        samples = np.sin(self._ramp + self._phase) * self._scale
+        self._phase = (self._phase + self._step * self._block) % (2 * math.pi)
+        return samples.astype(np.int16)
 
 
 class SimulatedMicrophone:
@@ -52,10 +94,7 @@ class SimulatedMicrophone:
             )
         self._info = MicrophoneInfo(sample_rate=sample_rate, channels=1, name=name)
         self._samples = round(sample_rate * FRAME_SECONDS)
-        self._step = 2 * math.pi * frequency / sample_rate
-        self._ramp = np.arange(self._samples, dtype=np.float64) * self._step
-        self._scale = amplitude * 32767
-        self._phase = 0.0
+        self._tone = ToneGenerator(sample_rate, frequency, amplitude, self._samples)
         self._pts = 0
         self._started_at: float | None = None  # event-loop time of the schedule's frame 0
         self._index = -1
@@ -85,10 +124,8 @@ class SimulatedMicrophone:
             await asyncio.sleep(due - now)
         if self._started_at is None:  # stopped while we slept
             raise DeviceNotStarted("microphone was stopped", device=self._info.name)
-        samples = np.sin(self._ramp + self._phase) * self._scale
-        self._phase = (self._phase + self._step * self._samples) % (2 * math.pi)
         frame = av.AudioFrame.from_ndarray(
-            samples.astype(np.int16).reshape(1, -1), format="s16", layout="mono"
+            self._tone.next_block().reshape(1, -1), format="s16", layout="mono"
         )
         frame.sample_rate = self._info.sample_rate
         frame.pts = self._pts

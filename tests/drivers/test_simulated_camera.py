@@ -11,6 +11,8 @@ from typing import cast
 import av
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from drivers.camera import Camera
 from drivers.camera.simulated import (
@@ -19,6 +21,7 @@ from drivers.camera.simulated import (
     TestPicture,
     luma_plane,
     read_capture_clock,
+    yuv420p_frame,
 )
 from drivers.errors import DeviceNotStarted, DriverError, UnsupportedSetting
 from tests.support.requirements import require
@@ -231,3 +234,17 @@ def test_render_is_cheap() -> None:
         av.VideoFrame.from_ndarray(picture.render(i, i), format="yuv420p")
     per_frame = (time.perf_counter() - start) / 300
     assert per_frame < 0.003  # far below one 30 fps slot, and below a VP8 encode
+
+
+@given(
+    width=st.integers(1, 80).map(lambda n: 2 * n),
+    height=st.integers(1, 60).map(lambda n: 2 * n),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_a_buffer_goes_into_the_frame_planes_unchanged(width: int, height: int, seed: int) -> None:
+    # The camera hands its buffer over by writing the frame's planes directly (cheaper than
+    # VideoFrame.from_ndarray); the frame must hold exactly the same picture.
+    buf = np.random.default_rng(seed).integers(0, 256, (height * 3 // 2, width), dtype=np.uint8)
+    frame = yuv420p_frame(buf, width, height)
+    assert (frame.width, frame.height, frame.format.name) == (width, height, "yuv420p")
+    assert np.array_equal(frame.to_ndarray(), buf)

@@ -7,10 +7,12 @@ import time
 import av
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from drivers.errors import DeviceNotStarted, UnsupportedSetting
 from drivers.microphone import Microphone
-from drivers.microphone.simulated import SimulatedMicrophone
+from drivers.microphone.simulated import SAMPLE_RATES, SimulatedMicrophone, ToneGenerator
 
 
 async def frames(mic: SimulatedMicrophone, count: int) -> list[av.AudioFrame]:
@@ -87,3 +89,37 @@ async def test_frame_before_start_is_a_typed_error() -> None:
 def test_bad_settings_are_typed_errors(kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(UnsupportedSetting, match=match):
         SimulatedMicrophone(**kwargs)  # type: ignore[arg-type]
+
+
+def ideal_tone(rate: int, frequency: float, amplitude: float, count: int) -> np.ndarray:
+    n = np.arange(count, dtype=np.float64)
+    return np.sin(2 * np.pi * frequency * n / rate) * amplitude * 32767
+
+
+@given(
+    rate=st.sampled_from(SAMPLE_RATES),
+    frequency=st.one_of(
+        st.integers(1, 3999).map(float),  # whole hertz: a short repeating stretch
+        st.floats(0.01, 3999.0, allow_nan=False),  # anything else: computed per block
+    ),
+    amplitude=st.floats(0.0, 1.0),
+    blocks=st.integers(1, 12),
+)
+def test_tone_blocks_are_one_continuous_sine(
+    rate: int, frequency: float, amplitude: float, blocks: int
+) -> None:
+    block = rate // 50
+    tone = ToneGenerator(rate, frequency, amplitude, block)
+    got = np.concatenate([tone.next_block() for _ in range(blocks)]).astype(np.float64)
+    assert got.size == blocks * block
+    assert np.max(np.abs(got - ideal_tone(rate, frequency, amplitude, got.size))) <= 2
+
+
+def test_a_whole_hertz_tone_is_computed_once_not_per_frame() -> None:
+    # 440 Hz at 48 kHz repeats every 1200 samples (11 cycles): frames are slices of that
+    # stretch, so the microphone does no trigonometry on the event loop per frame.
+    tone = ToneGenerator(48000, 440.0, 0.3, 960)
+    assert tone.period == 1200 and tone.ring is not None
+    for _ in range(7):  # past the wrap-around of the stretch, too
+        block = tone.next_block()
+        assert block.size == 960 and np.shares_memory(block, tone.ring)

@@ -44,3 +44,8 @@ def silence_transports(pc: RTCPeerConnection) -> None:
 
         ice._send = drop  # what DTLS sends goes nowhere
         ice._connection.data_received = lambda _data, _component: None  # nor arrives
+
+
+async def send_rtcp(receiver: Any, packet: Any) -> None:
+    """Send an RTCP packet (a PLI, a REMB) from ``receiver``'s side, as a browser would."""
+    await receiver._send_rtcp(packet)
