@@ -3,7 +3,8 @@ config, one struct per backend (pure: no drivers imported; :mod:`appliance.runne
 builds them).
 
     [devices.camera]
-    backend = "pyav"            # pyav | picamera2 | simulated
+    backend = "pyav"            # pyav | picamera2 | simulated | h264-standin
+    # simulated: width = 1280, height = 720, fps = 30 (unset: the [video] table's)
     device = "/dev/video0"      # pyav: a path or lavfi graph
     format = "v4l2"             # pyav: FFmpeg input format (v4l2, lavfi...)
 
@@ -47,6 +48,21 @@ Url = Annotated[
 Baud = Annotated[
     Literal[38400, 19200], Meta(description="must be 38400 or 19200 (ISDV4 baud rates)")
 ]
+# A camera's picture size and rate (the simulated camera's limits; the test picture's clock
+# needs the width in 32 equal blocks). Unset: the [video] table's value.
+CameraWidth = Annotated[
+    int,
+    Meta(
+        ge=64,
+        le=4096,
+        multiple_of=32,
+        description="must be a whole multiple of 32 between 64 and 4096",
+    ),
+]
+CameraHeight = Annotated[
+    int, Meta(ge=64, le=2304, multiple_of=2, description="must be an even number, 64 to 2304")
+]
+CameraFps = Annotated[int, Meta(ge=1, le=120, description="must be a whole number, 1 to 120")]
 
 
 class DeviceSettings(Struct, frozen=True, forbid_unknown_fields=True, tag_field="backend"):
@@ -75,7 +91,21 @@ class Picamera2CameraSettings(DeviceSettings, frozen=True, tag="picamera2"):
 
 
 class SimulatedCameraSettings(DeviceSettings, frozen=True, tag="simulated"):
-    """The test picture with a clock."""
+    """The test picture with a clock, ``width`` x ``height`` at ``fps`` (unset: ``[video]``)."""
+
+    width: CameraWidth | None = None
+    height: CameraHeight | None = None
+    fps: CameraFps | None = None
+
+
+class H264StandinCameraSettings(DeviceSettings, frozen=True, tag="h264-standin"):
+    """The test picture encoded to H.264 by a child process: a hardware encoder's stand-in
+    (drivers/camera/h264_standin.py, docs/hardware-video.md); size and rate as the simulator's."""
+
+    width: CameraWidth | None = None
+    height: CameraHeight | None = None
+    fps: CameraFps | None = None
+    bitrate: Annotated[int, Meta(ge=300_000, le=4_000_000)] = 1_000_000
 
 
 class AlsaMicrophoneSettings(DeviceSettings, frozen=True, tag="alsa"):
@@ -153,7 +183,12 @@ class SimulatedScannerSettings(DeviceSettings, frozen=True, tag="simulated"):
     feeder_pages: Count = 3
 
 
-CameraSettings = PyAVCameraSettings | Picamera2CameraSettings | SimulatedCameraSettings
+CameraSettings = (
+    PyAVCameraSettings
+    | Picamera2CameraSettings
+    | SimulatedCameraSettings
+    | H264StandinCameraSettings
+)
 MicrophoneSettings = AlsaMicrophoneSettings | PyAVMicrophoneSettings | SimulatedMicrophoneSettings
 SpeakerSettings = AlsaSpeakerSettings | SimulatedSpeakerSettings
 TabletSettings = EvdevTabletSettings | Isdv4TabletSettings | SimulatedTabletSettings

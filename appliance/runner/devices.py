@@ -8,9 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+import msgspec
+
 from appliance.config import devices as ds
 from appliance.config.kiosk import KioskConfig
 from drivers.camera import Camera
+from drivers.camera.h264_standin import H264StandinCamera
 from drivers.camera.picamera2 import Picamera2Camera
 from drivers.camera.pyav import PyAVCamera
 from drivers.camera.simulated import SimulatedCamera
@@ -43,6 +46,10 @@ class Devices:
     scanner: DocumentScanner | None = None
 
 
+# Camera backends that need no hardware: `simulate = true` keeps them as configured.
+SIMULATED_CAMERAS = frozenset({"simulated", "h264-standin"})
+
+
 class CallDevices(NamedTuple):
     """The devices a consultation uses; the speaker and the scanner may be missing."""
 
@@ -67,9 +74,13 @@ def build_devices(
 
 
 def build_call_devices(config: KioskConfig) -> CallDevices:
-    """The call's devices for ``kiosk run``: every simulator with ``simulate = true``, else
-    the ``[devices.*]`` tables, which must fit a camera and a microphone."""
+    """The call's devices for ``kiosk run``: every simulator with ``simulate = true`` (a
+    configured simulated camera kept, with its size), else the ``[devices.*]`` tables, which
+    must fit a camera and a microphone."""
     fitted = ds.DevicesConfig.simulated() if config.simulate else config.devices
+    camera = config.devices.camera
+    if config.simulate and camera is not None and camera.backend in SIMULATED_CAMERAS:
+        fitted = msgspec.structs.replace(fitted, camera=camera)  # keep its size and backend
     devices = build_devices(
         fitted, width=config.video_width, height=config.video_height, fps=config.video_fps
     )
@@ -116,7 +127,11 @@ def _camera(cfg: ds.CameraSettings, width: int, height: int, fps: int) -> Camera
         case ds.Picamera2CameraSettings():
             return Picamera2Camera(width, height, fps, camera_index=cfg.index)
         case ds.SimulatedCameraSettings():
-            return SimulatedCamera(width, height, fps)
+            return SimulatedCamera(cfg.width or width, cfg.height or height, cfg.fps or fps)
+        case ds.H264StandinCameraSettings():
+            return H264StandinCamera(
+                cfg.width or width, cfg.height or height, cfg.fps or fps, bitrate=cfg.bitrate
+            )
 
 
 def _microphone(cfg: ds.MicrophoneSettings) -> Microphone:
