@@ -14,7 +14,14 @@ from typing import Any
 def _call(args: argparse.Namespace) -> Coroutine[Any, Any, dict[str, Any]]:
     from bench import call
 
-    return call.main(calls=args.calls, call_seconds=args.seconds)
+    return call.main(
+        calls=args.calls,
+        call_seconds=args.seconds,
+        resolution=args.resolution,
+        profile=args.profile,
+        hw=args.hw,
+        tree=args.tree,
+    )
 
 
 def _pen(args: argparse.Namespace) -> Coroutine[Any, Any, dict[str, Any]]:
@@ -85,6 +92,16 @@ BENCHES: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, dict[str, 
 }
 
 
+def _resolution(text: str) -> str:
+    from bench.call_proc import ResolutionError, parse_resolution
+
+    try:
+        parse_resolution(text)
+    except ResolutionError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("name", choices=sorted(BENCHES))
@@ -95,6 +112,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, help="seconds per call (call) or of pen input")
     parser.add_argument(
         "--keep", type=Path, help="signature: leave the last signed PDF and its keys here"
+    )
+    parser.add_argument(
+        "--resolution",
+        type=_resolution,
+        default="640x480",
+        help="call: the kiosk camera's WIDTHxHEIGHT (default 640x480)",
+    )
+    parser.add_argument(
+        "--profile", type=Path, help="call: one more call per variant under py-spy; files here"
+    )
+    parser.add_argument(
+        "--hw",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="call: the stand-in hardware encoder variant (auto: if the tree has it)",
+    )
+    parser.add_argument(
+        "--tree", type=Path, help="call: run hub and kiosk from this source tree (before/after)"
     )
     parser.add_argument(
         "--records",

@@ -23,7 +23,7 @@ from typing import Any
 
 import av
 
-from bench.call import _vp8_encoder
+from bench.call_baseline import kiosk_video_encoder
 from drivers.camera.simulated import SimulatedCamera
 from drivers.tablet import PenSample
 from drivers.tablet.evdev import EvdevTablet
@@ -190,7 +190,7 @@ def _encode(encoder: Any, frame: av.VideoFrame) -> int:
 
 async def _encode_video(stop: asyncio.Event) -> int:
     camera = SimulatedCamera(640, 480, 30)
-    encoder = _vp8_encoder()
+    encoder = kiosk_video_encoder(640, 480)
     await camera.start()
     frames = 0
     while not stop.is_set():

@@ -51,6 +51,8 @@ class Stack:
 
     ``device_tokens``: the hub accepts device tokens (``--allow-device-tokens``, off in
     production) and ``start_kiosk`` connects with one; off, kiosks enrol with a code.
+    ``source_tree``: run hub and kiosk from another checkout's sources (e.g. ``git archive``
+    of an older commit, to measure before and after a change); default: this one.
     """
 
     workdir: Path
@@ -60,6 +62,14 @@ class Stack:
     device_tokens: bool = True
     hub: subprocess.Popen[bytes] | None = None
     kiosk: subprocess.Popen[bytes] | None = None
+    source_tree: Path | None = None
+
+    @property
+    def env(self) -> dict[str, str] | None:
+        """The children's environment: ``source_tree`` first on the import path, if set."""
+        if self.source_tree is None:
+            return None
+        return {**os.environ, "PYTHONPATH": str(self.source_tree.resolve())}
 
     @property
     def url(self) -> str:
@@ -121,6 +131,7 @@ class Stack:
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env=self.env,
             )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -133,10 +144,14 @@ class Stack:
                 time.sleep(0.1)
         raise HarnessError("hub did not answer within 20 s")
 
-    def start_kiosk(self, *extra: str) -> None:
+    def start_kiosk(self, *extra: str, config: str | None = None) -> None:
         """`kiosk run --simulate --no-ui` against this hub; with device tokens off it needs
-        ``--identity-dir`` in ``extra`` (an enrolled kiosk, testbed/enrolled.py)."""
+        ``--identity-dir`` in ``extra`` (an enrolled kiosk, testbed/enrolled.py). ``config``:
+        a config file's TOML text (e.g. a ``[devices.camera]`` table), written to the workdir."""
         token = ("--token-file", str(self.workdir / "token")) if self.device_tokens else ()
+        if config is not None:
+            (self.workdir / "kiosk.toml").write_text(config, encoding="utf-8")
+            extra = ("--config", str(self.workdir / "kiosk.toml"), *extra)
         with self.kiosk_log.open("ab") as log:
             self.kiosk = subprocess.Popen(
                 [
@@ -157,6 +172,7 @@ class Stack:
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env=self.env,
             )
 
     def kiosk_calls(self) -> list[dict[str, Any]]:
