@@ -4,7 +4,8 @@ Synchronous ``main()``. The call screen at 1280x800 with 640x480 remote video ar
 30 fps (new frame every other 60 Hz frame), self view and chat open; each frame is laid out,
 drawn and presented (dummy SDL driver). Ink: a pen sample is added, and its latency runs until
 the frame that shows it is presented. Baseline in the same run: a bare frombuffer + scale +
-blit of the same video frames.
+blit of the same video frames. Then the same screen with a live 1280x720 call in the same
+process (``bench.ui_call``: ``frame_ms_p95_call_720p``).
 """
 
 from __future__ import annotations
@@ -24,8 +25,19 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def main(frames: int = FRAMES) -> dict[str, Any]:
-    """Run the measurement; returns the JSON dict."""
+def main(frames: int = FRAMES, *, call: bool = True) -> dict[str, Any]:
+    """Run the measurement (with the live call variant unless ``call`` is false); returns
+    the JSON dict."""
+    result = _sample_frames(frames)
+    if call:
+        from bench import ui_call
+
+        result.update(ui_call.main(frames))
+    return result
+
+
+def _sample_frames(frames: int) -> dict[str, Any]:
+    """The call screen with sample video, the bare blit baseline, and ink."""
     os.environ["SDL_VIDEODRIVER"] = "dummy"
     os.environ["SDL_AUDIODRIVER"] = "dummy"
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")

@@ -1,7 +1,8 @@
 """Draws a layout onto a surface; live pictures come from a ``MediaFeed``.
 
 No per-pixel Python: video and pages are wrapped with ``pygame.image.frombuffer`` and scaled
-by SDL, once per new frame (cached by sequence number); ink is drawn incrementally.
+by SDL, once per new frame (cached by sequence number), or not at all when a
+``SizedMediaFeed`` handed the frame over already fitted to its box; ink is drawn incrementally.
 """
 
 from __future__ import annotations
@@ -15,11 +16,9 @@ from kiosk_ui.widgets import Box, Button, Field, Label, Media, Progress, Widget
 
 def _fit(src: tuple[int, int], box: pygame.Rect) -> pygame.Rect:
     """The largest rectangle of ``src``'s aspect ratio centred in ``box``."""
-    sw, sh = src
-    if sw <= 0 or sh <= 0:
+    if src[0] <= 0 or src[1] <= 0:
         return box.copy()
-    scale = min(box.w / sw, box.h / sh)
-    w, h = max(1, int(sw * scale)), max(1, int(sh * scale))
+    w, h = v.fitted_size(src, box.size)
     return pygame.Rect(box.centerx - w // 2, box.centery - h // 2, w, h)
 
 
@@ -48,7 +47,11 @@ class _Scaled:
             raw = pygame.image.frombuffer(rgb, (w, h), "RGB")
             if crop is not None:
                 raw = raw.subsurface(crop)  # a zoomed page: only this part is scaled
-            self._surface = pygame.transform.scale(raw, rect.size)
+            if raw.get_size() == rect.size:
+                self._hold = (hold, rgb)  # handed over already fitted: blitted as it is
+                self._surface = raw
+            else:
+                self._surface = pygame.transform.scale(raw, rect.size)
             self._key = key
         return self._surface, rect
 
@@ -197,6 +200,9 @@ class Painter:
                 "screen": (feed.screen_video, self._screen),
                 "self": (feed.self_view, self._self),
             }[m.source]
+            show_at = getattr(feed, "show_at", None)  # a SizedMediaFeed scales for us
+            if show_at is not None:
+                show_at(m.source, m.rect.size)
             frame = source()
             if frame is None:
                 pygame.draw.rect(surface, p.dark, m.rect)

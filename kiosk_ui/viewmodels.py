@@ -301,6 +301,18 @@ class Ink:
     seq: int = 0
 
 
+def fitted_size(src: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
+    """The largest size of ``src``'s aspect ratio inside ``box`` (integer maths, so that
+    fitting a fitted size again gives it back unchanged: the painter then need not scale)."""
+    sw, sh = src
+    bw, bh = box
+    if sw <= 0 or sh <= 0:
+        return box
+    if sw * bh >= sh * bw:  # the width limits
+        return bw, max(1, bw * sh // sw)
+    return max(1, bh * sw // sh), bh
+
+
 class MediaFeed(Protocol):
     """Where the UI pulls live pictures from, once per frame; every call must be cheap."""
 
@@ -315,6 +327,14 @@ class MediaFeed(Protocol):
 
     def ink(self) -> Ink:
         """The signature's strokes so far."""
+
+
+class SizedMediaFeed(MediaFeed, Protocol):
+    """A ``MediaFeed`` that can hand pictures over already scaled: the painter tells it the
+    box it shows each live picture in, every frame (cheap when unchanged)."""
+
+    def show_at(self, source: str, box: tuple[int, int]) -> None:
+        """``source`` ("remote", "screen" or "self") is shown in a ``box``-sized area."""
 
 
 class NoMedia:

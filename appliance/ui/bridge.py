@@ -156,6 +156,10 @@ class UiBridge:
         """The signature desk's live ink (0..1 of the ink area); none without a desk."""
         return self.media.ink()
 
+    def show_at(self, source: str, box: tuple[int, int]) -> None:
+        """The UI shows ``source`` in a ``box``-sized area: frames come scaled to fit it."""
+        self.media.show_at(source, box)
+
     # -- loop side --------------------------------------------------------------------
 
     async def run(self) -> None:

@@ -31,7 +31,7 @@ class KioskProcess(Protocol):
         """Stop politely (from the loop)."""
 
 
-class ScreenOwner(viewmodels.MediaFeed, Protocol):
+class ScreenOwner(viewmodels.SizedMediaFeed, Protocol):
     """What owns the screen: the journey's ``UiBridge``, or the technician's front
     (``appliance.ui.technician``) that hands it to the journey once enrolled."""
 

@@ -155,6 +155,11 @@ class TechnicianFront:
         """The signature (the journey's)."""
         return v.Ink() if self._bridge is None else self._bridge.ink()
 
+    def show_at(self, source: str, box: tuple[int, int]) -> None:
+        """Where the UI shows a live picture (the journey's)."""
+        if self._bridge is not None:
+            self._bridge.show_at(source, box)
+
     # -- loop side --------------------------------------------------------------------------
 
     @property
