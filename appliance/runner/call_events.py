@@ -92,6 +92,11 @@ class CallEvents:
                 log.warning("could not send the continuity secret: %s", exc)
             self._post(FromCall(generation, consultation.AdviserVerified(cid)))
             self._exchange.open(cid)
+        else:  # should not happen: say so, or a call runs with no exchange and nobody knows
+            log.warning(
+                "adviser verified, but %s: no continuity and no exchange for this call",
+                "no current call" if call is None else "no consultation id",
+            )
         self._recorder.verified(code)  # four words: not personal data
         self._say("adviser verified: compare the code on both screens")
         self._observers.changed()

@@ -33,7 +33,7 @@ from drivers.microphone.simulated import SimulatedMicrophone
 from drivers.scanner.sane import SaneScanner
 from hub.relay import RELAY
 from testbed.browser import Console, browser, chromium_missing_message, console_page
-from testbed.stack import wait_until
+from testbed.stack import HarnessError, wait_until
 from tests.support.documents import write_pdf
 from tests.support.hub import RunningHub, running_hub
 from tests.support.mounts import tmpfs
@@ -117,8 +117,16 @@ class Scene:
         return self.kiosk.vault.read_bytes(artifact)
 
     async def until(self, predicate: Callable[[], bool], what: str, timeout_s: float = 30) -> None:
-        """Wait until ``predicate()`` holds (the kiosk runs on this loop meanwhile)."""
-        await wait_until(predicate, timeout_s, what)
+        """Wait until ``predicate()`` holds (the kiosk runs on this loop meanwhile); a timeout
+        says where the kiosk stood, so that a rare failure in CI can be read from its log."""
+        try:
+            await wait_until(predicate, timeout_s, what)
+        except HarnessError as exc:
+            kiosk = self.kiosk
+            raise HarnessError(
+                f"{exc}; the kiosk: phase {kiosk.phase.name}, words shown "
+                f"{kiosk.verification_code is not None}, exchange {kiosk.exchange is not None}"
+            ) from exc
 
 
 @asynccontextmanager
