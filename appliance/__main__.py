@@ -28,6 +28,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from appliance.call.aiortc_tuning import tune_aiortc
 from appliance.call.ice import use_host_addresses
 from appliance.commands.enrol import add_enrol_commands, run_decommission, run_enrol
 from appliance.commands.selftest import add_selftest_command, run_selftest
@@ -177,6 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if enrolled is not None:
             status(f"enrolled as {enrolled.device_name} (tenant {enrolled.tenant})")
     configure_logging(verbose=args.verbose)
+    tune_aiortc()
     if config.ice_host_addresses:
         use_host_addresses(config.ice_host_addresses)
     mode = ui_mode(args, simulate=config.simulate)

@@ -10,8 +10,10 @@
    getStats() reports in the benchmark; the simulated camera's picture stands in for its
    content), encoded beforehand with the kiosk's 640x480 settings, only decoded in the measured
    time;
-3. the call's audio both ways: 20 ms frames of a 48 kHz stereo tone, Opus-encoded with
-   ``open_opus_encoder`` and decoded, once for each direction.
+3. the call's audio both ways, 20 ms frames of a 48 kHz tone encoded and decoded: the kiosk's
+   direction with exactly the kiosk's Opus settings (``appliance.call.codecs.OPUS``:
+   its microphones' layout, mono, and its complexity, through ``open_opus_encoder``), the
+   adviser's with aiortc's stereo settings (what aiortc decodes it to, stereo, either way).
 
 Frames are captured before the clock starts. The kiosk's own frames are fed to the encoder at
 the camera's pace (one every 1/30 s of real time, like a live camera): libvpx's realtime mode
@@ -89,20 +91,36 @@ def kiosk_video_encoder(width: int, height: int) -> Any:
     return video_codecs(width, height, _has_codecs(None))[0]
 
 
-def opus_codecs(kiosk_settings: bool) -> tuple[Any, Any]:
-    """(encoder, decoder) for the call's audio, as the kiosk's microphone track encodes it."""
-    if kiosk_settings:
-        from appliance.call.codecs import open_opus_encoder
+def _aiortc_opus_encoder() -> Any:
+    """aiortc/codecs/opus.py's encoder: 96 kbps stereo, voip, libopus's default complexity."""
+    encoder = av.CodecContext.create("libopus", "w")
+    encoder.bit_rate, encoder.format, encoder.layout = 96_000, "s16", "stereo"
+    encoder.sample_rate, encoder.time_base = AUDIO_RATE, Fraction(1, AUDIO_RATE)
+    encoder.options = {"application": "voip"}
+    return encoder
 
-        encoder = open_opus_encoder()
+
+def opus_codecs(kiosk_settings: bool) -> tuple[Any, Any, str]:
+    """(encoder, decoder, layout) for the kiosk's microphone audio, as the kiosk encodes it.
+
+    With ``kiosk_settings`` the encoder is ``open_opus_encoder(OPUS)``: the settings (layout,
+    bitrate, complexity) the kiosk's ``OpusPacketizer`` opens for its microphone.
+    """
+    if kiosk_settings:
+        from appliance.call.codecs import OPUS, open_opus_encoder
+
+        encoder = open_opus_encoder(OPUS)
+        layout = OPUS.layout
     else:  # aiortc/codecs/opus.py
-        encoder = av.CodecContext.create("libopus", "w")
-        encoder.bit_rate, encoder.format, encoder.layout = 96_000, "s16", "stereo"
-        encoder.sample_rate, encoder.time_base = AUDIO_RATE, Fraction(1, AUDIO_RATE)
-        encoder.options = {"application": "voip"}
+        encoder, layout = _aiortc_opus_encoder(), "stereo"
+    return encoder, _opus_decoder(), layout
+
+
+def _opus_decoder() -> Any:
+    # aiortc's OpusDecoder: stereo s16 at 48 kHz, whatever the sender's channel count.
     decoder = av.CodecContext.create("libopus", "r")
     decoder.format, decoder.layout, decoder.sample_rate = "s16", "stereo", AUDIO_RATE
-    return encoder, decoder
+    return decoder
 
 
 async def capture_frames(
@@ -156,25 +174,40 @@ def _decode(packets: list[Any], decoder: Any) -> None:
             np.asarray(decoded.planes[0])
 
 
-def _tone(seconds: float) -> list[av.AudioFrame]:
+def tone(seconds: float, layout: str = "stereo") -> list[av.AudioFrame]:
+    """20 ms s16 frames of a 440 Hz tone at 48 kHz, ``layout`` "mono" or "stereo"."""
+    channels = {"mono": 1, "stereo": 2}[layout]
     frames = []
     for n in range(max(1, int(seconds * AUDIO_RATE / AUDIO_SAMPLES))):
         t = (np.arange(AUDIO_SAMPLES) + n * AUDIO_SAMPLES) / AUDIO_RATE
         wave = (np.sin(2 * math.pi * 440 * t) * 8000).astype(np.int16)
         frame = av.AudioFrame.from_ndarray(
-            np.repeat(wave, 2).reshape(1, -1), format="s16", layout="stereo"
+            np.repeat(wave, channels).reshape(1, -1), format="s16", layout=layout
         )
         frame.sample_rate, frame.pts = AUDIO_RATE, n * AUDIO_SAMPLES
         frames.append(frame)
     return frames
 
 
-def _opus_both_ways(frames: list[av.AudioFrame], kiosk_settings: bool) -> None:
-    for _direction in range(2):
-        encoder, decoder = opus_codecs(kiosk_settings)
-        for frame in frames:
-            for packet in encoder.encode(frame):
-                decoder.decode(packet)
+def _encode_decode_audio(frames: list[av.AudioFrame], encoder: Any, decoder: Any) -> None:
+    for frame in frames:
+        for packet in encoder.encode(frame):
+            decoder.decode(packet)
+
+
+def opus_both_ways(seconds: float, kiosk_settings: bool) -> Callable[[], None]:
+    """The call's Opus work for ``seconds``, ready to time: the kiosk's direction (its own
+    settings and microphone layout), then the adviser's (aiortc's stereo settings)."""
+    encoder, decoder, layout = opus_codecs(kiosk_settings)
+    kiosk_frames = tone(seconds, layout)
+    adviser_frames = tone(seconds, "stereo")
+    adviser = _aiortc_opus_encoder(), _opus_decoder()
+
+    def work() -> None:
+        _encode_decode_audio(kiosk_frames, encoder, decoder)
+        _encode_decode_audio(adviser_frames, *adviser)
+
+    return work
 
 
 async def measure(
@@ -190,8 +223,7 @@ async def measure(
     adviser_encoder, adviser_decoder, _ = video_codecs(*ADVISER_SIZE, kiosk_settings)
     adviser_packets = encode_decode(adviser_raw, adviser_encoder, None, ADVISER_FPS, paced=False)
     adviser = _timed(lambda: _decode(adviser_packets, adviser_decoder))
-    tone = _tone(call_s)
-    audio = _timed(lambda: _opus_both_ways(tone, kiosk_settings))
+    audio = _timed(opus_both_ways(call_s, kiosk_settings))
     parts = {
         "video_encode_decode": own / call_s,
         "adviser_video_decode_640x480_20fps": adviser / call_s,

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from appliance.call.codecs import OPUS
+from appliance.call.codecs import OPUS, CodecSettingsError, open_opus_encoder
 from appliance.call.media import MicrophoneTrack
 from appliance.call.opus_packets import OpusEncodeError, OpusPacketizer
 from drivers.microphone.simulated import SAMPLE_RATES, SimulatedMicrophone, ToneGenerator
@@ -99,3 +99,25 @@ def test_settings_the_path_cannot_encode_are_a_typed_error() -> None:
     tone = ToneGenerator(48000, 440.0, 0.5, 960)
     with pytest.raises(OpusEncodeError, match="s16"):
         opus.encode(mic_frame(tone, 48000))
+
+
+def test_the_kiosks_opus_is_mono_at_complexity_5() -> None:
+    assert (OPUS.layout, OPUS.complexity) == ("mono", 5)
+
+
+def test_the_complexity_setting_reaches_libopus() -> None:
+    # Same audio, same everything but the complexity: libopus is deterministic, so different
+    # bytes mean the setting was applied (a silently ignored option would give equal packets).
+    def packets(complexity: int) -> list[bytes]:
+        tone = ToneGenerator(48000, 440.0, 0.5, 960)
+        opus = OpusPacketizer(dataclasses.replace(OPUS, complexity=complexity))
+        return [bytes(p) for _ in range(10) for p in opus.encode(mic_frame(tone, 48000))]
+
+    assert packets(5) == packets(5)
+    assert packets(0) != packets(10)
+
+
+@pytest.mark.parametrize("complexity", [-1, 11])
+def test_a_complexity_libopus_lacks_is_a_typed_error(complexity: int) -> None:
+    with pytest.raises(CodecSettingsError, match="complexity"):
+        open_opus_encoder(dataclasses.replace(OPUS, complexity=complexity))

@@ -7,7 +7,8 @@ import asyncio
 import pytest
 
 from appliance.call.codecs import open_decoder, open_encoder, video_settings
-from bench.call_baseline import capture_frames, encode_decode
+from appliance.call.opus_packets import OpusPacketizer
+from bench.call_baseline import capture_frames, encode_decode, opus_both_ways, opus_codecs, tone
 
 
 class FakeTime:
@@ -53,3 +54,23 @@ def test_unpaced_encoding_never_sleeps() -> None:
         sleep=fake.sleep,
     )
     assert fake.slept == []
+
+
+def test_the_baselines_opus_is_the_kiosks_own() -> None:
+    # Byte-identical packets from the same microphone frames: the baseline encodes with
+    # exactly the settings the kiosk's microphone track uses (layout, bitrate, complexity).
+    encoder, _decoder, layout = opus_codecs(kiosk_settings=True)
+    assert layout == "mono"
+    frames = tone(0.2, layout)
+    kiosk = OpusPacketizer()
+    ours = [bytes(p) for f in frames for p in kiosk.encode(f)]
+    theirs = []
+    for i, f in enumerate(frames):
+        f.pts = i * 960
+        theirs += [bytes(p) for p in encoder.encode(f)]
+    assert ours and ours == theirs
+
+
+def test_the_baseline_times_opus_both_ways() -> None:
+    work = opus_both_ways(0.1, kiosk_settings=True)
+    work()  # the kiosk's direction and the adviser's, without error

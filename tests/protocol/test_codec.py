@@ -332,3 +332,19 @@ def test_secrets_stay_out_of_reprs(message: Any, hidden: str) -> None:
     registry = messages.SIGNALLING if message.TYPE in messages.SIGNALLING.types else channel.CHANNEL
     assert registry.decode(registry.encode(message)) == message
     assert hidden in registry.encode(message)
+
+
+def test_field_types_are_resolved_once_per_message_class() -> None:
+    """Decoding resolves a class's type hints once, not per frame (issue 17: per-message CPU)."""
+    from protocol.codec import field_types
+
+    beat = channel.CHANNEL.types["beat"]
+    frame = json.dumps({"v": 1, "type": "beat", "ts": 1})
+    first = channel.CHANNEL.decode(frame)
+    resolved = field_types(beat)
+    assert channel.CHANNEL.decode(frame) == first
+    assert field_types(beat) is resolved  # the same mapping: not resolved again
+    assert dict(resolved) == {"ts": int}
+    # The cached mapping is shared by every decode, so nobody may change it.
+    with pytest.raises(TypeError):
+        resolved["ts"] = str  # type: ignore[index]
