@@ -1,8 +1,10 @@
 """One consultation's peer connection, from the kiosk's side (aiortc).
 
 A ``Call`` is used once: aiortc has no ICE restart, so when a call fails or ends the kiosk
-closes it and builds a new one. The offer is prepared (candidates gathered) while the kiosk
-waits in the queue, so it can go out the moment an adviser accepts.
+closes it and builds a new one. The offer is prepared (candidates gathered, the video
+encoder opened) while the kiosk waits in the queue, so it can go out the moment an adviser
+accepts. This module holds the offer/answer/candidate half; what the call does with aiortc's
+events and the adviser's data-channel frames is ``appliance.call.events``.
 
 Liveness (``appliance.call.liveness``): beats both ways on the data channel; silence, or the
 connection going ``failed``/``closed``, is a dead path, reported once through ``on_dead``. A
@@ -36,7 +38,17 @@ from aiortc.sdp import candidate_from_sdp
 
 from appliance.call import sas
 from appliance.call.device_proof import DeviceSigner
-from appliance.call.encoded import PacketSource, add_encoded_video
+from appliance.call.encoded import PacketSource, add_encoded_video, prepare_source
+from appliance.call.events import EXCHANGE_TYPES as EXCHANGE_TYPES
+from appliance.call.events import CallError as CallError
+from appliance.call.events import CallEvents
+from appliance.call.events import ChatListener as ChatListener
+from appliance.call.events import DeadListener as DeadListener
+from appliance.call.events import ExchangeListener as ExchangeListener
+from appliance.call.events import ExchangeMessage as ExchangeMessage
+from appliance.call.events import StateListener as StateListener
+from appliance.call.events import UnverifiedListener as UnverifiedListener
+from appliance.call.events import VerifiedListener as VerifiedListener
 from appliance.call.liveness import BEAT_INTERVAL_S as BEAT_INTERVAL_S
 from appliance.call.liveness import DEAD_AFTER_S as DEAD_AFTER_S
 from appliance.call.liveness import Liveness
@@ -44,52 +56,9 @@ from appliance.call.media import MediaProbe
 from appliance.call.verification import AdviserVerification
 from appliance.call.verification import Resumption as Resumption
 from protocol import channel
-from protocol.errors import ProtocolError
 from protocol.messages import IcePolicy, IceServer
 
 log = logging.getLogger(__name__)
-
-ChatListener = Callable[[channel.Chat], None]
-StateListener = Callable[[str], None]
-# Called once per call: the four words (verified), or why the adviser could not be verified.
-VerifiedListener = Callable[[str], None]
-UnverifiedListener = Callable[[str], None]
-# Called once when the path is dead: the cause (``silence``, ``connection_failed``,
-# ``connection_closed``) and how long nothing had arrived, in ms.
-DeadListener = Callable[[str, float], None]
-ExchangeListener = Callable[["ExchangeMessage"], None]
-
-# What the adviser may send that belongs to appliance.exchange.service, once verified.
-ExchangeMessage = (
-    channel.FileOffer
-    | channel.FileProgress
-    | channel.FileCancel
-    | channel.FileDone
-    | channel.FileError
-    | channel.ScanRequest
-    | channel.PhotoRequest
-    | channel.RequestCancel
-    | channel.ScreenShare
-    | channel.SignatureRequest
-    | channel.SignatureCancel
-)
-EXCHANGE_TYPES: tuple[type[ExchangeMessage], ...] = (
-    channel.FileOffer,
-    channel.FileProgress,
-    channel.FileCancel,
-    channel.FileDone,
-    channel.FileError,
-    channel.ScanRequest,
-    channel.PhotoRequest,
-    channel.RequestCancel,
-    channel.ScreenShare,
-    channel.SignatureRequest,
-    channel.SignatureCancel,
-)
-
-
-class CallError(Exception):
-    """The peer connection refused something (bad SDP or candidate, wrong moment)."""
 
 
 def rtc_configuration(
@@ -123,7 +92,7 @@ def new_chat_id() -> str:
     return secrets.token_urlsafe(9)
 
 
-class Call:
+class Call(CallEvents):
     """The kiosk's peer connection for one consultation: camera, microphone, data channel."""
 
     def __init__(
@@ -183,12 +152,6 @@ class Call:
         self._pc.on("track", self._track)
 
     @property
-    def connection_state(self) -> str:
-        """aiortc's connection state: new, connecting, connected, failed or closed."""
-        state: str = self._pc.connectionState
-        return state
-
-    @property
     def resumption(self) -> Resumption | None:
         """What this call proves itself with, if it resumes a verified consultation."""
         return self._check.resumption
@@ -196,11 +159,6 @@ class Call:
     @resumption.setter
     def resumption(self, resumption: Resumption | None) -> None:
         self._check.resumption = resumption
-
-    @property
-    def verification(self) -> sas.Verified | None:
-        """The adviser's verification, once its reveal (or proof) checked out."""
-        return self._check.verified
 
     @property
     def verification_error(self) -> str | None:
@@ -229,6 +187,9 @@ class Call:
             self._pc.addTrack(self._video)
         elif self._video_track is None:
             self._video_track = add_encoded_video(self._pc, self._video)
+            # While the customer waits, not after the accept: the first frame goes
+            # straight into an open encoder (docs/media-path.md, call setup).
+            await prepare_source(self._video)
         self._pc.addTrack(self._audio)
         # The adviser's screen (docs/exchange.md): a second video, receive only; the console
         # answers sendonly and swaps a track in with replaceTrack when it shares.
@@ -346,14 +307,6 @@ class Call:
         if self.verification is None:
             raise CallError("the adviser is not verified (yet)")
 
-    def _send_frame(self, message: channel.ChannelMessage) -> None:
-        if self._channel is None or self._channel.readyState != "open":
-            raise CallError("the data channel is not connected yet")
-        self._channel.send(channel.encode(message))
-
-    def _send_beat(self) -> None:
-        self._send_frame(channel.Beat(ts=int(time.time() * 1000)))
-
     @property
     def resumed(self) -> bool:
         """Whether this call is a later peer connection of an already verified consultation."""
@@ -383,124 +336,3 @@ class Call:
         if not isinstance(self._video, MediaStreamTrack):
             await self._video.close()
         self._audio.stop()
-
-    # -- aiortc callbacks -------------------------------------------------
-
-    def _track(self, track: MediaStreamTrack) -> None:
-        screen = self._screen_receiver
-        if screen is not None and getattr(screen, "track", None) is track:
-            self.probe.watch_screen(track)
-        else:
-            self.probe.watch(track)
-
-    def _connection_state_changed(self) -> None:
-        state = self.connection_state
-        log.info("peer connection %s", state)
-        if self._on_state is not None:
-            self._on_state(state)
-        if state == "connected":
-            # From here the far end has dead_after_s to open the channel and say something.
-            self._liveness.start()
-        if state in ("failed", "closed") and not self._closed:
-            self._declare_dead(f"connection_{state}")
-
-    def _declare_dead(self, cause: str) -> None:
-        """Report the dead path once; a ``bye`` or our own close is never a dead path."""
-        if self._dead or self.bye_received or self._closed:
-            return
-        self._dead = True
-        self._liveness.halt()
-        silence_ms = self._liveness.silence_ms()
-        log.warning("call path dead (%s, %.0f ms silent)", cause, silence_ms)
-        if self._on_dead is not None:
-            self._on_dead(cause, silence_ms)
-
-    def _channel_opened(self) -> None:
-        log.info("data channel open")
-        self._liveness.start()
-        with contextlib.suppress(Exception):  # the first beat at once: the watch ran before
-            self._send_beat()
-        if self._channel is not None:
-            try:
-                opening = self._check.opening()
-            except sas.VerificationError as exc:
-                self._refuse(exc)
-            else:
-                if opening is not None:
-                    self._channel.send(channel.encode(opening))
-                    self._send_device_proof(opening)
-        if self._on_channel_open is not None:
-            self._on_channel_open()
-
-    def _send_device_proof(self, opening: channel.SasReveal | channel.ResumeProof) -> None:
-        """Right after our reveal or resume proof: which device this is, signed (if enrolled)."""
-        if self._signer is None or self._channel is None:
-            return
-        try:
-            proof = self._check.device_proof(self._signer, opening)
-        except ValueError as exc:  # challenge.BadChallenge: our own values, so a bug to see
-            log.warning("no device proof for this call: %s", exc)
-            return
-        if proof is not None:
-            self._channel.send(channel.encode(proof))
-
-    def _adviser_proved(self, proof: channel.ResumeProof) -> None:
-        try:
-            verified = self._check.check_proof(proof)
-        except sas.VerificationError as exc:
-            self._refuse(exc)
-            return
-        log.info("adviser verified again: resume proof checks out")
-        if self._on_verified is not None:
-            self._on_verified(verified.code)
-
-    def _adviser_revealed(self, reveal: channel.SasReveal) -> None:
-        try:
-            verified = self._check.check_reveal(reveal)
-        except sas.VerificationError as exc:
-            self._refuse(exc)
-            return
-        log.info("adviser verified: fingerprints and commitment match")
-        if self._on_verified is not None:
-            self._on_verified(verified.code)
-
-    def _refuse(self, exc: sas.VerificationError) -> None:
-        first = self._check.refuse(exc)
-        log.warning("the adviser could not be verified (%s)", exc.code)
-        if first and self._on_unverified is not None:
-            self._on_unverified(exc.code)
-
-    def _channel_message(self, data: str | bytes) -> None:
-        try:
-            message = channel.decode(data)
-        except ProtocolError as exc:
-            # The content may be personal data: log only what was wrong with it.
-            log.warning("dropped a data-channel frame: %s", exc.code)
-            return
-        # Any valid frame is life, whatever it says.
-        self._liveness.heard()
-        match message:
-            case channel.Beat():
-                return
-            case channel.Bye():
-                log.info("the adviser ended the call (bye)")
-                if not self.bye_received and not self._dead:
-                    self.bye_received = True
-                    if self._on_bye is not None:
-                        self._on_bye()
-                return
-            case channel.SasReveal():
-                self._adviser_revealed(message)
-                return
-            case channel.ResumeProof():
-                self._adviser_proved(message)
-                return
-            case channel.Chat():
-                if self._on_chat is not None:
-                    self._on_chat(message)
-                return
-            case _ if isinstance(message, EXCHANGE_TYPES) and self.verification is not None:
-                if self._on_exchange is not None:
-                    self._on_exchange(message)
-                return
-        log.warning("dropped a %s message from the adviser", message.TYPE)

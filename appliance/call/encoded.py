@@ -35,6 +35,7 @@ from av.video.codeccontext import VideoCodecContext
 from appliance.call.codecs import (
     VIDEO_CLOCK_RATE,
     VIDEO_TIME_BASE,
+    CodecSettingsError,
     VideoCodecSettings,
     open_encoder,
 )
@@ -88,7 +89,7 @@ class SoftwareVideoSource:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="video-encode")
         self._encoder: VideoCodecContext | None = None
         self._reopened_at: float | None = None  # pts seconds of the last bitrate reopen
-        self._keyframe = False
+        self._keyframe = True  # the far end can decode nothing before a keyframe
         self._target = settings.start_bitrate
         self._blank = False
         self._pending: deque[av.Packet[Any]] = deque()
@@ -118,6 +119,19 @@ class SoftwareVideoSource:
     def set_blank(self, blank: bool) -> None:
         """Camera off: encode black frames (the stream and its clock keep running)."""
         self._blank = blank
+
+    async def prepare(self) -> None:
+        """Open the encoder now, in the source's thread, at the camera's size and rate.
+
+        The kiosk calls this while it waits in the queue with its pre-gathered offer: opening
+        libvpx costs 10-70 ms (more at 720p), which would otherwise delay the call's first
+        frame after the adviser accepts. Idempotent; a size change later still reopens.
+        """
+        if self._closed:
+            raise SourceClosed("the video source is closed")
+        info = self._camera.info
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._warm, info.width, info.height)
 
     async def packet(self) -> av.Packet[Any]:
         """The next access unit, pts in ``VIDEO_TIME_BASE``."""
@@ -168,9 +182,7 @@ class SoftwareVideoSource:
             self._reopened_at = now_s
             encoder = None
         if encoder is None:
-            fps = float(getattr(self._camera.info, "fps", 30.0)) or 30.0
-            encoder = open_encoder(self.settings, frame.width, frame.height, fps, target)
-            self._encoder = encoder
+            encoder = self._open(frame.width, frame.height, target)
         frame.pict_type = (
             av.video.frame.PictureType.I if keyframe else av.video.frame.PictureType.NONE
         )
@@ -178,6 +190,19 @@ class SoftwareVideoSource:
         for packet in packets:
             packet.time_base = VIDEO_TIME_BASE
         return packets
+
+    def _warm(self, width: int, height: int) -> None:
+        """Runs in the source's thread only: open the encoder unless one of that size is."""
+        encoder = self._encoder
+        if encoder is None or (encoder.width, encoder.height) != (width, height):
+            self._open(width, height, self._target)
+
+    def _open(self, width: int, height: int, target: int) -> VideoCodecContext:
+        """Runs in the source's thread only: a new encoder, kept for the next frames."""
+        fps = float(getattr(self._camera.info, "fps", 30.0)) or 30.0
+        encoder = open_encoder(self.settings, width, height, fps, target)
+        self._encoder = encoder
+        return encoder
 
     def _should_reopen(self, encoder: VideoCodecContext, target: int, now_s: float) -> bool:
         current = encoder.bit_rate or self.settings.start_bitrate
@@ -275,6 +300,20 @@ def codec_preferences(codec: str) -> list[RTCRtpCodecCapability]:
     if not chosen:
         raise SourceError(f"aiortc cannot send {codec!r} video: use VP8 or H264")
     return chosen + [c for c in capabilities if c.mimeType.lower() == "video/rtx"]
+
+
+async def prepare_source(source: PacketSource) -> None:
+    """Warm ``source`` up before the call (its encoder opened), if it is a software source.
+
+    A warm-up that fails is only logged: the first frame tries again, and if that fails too
+    the video ends (``EncodedVideoTrack``), never the call.
+    """
+    if not isinstance(source, SoftwareVideoSource):
+        return  # a hardware source's encoder runs from the camera's start
+    try:
+        await source.prepare()
+    except (av.FFmpegError, CodecSettingsError, ValueError) as exc:
+        log.warning("the video encoder did not open ahead of the call: %s", type(exc).__name__)
 
 
 def add_encoded_video(pc: RTCPeerConnection, source: PacketSource) -> EncodedVideoTrack:

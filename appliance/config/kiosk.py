@@ -14,6 +14,7 @@ Layout of the file (every key optional; without an enrolled identity a token sou
     width = 640
     height = 480
     fps = 30
+    codec = "vp8"                           # or "h264" (docs/media-path.md)
 
     [reconnect]
     min_s = 0.5
@@ -78,11 +79,16 @@ class MissingCredential(ConfigError):
 
 
 class VideoTable(Struct, frozen=True, forbid_unknown_fields=True):
-    """``[video]``: the size the camera is scaled to; width in the test picture's clock blocks."""
+    """``[video]``: the size the camera is scaled to; width in the test picture's clock blocks.
+
+    ``codec``: what the kiosk encodes a raw camera's frames with (a camera that encodes by
+    itself, such as the h264-standin or a Pi's VideoCore, always sends its own H.264).
+    """
 
     width: Annotated[int, Meta(ge=64, le=4096, multiple_of=32)] = 640
     height: Annotated[int, Meta(ge=64, le=2304, multiple_of=2)] = 480
     fps: Annotated[int, Meta(ge=1, le=60)] = 30
+    codec: Annotated[Literal["vp8", "h264"], Meta(description="must be 'vp8' or 'h264'")] = "vp8"
 
 
 class ReconnectTable(Struct, frozen=True, forbid_unknown_fields=True):
@@ -176,6 +182,7 @@ class KioskConfig:
     video_width: int = 640
     video_height: int = 480
     video_fps: int = 30
+    video_codec: str = "VP8"  # the RTP name (appliance.call.codecs.CODECS)
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 30.0
     stats_file: Path | None = None
@@ -283,6 +290,7 @@ def config_from_mapping(data: Mapping[str, Any], *, base_dir: Path) -> KioskConf
         video_width=file.video.width,
         video_height=file.video.height,
         video_fps=file.video.fps,
+        video_codec=file.video.codec.upper(),
         reconnect_min_s=file.reconnect.min_s,
         reconnect_max_s=file.reconnect.max_s,
         stats_file=None if file.stats_file is None else base_dir / file.stats_file,

@@ -123,7 +123,7 @@ class Kiosk:
         self._running = False
         scheduler = scheduler if scheduler is not None else LoopScheduler()
         self._observers = KioskObservers()
-        self._media = LocalMedia(camera, microphone, speaker)
+        self._media = LocalMedia(camera, microphone, speaker, video_codec=config.video_codec)
         self._current = CurrentCall(
             self._media,
             on_remote_video=self._observers.video_frame,

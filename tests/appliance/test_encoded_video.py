@@ -44,6 +44,7 @@ from drivers.camera.simulated import SimulatedCamera
 from drivers.errors import DeviceGone
 from drivers.microphone.simulated import SimulatedMicrophone
 from tests.support.aiortc_internals import send_rtcp
+from tests.support.sdp import video_codecs
 
 BLACK = 22.0  # appliance.call.media.NON_BLACK_LUMA: a black picture stays below
 
@@ -132,16 +133,6 @@ async def connect(kiosk: RTCPeerConnection, far: Far) -> str:
     await far.pc.setLocalDescription(await far.pc.createAnswer())
     await kiosk.setRemoteDescription(far.pc.localDescription)
     return offer
-
-
-def video_codecs(sdp: str) -> set[str]:
-    """The codec names the SDP's video m-line offers."""
-    section = sdp.split("m=video", 1)[1].split("m=", 1)[0]
-    return {
-        line.split(" ", 1)[1].split("/", 1)[0]
-        for line in section.splitlines()
-        if line.startswith("a=rtpmap:")
-    }
 
 
 @pytest.fixture
