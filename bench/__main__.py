@@ -21,6 +21,7 @@ def _call(args: argparse.Namespace) -> Coroutine[Any, Any, dict[str, Any]]:
         profile=args.profile,
         hw=args.hw,
         tree=args.tree,
+        codec=args.codec.upper(),
     )
 
 
@@ -130,6 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--tree", type=Path, help="call: run hub and kiosk from this source tree (before/after)"
+    )
+    parser.add_argument(
+        "--codec",
+        choices=("vp8", "h264"),
+        default="vp8",
+        help="call: the kiosk's software video codec ([video] codec); the baseline uses it too",
     )
     parser.add_argument(
         "--records",

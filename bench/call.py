@@ -57,14 +57,19 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def kiosk_config(backend: str, width: int, height: int, legacy: bool) -> str:
-    """The kiosk's config file for a camera ``backend`` at ``width`` x ``height``, 30 fps.
+def kiosk_config(backend: str, width: int, height: int, legacy: bool, codec: str = "VP8") -> str:
+    """The kiosk's config file for a camera ``backend`` at ``width`` x ``height``, 30 fps, its
+    raw frames encoded with ``codec`` ("VP8" or "H264": ``[video] codec``).
 
-    ``legacy``: a tree before the camera's own size fields, where only ``[video]`` sets it.
+    ``legacy``: a tree before the camera's own size fields, where only ``[video]`` sets it (and
+    the codec cannot be chosen: VP8).
     """
     if legacy:
+        if codec != "VP8":
+            raise ValueError("a tree from before issue 17 encodes VP8 only")
         return f"[video]\nwidth = {width}\nheight = {height}\nfps = {FPS}\n"
     return (
+        f'[video]\ncodec = "{codec.lower()}"\n\n'
         f'[devices.camera]\nbackend = "{backend}"\n'
         f"width = {width}\nheight = {height}\nfps = {FPS}\n"
     )
@@ -168,8 +173,10 @@ async def main(
     profile: Path | None = None,
     hw: str = "auto",
     tree: Path | None = None,
+    codec: str = "VP8",
 ) -> dict[str, Any]:
-    """Run the software and (``hw``: auto | on | off) hardware variants, then the baseline."""
+    """Run the software (raw frames encoded with ``codec``) and (``hw``: auto | on | off)
+    hardware variants, then the baseline with the same codec."""
     width, height = parse_resolution(resolution)
     # A tree from before the camera's own size fields (issue 17) sizes it with [video].
     legacy = tree is not None and "CameraWidth" not in (tree / DEVICES_CONFIG).read_text()
@@ -177,13 +184,13 @@ async def main(
     if profile is not None:
         await asyncio.to_thread(profile.mkdir, parents=True, exist_ok=True)
     tag = f"{width}x{height}"
-    result: dict[str, Any] = {"bench": "call", "resolution": f"{tag}@{FPS}"}
+    result: dict[str, Any] = {"bench": "call", "resolution": f"{tag}@{FPS}", "codec": codec}
     with tempfile.TemporaryDirectory(prefix="bench-call-") as tmp:
         sw = await run_calls(
             calls,
             call_seconds,
             Path(tmp) / "sw",
-            kiosk_config("simulated", width, height, legacy),
+            kiosk_config("simulated", width, height, legacy, codec),
             None if profile is None else profile / f"software-{tag}.raw",
             tree,
         )
@@ -201,7 +208,7 @@ async def main(
     result["calls"] = len(sw["setups"])
     result.update(_summary(sw, ""))
     result["kiosk_cpu_s_per_call_s"] = round(kiosk_cpu, 4)
-    baseline = await call_baseline.measure(width, height, call_seconds, tree)
+    baseline = await call_baseline.measure(width, height, call_seconds, tree, codec)
     result.update(baseline)
     result["cpu_ratio"] = round(kiosk_cpu / baseline["baseline_cpu_s_per_call_s"], 3)
     if hwm is not None:

@@ -74,13 +74,17 @@ def _aiortc_vp8(width: int, height: int) -> tuple[Any, Any, str]:
     return codec, av.CodecContext.create("libvpx", "r"), f"aiortc vpx.py VP8 {rate} bps"
 
 
-def video_codecs(width: int, height: int, kiosk_settings: bool) -> tuple[Any, Any, str]:
-    """(encoder, decoder, description) for the kiosk's video at ``width`` x ``height``."""
+def video_codecs(
+    width: int, height: int, kiosk_settings: bool, codec: str = "VP8"
+) -> tuple[Any, Any, str]:
+    """(encoder, decoder, description) for the kiosk's ``codec`` video at ``width`` x ``height``."""
     if not kiosk_settings:
+        if codec != "VP8":
+            raise ValueError("a tree without appliance/call/codecs.py encodes VP8 only")
         return _aiortc_vp8(width, height)
     from appliance.call.codecs import open_decoder, open_encoder, video_settings
 
-    settings = video_settings("VP8", width, height)
+    settings = video_settings(codec, width, height)
     encoder = open_encoder(settings, width, height, FPS, settings.max_bitrate)
     described = f"codecs.py {settings.codec} {settings.max_bitrate} bps {settings.threads} thr"
     return encoder, open_decoder(settings), described
@@ -211,16 +215,18 @@ def opus_both_ways(seconds: float, kiosk_settings: bool) -> Callable[[], None]:
 
 
 async def measure(
-    width: int, height: int, seconds: float, tree: Path | None = None
+    width: int, height: int, seconds: float, tree: Path | None = None, codec: str = "VP8"
 ) -> dict[str, Any]:
-    """The baseline for a call at ``width`` x ``height``: total and parts, CPU-s per call-s."""
+    """The baseline for a call at ``width`` x ``height`` in ``codec`` (the adviser's video too:
+    it shares the kiosk's transceiver, so Chromium answers in the same codec): total and parts,
+    CPU-s per call-s."""
     kiosk_settings = _has_codecs(tree)
     frames = await capture_frames(width, height, seconds)
     adviser_raw = await capture_frames(*ADVISER_SIZE, len(frames) / FPS, ADVISER_FPS)
     call_s = len(frames) / FPS
-    encoder, decoder, described = video_codecs(width, height, kiosk_settings)
+    encoder, decoder, described = video_codecs(width, height, kiosk_settings, codec)
     own = _timed(lambda: encode_decode(frames, encoder, decoder))
-    adviser_encoder, adviser_decoder, _ = video_codecs(*ADVISER_SIZE, kiosk_settings)
+    adviser_encoder, adviser_decoder, _ = video_codecs(*ADVISER_SIZE, kiosk_settings, codec)
     adviser_packets = encode_decode(adviser_raw, adviser_encoder, None, ADVISER_FPS, paced=False)
     adviser = _timed(lambda: _decode(adviser_packets, adviser_decoder))
     audio = _timed(opus_both_ways(call_s, kiosk_settings))
