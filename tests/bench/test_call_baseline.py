@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from appliance.call.codecs import open_decoder, open_encoder, video_settings
 from appliance.call.opus_packets import OpusPacketizer
 from bench.call_baseline import capture_frames, encode_decode, opus_both_ways, opus_codecs, tone
@@ -31,13 +29,14 @@ def test_frames_are_encoded_at_the_cameras_pace_and_decoded() -> None:
     settings = video_settings("VP8", 64, 64)
     encoder = open_encoder(settings, 64, 64, 30, settings.max_bitrate)
     fake = FakeTime()
+    # 16 fps: each slot (1/16 s) is exact in binary, so the fake clock's sums are exact too
     packets = encode_decode(
-        frames, encoder, open_decoder(settings), fps=30, clock=fake.clock, sleep=fake.sleep
+        frames, encoder, open_decoder(settings), fps=16, clock=fake.clock, sleep=fake.sleep
     )
-    # frame 0 at once, then each frame waits for its slot: 1/30 s after the one before
-    assert len(fake.slept) == len(frames) - 1
-    assert fake.now - 100.0 == pytest.approx((len(frames) - 1) / 30)
-    assert [p.pts for p in packets] == [i * 3000 for i in range(len(packets))]
+    # frame 0 at once, then each frame waits for its slot: 1/16 s after the one before
+    assert fake.slept == [1 / 16] * (len(frames) - 1)
+    assert fake.now == 100.0 + (len(frames) - 1) / 16
+    assert [p.pts for p in packets] == [i * 5625 for i in range(len(packets))]
     assert packets and packets[0].is_keyframe
 
 
