@@ -39,6 +39,7 @@ from appliance.runner.code_announcer import CodeAnnouncer
 from appliance.runner.devices import CallDevices, build_call_devices, build_signature_tablet
 from appliance.runner.hub_client import HubRejected
 from appliance.runner.kiosk import Kiosk
+from appliance.runner.service_manager import ServiceStatus, start_watchdog, stop_watchdog
 from appliance.runner.simulated_customer import SimulatedCustomer
 from appliance.ui.bridge import UiBridge
 from appliance.ui.launch import (
@@ -49,6 +50,7 @@ from appliance.ui.launch import (
     ui_mode,
     window_size,
 )
+from appliance.ui.out_of_service import show_out_of_service
 from appliance.ui.technician import run_without_token, unenrolled_config
 from drivers.errors import DriverError
 from provisioning.identity import IdentityError, IdentityStore
@@ -123,9 +125,11 @@ async def serve(kiosk: Kiosk) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, kiosk.request_stop)
+    watchdog = start_watchdog()  # WATCHDOG=1 from this loop while systemd asks for it
     try:
         await kiosk.run()
     finally:
+        await stop_watchdog(watchdog)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
 
@@ -162,19 +166,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:  # neither enrolled nor given a token: the technician screen enrols it
             config = unenrolled_config(args.config, overrides, exc)
         except ConfigError as error:
-            print(f"kiosk: {error}", file=sys.stderr)
-            return EXIT_USAGE
+            return cannot_start(args, f"configuration: {error}", EXIT_USAGE)
     try:
         devices = build_call_devices(config)
     except DriverError as exc:
-        print(f"kiosk: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return cannot_start(args, f"devices: {exc}", EXIT_USAGE, config)
     if config.token is not None:
         try:
             enrolled = IdentityStore(config.identity_dir).load()
         except IdentityError as exc:
-            print(f"kiosk: {exc}", file=sys.stderr)
-            return EXIT_USAGE
+            return cannot_start(args, f"identity directory: {exc}", EXIT_USAGE, config)
         if enrolled is not None:
             status(f"enrolled as {enrolled.device_name} (tenant {enrolled.tenant})")
     configure_logging(verbose=args.verbose)
@@ -204,25 +205,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             run_with_ui(kiosk, bridge, mode=mode, size=size)
     except ConfigError as exc:  # read again once enrolled
-        print(f"kiosk: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return cannot_start(args, f"configuration: {exc}", EXIT_USAGE, config)
     except HubRejected as exc:
         print(f"kiosk: {exc}", file=sys.stderr)
         return EXIT_REJECTED
-    except DriverError as exc:
-        print(f"kiosk: device problem: {exc}", file=sys.stderr)
-        return EXIT_DRIVER
+    except DriverError as exc:  # a camera missing at boot: out of service with a screen
+        return cannot_start(args, f"device problem: {exc}", EXIT_DRIVER, config)
     except KeyboardInterrupt:
         pass
     return 0
 
 
+def cannot_start(
+    args: argparse.Namespace, reason: str, status: int, config: KioskConfig | None = None
+) -> int:
+    """Bad input at boot: say ``reason``; with a screen show it there and keep running (READY,
+    ``STATUS=out of service: reason``: no crash loop), else return ``status`` as always."""
+    print(f"kiosk: {reason}", file=sys.stderr)
+    mode = ui_mode(args, simulate=bool(args.simulate) if config is None else config.simulate)
+    if mode is None:
+        return status
+    try:
+        size = window_size(args.window)
+    except ValueError:
+        return status
+    configure_logging(verbose=args.verbose)
+    base = None if config is None else base_view(config.ui)
+    return 0 if show_out_of_service(reason, mode=mode, size=size, base=base) else status
+
+
 def assemble(
-    config: KioskConfig, mode: str | None, devices: CallDevices | None = None
+    config: KioskConfig,
+    mode: str | None,
+    devices: CallDevices | None = None,
+    service: ServiceStatus | None = None,
 ) -> tuple[Kiosk, UiBridge | None]:
-    """The kiosk for ``config`` and, with a UI (``mode``), the bridge to its journey."""
+    """The kiosk for ``config`` and, with a UI (``mode``), the bridge to its journey;
+    ``service`` tells systemd READY and its status (a fresh ``ServiceStatus`` by default)."""
     camera, microphone, speaker, scanner = devices or build_call_devices(config)
     custody = SessionCustody(config.vault, production=config.production)
+    service = service if service is not None else ServiceStatus()
     kiosk = Kiosk(
         config,
         camera,
@@ -234,7 +256,10 @@ def assemble(
         scanner=scanner,
         identity=IdentityStore(config.identity_dir),
         tablet=build_signature_tablet(config, pointer=mode is not None),
+        service=service,
     )
+    service.watch(kiosk)
+    kiosk.add_observer(service)
     kiosk.add_observer(CodeAnnouncer(kiosk, status))
     if mode is None and config.simulate:  # with a UI, a person answers
         kiosk.add_observer(SimulatedCustomer(kiosk))

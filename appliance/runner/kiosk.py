@@ -58,6 +58,7 @@ from appliance.runner.queue_gate import QueueGate
 from appliance.runner.reconnection import Reconnection
 from appliance.runner.renewal import Renewal
 from appliance.runner.reporting import KioskObserver, KioskObservers, StatusLines
+from appliance.runner.service_manager import ServiceStatus
 from appliance.runner.signalling import HubSignalling
 from appliance.runner.timers import LoopScheduler, Scheduler
 from appliance.session import consultation
@@ -107,8 +108,10 @@ class Kiosk:
         scheduler: Scheduler | None = None,
         identity: IdentityStore | None = None,
         tablet: SignatureTablet | None = None,
+        service: ServiceStatus | None = None,
     ) -> None:
         self.config = config
+        self._service = service  # READY, STATUS and STOPPING for systemd (Type=notify)
         self._lines = StatusLines(on_status)
         self.consultation = consultation.Consultation()
         self._hub = HubClient(
@@ -344,6 +347,8 @@ class Kiosk:
         """Stop politely: end a call with ``end``, leave the queue, close everything."""
         self._mark_ending("shutdown")
         self._inputs.put_nowait(consultation.Shutdown())
+        if self._service is not None:
+            self._service.stopping()
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -353,6 +358,8 @@ class Kiosk:
             raise RuntimeError("Kiosk.run() is already running")
         self._running = True
         await self._custody.startup()  # leftovers of a crash go before we queue
+        if self._service is not None:  # READY only now; out of service it says why
+            self._service.ready(self.service_problem)
         self._observers.changed()
         await self._media.start(self._lines.say)
         hub_task = asyncio.create_task(self._hub.run(self._inputs.put_nowait), name="hub")

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from appliance.config.ui import UiSettings
+from appliance.runner.service_manager import FrameCounter, start_watchdog, stop_watchdog
 from appliance.session.journey import Journey
 from kiosk_ui import viewmodels
 
@@ -114,7 +115,8 @@ def run_with_ui(
 
     Returns when the window closes (the kiosk is then stopped politely) or the kiosk stops;
     an exception of the kiosk (``HubRejected``...) is raised here. ``ui`` and ``on_frame``
-    go to ``run_window`` (scripted journeys in the tests).
+    go to ``run_window`` (scripted journeys in the tests). Under systemd's watchdog the loop
+    pings only while the UI also draws (``appliance.runner.service_manager.Watchdog``).
     """
     from kiosk_ui.app import run_window, use_video_driver  # SDL loads only with a UI
 
@@ -122,12 +124,15 @@ def run_with_ui(
     errors: list[BaseException] = []
     loop = asyncio.new_event_loop()
     done = threading.Event()
+    frames = FrameCounter(on_frame)
 
     async def main() -> None:
         ticker = asyncio.create_task(bridge.run(), name="ui-journey")
+        watchdog = start_watchdog(lambda: frames.frames)
         try:
             await kiosk.run()
         finally:
+            await stop_watchdog(watchdog)
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
@@ -159,7 +164,7 @@ def run_with_ui(
             size=size,
             fullscreen=mode == "fullscreen",
             ui=ui,
-            on_frame=on_frame,
+            on_frame=frames,
         )
     finally:
         if not done.is_set():

@@ -34,6 +34,7 @@ from appliance.config.kiosk import ConfigError, KioskConfig, MissingCredential, 
 from appliance.runner.device_reports import save_selftest
 from appliance.runner.devices import build_devices
 from appliance.runner.hub_client import HubRejected
+from appliance.runner.service_manager import ServiceStatus, start_watchdog, stop_watchdog
 from appliance.session import technician_events as te
 from appliance.session.technician import Technician, notice_for
 from appliance.ui.launch import ScreenOwner, base_view, run_with_ui
@@ -86,7 +87,8 @@ class TechnicianFront:
 
     UI side (any thread): ``current_view``, ``report`` and the ``MediaFeed`` methods. Loop side:
     ``run`` ticks (``run_with_ui``'s bridge task), ``serve`` is the process (``process``).
-    Seams: ``est`` (an EST client for a hub URL), ``selftest``, ``clock``.
+    Seams: ``est`` (an EST client for a hub URL), ``selftest``, ``clock``; ``service`` tells
+    systemd READY and the screen's ``STATUS=`` (the kiosk it starts says its own).
     """
 
     def __init__(
@@ -101,8 +103,10 @@ class TechnicianFront:
         est: Callable[[str], EstClient] = EstClient,
         clock: Callable[[], float] = time.monotonic,
         hand_back: bool = True,
+        service: ServiceStatus | None = None,
     ) -> None:
         self.machine = machine
+        self._service_status = service if service is not None else ServiceStatus()
         self.store = store
         self._assemble = assemble
         self._selftest = selftest
@@ -179,6 +183,7 @@ class TechnicianFront:
         """Enrol (if needed), then serve; again after a refused certificate. Until stopped."""
         self._loop = asyncio.get_running_loop()
         self._carry_out(self.machine.start())
+        self._tell_service()
         try:
             while True:
                 await self._go.wait()
@@ -195,6 +200,7 @@ class TechnicianFront:
     def request_stop(self) -> None:
         """Stop politely (from the loop): the kiosk if it serves, else the screen."""
         self._stopping = True
+        self._service_status.stopping()
         if self._service is not None:
             self._service.request_stop()
         self._go.set()
@@ -206,6 +212,21 @@ class TechnicianFront:
         self._carry_out(effects)
         if self.machine.unattended:
             self._check_unattended()
+        self._tell_service()
+
+    def _tell_service(self) -> None:
+        """READY with what the technician screen shows (once the journey has the screen, the
+        kiosk's own ``ServiceStatus`` speaks: it says READY after its start-up wipe)."""
+        s = self.machine.state
+        if s.step == "started" or self._loop is None or self._stopping:
+            return
+        if s.step == "blocked":
+            detail = s.notice.detail if s.notice is not None and s.notice.detail else "unusable"
+            line = f"out of service: identity directory: {detail}"
+            if self._service_status.line != line:
+                self._service_status.out_of_service(f"identity directory: {detail}")
+        elif self._service_status.line is None or self._service_status.line.startswith("out"):
+            self._service_status.not_enrolled()
 
     async def _serve_once(self) -> bool:
         """Build and run the kiosk; True if the screen came back (certificate refused)."""
@@ -222,6 +243,7 @@ class TechnicianFront:
             self._say("the hub refused this kiosk's certificate: it needs a fresh enrolment code")
             self._bridge = None
             self._service = None
+            self._service_status.line = None  # the kiosk spoke meanwhile: say READY again
             self.handle(te.CertificateRefused())
             return True
         finally:
@@ -271,6 +293,11 @@ class TechnicianFront:
             log.error("the identity directory cannot be used (%s)", type(exc).__name__)
             self._say(f"the identity directory cannot be used: {exc}")
             return te.IdentityBroken(str(exc))
+        except OSError as exc:  # full (ENOSPC), read-only, gone: the device key cannot be made
+            log.error("the identity directory cannot be written (%s)", type(exc).__name__)
+            detail = f"cannot write {self.store.directory}: {exc.strerror or type(exc).__name__}"
+            self._say(f"the identity directory cannot be used: {detail}")
+            return te.IdentityBroken(detail)
         self._say(
             "technician screen: enrol this kiosk; device key fingerprint "
             + profile.display_fingerprint(fingerprint)
@@ -452,9 +479,11 @@ async def _headless(front: TechnicianFront) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, front.request_stop)
     ticker = asyncio.create_task(front.run(), name="technician")
+    watchdog = start_watchdog()
     try:
         await front.serve()
     finally:
+        await stop_watchdog(watchdog)
         ticker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await ticker

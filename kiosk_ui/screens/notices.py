@@ -56,5 +56,11 @@ def reconnecting_screen(
 def out_of_service_screen(
     view: v.KioskView, local: LocalState, theme: Theme, body: pygame.Rect
 ) -> list[Widget]:
-    """Out of service: the kiosk cannot take customers."""
-    return _notice(view, theme, body, "oos")
+    """Out of service: the kiosk cannot take customers; small, below, the cause for the
+    technician (a failed wipe, a broken configuration, a missing camera at boot)."""
+    out = _notice(view, theme, body, "oos")
+    if view.problem:
+        p = theme.palette
+        rect = pygame.Rect(body.x, body.bottom - body.h // 4, body.w, body.h // 4)
+        out += paragraphs(theme, rect, view.problem, theme.small_px, p.muted_text, p.background)
+    return out

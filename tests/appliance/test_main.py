@@ -23,7 +23,8 @@ PASSWORD = "correct horse battery staple"
 def test_without_simulate_real_devices_must_be_configured(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert main(["run", "--token", "t"]) == EXIT_USAGE
+    # --no-ui: without a screen (with one the kiosk shows out of service: test_out_of_service_boot)
+    assert main(["run", "--token", "t", "--no-ui"]) == EXIT_USAGE
     err = capsys.readouterr().err
     assert "[devices.camera]" in err and "--simulate" in err
 
@@ -84,7 +85,7 @@ async def test_a_journey_assembled_on_the_loop_takes_a_tap_before_its_ticker_run
 def test_bad_settings_exit_2_naming_the_key(
     argv: list[str], key: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(argv) == EXIT_USAGE
+    assert main([*argv, "--no-ui"]) == EXIT_USAGE  # without a screen
     assert f"'{key}'" in capsys.readouterr().err
 
 

@@ -243,7 +243,7 @@ def run_exec_start_pre(ns: MountNamespace, config: Path) -> dict[str, object]:
     """kiosk.service's ExecStartPre as root, with its UMask=: our interpreter and config, and
     the stand-in instead of User=/Group=."""
     service = unit_settings("kiosk.service")
-    argv = service["ExecStartPre"].removeprefix("+").split()
+    argv = service["ExecStartPre"].lstrip("-+").split()  # systemd's prefixes: "-", "+"
     assert argv[:2] == ["/opt/branch-kiosk/.venv/bin/kiosk", "wipe"]
     argv[:1] = [sys.executable, "-m", "appliance"]
     for i, arg in enumerate(argv[:-1]):
