@@ -268,9 +268,13 @@ def config_from_mapping(data: Mapping[str, Any], *, base_dir: Path) -> KioskConf
     """Validate an already parsed configuration (relative paths resolve from ``base_dir``)."""
     file: KioskFile = decode(dict(data) if isinstance(data, Mapping) else data, KioskFile)
     identity_dir = base_dir / file.identity_dir
-    hub_url = _hub_url(
-        file.hub_url or enrolled_hub_url(identity_dir) or DEFAULT_HUB_URL,
-        production=file.production,
+    configured = file.hub_url or enrolled_hub_url(identity_dir)
+    if configured is None and file.production and (file.token or file.token_file):
+        raise ConfigError("hub_url", "is required in production with a device token (wss://)")
+    # Not configured and not enrolled: the default is a placeholder that enrolment replaces
+    # (the QR code names the hub), so the image's shipped file boots to the enrolment screen.
+    hub_url = (
+        DEFAULT_HUB_URL if configured is None else _hub_url(configured, production=file.production)
     )
     if file.production and file.simulate:
         raise ConfigError("simulate", "cannot be true in production (real devices only)")

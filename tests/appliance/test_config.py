@@ -209,3 +209,18 @@ def test_command_line_paths_resolve_against_the_current_directory(
     )
     assert config.token == "from-cwd"
     assert config.stats_file == work / "calls.jsonl"
+
+
+def test_the_image_s_shipped_file_is_a_kiosk_to_enrol(tmp_path: Path) -> None:
+    """The image ships ``production = true`` with no hub and no token: enrol, not a mistake."""
+    from appliance.config.kiosk import MissingCredential
+
+    shipped = Path(__file__).parents[2] / "image/overlay/boot/firmware/branch-kiosk/kiosk.toml"
+    config = tmp_path / "kiosk.toml"
+    config.write_text(shipped.read_text() + f'identity_dir = "{tmp_path / "id"}"\n')
+    with pytest.raises(MissingCredential):
+        load_config(config)
+    # A device token in production still needs a real wss:// hub.
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, 'token = "t"\nproduction = true\n'))
+    assert info.value.key == "hub_url"

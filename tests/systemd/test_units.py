@@ -147,3 +147,12 @@ def test_the_kiosk_user_gets_the_session_tmpfs_and_can_reach_it() -> None:
     where = mount["Where"]
     assert where in service["ReadWritePaths"].split()
     assert where in service["RequiresMountsFor"].split()
+
+
+def test_the_privileged_wipe_s_fresh_tmpfs_reaches_the_kiosk() -> None:
+    """PrivateMounts=yes kept the ExecStartPre remount in the unit's own namespace, root-owned:
+    the booted kiosk could not write its vault. It must not come back."""
+    service = _settings(SYSTEMD / "kiosk.service")
+    assert service.get("PrivateMounts", "no") == "no"
+    # The wipe is cheap to start: `kiosk wipe` skips the call's imports (appliance.cli).
+    assert "/bin/kiosk wipe " in service["ExecStartPre"]
