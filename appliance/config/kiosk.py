@@ -63,6 +63,8 @@ from appliance.config.schema import ConfigError as ConfigError  # its home for m
 from provisioning.identity import DEFAULT_IDENTITY_DIR, enrolled_hub_url, is_enrolled
 
 DEFAULT_HUB_URL = "ws://127.0.0.1:8080"
+# The token the technician screen reads the configuration with while the kiosk is not enrolled.
+ENROLMENT_PENDING = "enrolment-pending"
 TOKEN_MAX = 256  # protocol.messages.Hello.token
 ExchangeType = Literal["pdf", "jpeg", "png"]  # appliance.exchange.transfer.TYPE_NAMES
 EXCHANGE_TYPES: tuple[ExchangeType, ...] = get_args(ExchangeType)
@@ -269,7 +271,8 @@ def config_from_mapping(data: Mapping[str, Any], *, base_dir: Path) -> KioskConf
     file: KioskFile = decode(dict(data) if isinstance(data, Mapping) else data, KioskFile)
     identity_dir = base_dir / file.identity_dir
     configured = file.hub_url or enrolled_hub_url(identity_dir)
-    if configured is None and file.production and (file.token or file.token_file):
+    token = _token(file, base_dir, enrolled=is_enrolled(identity_dir))
+    if configured is None and file.production and token not in (None, ENROLMENT_PENDING):
         raise ConfigError("hub_url", "is required in production with a device token (wss://)")
     # Not configured and not enrolled: the default is a placeholder that enrolment replaces
     # (the QR code names the hub), so the image's shipped file boots to the enrolment screen.
@@ -278,7 +281,6 @@ def config_from_mapping(data: Mapping[str, Any], *, base_dir: Path) -> KioskConf
     )
     if file.production and file.simulate:
         raise ConfigError("simulate", "cannot be true in production (real devices only)")
-    token = _token(file, base_dir, enrolled=is_enrolled(identity_dir))
     if file.reconnect.max_s < file.reconnect.min_s:
         raise ConfigError(
             "reconnect.max_s",

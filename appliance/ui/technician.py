@@ -30,7 +30,13 @@ from typing import Any, Protocol
 
 from appliance.commands.selftest import CheckResult, format_table, run_checks
 from appliance.config import devices as ds
-from appliance.config.kiosk import ConfigError, KioskConfig, MissingCredential, load_config
+from appliance.config.kiosk import (
+    ENROLMENT_PENDING,
+    ConfigError,
+    KioskConfig,
+    MissingCredential,
+    load_config,
+)
 from appliance.runner.device_reports import save_selftest
 from appliance.runner.devices import build_devices
 from appliance.runner.hub_client import HubRejected
@@ -51,8 +57,6 @@ log = logging.getLogger(__name__)
 
 TICK_S = 0.25
 EXIT_USAGE, EXIT_REFUSED = 2, 3
-# Stands in for the token while the configuration is read for the technician screen.
-_PLACEHOLDER_TOKEN = "enrolment-pending"  # noqa: S105 - never sent anywhere
 _MISSING_CREDENTIAL = (
     "configuration key 'token': missing: enrol this kiosk (`kiosk enrol --hub URL --code "
     "CODE`, `kiosk run --enrol-uri URI`, or on its touchscreen), or set token_file (from "
@@ -392,7 +396,7 @@ def unenrolled_config(
     for the technician screen; re-raises ``error`` when it is about anything else."""
     if not isinstance(error, MissingCredential):
         raise error
-    config = load_config(path, {**overrides, "token": _PLACEHOLDER_TOKEN})
+    config = load_config(path, {**overrides, "token": ENROLMENT_PENDING})
     return dataclasses.replace(config, token=None)
 
 
