@@ -11,7 +11,8 @@ PROBE = """
 import json, sys
 from appliance.cli import main
 status = main(sys.argv[1:])
-heavy = sorted(m for m in ("aiortc", "aiohttp", "av", "pygame", "appliance.__main__") if m in sys.modules)
+names = ("aiortc", "aiohttp", "av", "pygame", "appliance.__main__")
+heavy = sorted(m for m in names if m in sys.modules)
 print(json.dumps({"status": status, "heavy": heavy}))
 """
 

@@ -244,6 +244,9 @@ def run_exec_start_pre(ns: MountNamespace, config: Path) -> dict[str, object]:
     the stand-in instead of User=/Group=."""
     service = unit_settings("kiosk.service")
     argv = service["ExecStartPre"].lstrip("-+").split()  # systemd's prefixes: "-", "+"
+    # The unit enters PID 1's mount namespace; here the namespace is the test's own.
+    assert argv[:3] == ["/usr/bin/nsenter", "--mount=/proc/1/ns/mnt", "--"]
+    del argv[:3]
     assert argv[:2] == ["/opt/branch-kiosk/.venv/bin/kiosk", "wipe"]
     argv[:1] = [sys.executable, "-m", "appliance"]
     for i, arg in enumerate(argv[:-1]):
