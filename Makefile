@@ -16,16 +16,27 @@ NODE_STAMP := node_modules/.installed
 # On a Pi: VENV_ARGS=--system-site-packages, so picamera2 sees the libcamera bindings from apt.
 VENV_ARGS ?=
 
-.PHONY: demo test lint typecheck unit bench system-deps venv clean
+.PHONY: demo test test-images lint typecheck unit bench system-deps venv clean image
 
 # Hub, one simulated kiosk and the console URL. Runs from the source tree (as a module, so that
 # testbed/, its network-namespace tooling, is importable: it is not in the wheel).
 demo: $(STAMP)
 	$(PY) -m scripts.demo
 
-# Everything: the tools the tests drive, lint, types, then the whole suite on loopback only.
-test: system-deps $(STAMP) lint typecheck
+# Everything: the tools the tests drive, the images the booted tests use, lint, types, then the
+# whole suite on loopback only.
+test: system-deps $(STAMP) test-images lint typecheck
 	scripts/loopback-only $(PY) -m pytest $(PYTEST_ARGS)
+
+# The images tests/image boots (amd64, QEMU) and inspects (arm64, in a chroot under qemu-user),
+# built before the suite and outside scripts/loopback-only: a cold cache needs Debian's mirror and
+# PyPI. A no-op when var/image holds images of the same inputs (image/README.md, "Caches").
+# QEMU, its UEFI firmware and qemu-img/qemu-io boot them; mtools writes the test's kiosk.toml.
+TEST_IMAGE_PACKAGES := qemu-system-x86 qemu-utils ovmf mtools fdisk qemu-user-static
+test-images: $(STAMP)
+	@scripts/apt-install $(TEST_IMAGE_PACKAGES)
+	$(MAKE) --no-print-directory image ARCH=amd64
+	$(MAKE) --no-print-directory image ARCH=arm64
 
 # The suite without the browser and multi-process journeys (pytest -m "not e2e").
 unit: $(STAMP)
@@ -46,8 +57,9 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 # Every `python -m bench NAME --json` (project and baseline side by side), on loopback only.
-bench: system-deps $(STAMP)
-	for b in call wipe pen ui transfer reconnect storage enrol signature stats; do scripts/loopback-only $(PY) -m bench $$b --json || exit 1; done
+bench: system-deps $(STAMP) test-images
+	$(MAKE) --no-print-directory image ARCH=amd64 IMAGE_VARIANT=baseline
+	for b in call wipe pen ui transfer reconnect storage enrol signature stats boot; do scripts/loopback-only $(PY) -m bench $$b --json || exit 1; done
 
 venv: $(STAMP)
 
@@ -68,6 +80,21 @@ $(NODE_STAMP): package.json package-lock.json
 	@command -v npm >/dev/null || scripts/apt-install npm
 	npm ci --ignore-scripts --no-audit --no-fund
 	touch $(NODE_STAMP)
+
+# The bootable disk image (image/README.md): var/image/$(IMAGE_VARIANT)-$(ARCH).img. Outside
+# scripts/loopback-only: it needs Debian's mirror (and PyPI) on a cold cache; a no-op on a cache hit.
+ARCH ?= $(shell dpkg --print-architecture)
+# kiosk, or baseline: the same minimal Debian without the kiosk (`bench boot`'s comparison).
+IMAGE_VARIANT ?= kiosk
+# mmdebstrap builds the root; sfdisk (fdisk), mkfs.vfat (dosfstools), mcopy (mtools) and
+# mke2fs (e2fsprogs) assemble the disk in plain files; zstd compresses the kernel modules;
+# qemu-user-static runs a foreign ARCH's chroot.
+IMAGE_PACKAGES := mmdebstrap arch-test fdisk dosfstools mtools e2fsprogs zstd \
+	$(if $(filter-out $(shell dpkg --print-architecture),$(ARCH)),qemu-user-static)
+
+image: $(STAMP)
+	@scripts/apt-install $(IMAGE_PACKAGES)
+	image/build.sh $(ARCH) $(IMAGE_VARIANT)
 
 # The Debian packages the tests drive for real, installed when missing.
 system-deps:
