@@ -6,6 +6,10 @@
   measurement probe;
 - ``testbed.netns``: loopback-only network namespaces and a child namespace whose link can be
   cut and healed.
+- ``testbed.qemu`` (with ``testbed.qemu_disk``): the kiosk's disk image booted under QEMU, a
+  test configuration on its boot partition, power cuts, and the guest's probe
+  (``testbed.guest_probe``, installed into the image by ``image/hooks/customize.sh``; it runs
+  in the guest with the system's python3).
 
 It imports neither ``bench`` nor ``tests`` (pyproject.toml's import contracts): both use it.
 """
