@@ -79,6 +79,12 @@ def _stats(args: argparse.Namespace) -> Coroutine[Any, Any, dict[str, Any]]:
     return stats.main(records=args.records)
 
 
+def _boot(args: argparse.Namespace) -> Coroutine[Any, Any, dict[str, Any]]:
+    from bench import boot
+
+    return boot.main(boots=args.boots)
+
+
 BENCHES: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, dict[str, Any]]]] = {
     "call": _call,
     "pen": _pen,
@@ -90,6 +96,7 @@ BENCHES: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, dict[str, 
     "enrol": _enrol,
     "signature": _signature,
     "stats": _stats,
+    "boot": _boot,
 }
 
 
@@ -101,6 +108,16 @@ def _resolution(text: str) -> str:
     except ResolutionError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r:.20}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,6 +160,12 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=1_000_000,
         help="stats: consultation records (and five times as many access-log lines)",
+    )
+    parser.add_argument(
+        "--boots",
+        type=_positive,
+        default=5,
+        help="boot: boots of each image, kiosk and baseline alternated (default 5)",
     )
     args = parser.parse_args(argv)
     args.seconds_given = args.seconds is not None
