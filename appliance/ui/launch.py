@@ -32,6 +32,31 @@ class KioskProcess(Protocol):
         """Stop politely (from the loop)."""
 
 
+class Front(Protocol):
+    """A screen of its own before or instead of the journey (technician, out of service)."""
+
+    async def serve(self) -> None:
+        """Serve until stopped."""
+
+    def request_stop(self) -> None:
+        """Stop politely (from the loop)."""
+
+
+class FrontProcess:
+    """A ``Front`` as ``run_with_ui``'s kiosk: its ``serve`` and ``request_stop``."""
+
+    def __init__(self, front: Front) -> None:
+        self._front = front
+
+    async def run(self) -> None:
+        """Serve until stopped."""
+        await self._front.serve()
+
+    def request_stop(self) -> None:
+        """Stop politely."""
+        self._front.request_stop()
+
+
 class ScreenOwner(viewmodels.SizedMediaFeed, Protocol):
     """What owns the screen: the journey's ``UiBridge``, or the technician's front
     (``appliance.ui.technician``) that hands it to the journey once enrolled."""

@@ -14,7 +14,7 @@ import asyncio
 import logging
 
 from appliance.runner.service_manager import ServiceStatus, one_line
-from appliance.ui.launch import run_with_ui
+from appliance.ui.launch import FrontProcess, run_with_ui
 from kiosk_ui import viewmodels as v
 
 log = logging.getLogger(__name__)
@@ -90,21 +90,6 @@ class OutOfServiceFront:
             self._stop.set()
 
 
-class _Process:
-    """``run_with_ui``'s kiosk: the front's ``serve`` and ``request_stop``."""
-
-    def __init__(self, front: OutOfServiceFront) -> None:
-        self._front = front
-
-    async def run(self) -> None:
-        """Out of service until stopped."""
-        await self._front.serve()
-
-    def request_stop(self) -> None:
-        """Stop politely."""
-        self._front.request_stop()
-
-
 def show_out_of_service(
     reason: str,
     *,
@@ -120,7 +105,7 @@ def show_out_of_service(
     """
     front = OutOfServiceFront(reason, base=base, service=service)
     try:
-        run_with_ui(_Process(front), front, mode=mode, size=size)
+        run_with_ui(FrontProcess(front), front, mode=mode, size=size)
     except Exception as exc:  # SDL's errors have no common type
         log.error("the out-of-service screen cannot be shown (%s)", type(exc).__name__)
         return False

@@ -43,7 +43,7 @@ from appliance.runner.hub_client import HubRejected
 from appliance.runner.service_manager import ServiceStatus, start_watchdog, stop_watchdog
 from appliance.session import technician_events as te
 from appliance.session.technician import Technician, notice_for
-from appliance.ui.launch import ScreenOwner, base_view, run_with_ui
+from appliance.ui.launch import FrontProcess, ScreenOwner, base_view, run_with_ui
 from drivers.errors import DriverError
 from kiosk_ui import viewmodels as v
 from kiosk_ui.strings import text
@@ -127,7 +127,7 @@ class TechnicianFront:
         self._service: Service | None = None
         self._bridge: ScreenOwner | None = None
         self.failure: EnrolmentFailed | None = None
-        self.process = _Process(self)
+        self.process = FrontProcess(self)
 
     # -- UI side (any thread) -------------------------------------------------------------
 
@@ -369,21 +369,6 @@ def _request_failed(attempt: int) -> Callable[[Exception], te.Event]:
 
 def _selftest_failed(exc: Exception) -> te.Event:
     return te.SelftestDone((v.SelftestLine("self-test", False, type(exc).__name__),))
-
-
-class _Process:
-    """``run_with_ui``'s kiosk: the front's ``serve`` and ``request_stop``."""
-
-    def __init__(self, front: TechnicianFront) -> None:
-        self._front = front
-
-    async def run(self) -> None:
-        """Enrol, then serve."""
-        await self._front.serve()
-
-    def request_stop(self) -> None:
-        """Stop politely."""
-        self._front.request_stop()
 
 
 # -- kiosk run without a device token -------------------------------------------------------

@@ -65,6 +65,21 @@ async def _said_or_exited(
     return said.result()
 
 
+async def _terminate(process: asyncio.subprocess.Process) -> bytes:
+    """SIGTERM, as systemd stops the unit; the kiosk's stderr once it exited."""
+    process.send_signal(signal.SIGTERM)
+    async with asyncio.timeout(30):
+        _, err = await process.communicate()
+    return err
+
+
+async def _kill(process: asyncio.subprocess.Process) -> None:
+    """Nothing left running, whatever failed."""
+    if process.returncode is None:
+        process.kill()
+        await process.wait()
+
+
 async def _out_of_service(
     tmp_path: Path, *args: str, status: str = "out of service: "
 ) -> tuple[str, dict[str, str], str]:
@@ -77,13 +92,9 @@ async def _out_of_service(
             async with asyncio.timeout(30):  # the screen's loop and its UI thread both run
                 await listener.until("WATCHDOG", "1")
             assert process.returncode is None  # still running: no exit, no restart
-            process.send_signal(signal.SIGTERM)
-            async with asyncio.timeout(30):
-                _, err = await process.communicate()
+            err = await _terminate(process)
         finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
+            await _kill(process)
         last = listener.pending()
     assert process.returncode == 0, err.decode()
     assert {"STOPPING": "1", "STATUS": "stopping"} in last
@@ -164,13 +175,9 @@ async def test_without_a_screen_the_kiosk_says_ready_pings_and_stops(tmp_path: P
             async with asyncio.timeout(60):
                 ready = await listener.until("READY", "1")
                 await listener.until("WATCHDOG", "1")
-            process.send_signal(signal.SIGTERM)
-            async with asyncio.timeout(30):
-                _, err = await process.communicate()
+            err = await _terminate(process)
         finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
+            await _kill(process)
         last = listener.pending()
     assert ready == {"READY": "1", "STATUS": "connecting to the hub"}
     assert process.returncode == 0, err.decode()

@@ -18,6 +18,7 @@ from appliance.runner import service_manager as sm
 from appliance.runner.kiosk import Kiosk
 from appliance.runner.service_manager import (
     CONNECTING,
+    HUB_GRACE_S,
     HUB_UNREACHABLE,
     FrameCounter,
     ServiceStatus,
@@ -198,19 +199,27 @@ def _config(url: str = "ws://127.0.0.1:9/kiosk") -> KioskConfig:
     return KioskConfig(token="t", hub_url=url, simulate=True)
 
 
+def _served_kiosk(
+    custody: SessionCustody, address: str, *, hub_grace_s: float = HUB_GRACE_S
+) -> Kiosk:
+    """A kiosk whose ServiceStatus speaks to the listener at ``address``, as kiosk run wires it."""
+    service = ServiceStatus(
+        send=lambda *f: notify(*f, environ={"NOTIFY_SOCKET": address}), hub_grace_s=hub_grace_s
+    )
+    kiosk = Kiosk(
+        _config(), SimulatedCamera(), SimulatedMicrophone(), custody=custody, service=service
+    )
+    service.watch(kiosk)
+    kiosk.add_observer(service)
+    return kiosk
+
+
 async def test_ready_comes_after_the_start_up_wipe_then_stopping(tmp_path: Path) -> None:
     settings = VaultSettings(path=tmp_path / "vault", size_bytes=16 * MIB)
     custody = SessionCustody(settings, production=False, privileged=False)
     with notify_socket(tmp_path) as listener:
-        service = ServiceStatus(
-            send=lambda *f: notify(*f, environ={"NOTIFY_SOCKET": listener.address}),
-            hub_grace_s=0.0,  # the seam: "unreachable" at once instead of after 15 s
-        )
-        kiosk = Kiosk(
-            _config(), SimulatedCamera(), SimulatedMicrophone(), custody=custody, service=service
-        )
-        service.watch(kiosk)
-        kiosk.add_observer(service)
+        # hub_grace_s, the seam: "unreachable" at once instead of after 15 s
+        kiosk = _served_kiosk(custody, listener.address, hub_grace_s=0.0)
         task = asyncio.create_task(kiosk.run())
         try:
             async with asyncio.timeout(10):
@@ -231,14 +240,7 @@ async def test_a_failed_start_up_wipe_is_ready_and_out_of_service(tmp_path: Path
     settings = VaultSettings(path=tmp_path / "vault", size_bytes=16 * MIB)
     custody = SessionCustody(settings, production=True, privileged=False)
     with notify_socket(tmp_path) as listener:
-        service = ServiceStatus(
-            send=lambda *f: notify(*f, environ={"NOTIFY_SOCKET": listener.address})
-        )
-        kiosk = Kiosk(
-            _config(), SimulatedCamera(), SimulatedMicrophone(), custody=custody, service=service
-        )
-        service.watch(kiosk)
-        kiosk.add_observer(service)
+        kiosk = _served_kiosk(custody, listener.address)
         task = asyncio.create_task(kiosk.run())
         try:
             async with asyncio.timeout(10):

@@ -22,7 +22,7 @@ import pytest
 
 from protocol import messages
 from testbed.qemu import Machine, outside
-from testbed.stack import Stack
+from testbed.stack import Stack, wait_until
 from tests.image.conftest import wipe_reports
 from tests.support.hub import SignallingPeer, http_session
 
@@ -159,9 +159,9 @@ async def test_first_boot_serves_a_session_on_a_read_only_amnesic_system(
         )
         assert usec(kiosk["WatchdogUSec"]) == 20
         assert usec(facts["manager"]["RuntimeWatchdogUSec"]) > 0  # i6300esb armed
-        # No time server reachable: the clock is QEMU's RTC (host UTC), never synchronised.
+        # No time server reachable: the clock is QEMU's RTC (host UTC), never synchronised,
+        # and the kiosk did not wait for it (it is READY above). The offset is reported only.
         measured["guest_clock_offset_s"] = facts["realtime"] - time.time()
-        assert abs(measured["guest_clock_offset_s"]) < 120
         assert "NTPSynchronized=no" in facts["timesync"]["timedatectl"]
 
         # A session: the adviser takes the kiosk; content lands in the vault; the call ends.
@@ -174,10 +174,9 @@ async def test_first_boot_serves_a_session_on_a_read_only_amnesic_system(
         for place in READ_ONLY:
             assert planted[f"{place.rstrip('/')}/{LEFTOVER}"] != "written", place
         await peer.send(messages.End(consultation_id=cid, reason="hangup"))
-        deadline = time.monotonic() + 120
-        while len(wipe_reports(hub)) <= wipes_before:
-            assert time.monotonic() < deadline, "no wipe report reached the hub"
-            await asyncio.sleep(0.5)
+        await wait_until(
+            lambda: len(wipe_reports(hub)) > wipes_before, 120, "the wipe report at the hub", 0.5
+        )
         report = wipe_reports(hub)[0]
         assert report[1] == "verified" and int(report[2]) >= 1, report
         after = await facts_when(
